@@ -1,0 +1,130 @@
+# vigil: one non-recursive Makefile.  `make` builds build/vigil and
+# build/camsim; `make test` runs the whole suite; `make deps` installs the
+# Debian packages everything needs.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+CC      ?= cc
+
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1)
+
+WARN    = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
+CFLAGS ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -I. -MMD -MP \
+	-DVIGIL_VERSION='"$(VERSION)"'
+LDFLAGS ?=
+
+ifeq ($(SAN),1)
+ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS    += -fsanitize=address,undefined
+endif
+
+VIGIL_PKGS  = libavformat libavcodec libavutil sqlite3 inih libmosquitto libcurl
+CAMSIM_PKGS = gstreamer-1.0 gstreamer-app-1.0 gstreamer-rtsp-server-1.0 gstreamer-pbutils-1.0
+TOOLS_PKGS  = libavformat libavcodec libavutil
+
+# `make V=1` shows the full commands.
+ifeq ($(V),1)
+Q =
+say = @true
+else
+Q = @
+say = @printf '  %-6s %s\n'
+endif
+
+pkg_cflags = $(shell pkg-config --cflags $(1))
+pkg_libs   = $(shell pkg-config --libs $(1))
+
+# Every module but cmd/ goes into one static library, so the unit tests link
+# exactly the code the binary runs.
+LIB_SRC   = $(wildcard util/*.c config/*.c catalog/*.c ingest/*.c retention/*.c health/*.c)
+CMD_SRC   = $(wildcard cmd/*.c)
+UNIT_SRC  = $(wildcard tests/unit/*.c)
+CAMSIM_SRC = $(wildcard tests/camsim/*.c)
+SEGCHECK_SRC = tests/tools/segcheck.c
+
+# The schema migrations are .sql files compiled into the binary.
+SQL_SRC   = $(sort $(wildcard catalog/migrations/*.sql))
+SQL_C     = $(BUILD)/gen/catalog_migrations.c
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIB_OBJ   = $(call obj,$(LIB_SRC)) $(BUILD)/obj/gen/catalog_migrations.o
+CMD_OBJ   = $(call obj,$(CMD_SRC))
+UNIT_OBJ  = $(call obj,$(UNIT_SRC))
+CAMSIM_OBJ = $(call obj,$(CAMSIM_SRC))
+SEGCHECK_OBJ = $(call obj,$(SEGCHECK_SRC))
+
+LIBVIGIL  = $(BUILD)/libvigil.a
+
+.PHONY: all deps test test-unit test-integration run clean install check bench
+all: $(BUILD)/vigil $(BUILD)/camsim $(BUILD)/segcheck
+
+deps:
+	@tools/install-deps
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(say) CC $<
+	$(Q)$(CC) $(ALL_CFLAGS) $(call pkg_cflags,$(VIGIL_PKGS)) -c -o $@ $<
+
+$(CAMSIM_OBJ): $(BUILD)/obj/tests/camsim/%.o: tests/camsim/%.c
+	@mkdir -p $(dir $@)
+	$(say) CC $<
+	$(Q)$(CC) $(ALL_CFLAGS) $(call pkg_cflags,$(CAMSIM_PKGS)) -c -o $@ $<
+
+$(SQL_C): $(SQL_SRC) tools/sql2c
+	@mkdir -p $(dir $@)
+	$(say) GEN $@
+	$(Q)tools/sql2c $(SQL_SRC) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/catalog_migrations.o: $(SQL_C)
+	@mkdir -p $(dir $@)
+	$(say) CC $<
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBVIGIL): $(LIB_OBJ)
+	@rm -f $@
+	$(say) AR $@
+	$(Q)$(AR) rcs $@ $^
+
+$(BUILD)/vigil: $(CMD_OBJ) $(LIBVIGIL)
+	$(say) LINK $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(VIGIL_PKGS)) -lpthread -lm
+
+$(UNIT_OBJ): tests/unit/suites.h
+$(BUILD)/unit-tests: $(UNIT_OBJ) $(LIBVIGIL)
+	$(say) LINK $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(VIGIL_PKGS)) -lpthread -lm
+
+$(BUILD)/camsim: $(CAMSIM_OBJ)
+	$(say) LINK $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(CAMSIM_PKGS)) -lpthread
+
+$(BUILD)/segcheck: $(SEGCHECK_OBJ)
+	$(say) LINK $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(TOOLS_PKGS))
+
+test: all $(BUILD)/unit-tests
+	@python3 tests/run.py --build $(BUILD)
+
+test-unit: $(BUILD)/unit-tests
+	@python3 tests/run.py --build $(BUILD) --only unit
+
+run: all
+	@tools/run-demo $(BUILD)
+
+install: $(BUILD)/vigil
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BUILD)/vigil $(DESTDIR)$(PREFIX)/bin/vigil
+
+check:
+	clang-format --dry-run --Werror $(LIB_SRC) $(CMD_SRC) $(wildcard */*.h)
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--std=c11 -I. --suppress=missingIncludeSystem $(LIB_SRC) $(CMD_SRC)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,209 @@
+/*
+ * ISO 8601 parsing and RFC 3339 formatting.  Only the thread-safe _r forms
+ * of the libc time functions are used.
+ */
+#include "util/timefmt.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/clock.h"
+
+int64_t time_floor_s(int64_t us)
+{
+	int64_t s = us / USEC_PER_SEC;
+	if (us % USEC_PER_SEC < 0)
+		s--;
+	return s;
+}
+
+static bool read_digits(const char **p, int count, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < count; i++) {
+		if (!isdigit((unsigned char)(*p)[i]))
+			return false;
+		v = v * 10 + ((*p)[i] - '0');
+	}
+	*p += count;
+	*out = v;
+	return true;
+}
+
+int time_parse(const char *s, int64_t *us)
+{
+	struct tm tm = { 0 };
+	int year, mon, day, hour = 0, min = 0, sec = 0;
+	int64_t frac_us = 0;
+	bool has_zone = false;
+	int64_t zone_s = 0;
+	const char *p = s;
+
+	if (!read_digits(&p, 4, &year) || *p++ != '-' || !read_digits(&p, 2, &mon) ||
+	    *p++ != '-' || !read_digits(&p, 2, &day))
+		return -EINVAL;
+	if (*p == 'T' || *p == 't' || *p == ' ') {
+		p++;
+		if (!read_digits(&p, 2, &hour) || *p++ != ':' || !read_digits(&p, 2, &min))
+			return -EINVAL;
+		if (*p == ':') {
+			p++;
+			if (!read_digits(&p, 2, &sec))
+				return -EINVAL;
+			if (*p == '.' || *p == ',') {
+				p++;
+				int64_t scale = 100000;
+				if (!isdigit((unsigned char)*p))
+					return -EINVAL;
+				while (isdigit((unsigned char)*p)) {
+					frac_us += (*p - '0') * scale;
+					scale /= 10;
+					p++;
+				}
+			}
+		}
+		if (*p == 'Z' || *p == 'z') {
+			has_zone = true;
+			p++;
+		} else if (*p == '+' || *p == '-') {
+			int sign = *p == '-' ? -1 : 1, zh, zm = 0;
+			p++;
+			if (!read_digits(&p, 2, &zh))
+				return -EINVAL;
+			if (*p == ':')
+				p++;
+			if (isdigit((unsigned char)*p) && !read_digits(&p, 2, &zm))
+				return -EINVAL;
+			if (zh > 23 || zm > 59)
+				return -EINVAL;
+			has_zone = true;
+			zone_s = sign * (zh * 3600 + zm * 60);
+		}
+	}
+	if (*p != '\0')
+		return -EINVAL;
+	if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60)
+		return -EINVAL;
+
+	tm.tm_year = year - 1900;
+	tm.tm_mon = mon - 1;
+	tm.tm_mday = day;
+	tm.tm_hour = hour;
+	tm.tm_min = min;
+	tm.tm_sec = sec;
+	time_t t;
+	if (has_zone) {
+		t = timegm(&tm);
+		t -= zone_s;
+	} else {
+		tm.tm_isdst = -1;
+		t = mktime(&tm);
+	}
+	/* reject dates that normalised into another day (2026-02-31) */
+	if (tm.tm_mday != day)
+		return -EINVAL;
+	*us = (int64_t)t * USEC_PER_SEC + frac_us;
+	return 0;
+}
+
+int duration_parse(const char *s, int64_t *us)
+{
+	char *end;
+	double v;
+	int64_t unit = USEC_PER_SEC;
+
+	if (!s || !*s || isspace((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || v < 0)
+		return -EINVAL;
+	if (strcmp(end, "") == 0 || strcmp(end, "s") == 0)
+		unit = USEC_PER_SEC;
+	else if (strcmp(end, "ms") == 0)
+		unit = 1000;
+	else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+		unit = 60 * USEC_PER_SEC;
+	else if (strcmp(end, "h") == 0)
+		unit = 3600 * USEC_PER_SEC;
+	else if (strcmp(end, "d") == 0)
+		unit = 86400 * USEC_PER_SEC;
+	else
+		return -EINVAL;
+	if (v * (double)unit > 9e18)
+		return -EINVAL;
+	*us = (int64_t)(v * (double)unit + 0.5);
+	return 0;
+}
+
+static void split_utc(int64_t us, struct tm *tm, int64_t *frac)
+{
+	time_t s = (time_t)time_floor_s(us);
+	*frac = us - (int64_t)s * USEC_PER_SEC;
+	gmtime_r(&s, tm);
+}
+
+void time_format_utc(int64_t us, char *buf, size_t size)
+{
+	struct tm tm;
+	int64_t frac;
+
+	split_utc(us, &tm, &frac);
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06" PRId64 "Z", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+}
+
+void time_format_utc_ms(int64_t us, char *buf, size_t size)
+{
+	struct tm tm;
+	int64_t frac;
+
+	split_utc(us, &tm, &frac);
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(frac / 1000));
+}
+
+void time_format_utc_s(int64_t us, char *buf, size_t size)
+{
+	struct tm tm;
+	int64_t frac;
+
+	split_utc(us, &tm, &frac);
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+void time_format_local(int64_t us, char *buf, size_t size)
+{
+	struct tm tm;
+	time_t s = (time_t)time_floor_s(us);
+
+	localtime_r(&s, &tm);
+	snprintf(buf, size, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+void duration_format(int64_t us, char *buf, size_t size)
+{
+	const char *sign = us < 0 ? "-" : "";
+	if (us < 0)
+		us = -us;
+	int64_t s = us / USEC_PER_SEC;
+	if (s < 60) {
+		snprintf(buf, size, "%s%.1fs", sign, (double)us / USEC_PER_SEC);
+	} else if (s < 3600) {
+		snprintf(buf, size, "%s%" PRId64 "m %02" PRId64 "s", sign, s / 60, s % 60);
+	} else if (s < 86400) {
+		snprintf(buf, size, "%s%" PRId64 "h %02" PRId64 "m %02" PRId64 "s", sign, s / 3600,
+			 s / 60 % 60, s % 60);
+	} else {
+		snprintf(buf, size, "%s%" PRId64 "d %02" PRId64 "h %02" PRId64 "m", sign, s / 86400,
+			 s / 3600 % 24, s / 60 % 60);
+	}
+}
