@@ -1,0 +1,213 @@
+/*
+ * The catalog: the SQLite file that knows every segment, every gap and the
+ * audit chain.  This module is the one owner of SQL: no other module builds
+ * a query, they call the functions below, which say what they mean.
+ *
+ * INVARIANTS (what must be true of storage + catalog at rest, and what
+ * start-up recovery restores after a crash at any moment):
+ *
+ *  I1. Every segment row in state complete or recovered has its file at
+ *      STORAGE/path, and that file has exactly the recorded size and SHA-256.
+ *  I2. Every footage file under STORAGE has exactly one row.  A file is
+ *      created only after its row exists (state writing), so a crash can
+ *      leave a row without a file, never a file without a row.
+ *  I3. A row becomes complete only after its file and the file's folder are
+ *      fsynced, and the database runs with synchronous=FULL, so a power cut
+ *      can never leave a complete row over a file that is not on disk, nor
+ *      roll back a commit that a later unlink relied on.
+ *  I4. A file is removed only through the delete protocol: mark the row
+ *      deleting (commit), unlink, fsync the folder, mark it deleted and
+ *      append the deletion to the audit chain (commit).  Recovery finishes
+ *      any row left in deleting.
+ *  I5. A row in state writing exists only while its recorder runs.  After a
+ *      crash, recovery keeps every complete fragment of its file, truncates
+ *      the torn tail, and marks the row recovered with the real end time,
+ *      size and hash; a file with no complete fragment is removed with its
+ *      row.  Loss per crash: at most the fragment being written (~1 s).
+ *  I6. Segments of one camera never overlap in time; gaps of one camera
+ *      never overlap segments.  Consecutive segments without a hole are
+ *      coalesced in the run table, which always matches the live segments.
+ *  I7. The audit chain of each camera is append-only: entry n carries the
+ *      hash of entry n-1.  Every segment that was ever complete has a
+ *      segment-added entry with its hash; every deletion has an entry.
+ *
+ * Thread safety: a struct catalog may be shared by threads; every call
+ * takes its internal lock.  Callbacks of the *_each functions run with the
+ * lock held and must not call back into the same catalog.
+ */
+#ifndef VIGIL_CATALOG_CATALOG_H
+#define VIGIL_CATALOG_CATALOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct catalog;
+
+#define CATALOG_CAMERA_MAX 65
+#define CATALOG_PATH_MAX 256
+#define CATALOG_HEX_SIZE 65
+/* Two segments closer than this are one continuous recording. */
+#define CATALOG_RUN_TOLERANCE_US 100000
+
+enum catalog_open_mode {
+	CATALOG_READ_ONLY,  /* reports and listings: never writes */
+	CATALOG_READ_WRITE, /* creates the file and migrates the schema */
+};
+
+enum segment_state {
+	SEGMENT_WRITING = 0,
+	SEGMENT_COMPLETE,
+	SEGMENT_RECOVERED,
+	SEGMENT_DELETING,
+	SEGMENT_DELETED,
+};
+
+enum gap_reason {
+	GAP_CAMERA_UNREACHABLE = 0,
+	GAP_STREAM_STALLED,
+	GAP_STREAM_ERROR,
+	GAP_RECORDER_DOWN,
+	GAP_STORAGE_ERROR,
+	GAP_STORAGE_FULL,
+	GAP_RECOVERED_PARTIAL,
+	GAP_REASON_COUNT,
+};
+
+struct catalog_segment {
+	int64_t id;
+	char camera[CATALOG_CAMERA_MAX];
+	char path[CATALOG_PATH_MAX]; /* relative to the storage root */
+	enum segment_state state;
+	int64_t start_us;
+	int64_t end_us; /* -1 while writing */
+	int64_t duration_us;
+	int64_t bytes;
+	int64_t frames;
+	int64_t keyframes;
+	char sha256[CATALOG_HEX_SIZE]; /* "" while writing */
+	char codec[16];
+	int width, height;
+	bool has_audio;
+	int64_t deleted_us; /* -1 unless deleting/deleted */
+	char delete_reason[32];
+};
+
+/* What the segment writer measured, to finish a segment. */
+struct segment_result {
+	int64_t end_us;
+	int64_t duration_us;
+	int64_t bytes;
+	int64_t frames;
+	int64_t keyframes;
+	char sha256[CATALOG_HEX_SIZE];
+};
+
+struct catalog_gap {
+	int64_t id;
+	char camera[CATALOG_CAMERA_MAX];
+	int64_t start_us;
+	int64_t end_us; /* -1 while open */
+	enum gap_reason reason;
+	char detail[256];
+};
+
+/* Which rows a listing returns.  Zero values mean "no limit". */
+struct catalog_filter {
+	const char *camera; /* NULL: all cameras */
+	int64_t from_us;    /* rows that end after from_us ... */
+	int64_t to_us;	    /* ... and start before to_us; 0: no bound */
+	bool include_deleted;
+};
+
+/*
+ * Opens (and in read-write mode creates and migrates) the catalog at path.
+ * Returns NULL and a message in err on failure, including a schema newer
+ * than this program knows.
+ */
+struct catalog *catalog_open(const char *path, enum catalog_open_mode mode, char *err,
+			     size_t errlen);
+void catalog_close(struct catalog **cat);
+
+/* The SQLite library version, for --version. */
+const char *catalog_sqlite_version(void);
+
+/* The schema version of the open file, and the newest this program knows. */
+int catalog_schema_version(struct catalog *cat);
+int catalog_schema_latest(void);
+
+/* "STORAGE-relative" path of a segment: CAMERA/YYYY/MM/DD/HHMMSS-ID.mp4, with
+ * the date and time of start_us in UTC.  Returns 0 or -ENAMETOOLONG. */
+int catalog_segment_relpath(const char *camera, int64_t start_us, int64_t id, char *out,
+			    size_t size);
+
+const char *catalog_segment_state_name(enum segment_state s);
+const char *catalog_gap_reason_name(enum gap_reason r);
+/* Returns 0 and sets *r, or -EINVAL. */
+int catalog_gap_reason_parse(const char *name, enum gap_reason *r);
+
+/*
+ * Segment life.  begin inserts a row in state writing (committed), chooses
+ * its id and path, and returns both: the caller creates the file only after
+ * this returns.  finish records what was written and moves the row to
+ * complete or recovered, appending segment-added to the audit chain and
+ * extending the camera's runs, in one transaction.  abandon removes a
+ * writing row whose file holds nothing worth keeping (the caller has
+ * already removed the file).
+ */
+int catalog_segment_begin(struct catalog *cat, const char *camera, int64_t start_us,
+			  const char *codec, int width, int height, bool has_audio, int64_t *id,
+			  char *relpath, size_t relpath_size);
+int catalog_segment_finish(struct catalog *cat, int64_t id, const struct segment_result *r,
+			   enum segment_state state);
+int catalog_segment_abandon(struct catalog *cat, int64_t id);
+
+/* Appends a recovery event (what start-up recovery did to a segment) to the
+ * camera's audit chain. */
+int catalog_record_recovery(struct catalog *cat, const char *camera, int64_t segment_id,
+			    const char *detail);
+
+/* Fills *seg; -ENOENT if there is no such row. */
+int catalog_segment_get(struct catalog *cat, int64_t id, struct catalog_segment *seg);
+
+typedef int (*catalog_segment_fn)(const struct catalog_segment *seg, void *ctx);
+typedef int (*catalog_gap_fn)(const struct catalog_gap *gap, void *ctx);
+
+/* Calls fn for each matching segment in (camera, start) order.  A non-zero
+ * return from fn stops the walk and is returned. */
+int catalog_segments_each(struct catalog *cat, const struct catalog_filter *f,
+			  catalog_segment_fn fn, void *ctx);
+/* Segments left in writing or deleting: what recovery must look at. */
+int catalog_segments_unfinished(struct catalog *cat, catalog_segment_fn fn, void *ctx);
+
+/*
+ * Gaps.  open inserts a gap that is still going on (end NULL) and returns
+ * its id; close sets its end.  add inserts a gap that is already over.
+ * A closed gap is appended to the camera's audit chain.
+ */
+int catalog_gap_open(struct catalog *cat, const char *camera, int64_t start_us,
+		     enum gap_reason reason, const char *detail, int64_t *gap_id);
+int catalog_gap_close(struct catalog *cat, int64_t gap_id, int64_t end_us);
+int catalog_gap_add(struct catalog *cat, const char *camera, int64_t start_us, int64_t end_us,
+		    enum gap_reason reason, const char *detail);
+/* Closes every open gap at end_us (start-up after a crash); returns how many
+ * or a negative errno. */
+int catalog_gaps_close_all(struct catalog *cat, int64_t end_us, const char *note);
+int catalog_gaps_each(struct catalog *cat, const struct catalog_filter *f, catalog_gap_fn fn,
+		      void *ctx);
+
+/*
+ * The last instant known to be accounted for on this camera: the end of its
+ * newest live segment or closed gap.  *us = -1 for a camera never seen.
+ */
+int catalog_camera_last_covered(struct catalog *cat, const char *camera, int64_t *us);
+
+/* Small persistent facts (key/value); get returns -ENOENT when unset. */
+int catalog_meta_set(struct catalog *cat, const char *key, const char *value);
+int catalog_meta_get(struct catalog *cat, const char *key, char *value, size_t size);
+
+/* SQLite's own consistency check: 0 when "ok", else -EIO with its first
+ * complaint in msg. */
+int catalog_integrity_check(struct catalog *cat, char *msg, size_t size);
+
+#endif

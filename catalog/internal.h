@@ -1,0 +1,54 @@
+/*
+ * What the catalog's own .c files share; nothing outside catalog/ includes
+ * this header.
+ */
+#ifndef VIGIL_CATALOG_INTERNAL_H
+#define VIGIL_CATALOG_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "catalog/catalog.h"
+
+struct catalog {
+	sqlite3 *db;
+	pthread_mutex_t lock;
+	char *path;
+	bool read_only;
+};
+
+/* Maps an SQLite result code to a negative errno, logging the database's
+ * message with what was being done. */
+int catalog_fail(struct catalog *cat, int rc, const char *what);
+
+/* Runs a statement without results (used for BEGIN/COMMIT/ROLLBACK). */
+int catalog_exec(struct catalog *cat, const char *sql);
+
+/* Transactions; the lock must be held.  begin takes the write lock at once
+ * (BEGIN IMMEDIATE), so a writer never deadlocks upgrading a read. */
+int catalog_begin(struct catalog *cat);
+int catalog_commit(struct catalog *cat);
+void catalog_rollback(struct catalog *cat);
+
+/* Prepares sql; on failure logs and returns NULL. */
+sqlite3_stmt *catalog_prepare(struct catalog *cat, const char *sql);
+
+/* Appends an entry to the camera's audit chain; inside a transaction. */
+int catalog_audit_append(struct catalog *cat, const char *camera, int64_t at_us,
+			 const char *kind, int64_t segment_id, const char *detail);
+
+/* The canonical audit detail of a finished segment, shared by the writer of
+ * the chain and by verify. */
+void catalog_audit_segment_detail(const struct catalog_segment *seg, char *out, size_t size);
+
+/* Makes the camera row exist; inside a transaction. */
+int catalog_ensure_camera(struct catalog *cat, const char *camera, int64_t now_us);
+
+/* Reads the current row of stmt (from a SELECT of SEGMENT_COLUMNS). */
+#define SEGMENT_COLUMNS                                                                     \
+	"id, camera, path, state, start_us, end_us, duration_us, bytes, frames, keyframes, " \
+	"sha256, codec, width, height, has_audio, deleted_us, delete_reason"
+void catalog_read_segment(sqlite3_stmt *stmt, struct catalog_segment *seg);
+
+#endif
