@@ -1,0 +1,49 @@
+/*
+ * Sub-commands and the helpers they share.  cmd/ only parses arguments,
+ * wires modules together and prints; the work is done by the modules.
+ *
+ * Exit status: 0 ok, 1 the thing checked is not ok (a gap, a breach, a
+ * hash mismatch) or a runtime failure, 2 bad usage or bad input.
+ */
+#ifndef VIGIL_CMD_CMD_H
+#define VIGIL_CMD_CMD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "catalog/catalog.h"
+#include "config/config.h"
+
+#define EXIT_OK 0
+#define EXIT_NOT_OK 1
+#define EXIT_USAGE 2
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+	const char *usage;
+};
+
+int cmd_record(int argc, char **argv);
+int cmd_segments(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+
+/* Prints usage of a command to stderr and returns EXIT_USAGE. */
+int cmd_usage_error(const char *command, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void cmd_print_usage(const char *command, bool to_stderr);
+
+/* Loads the config, printing every problem; NULL (after printing) when it
+ * has errors.  Warnings are printed when verbose. */
+struct config *cmd_load_config(const char *path, bool print_warnings);
+
+/* Parses --now and friends: a time flag value into *us, or prints an error
+ * naming the flag and returns -1. */
+int cmd_parse_time(const char *flag, const char *value, int64_t *us);
+
+/* Opens the catalog named by the config, read-only or read-write; prints
+ * the reason and returns NULL on failure. */
+struct catalog *cmd_open_catalog(const struct config *cfg, enum catalog_open_mode mode);
+
+#endif

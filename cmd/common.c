@@ -1,0 +1,57 @@
+/* Helpers shared by the sub-commands: config, catalog, flags. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "util/timefmt.h"
+
+int cmd_usage_error(const char *command, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "vigil %s: ", command);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	cmd_print_usage(command, true);
+	return EXIT_USAGE;
+}
+
+struct config *cmd_load_config(const char *path, bool print_warnings)
+{
+	struct config_problems problems;
+	struct config *cfg = config_load(path, &problems);
+	if (!cfg || print_warnings)
+		config_problems_print(&problems, stderr);
+	config_problems_release(&problems);
+	return cfg;
+}
+
+int cmd_parse_time(const char *flag, const char *value, int64_t *us)
+{
+	if (time_parse(value, us) < 0) {
+		fprintf(stderr,
+			"vigil: %s: cannot parse time '%s' (use ISO 8601, e.g. "
+			"2026-11-02T14:00:00+08:00 or 2026-11-02)\n",
+			flag, value);
+		return -1;
+	}
+	return 0;
+}
+
+struct catalog *cmd_open_catalog(const struct config *cfg, enum catalog_open_mode mode)
+{
+	char err[512];
+	if (mode == CATALOG_READ_ONLY && access(cfg->catalog_path, F_OK) < 0) {
+		fprintf(stderr, "vigil: no catalog at '%s' (has vigil record run with this config?)\n",
+			cfg->catalog_path);
+		return NULL;
+	}
+	struct catalog *cat = catalog_open(cfg->catalog_path, mode, err, sizeof(err));
+	if (!cat)
+		fprintf(stderr, "vigil: %s\n", err);
+	return cat;
+}

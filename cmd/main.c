@@ -1,0 +1,67 @@
+/* main(): global set-up and dispatch to the sub-commands; nothing else. */
+#include <libavformat/avformat.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+static int cmd_help(int argc, char **argv);
+
+static const struct command commands[] = {
+	{ "record", cmd_record, "run the recorder (ingest, retention, health)",
+	  "vigil record -c FILE [--now T] [-v]" },
+	{ "segments", cmd_segments, "list recorded segments",
+	  "vigil segments -c FILE [--camera ID] [--from T --to T] [--all] [--json]" },
+	{ "config", cmd_config, "validate a config file",
+	  "vigil config check -c FILE" },
+	{ "help", cmd_help, "show help for a command", "vigil help [COMMAND]" },
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+void cmd_print_usage(const char *name, bool to_stderr)
+{
+	FILE *f = to_stderr ? stderr : stdout;
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		if (name && strcmp(commands[i].name, name) == 0) {
+			fprintf(f, "usage: %s\n  %s\n", commands[i].usage, commands[i].summary);
+			return;
+		}
+	}
+	fprintf(f, "usage: vigil COMMAND [OPTIONS]\n\ncommands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nvigil help COMMAND shows a command's options; vigil --version its version.\n"
+		   "Times are ISO 8601 (2026-11-02T14:00:00+08:00; a bare date is local midnight).\n");
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	cmd_print_usage(argc > 1 ? argv[1] : NULL, false);
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	log_init("vigil", LOG_LEVEL_INFO);
+	if (argc < 2) {
+		cmd_print_usage(NULL, true);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+		printf("vigil %s (libavformat %s, sqlite %s)\n", VIGIL_VERSION,
+		       AV_STRINGIFY(LIBAVFORMAT_VERSION), catalog_sqlite_version());
+		return EXIT_OK;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+		return cmd_help(argc - 1, argv + 1);
+	if (clock_init_from_env() < 0)
+		return EXIT_USAGE;
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "vigil: unknown command '%s'\n", argv[1]);
+	cmd_print_usage(NULL, true);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,157 @@
+/* vigil segments: what was recorded, as a table or as JSON. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "util/clock.h"
+#include "util/fsutil.h"
+#include "util/json.h"
+#include "util/timefmt.h"
+
+struct listing {
+	const struct config *cfg;
+	struct json_writer *json;
+	int64_t count;
+};
+
+static int print_segment(const struct catalog_segment *s, void *opaque)
+{
+	struct listing *l = opaque;
+	char path[PATH_MAX];
+	char start[40], end[40];
+
+	if (fs_join(path, sizeof(path), l->cfg->storage_path, s->path) < 0)
+		snprintf(path, sizeof(path), "%s", s->path);
+	l->count++;
+	if (l->json) {
+		struct json_writer *w = l->json;
+		json_begin_object(w);
+		json_kv_int(w, "id", s->id);
+		json_kv_string(w, "camera", s->camera);
+		json_kv_string(w, "path", path);
+		json_kv_string(w, "relpath", s->path);
+		json_kv_time(w, "start", s->start_us);
+		if (s->end_us >= 0)
+			json_kv_time(w, "end", s->end_us);
+		else
+			json_kv_string(w, "end", NULL);
+		json_kv_double(w, "duration_s", (double)s->duration_us / 1e6, 3);
+		json_kv_int(w, "bytes", s->bytes);
+		json_kv_int(w, "frames", s->frames);
+		json_kv_int(w, "keyframes", s->keyframes);
+		json_kv_string(w, "sha256", s->end_us >= 0 ? s->sha256 : NULL);
+		json_kv_string(w, "state", catalog_segment_state_name(s->state));
+		json_kv_string(w, "codec", s->codec);
+		json_kv_int(w, "width", s->width);
+		json_kv_int(w, "height", s->height);
+		json_kv_bool(w, "audio", s->has_audio);
+		if (s->deleted_us >= 0) {
+			json_kv_time(w, "deleted", s->deleted_us);
+			json_kv_string(w, "delete_reason", s->delete_reason);
+		}
+		json_end_object(w);
+		return 0;
+	}
+	time_format_local(s->start_us, start, sizeof(start));
+	if (s->end_us >= 0)
+		time_format_local(s->end_us, end, sizeof(end));
+	else
+		snprintf(end, sizeof(end), "(writing)");
+	printf("%-8" PRId64 " %-12s %-19s  %-19s %8.1fs %10" PRId64 " %6" PRId64 "  %-9s %s\n",
+	       s->id, s->camera, start, end, (double)s->duration_us / 1e6, s->bytes, s->frames,
+	       catalog_segment_state_name(s->state), s->path);
+	return 0;
+}
+
+int cmd_segments(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "camera", required_argument, NULL, 'C' },
+		{ "from", required_argument, NULL, 'f' },
+		{ "to", required_argument, NULL, 't' },
+		{ "now", required_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_path = NULL;
+	struct catalog_filter filter = { 0 };
+	bool json = false;
+	int64_t now;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'C':
+			filter.camera = optarg;
+			break;
+		case 'f':
+			if (cmd_parse_time("--from", optarg, &filter.from_us) < 0)
+				return EXIT_USAGE;
+			break;
+		case 't':
+			if (cmd_parse_time("--to", optarg, &filter.to_us) < 0)
+				return EXIT_USAGE;
+			break;
+		case 'n':
+			if (cmd_parse_time("--now", optarg, &now) < 0)
+				return EXIT_USAGE;
+			clock_set_now(now);
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'a':
+			filter.include_deleted = true;
+			break;
+		case 'h':
+			cmd_print_usage("segments", false);
+			return EXIT_OK;
+		default:
+			return cmd_usage_error("segments", "bad option");
+		}
+	}
+	if (optind < argc)
+		return cmd_usage_error("segments", "unexpected argument '%s'", argv[optind]);
+	if (!config_path)
+		return cmd_usage_error("segments", "-c FILE is required");
+	if (filter.to_us && filter.from_us && filter.to_us <= filter.from_us)
+		return cmd_usage_error("segments", "--to must be after --from");
+
+	struct config *cfg = cmd_load_config(config_path, false);
+	if (!cfg)
+		return EXIT_USAGE;
+	if (filter.camera && !config_camera(cfg, filter.camera))
+		fprintf(stderr, "vigil segments: note: camera '%s' is not in %s\n", filter.camera,
+			config_path);
+	struct catalog *cat = cmd_open_catalog(cfg, CATALOG_READ_ONLY);
+	if (!cat) {
+		config_free(&cfg);
+		return EXIT_NOT_OK;
+	}
+	struct json_writer w;
+	struct listing l = { .cfg = cfg };
+	if (json) {
+		json_init_file(&w, stdout, true);
+		l.json = &w;
+		json_begin_array(&w);
+	}
+	int ret = catalog_segments_each(cat, &filter, print_segment, &l);
+	if (json) {
+		json_end_array(&w);
+		json_finish(&w);
+	} else if (l.count == 0) {
+		fprintf(stderr, "no segments\n");
+	}
+	catalog_close(&cat);
+	config_free(&cfg);
+	return ret < 0 ? EXIT_NOT_OK : EXIT_OK;
+}

@@ -1,0 +1,266 @@
+/*
+ * Start-up recovery: restores the invariants written at the top of
+ * catalog/catalog.h after a crash or a power cut.
+ *
+ * A segment left in state writing is the one a worker was filling when the
+ * process died.  Its file holds whole fragments followed, perhaps, by a torn
+ * one; the torn tail is cut off, the file and folder are fsynced, the rest
+ * is read back with libavformat for its real frame count and duration, and
+ * the row becomes recovered with its real end time, size and hash.  A row
+ * whose file is missing or holds no whole fragment is removed with the file.
+ *
+ * Files the catalog does not know cannot come from a crash (rows are written
+ * before files), so they are someone else's doing: they are moved, never
+ * deleted, into STORAGE/.quarantine and reported.  Only the folders where
+ * new footage lands (today's and yesterday's of each camera, and those of
+ * recovered segments) are walked, so start-up stays fast with months of
+ * footage; `vigil verify` walks everything.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ingest/fmp4.h"
+#include "ingest/ingest.h"
+#include "ingest/probe.h"
+#include "util/clock.h"
+#include "util/fsutil.h"
+#include "util/log.h"
+#include "util/sha256.h"
+
+#define QUARANTINE_DIR ".quarantine"
+#define MAX_RECOVER 4096
+
+struct recover_ctx {
+	const struct config *cfg;
+	struct catalog_segment *rows;
+	size_t nrows;
+};
+
+static int collect_unfinished(const struct catalog_segment *seg, void *opaque)
+{
+	struct recover_ctx *ctx = opaque;
+	if (ctx->nrows == MAX_RECOVER)
+		return 0;
+	ctx->rows[ctx->nrows++] = *seg;
+	return 0;
+}
+
+/* Removes a row's file (if any) and the row itself. */
+static int drop_segment(struct catalog *cat, const struct catalog_segment *seg, const char *path,
+			const char *why)
+{
+	if (unlink(path) == 0)
+		fs_fsync_parent(path);
+	else if (errno != ENOENT)
+		log_warn("camera '%s': cannot remove '%s'", seg->camera, path);
+	log_info("camera '%s': segment %" PRId64 " dropped at recovery: %s", seg->camera, seg->id,
+		 why);
+	int ret = catalog_segment_abandon(cat, seg->id);
+	if (ret == 0) {
+		char detail[CATALOG_PATH_MAX + 160];
+		snprintf(detail, sizeof(detail), "dropped segment %" PRId64 " path=%s: %s", seg->id,
+			 seg->path, why);
+		catalog_record_recovery(cat, seg->camera, seg->id, detail);
+	}
+	return ret;
+}
+
+static int recover_writing(struct catalog *cat, const struct config *cfg,
+			   const struct catalog_segment *seg, struct ingest_recovery *r)
+{
+	char path[PATH_MAX];
+	struct fmp4_scan scan;
+	struct probe_result probe;
+	struct segment_result res = { 0 };
+	int ret;
+
+	if (fs_join(path, sizeof(path), cfg->storage_path, seg->path) < 0)
+		return -ENAMETOOLONG;
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		r->segments_dropped++;
+		return drop_segment(cat, seg, path, "its file was never created");
+	}
+	ret = fmp4_scan_fd(fd, &scan);
+	if (ret < 0) {
+		close(fd);
+		return ret;
+	}
+	if (!scan.has_header || scan.fragments == 0) {
+		close(fd);
+		r->segments_dropped++;
+		return drop_segment(cat, seg, path, "no complete fragment");
+	}
+	if (scan.keep_bytes < scan.file_size) {
+		if (ftruncate(fd, scan.keep_bytes) < 0) {
+			ret = -errno;
+			close(fd);
+			return ret;
+		}
+		r->bytes_truncated += scan.file_size - scan.keep_bytes;
+	}
+	if (fsync(fd) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	close(fd);
+	if ((ret = fs_fsync_parent(path)) < 0)
+		return ret;
+	if ((ret = probe_segment(path, &probe)) < 0 || probe.frames == 0) {
+		r->segments_dropped++;
+		return drop_segment(cat, seg, path, "complete fragments hold no readable video");
+	}
+	if ((ret = sha256_file_hex(path, res.sha256, &res.bytes)) < 0)
+		return ret;
+	res.duration_us = probe.duration_us;
+	res.end_us = seg->start_us + probe.duration_us;
+	res.frames = probe.frames;
+	res.keyframes = probe.keyframes;
+	if ((ret = catalog_segment_finish(cat, seg->id, &res, SEGMENT_RECOVERED)) < 0)
+		return ret;
+	char detail[CATALOG_PATH_MAX + 160];
+	snprintf(detail, sizeof(detail),
+		 "recovered segment %" PRId64 " path=%s fragments=%d kept=%" PRId64
+		 " truncated=%" PRId64,
+		 seg->id, seg->path, scan.fragments, scan.keep_bytes,
+		 scan.file_size - scan.keep_bytes);
+	catalog_record_recovery(cat, seg->camera, seg->id, detail);
+	log_info("camera '%s': recovered segment %" PRId64 " (%d fragments, %.1f s, %" PRId64
+		 " torn bytes dropped)",
+		 seg->camera, seg->id, scan.fragments, (double)probe.duration_us / 1e6,
+		 scan.file_size - scan.keep_bytes);
+	r->segments_recovered++;
+	return 0;
+}
+
+/* "HHMMSS-<id>.mp4" -> id, or -1 when the name is not a segment name. */
+static int64_t segment_id_from_name(const char *name)
+{
+	const char *dash = strchr(name, '-');
+	if (!dash || dash - name != 6)
+		return -1;
+	char *end;
+	errno = 0;
+	long long id = strtoll(dash + 1, &end, 10);
+	if (errno || end == dash + 1 || strcmp(end, ".mp4") != 0 || id <= 0)
+		return -1;
+	return id;
+}
+
+static int quarantine(const struct config *cfg, const char *relpath)
+{
+	char from[PATH_MAX], to[PATH_MAX], qrel[PATH_MAX];
+	int ret;
+
+	int n = snprintf(qrel, sizeof(qrel), "%s/%s", QUARANTINE_DIR, relpath);
+	if (n < 0 || (size_t)n >= sizeof(qrel) || fs_join(from, sizeof(from), cfg->storage_path, relpath) < 0 ||
+	    fs_join(to, sizeof(to), cfg->storage_path, qrel) < 0)
+		return -ENAMETOOLONG;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", to);
+	*strrchr(dir, '/') = '\0';
+	if ((ret = fs_mkdir_p(dir, 0750)) < 0)
+		return ret;
+	if (rename(from, to) < 0)
+		return -errno;
+	fs_fsync_parent(from);
+	fs_fsync_parent(to);
+	log_warnx("footage file '%s' is not in the catalog: moved to '%s'", from, to);
+	return 0;
+}
+
+/* Checks every *.mp4 in one folder (relative to storage) against the catalog. */
+static void scan_folder(const struct config *cfg, struct catalog *cat, const char *reldir,
+			struct ingest_recovery *r)
+{
+	char dir[PATH_MAX];
+	if (fs_join(dir, sizeof(dir), cfg->storage_path, reldir) < 0)
+		return;
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		if (len < 5 || strcmp(de->d_name + len - 4, ".mp4") != 0)
+			continue;
+		char rel[PATH_MAX];
+		int n = snprintf(rel, sizeof(rel), "%s/%s", reldir, de->d_name);
+		if (n < 0 || (size_t)n >= sizeof(rel))
+			continue;
+		int64_t id = segment_id_from_name(de->d_name);
+		struct catalog_segment seg;
+		bool known = id > 0 && catalog_segment_get(cat, id, &seg) == 0 &&
+			     strcmp(seg.path, rel) == 0 && seg.state != SEGMENT_DELETED;
+		if (!known && quarantine(cfg, rel) == 0)
+			r->files_quarantined++;
+	}
+	closedir(d);
+}
+
+static void day_folder(const char *camera, int64_t us, char *out, size_t size)
+{
+	struct tm tm;
+	time_t s = (time_t)(us / USEC_PER_SEC);
+	gmtime_r(&s, &tm);
+	snprintf(out, size, "%s/%04d/%02d/%02d", camera, tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday);
+}
+
+int ingest_recover(const struct config *cfg, struct catalog *cat, struct ingest_recovery *r)
+{
+	struct recover_ctx ctx = { .cfg = cfg };
+	int ret, failures = 0;
+
+	memset(r, 0, sizeof(*r));
+	ctx.rows = calloc(MAX_RECOVER, sizeof(*ctx.rows));
+	if (!ctx.rows)
+		return -ENOMEM;
+	if ((ret = catalog_segments_unfinished(cat, collect_unfinished, &ctx)) < 0)
+		goto out;
+	for (size_t i = 0; i < ctx.nrows; i++) {
+		const struct catalog_segment *seg = &ctx.rows[i];
+		if (seg->state != SEGMENT_WRITING)
+			continue; /* deleting rows belong to the retention sweeper */
+		if ((ret = recover_writing(cat, cfg, seg, r)) < 0) {
+			log_warnx("camera '%s': cannot recover segment %" PRId64 " '%s': %s",
+				  seg->camera, seg->id, seg->path, strerror(-ret));
+			failures++;
+		}
+	}
+
+	int closed = catalog_gaps_close_all(cat, clock_wall_us(), "closed when vigil restarted");
+	if (closed > 0)
+		r->gaps_closed = closed;
+
+	/* unknown files, where new footage lands */
+	int64_t now = clock_wall_us();
+	for (size_t c = 0; c < cfg->ncameras; c++) {
+		char rel[PATH_MAX];
+		day_folder(cfg->cameras[c].id, now, rel, sizeof(rel));
+		scan_folder(cfg, cat, rel, r);
+		day_folder(cfg->cameras[c].id, now - 86400 * USEC_PER_SEC, rel, sizeof(rel));
+		scan_folder(cfg, cat, rel, r);
+	}
+	for (size_t i = 0; i < ctx.nrows; i++) {
+		char rel[PATH_MAX];
+		day_folder(ctx.rows[i].camera, ctx.rows[i].start_us, rel, sizeof(rel));
+		scan_folder(cfg, cat, rel, r);
+	}
+	ret = failures ? -EIO : 0;
+out:
+	free(ctx.rows);
+	return ret;
+}

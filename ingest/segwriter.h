@@ -1,0 +1,70 @@
+/*
+ * The segment writer: copies packets, without transcoding, into one
+ * fragmented MP4 file.  Internal to ingest/.
+ *
+ * The file is ftyp + an empty moov + one moof/mdat pair per fragment.  A
+ * fragment closes at every video keyframe and whenever it would exceed one
+ * second, and is handed to the kernel (write(2)) as it closes, so a crash
+ * of the process loses at most the fragment being written.  The file is
+ * fdatasync'd every fsync interval and at the end.  Bytes are hashed
+ * (SHA-256) as they are written: the muxer never seeks, because the output
+ * is declared non-seekable.
+ *
+ * One video packet is held back until the next one arrives, so every sample
+ * gets its exact duration and a segment ends exactly where the next begins.
+ */
+#ifndef VIGIL_INGEST_SEGWRITER_H
+#define VIGIL_INGEST_SEGWRITER_H
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <stdint.h>
+
+#include "catalog/catalog.h"
+
+#define SEGWRITER_FRAGMENT_US 1000000
+
+struct segwriter;
+
+struct segwriter_params {
+	const AVCodecParameters *video;
+	AVRational video_tb;
+	const AVCodecParameters *audio; /* NULL when there is no usable audio */
+	AVRational audio_tb;
+	int64_t fsync_interval_us;	/* 0: after every fragment */
+	int64_t origin_ts;		/* video dts (in video_tb) that becomes 0 */
+};
+
+enum segwriter_stream { SEGWRITER_VIDEO = 0, SEGWRITER_AUDIO = 1 };
+
+/*
+ * Creates the file at path (O_EXCL, mode 0640; its folder must exist) and
+ * writes the MP4 header.  Returns 0 and *out, or a negative errno (-EEXIST
+ * if the file exists: footage is never overwritten).
+ */
+int segwriter_open(struct segwriter **out, const char *path, const struct segwriter_params *p);
+
+/* Writes one packet (timestamps in the stream's input time base).  The
+ * packet is not consumed.  Returns 0 or a negative errno; after an error the
+ * writer only accepts segwriter_abandon or segwriter_free. */
+int segwriter_write(struct segwriter *sw, const AVPacket *pkt, enum segwriter_stream which);
+
+/*
+ * Ends the file: the held video packet is written with its duration up to
+ * end_ts (the dts of the keyframe that starts the next segment, in video
+ * time base; AV_NOPTS_VALUE when unknown), then the trailer; the file and
+ * its folder are fsynced and closed.  Fills *r except end_us.  Returns 0, or
+ * a negative errno, in which case the file's durability is unknown.
+ */
+int segwriter_finish(struct segwriter *sw, int64_t end_ts, struct segment_result *r);
+
+/* Media time written so far, in microseconds from the origin, counting the
+ * held packet up to its dts. */
+int64_t segwriter_media_us(const struct segwriter *sw);
+int64_t segwriter_bytes(const struct segwriter *sw);
+int64_t segwriter_frames(const struct segwriter *sw);
+
+/* Closes the file without a trailer, leaving it for recovery; frees. */
+void segwriter_free(struct segwriter **sw);
+
+#endif
