@@ -35,8 +35,9 @@ int cmd_usage_error(const char *command, const char *fmt, ...)
 void cmd_print_usage(const char *command, bool to_stderr);
 
 /* Loads the config, printing every problem; NULL (after printing) when it
- * has errors.  Warnings are printed when verbose. */
-struct config *cmd_load_config(const char *path, bool print_warnings);
+ * has errors.  Warnings are printed when print_warnings.  flags as for
+ * config_load_flags: commands that only read the catalog skip credentials. */
+struct config *cmd_load_config(const char *path, bool print_warnings, unsigned flags);
 
 /* Parses --now and friends: a time flag value into *us, or prints an error
  * naming the flag and returns -1. */

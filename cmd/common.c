@@ -20,10 +20,10 @@ int cmd_usage_error(const char *command, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-struct config *cmd_load_config(const char *path, bool print_warnings)
+struct config *cmd_load_config(const char *path, bool print_warnings, unsigned flags)
 {
 	struct config_problems problems;
-	struct config *cfg = config_load(path, &problems);
+	struct config *cfg = config_load_flags(path, flags, &problems);
 	if (!cfg || print_warnings)
 		config_problems_print(&problems, stderr);
 	config_problems_release(&problems);

@@ -161,7 +161,7 @@ int cmd_record(int argc, char **argv)
 	if (!config_path)
 		return cmd_usage_error("record", "-c FILE is required");
 
-	struct config *cfg = cmd_load_config(config_path, true);
+	struct config *cfg = cmd_load_config(config_path, true, 0);
 	if (!cfg)
 		return EXIT_USAGE;
 	log_set_level(verbose ? LOG_LEVEL_DEBUG : (enum log_level)cfg->log_level);

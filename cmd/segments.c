@@ -126,7 +126,7 @@ int cmd_segments(int argc, char **argv)
 	if (filter.to_us && filter.from_us && filter.to_us <= filter.from_us)
 		return cmd_usage_error("segments", "--to must be after --from");
 
-	struct config *cfg = cmd_load_config(config_path, false);
+	struct config *cfg = cmd_load_config(config_path, false, CONFIG_SKIP_CREDENTIALS);
 	if (!cfg)
 		return EXIT_USAGE;
 	if (filter.camera && !config_camera(cfg, filter.camera))

@@ -123,6 +123,7 @@ struct parse {
 	FILE *fp;
 	struct config *cfg;
 	struct config_problems *problems;
+	bool skip_credentials; /* CONFIG_SKIP_CREDENTIALS */
 	int line;
 	int error_line; /* a line the reader already reported */
 
@@ -640,8 +641,18 @@ static void resolve_camera(struct parse *p, struct camera_config *cam)
 		cam->site = strdup(cfg->site ? cfg->site : "");
 
 	if (cam->url && cam->url_file) {
-		ERR(p, camera_key_line(p, cam, "url_file"), "camera '%s': set url or url_file, not both",
-		    cam->id);
+		ERR(p, max_line(camera_key_line(p, cam, "url"), camera_key_line(p, cam, "url_file")),
+		    "camera '%s': set url or url_file, not both", cam->id);
+		return;
+	}
+	if (p->skip_credentials) {
+		if (!cam->url && !cam->url_file)
+			ERR(p, cam->line, "camera '%s' has no url (set url or url_file)", cam->id);
+		if (cam->url)
+			register_url_password(cam->url);
+		char shown[2048];
+		redact_url(cam->url ? cam->url : "(in url_file)", shown, sizeof(shown));
+		cam->display_url = strdup(shown);
 		return;
 	}
 	if (cam->url_file) {
@@ -666,7 +677,9 @@ static void resolve_camera(struct parse *p, struct camera_config *cam)
 		return;
 	}
 	if (cam->password_env && cam->password_file) {
-		ERR(p, camera_key_line(p, cam, "password_file"),
+		ERR(p,
+		    max_line(camera_key_line(p, cam, "password_env"),
+			     camera_key_line(p, cam, "password_file")),
 		    "camera '%s': set password_env or password_file, not both", cam->id);
 		return;
 	}
@@ -808,7 +821,9 @@ static void resolve_global(struct parse *p)
 	int password_line = max_line(key_line(p, "mqtt", "password"),
 				     max_line(key_line(p, "mqtt", "password_file"),
 					      key_line(p, "mqtt", "password_env")));
-	if (sources > 1)
+	if (p->skip_credentials)
+		; /* reading the catalog needs no broker password */
+	else if (sources > 1)
 		ERR(p, password_line, "[mqtt] set only one of password, password_file, password_env");
 	else if (cfg->mqtt_password_file) {
 		cfg->mqtt_password = read_secret_file(cfg->mqtt_password_file, why, sizeof(why));
@@ -836,7 +851,9 @@ static void resolve_global(struct parse *p)
 			ERR(p, key_line(p, "mqtt", tls_keys[i]), "[mqtt] %s: cannot read '%s': %s",
 			    tls_keys[i], tls_files[i], strerror(errno));
 
-	if (cfg->webhook_token_file && cfg->webhook_token_env)
+	if (p->skip_credentials)
+		;
+	else if (cfg->webhook_token_file && cfg->webhook_token_env)
 		ERR(p,
 		    max_line(key_line(p, "tickets", "token_file"),
 			     key_line(p, "tickets", "token_env")),
@@ -876,12 +893,19 @@ struct config *config_new_default(void)
 
 struct config *config_load(const char *path, struct config_problems *problems)
 {
+	return config_load_flags(path, 0, problems);
+}
+
+struct config *config_load_flags(const char *path, unsigned flags,
+				 struct config_problems *problems)
+{
 	struct parse p = { 0 };
 	struct config *cfg = NULL;
 
 	memset(problems, 0, sizeof(*problems));
 	p.file = path;
 	p.problems = problems;
+	p.skip_credentials = flags & CONFIG_SKIP_CREDENTIALS;
 	p.fp = fopen(path, "r");
 	if (!p.fp) {
 		add_problem(problems, path, 0, false, "cannot open config: %s", strerror(errno));

@@ -132,6 +132,14 @@ struct config_problems {
  */
 struct config *config_load(const char *path, struct config_problems *problems);
 
+/* Flags for config_load_flags. */
+#define CONFIG_SKIP_CREDENTIALS 1u /* commands that only read the catalog: do
+				    * not read url_file, password_file,
+				    * password_env (url stays as written) */
+
+struct config *config_load_flags(const char *path, unsigned flags,
+				 struct config_problems *problems);
+
 /* The built-in defaults with no cameras, for `make run` style wiring;
  * NULL on allocation failure. */
 struct config *config_new_default(void);

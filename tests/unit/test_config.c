@@ -651,6 +651,20 @@ static void global_problems_have_lines(void)
 	EXPECT(cf_line(&f, "path = /elsewhere"), "duplicate key 'path' (first set at line 5)");
 	cf_line(&f, "[camera c1]");
 	cf_line(&f, "url = rtsp://10.0.0.1/x");
+	/* camera problems found after parsing name the later of two keys */
+	cf_line(&f, "[camera both_urls]");
+	cf_line(&f, "url_file = %s", nofile);
+	EXPECT(cf_line(&f, "url = rtsp://10.0.0.2/x"), "camera 'both_urls': set url or url_file, not both");
+	cf_line(&f, "[camera both_pw]");
+	cf_line(&f, "url = rtsp://10.0.0.3/x");
+	cf_line(&f, "password_file = %s", nofile);
+	EXPECT(cf_line(&f, "password_env = HOME"),
+	       "camera 'both_pw': set password_env or password_file, not both");
+	cf_line(&f, "[camera badurlfile]");
+	EXPECT(cf_line(&f, "url_file = %s", nofile), "camera 'badurlfile': url_file: cannot read");
+	cf_line(&f, "[camera dirpw]");
+	cf_line(&f, "url = rtsp://viewer@10.0.0.4/x");
+	EXPECT(cf_line(&f, "password_file = %s", test_dir()), "camera 'dirpw': password_file: cannot read");
 #undef EXPECT
 	char *path = cf_write(&f, "global.conf");
 	struct config *cfg = config_load(path, &pr);

@@ -90,6 +90,7 @@ static void reset_forgets(void)
 	snprintf(buf, sizeof(buf), "%s", CANARY);
 	CHECK_INT(redact_scrub(buf, sizeof(buf)), 0);
 	CHECK_STR(buf, CANARY);
+	redact_reset();
 }
 
 /*
@@ -193,6 +194,7 @@ static void url_encode_vectors(void)
 		{ "\xc3\xa9t\xc3\xa9", "%C3%A9t%C3%A9" }, /* UTF-8 bytes, upper-case hex */
 		{ "", "" },
 	};
+	redact_reset();
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char out[128];
 		CHECK_INT(url_encode_userinfo(cases[i].in, out, sizeof(out)), 0);
@@ -206,6 +208,7 @@ static void url_encode_vectors(void)
 	CHECK_INT(url_encode_userinfo("abc", out, 3), -ENOSPC);
 	CHECK_INT(url_encode_userinfo("", out, 1), 0);
 	CHECK_STR(out, "");
+	redact_reset();
 }
 
 static void base64_vectors(void)
@@ -218,6 +221,7 @@ static void base64_vectors(void)
 		{ "foo", "Zm9v" },   { "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" },
 		{ "foobar", "Zm9vYmFy" },
 	};
+	redact_reset();
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char out[32];
 		memset(out, 'Z', sizeof(out));
@@ -238,6 +242,7 @@ static void base64_vectors(void)
 	CHECK_STR(out, "Zm9vYmFy");
 	CHECK_INT(base64_encode((const unsigned char *)"foobar", 6, out, 8), -ENOSPC);
 	CHECK_INT(base64_encode((const unsigned char *)"f", 1, out, 4), -ENOSPC);
+	redact_reset();
 }
 
 /* A secret shorter than the mark grows the text: the scrub must stay inside
