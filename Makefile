@@ -20,7 +20,7 @@ ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize
 LDFLAGS    += -fsanitize=address,undefined
 endif
 
-VIGIL_PKGS  = libavformat libavcodec libavutil sqlite3 inih libmosquitto libcurl
+VIGIL_PKGS  = libavformat libavcodec libavutil sqlite3 inih libmosquitto libcurl jansson
 CAMSIM_PKGS = gstreamer-1.0 gstreamer-app-1.0 gstreamer-rtsp-server-1.0 gstreamer-pbutils-1.0
 TOOLS_PKGS  = libavformat libavcodec libavutil
 
@@ -44,13 +44,17 @@ UNIT_SRC  = $(wildcard tests/unit/*.c)
 CAMSIM_SRC = $(wildcard tests/camsim/*.c)
 SEGCHECK_SRC = tests/tools/segcheck.c
 
-# The schema migrations are .sql files compiled into the binary.
+# The schema migrations are .sql files compiled into the binary: the
+# catalog's, and the ticket database's.
 SQL_SRC   = $(sort $(wildcard catalog/migrations/*.sql))
 SQL_C     = $(BUILD)/gen/catalog_migrations.c
+TSQL_SRC  = $(sort $(wildcard catalog/ticket-migrations/*.sql))
+TSQL_C    = $(BUILD)/gen/ticket_migrations.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-LIB_OBJ   = $(call obj,$(LIB_SRC)) $(BUILD)/obj/gen/catalog_migrations.o
+LIB_OBJ   = $(call obj,$(LIB_SRC)) $(BUILD)/obj/gen/catalog_migrations.o \
+	$(BUILD)/obj/gen/ticket_migrations.o
 CMD_OBJ   = $(call obj,$(CMD_SRC))
 UNIT_OBJ  = $(call obj,$(UNIT_SRC))
 CAMSIM_OBJ = $(call obj,$(CAMSIM_SRC))
@@ -77,9 +81,14 @@ $(CAMSIM_OBJ): $(BUILD)/obj/tests/camsim/%.o: tests/camsim/%.c
 $(SQL_C): $(SQL_SRC) tools/sql2c
 	@mkdir -p $(dir $@)
 	$(say) GEN $@
-	$(Q)tools/sql2c $(SQL_SRC) > $@.tmp && mv $@.tmp $@
+	$(Q)tools/sql2c catalog_migrations $(SQL_SRC) > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/gen/catalog_migrations.o: $(SQL_C)
+$(TSQL_C): $(TSQL_SRC) tools/sql2c
+	@mkdir -p $(dir $@)
+	$(say) GEN $@
+	$(Q)tools/sql2c ticket_migrations $(TSQL_SRC) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)
 	$(say) CC $<
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<

@@ -133,13 +133,18 @@ const char *catalog_sqlite_version(void)
 	return sqlite3_libversion();
 }
 
-int catalog_schema_latest(void)
+static int latest_of(const struct catalog_migration *m, int count)
 {
 	int latest = 0;
-	for (int i = 0; i < catalog_migration_count; i++)
-		if (catalog_migrations[i].version > latest)
-			latest = catalog_migrations[i].version;
+	for (int i = 0; i < count; i++)
+		if (m[i].version > latest)
+			latest = m[i].version;
 	return latest;
+}
+
+int catalog_schema_latest(void)
+{
+	return latest_of(catalog_migrations, catalog_migrations_count);
 }
 
 static int read_user_version(struct catalog *cat, int *version)
@@ -172,8 +177,8 @@ static int migrate(struct catalog *cat, char *err, size_t errlen)
 {
 	int version, ret;
 
-	for (int i = 0; i < catalog_migration_count; i++) {
-		const struct catalog_migration *m = &catalog_migrations[i];
+	for (int i = 0; i < cat->nmigrations; i++) {
+		const struct catalog_migration *m = &cat->migrations[i];
 		if ((ret = catalog_begin(cat)) < 0) {
 			snprintf(err, errlen, "cannot lock catalog '%s' for upgrade", cat->path);
 			return ret;
@@ -219,6 +224,14 @@ fail:
 struct catalog *catalog_open(const char *path, enum catalog_open_mode mode, char *err,
 			     size_t errlen)
 {
+	return catalog_open_schema(path, mode, catalog_migrations, catalog_migrations_count, err,
+				   errlen);
+}
+
+struct catalog *catalog_open_schema(const char *path, enum catalog_open_mode mode,
+				    const struct catalog_migration *migrations, int nmigrations,
+				    char *err, size_t errlen)
+{
 	struct catalog *cat = calloc(1, sizeof(*cat));
 	int flags = SQLITE_OPEN_NOMUTEX;
 	int version;
@@ -227,6 +240,9 @@ struct catalog *catalog_open(const char *path, enum catalog_open_mode mode, char
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	cat->migrations = migrations;
+	cat->nmigrations = nmigrations;
+	int latest = latest_of(migrations, nmigrations);
 	pthread_mutex_init(&cat->lock, NULL);
 	cat->path = strdup(path);
 	cat->read_only = mode == CATALOG_READ_ONLY;
@@ -258,17 +274,17 @@ struct catalog *catalog_open(const char *path, enum catalog_open_mode mode, char
 			 sqlite3_errmsg(cat->db));
 		goto fail;
 	}
-	if (version > catalog_schema_latest()) {
+	if (version > latest) {
 		snprintf(err, errlen,
 			 "catalog '%s' has schema %d, newer than this vigil knows (%d): upgrade vigil",
-			 path, version, catalog_schema_latest());
+			 path, version, latest);
 		goto fail;
 	}
 	if (cat->read_only) {
-		if (version < catalog_schema_latest()) {
+		if (version < latest) {
 			snprintf(err, errlen,
 				 "catalog '%s' has schema %d and needs upgrading to %d: run vigil record once",
-				 path, version, catalog_schema_latest());
+				 path, version, latest);
 			goto fail;
 		}
 	} else if (migrate(cat, err, errlen) < 0) {

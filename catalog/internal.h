@@ -10,13 +10,26 @@
 #include <stdint.h>
 
 #include "catalog/catalog.h"
+#include "catalog/migrations.h"
 
+/*
+ * One SQLite database with its lock.  The catalog proper and the ticket
+ * database are both this struct, each opened with its own migrations.
+ */
 struct catalog {
 	sqlite3 *db;
 	pthread_mutex_t lock;
 	char *path;
 	bool read_only;
+	const struct catalog_migration *migrations;
+	int nmigrations;
 };
+
+/* Opens a database at path with the given schema migrations (WAL,
+ * synchronous=FULL, foreign keys, busy timeout), as catalog_open does. */
+struct catalog *catalog_open_schema(const char *path, enum catalog_open_mode mode,
+				    const struct catalog_migration *migrations, int nmigrations,
+				    char *err, size_t errlen);
 
 /* Maps an SQLite result code to a negative errno, logging the database's
  * message with what was being done. */
