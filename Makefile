@@ -20,7 +20,7 @@ ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize
 LDFLAGS    += -fsanitize=address,undefined
 endif
 
-VIGIL_PKGS  = libavformat libavcodec libavutil sqlite3 inih libmosquitto libcurl jansson
+VIGIL_PKGS  = libavformat libavcodec libavutil sqlite3 inih libmosquitto libcurl jansson libcrypto
 CAMSIM_PKGS = gstreamer-1.0 gstreamer-app-1.0 gstreamer-rtsp-server-1.0 gstreamer-pbutils-1.0
 TOOLS_PKGS  = libavformat libavcodec libavutil
 
@@ -62,8 +62,9 @@ SEGCHECK_OBJ = $(call obj,$(SEGCHECK_SRC))
 
 LIBVIGIL  = $(BUILD)/libvigil.a
 
-.PHONY: all deps test test-unit test-integration run clean install check bench
-all: $(BUILD)/vigil $(BUILD)/camsim $(BUILD)/segcheck
+.PHONY: all deps test test-unit test-integration run clean install check bench bench-checker bench-retention bench-ingest san san-programs soak \
+	fuzz fuzz-build fuzz-programs
+all: $(BUILD)/vigil $(BUILD)/camsim $(BUILD)/segcheck $(BUILD)/mkhistory
 
 deps:
 	@tools/install-deps
@@ -111,12 +112,100 @@ $(BUILD)/camsim: $(CAMSIM_OBJ)
 	$(say) LINK $@
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(CAMSIM_PKGS)) -lpthread
 
+$(BUILD)/mkhistory: $(BUILD)/obj/tests/tools/mkhistory.o $(LIBVIGIL)
+	$(say) LINK $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(VIGIL_PKGS)) -lpthread -lm
+
+$(BUILD)/catbench: $(BUILD)/obj/bench/catbench.o $(LIBVIGIL)
+	$(say) LINK $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(VIGIL_PKGS)) -lpthread -lm
+
 $(BUILD)/segcheck: $(SEGCHECK_OBJ)
 	$(say) LINK $@
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(TOOLS_PKGS))
 
-test: all $(BUILD)/unit-tests
+# The I/O fault injector of the reliability tests (LD_PRELOAD; see
+# tests/fault/vfault.c).  Never sanitized: it is preloaded into any build.
+$(BUILD)/vfault.so: tests/fault/vfault.c
+	@mkdir -p $(dir $@)
+	$(say) CC $<
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -fPIC -shared -o $@ $< -ldl -lpthread
+
+# `make test` runs the whole suite once, then the unit tests and the tests
+# marked `san = True` (fault injection, fuzzing) again against a sanitizer
+# build (ASan+UBSan) in $(SAN_BUILD); any sanitizer report fails the test.
+# `make soak` runs the long tests marked `soak = True` (not in `make test`).
+SAN_BUILD ?= $(BUILD)/san
+ifeq ($(SAN),1)
+test: all $(BUILD)/unit-tests $(BUILD)/vfault.so fuzz-build
 	@python3 tests/run.py --build $(BUILD)
+else
+test: all $(BUILD)/unit-tests $(BUILD)/vfault.so san fuzz-build
+	@python3 tests/run.py --build $(BUILD) --san-build $(SAN_BUILD)
+endif
+
+san:
+	@$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) SAN=1 san-programs
+
+# what the sanitizer run needs (camsim, segcheck and the shim come from the
+# normal build)
+san-programs: $(BUILD)/vigil $(BUILD)/unit-tests $(BUILD)/mkhistory
+	@:
+
+# Fuzzing: clang's libFuzzer with ASan+UBSan, in a build folder of its own
+# so no fuzzing flag reaches the main build.  `make fuzz` runs every target
+# for FUZZ_SECONDS from its seed corpus (tests/fuzz/corpus/TARGET, new finds
+# kept in $(FUZZ_BUILD)/corpus); `make test` runs a short pass
+# (tests/integration/test_security_fuzz.py).  See tests/fuzz/README.md.
+FUZZ_BUILD   ?= $(BUILD)/fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS  = config health_parse rtsp
+
+fuzz-build:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang SAN=1 \
+		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" fuzz-programs
+
+# the targets, an ASan vigil and the hostile RTSP server for the tests
+fuzz-programs: $(BUILD)/vigil $(BUILD)/hostile-rtsp $(FUZZ_TARGETS:%=$(BUILD)/fuzz-%)
+	@:
+
+.SECONDARY: $(FUZZ_TARGETS:%=$(BUILD)/obj/tests/fuzz/fuzz_%.o)
+$(BUILD)/fuzz-%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/tests/fuzz/hostile.o $(LIBVIGIL)
+	$(say) LINK $@
+	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(call pkg_libs,$(VIGIL_PKGS)) -lpthread -lm
+
+$(BUILD)/hostile-rtsp: $(BUILD)/obj/tests/fuzz/hostile_main.o $(BUILD)/obj/tests/fuzz/hostile.o
+	$(say) LINK $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lpthread
+
+fuzz: fuzz-build
+	@python3 tests/fuzz/run.py --build $(FUZZ_BUILD) --seconds $(FUZZ_SECONDS)
+
+# Benchmarks (not part of `make test`): each bench-X target runs one and
+# prints its figures; bench/README.md says what they mean.
+bench: bench-checker
+
+$(BUILD)/checker-load: $(BUILD)/obj/bench/checker_load.o
+	$(say) LINK $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,libmosquitto) -lpthread
+
+bench-checker: all $(BUILD)/checker-load
+	@python3 bench/checker_bench.py --build $(BUILD)
+
+bench: bench-retention
+bench-retention: all $(BUILD)/catbench
+	@python3 bench/bench_retention.py --build $(BUILD)
+
+# vigil against ffmpeg and GStreamer per camera; BENCH_INGEST_ARGS adds
+# options (bench/bench_ingest.py --help), e.g. "--ramp" or "--cameras 8"
+bench: bench-ingest
+bench-ingest: all
+	@python3 bench/bench_ingest.py --build $(BUILD) $(BENCH_INGEST_ARGS)
+
+# the figures also go to $(BUILD)/soak-figures.txt as they come
+soak: all $(BUILD)/vfault.so fuzz-build
+	@VIGIL_FIGURES=$(abspath $(BUILD))/soak-figures.txt python3 tests/run.py --build $(BUILD) \
+		--soak -j 1
 
 test-unit: $(BUILD)/unit-tests
 	@python3 tests/run.py --build $(BUILD) --only unit

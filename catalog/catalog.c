@@ -22,11 +22,10 @@
 #include "util/log.h"
 
 static const char *const state_names[] = { "writing", "complete", "recovered", "deleting",
-					    "deleted" };
-static const char *const reason_names[] = { "camera-unreachable", "stream-stalled",
-					     "stream-error",	   "recorder-down",
-					     "storage-error",	   "storage-full",
-					     "recovered-partial" };
+					   "deleted" };
+static const char *const reason_names[] = { "camera-unreachable", "stream-stalled", "stream-error",
+					    "recorder-down",	  "storage-error",  "storage-full",
+					    "recovered-partial" };
 
 const char *catalog_segment_state_name(enum segment_state s)
 {
@@ -60,24 +59,17 @@ int catalog_gap_reason_parse(const char *name, enum gap_reason *r)
 int catalog_fail(struct catalog *cat, int rc, const char *what)
 {
 	int primary = rc & 0xff;
-	log_warnx("catalog '%s': %s: %s", cat->path, what,
+	log_warnx("%s '%s': %s: %s", cat->kind, cat->path, what,
 		  cat->db ? sqlite3_errmsg(cat->db) : sqlite3_errstr(rc));
 	switch (primary) {
-	case SQLITE_FULL:
-		return -ENOSPC;
+	case SQLITE_FULL: return -ENOSPC;
 	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return -EBUSY;
-	case SQLITE_NOMEM:
-		return -ENOMEM;
-	case SQLITE_READONLY:
-		return -EROFS;
-	case SQLITE_CONSTRAINT:
-		return -EEXIST;
-	case SQLITE_CANTOPEN:
-		return -ENOENT;
-	default:
-		return -EIO;
+	case SQLITE_LOCKED: return -EBUSY;
+	case SQLITE_NOMEM: return -ENOMEM;
+	case SQLITE_READONLY: return -EROFS;
+	case SQLITE_CONSTRAINT: return -EEXIST;
+	case SQLITE_CANTOPEN: return -ENOENT;
+	default: return -EIO;
 	}
 }
 
@@ -89,11 +81,23 @@ int catalog_exec(struct catalog *cat, const char *sql)
 
 int catalog_begin(struct catalog *cat)
 {
+	if (cat->bulk) {
+		if (++cat->bulk_ops % 20000 == 0) {
+			int ret = catalog_exec(cat, "COMMIT");
+			if (ret == 0)
+				ret = catalog_exec(cat, "BEGIN");
+			if (ret < 0)
+				return ret;
+		}
+		return catalog_exec(cat, "SAVEPOINT op");
+	}
 	return catalog_exec(cat, "BEGIN IMMEDIATE");
 }
 
 int catalog_commit(struct catalog *cat)
 {
+	if (cat->bulk)
+		return catalog_exec(cat, "RELEASE op");
 	int rc = sqlite3_exec(cat->db, "COMMIT", NULL, NULL, NULL);
 	if (rc == SQLITE_OK)
 		return 0;
@@ -104,6 +108,11 @@ int catalog_commit(struct catalog *cat)
 
 void catalog_rollback(struct catalog *cat)
 {
+	if (cat->bulk) {
+		sqlite3_exec(cat->db, "ROLLBACK TO op", NULL, NULL, NULL);
+		sqlite3_exec(cat->db, "RELEASE op", NULL, NULL, NULL);
+		return;
+	}
 	if (!sqlite3_get_autocommit(cat->db))
 		sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
 }
@@ -119,12 +128,62 @@ sqlite3_stmt *catalog_prepare(struct catalog *cat, const char *sql)
 	return stmt;
 }
 
+sqlite3_stmt *catalog_cached(struct catalog *cat, const char *sql)
+{
+	for (int i = 0; i < cat->ncached; i++)
+		if (cat->cache[i].sql == sql)
+			return cat->cache[i].stmt;
+	if (cat->ncached == cat->cache_cap) {
+		int cap = cat->cache_cap ? cat->cache_cap * 2 : 32;
+		void *p = realloc(cat->cache, (size_t)cap * sizeof(*cat->cache));
+		if (!p)
+			return NULL;
+		cat->cache = p;
+		cat->cache_cap = cap;
+	}
+	sqlite3_stmt *stmt = NULL;
+	int rc = sqlite3_prepare_v3(cat->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
+	if (rc != SQLITE_OK) {
+		catalog_fail(cat, rc, "prepare");
+		return NULL;
+	}
+	cat->cache[cat->ncached].sql = sql;
+	cat->cache[cat->ncached].stmt = stmt;
+	cat->ncached++;
+	return stmt;
+}
+
+void catalog_reset(sqlite3_stmt *stmt)
+{
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+}
+
+int catalog_bulk_load(struct catalog *cat, bool on)
+{
+	int ret = 0;
+	pthread_mutex_lock(&cat->lock);
+	if (on && !cat->bulk) {
+		ret = catalog_exec(cat, "PRAGMA synchronous=OFF");
+		if (ret == 0)
+			ret = catalog_exec(cat, "BEGIN");
+		cat->bulk = ret == 0;
+		cat->bulk_ops = 0;
+	} else if (!on && cat->bulk) {
+		cat->bulk = false;
+		ret = catalog_exec(cat, "COMMIT");
+		catalog_exec(cat, "PRAGMA synchronous=FULL");
+	}
+	pthread_mutex_unlock(&cat->lock);
+	return ret;
+}
+
 /* Runs a prepared statement that returns no rows, and finalizes it. */
 static int step_done(struct catalog *cat, sqlite3_stmt *stmt, const char *what)
 {
 	int rc = sqlite3_step(stmt);
 	int ret = rc == SQLITE_DONE ? 0 : catalog_fail(cat, rc, what);
-	sqlite3_finalize(stmt);
+	catalog_reset(stmt);
 	return ret;
 }
 
@@ -180,7 +239,8 @@ static int migrate(struct catalog *cat, char *err, size_t errlen)
 	for (int i = 0; i < cat->nmigrations; i++) {
 		const struct catalog_migration *m = &cat->migrations[i];
 		if ((ret = catalog_begin(cat)) < 0) {
-			snprintf(err, errlen, "cannot lock catalog '%s' for upgrade", cat->path);
+			snprintf(err, errlen, "cannot lock %s '%s' for upgrade", cat->kind,
+				 cat->path);
 			return ret;
 		}
 		if ((ret = read_user_version(cat, &version)) < 0)
@@ -190,16 +250,16 @@ static int migrate(struct catalog *cat, char *err, size_t errlen)
 			continue;
 		}
 		if (version != m->version - 1) {
-			snprintf(err, errlen, "catalog '%s' is at schema %d and migration %s expects %d",
-				 cat->path, version, m->name, m->version - 1);
+			snprintf(err, errlen, "%s '%s' is at schema %d and migration %s expects %d",
+				 cat->kind, cat->path, version, m->name, m->version - 1);
 			ret = -EINVAL;
 			goto fail;
 		}
 		char *msg = NULL;
 		int rc = sqlite3_exec(cat->db, m->sql, NULL, NULL, &msg);
 		if (rc != SQLITE_OK) {
-			snprintf(err, errlen, "catalog '%s': migration %s failed: %s", cat->path,
-				 m->name, msg ? msg : sqlite3_errstr(rc));
+			snprintf(err, errlen, "%s '%s': migration %s failed: %s", cat->kind,
+				 cat->path, m->name, msg ? msg : sqlite3_errstr(rc));
 			sqlite3_free(msg);
 			ret = -EIO;
 			goto fail;
@@ -209,11 +269,12 @@ static int migrate(struct catalog *cat, char *err, size_t errlen)
 		if ((ret = catalog_exec(cat, bump)) < 0)
 			goto fail;
 		if ((ret = catalog_commit(cat)) < 0) {
-			snprintf(err, errlen, "catalog '%s': cannot commit migration %s", cat->path,
-				 m->name);
+			snprintf(err, errlen, "%s '%s': cannot commit migration %s", cat->kind,
+				 cat->path, m->name);
 			return ret;
 		}
-		log_info("catalog '%s': upgraded to schema %d (%s)", cat->path, m->version, m->name);
+		log_info("%s '%s': upgraded to schema %d (%s)", cat->kind, cat->path, m->version,
+			 m->name);
 	}
 	return 0;
 fail:
@@ -224,13 +285,13 @@ fail:
 struct catalog *catalog_open(const char *path, enum catalog_open_mode mode, char *err,
 			     size_t errlen)
 {
-	return catalog_open_schema(path, mode, catalog_migrations, catalog_migrations_count, err,
-				   errlen);
+	return catalog_open_schema(path, mode, "catalog", "vigil record", catalog_migrations,
+				   catalog_migrations_count, err, errlen);
 }
 
-struct catalog *catalog_open_schema(const char *path, enum catalog_open_mode mode,
-				    const struct catalog_migration *migrations, int nmigrations,
-				    char *err, size_t errlen)
+struct catalog *catalog_open_schema(const char *path, enum catalog_open_mode mode, const char *kind,
+				    const char *writer, const struct catalog_migration *migrations,
+				    int nmigrations, char *err, size_t errlen)
 {
 	struct catalog *cat = calloc(1, sizeof(*cat));
 	int flags = SQLITE_OPEN_NOMUTEX;
@@ -242,6 +303,7 @@ struct catalog *catalog_open_schema(const char *path, enum catalog_open_mode mod
 	}
 	cat->migrations = migrations;
 	cat->nmigrations = nmigrations;
+	cat->kind = kind;
 	int latest = latest_of(migrations, nmigrations);
 	pthread_mutex_init(&cat->lock, NULL);
 	cat->path = strdup(path);
@@ -249,7 +311,7 @@ struct catalog *catalog_open_schema(const char *path, enum catalog_open_mode mod
 	flags |= cat->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 	int rc = sqlite3_open_v2(path, &cat->db, flags, NULL);
 	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "cannot open catalog '%s': %s", path,
+		snprintf(err, errlen, "cannot open %s '%s': %s", kind, path,
 			 cat->db ? sqlite3_errmsg(cat->db) : sqlite3_errstr(rc));
 		goto fail;
 	}
@@ -260,31 +322,31 @@ struct catalog *catalog_open_schema(const char *path, enum catalog_open_mode mod
 		 * before anything (an unlink) relies on it */
 		if (catalog_exec(cat, "PRAGMA journal_mode=WAL") < 0 ||
 		    catalog_exec(cat, "PRAGMA synchronous=FULL") < 0) {
-			snprintf(err, errlen, "cannot set up catalog '%s': %s", path,
+			snprintf(err, errlen, "cannot set up %s '%s': %s", kind, path,
 				 sqlite3_errmsg(cat->db));
 			goto fail;
 		}
 	}
 	if (catalog_exec(cat, "PRAGMA foreign_keys=ON") < 0) {
-		snprintf(err, errlen, "cannot set up catalog '%s'", path);
+		snprintf(err, errlen, "cannot set up %s '%s'", kind, path);
 		goto fail;
 	}
 	if (read_user_version(cat, &version) < 0) {
-		snprintf(err, errlen, "catalog '%s' is not a readable SQLite database: %s", path,
+		snprintf(err, errlen, "%s '%s' is not a readable SQLite database: %s", kind, path,
 			 sqlite3_errmsg(cat->db));
 		goto fail;
 	}
 	if (version > latest) {
 		snprintf(err, errlen,
-			 "catalog '%s' has schema %d, newer than this vigil knows (%d): upgrade vigil",
-			 path, version, latest);
+			 "%s '%s' has schema %d, newer than this vigil knows (%d): upgrade vigil",
+			 kind, path, version, latest);
 		goto fail;
 	}
 	if (cat->read_only) {
 		if (version < latest) {
 			snprintf(err, errlen,
-				 "catalog '%s' has schema %d and needs upgrading to %d: run vigil record once",
-				 path, version, latest);
+				 "%s '%s' has schema %d and needs upgrading to %d: run %s once",
+				 kind, path, version, latest, writer);
 			goto fail;
 		}
 	} else if (migrate(cat, err, errlen) < 0) {
@@ -301,6 +363,11 @@ void catalog_close(struct catalog **catp)
 	struct catalog *cat = *catp;
 	if (!cat)
 		return;
+	if (cat->bulk)
+		catalog_bulk_load(cat, false);
+	for (int i = 0; i < cat->ncached; i++)
+		sqlite3_finalize(cat->cache[i].stmt);
+	free(cat->cache);
 	if (cat->db)
 		sqlite3_close_v2(cat->db);
 	pthread_mutex_destroy(&cat->lock);
@@ -325,7 +392,7 @@ int catalog_segment_relpath(const char *camera, int64_t start_us, int64_t id, ch
 int catalog_ensure_camera(struct catalog *cat, const char *camera, int64_t now_us)
 {
 	sqlite3_stmt *stmt =
-		catalog_prepare(cat, "INSERT OR IGNORE INTO camera (id, created_us) VALUES (?, ?)");
+		catalog_cached(cat, "INSERT OR IGNORE INTO camera (id, created_us) VALUES (?, ?)");
 	if (!stmt)
 		return -EIO;
 	sqlite3_bind_text(stmt, 1, camera, -1, SQLITE_STATIC);
@@ -380,9 +447,9 @@ int catalog_segment_begin(struct catalog *cat, const char *camera, int64_t start
 		goto fail;
 	/* the path holds the id, so the row is inserted first with a unique
 	 * placeholder and given its real path in the same transaction */
-	stmt = catalog_prepare(cat, "INSERT INTO segment (camera, path, state, start_us, codec, "
-				    "width, height, has_audio) VALUES (?, hex(randomblob(16)), "
-				    "'writing', ?, ?, ?, ?, ?)");
+	stmt = catalog_cached(cat, "INSERT INTO segment (camera, path, state, start_us, codec, "
+				   "width, height, has_audio) VALUES (?, hex(randomblob(16)), "
+				   "'writing', ?, ?, ?, ?, ?)");
 	if (!stmt) {
 		ret = -EIO;
 		goto fail;
@@ -398,7 +465,7 @@ int catalog_segment_begin(struct catalog *cat, const char *camera, int64_t start
 	*id = sqlite3_last_insert_rowid(cat->db);
 	if ((ret = catalog_segment_relpath(camera, start_us, *id, relpath, relpath_size)) < 0)
 		goto fail;
-	stmt = catalog_prepare(cat, "UPDATE segment SET path = ? WHERE id = ?");
+	stmt = catalog_cached(cat, "UPDATE segment SET path = ? WHERE id = ?");
 	if (!stmt) {
 		ret = -EIO;
 		goto fail;
@@ -418,7 +485,8 @@ out:
 
 static int get_segment_locked(struct catalog *cat, int64_t id, struct catalog_segment *seg)
 {
-	sqlite3_stmt *stmt = catalog_prepare(cat, "SELECT " SEGMENT_COLUMNS " FROM segment WHERE id = ?");
+	sqlite3_stmt *stmt =
+		catalog_cached(cat, "SELECT " SEGMENT_COLUMNS " FROM segment WHERE id = ?");
 	if (!stmt)
 		return -EIO;
 	sqlite3_bind_int64(stmt, 1, id);
@@ -430,7 +498,7 @@ static int get_segment_locked(struct catalog *cat, int64_t id, struct catalog_se
 		ret = -ENOENT;
 	else
 		ret = catalog_fail(cat, rc, "read segment");
-	sqlite3_finalize(stmt);
+	catalog_reset(stmt);
 	return ret;
 }
 
@@ -450,7 +518,7 @@ static int run_add(struct catalog *cat, const char *camera, int64_t start, int64
 {
 	int64_t lo = start, hi = end, count = 1;
 	int ret;
-	sqlite3_stmt *stmt = catalog_prepare(
+	sqlite3_stmt *stmt = catalog_cached(
 		cat, "SELECT min(start_us), max(end_us), sum(segments), count(*) FROM run "
 		     "WHERE camera = ?1 AND end_us >= ?2 AND start_us <= ?3");
 	if (!stmt)
@@ -460,7 +528,7 @@ static int run_add(struct catalog *cat, const char *camera, int64_t start, int64
 	sqlite3_bind_int64(stmt, 3, end + CATALOG_RUN_TOLERANCE_US);
 	int rc = sqlite3_step(stmt);
 	if (rc != SQLITE_ROW) {
-		sqlite3_finalize(stmt);
+		catalog_reset(stmt);
 		return catalog_fail(cat, rc, "find runs");
 	}
 	if (sqlite3_column_int64(stmt, 3) > 0) {
@@ -469,10 +537,10 @@ static int run_add(struct catalog *cat, const char *camera, int64_t start, int64
 		hi = re > hi ? re : hi;
 		count += sqlite3_column_int64(stmt, 2);
 	}
-	sqlite3_finalize(stmt);
+	catalog_reset(stmt);
 
-	stmt = catalog_prepare(cat, "DELETE FROM run WHERE camera = ?1 AND end_us >= ?2 AND "
-				    "start_us <= ?3");
+	stmt = catalog_cached(cat, "DELETE FROM run WHERE camera = ?1 AND end_us >= ?2 AND "
+				   "start_us <= ?3");
 	if (!stmt)
 		return -EIO;
 	sqlite3_bind_text(stmt, 1, camera, -1, SQLITE_STATIC);
@@ -480,8 +548,8 @@ static int run_add(struct catalog *cat, const char *camera, int64_t start, int64
 	sqlite3_bind_int64(stmt, 3, end + CATALOG_RUN_TOLERANCE_US);
 	if ((ret = step_done(cat, stmt, "merge runs")) < 0)
 		return ret;
-	stmt = catalog_prepare(cat, "INSERT INTO run (camera, start_us, end_us, segments) "
-				    "VALUES (?, ?, ?, ?)");
+	stmt = catalog_cached(cat, "INSERT INTO run (camera, start_us, end_us, segments) "
+				   "VALUES (?, ?, ?, ?)");
 	if (!stmt)
 		return -EIO;
 	sqlite3_bind_text(stmt, 1, camera, -1, SQLITE_STATIC);
@@ -511,7 +579,7 @@ int catalog_segment_finish(struct catalog *cat, int64_t id, const struct segment
 		ret = -EINVAL;
 		goto fail;
 	}
-	sqlite3_stmt *stmt = catalog_prepare(
+	sqlite3_stmt *stmt = catalog_cached(
 		cat, "UPDATE segment SET state = ?, end_us = ?, duration_us = ?, bytes = ?, "
 		     "frames = ?, keyframes = ?, sha256 = ? WHERE id = ?");
 	if (!stmt) {
@@ -543,6 +611,8 @@ int catalog_segment_finish(struct catalog *cat, int64_t id, const struct segment
 	if (r->end_us > seg.start_us &&
 	    (ret = run_add(cat, seg.camera, seg.start_us, r->end_us)) < 0)
 		goto fail;
+	if ((ret = catalog_stats_add_segment(cat, &seg)) < 0)
+		goto fail;
 	ret = catalog_commit(cat);
 	goto out;
 fail:
@@ -570,7 +640,7 @@ int catalog_segment_abandon(struct catalog *cat, int64_t id)
 {
 	pthread_mutex_lock(&cat->lock);
 	sqlite3_stmt *stmt =
-		catalog_prepare(cat, "DELETE FROM segment WHERE id = ? AND state = 'writing'");
+		catalog_cached(cat, "DELETE FROM segment WHERE id = ? AND state = 'writing'");
 	int ret = -EIO;
 	if (stmt) {
 		sqlite3_bind_int64(stmt, 1, id);
@@ -587,7 +657,7 @@ static int segments_query(struct catalog *cat, const char *sql, const struct cat
 	int ret = 0, rc;
 
 	pthread_mutex_lock(&cat->lock);
-	sqlite3_stmt *stmt = catalog_prepare(cat, sql);
+	sqlite3_stmt *stmt = catalog_cached(cat, sql);
 	if (!stmt) {
 		ret = -EIO;
 		goto out;
@@ -606,7 +676,7 @@ static int segments_query(struct catalog *cat, const char *sql, const struct cat
 	}
 	if (ret == 0 && rc != SQLITE_DONE)
 		ret = catalog_fail(cat, rc, "list segments");
-	sqlite3_finalize(stmt);
+	catalog_reset(stmt);
 out:
 	pthread_mutex_unlock(&cat->lock);
 	return ret;
@@ -641,7 +711,7 @@ static void gap_detail(const struct catalog_gap *g, char *out, size_t size)
 
 static int read_gap_locked(struct catalog *cat, int64_t id, struct catalog_gap *g)
 {
-	sqlite3_stmt *stmt = catalog_prepare(
+	sqlite3_stmt *stmt = catalog_cached(
 		cat, "SELECT id, camera, start_us, end_us, reason, detail FROM gap WHERE id = ?");
 	if (!stmt)
 		return -EIO;
@@ -657,7 +727,7 @@ static int read_gap_locked(struct catalog *cat, int64_t id, struct catalog_gap *
 	} else {
 		ret = rc == SQLITE_DONE ? -ENOENT : catalog_fail(cat, rc, "read gap");
 	}
-	sqlite3_finalize(stmt);
+	catalog_reset(stmt);
 	return ret;
 }
 
@@ -668,8 +738,8 @@ static int gap_insert_locked(struct catalog *cat, const char *camera, int64_t st
 	int ret;
 	if ((ret = catalog_ensure_camera(cat, camera, clock_wall_us())) < 0)
 		return ret;
-	sqlite3_stmt *stmt = catalog_prepare(cat, "INSERT INTO gap (camera, start_us, end_us, "
-						  "reason, detail) VALUES (?, ?, ?, ?, ?)");
+	sqlite3_stmt *stmt = catalog_cached(cat, "INSERT INTO gap (camera, start_us, end_us, "
+						 "reason, detail) VALUES (?, ?, ?, ?, ?)");
 	if (!stmt)
 		return -EIO;
 	sqlite3_bind_text(stmt, 1, camera, -1, SQLITE_STATIC);
@@ -740,7 +810,7 @@ static int gap_close_locked(struct catalog *cat, int64_t gap_id, int64_t end_us,
 		snprintf(g.detail + len, sizeof(g.detail) - len, "%s%s", len ? "; " : "", note);
 	}
 	sqlite3_stmt *stmt =
-		catalog_prepare(cat, "UPDATE gap SET end_us = ?, detail = ? WHERE id = ?");
+		catalog_cached(cat, "UPDATE gap SET end_us = ?, detail = ? WHERE id = ?");
 	if (!stmt)
 		return -EIO;
 	sqlite3_bind_int64(stmt, 1, end_us);
@@ -776,7 +846,7 @@ int catalog_gaps_close_all(struct catalog *cat, int64_t end_us, const char *note
 		if ((ret = catalog_begin(cat)) < 0)
 			break;
 		sqlite3_stmt *stmt =
-			catalog_prepare(cat, "SELECT id FROM gap WHERE end_us IS NULL LIMIT 256");
+			catalog_cached(cat, "SELECT id FROM gap WHERE end_us IS NULL LIMIT 256");
 		if (!stmt) {
 			catalog_rollback(cat);
 			ret = -EIO;
@@ -784,7 +854,7 @@ int catalog_gaps_close_all(struct catalog *cat, int64_t end_us, const char *note
 		}
 		while (sqlite3_step(stmt) == SQLITE_ROW)
 			ids[n++] = sqlite3_column_int64(stmt, 0);
-		sqlite3_finalize(stmt);
+		catalog_reset(stmt);
 		for (int i = 0; i < n && ret == 0; i++)
 			ret = gap_close_locked(cat, ids[i], end_us, note);
 		ret = ret < 0 ? (catalog_rollback(cat), ret) : catalog_commit(cat);
@@ -797,10 +867,11 @@ int catalog_gaps_close_all(struct catalog *cat, int64_t end_us, const char *note
 int catalog_gaps_each(struct catalog *cat, const struct catalog_filter *f, catalog_gap_fn fn,
 		      void *ctx)
 {
-	static const char sql[] = "SELECT id, camera, start_us, end_us, reason, detail FROM gap "
-				  "WHERE (?1 IS NULL OR camera = ?1) "
-				  "AND coalesce(end_us, 9223372036854775807) > ?2 AND start_us < ?3 "
-				  "ORDER BY camera, start_us, id";
+	static const char sql[] =
+		"SELECT id, camera, start_us, end_us, reason, detail FROM gap "
+		"WHERE (?1 IS NULL OR camera = ?1) "
+		"AND coalesce(end_us, 9223372036854775807) > ?2 AND start_us < ?3 "
+		"ORDER BY camera, start_us, id";
 	struct catalog_filter none = { 0 };
 	struct catalog_gap g;
 	int ret = 0, rc;
@@ -808,7 +879,7 @@ int catalog_gaps_each(struct catalog *cat, const struct catalog_filter *f, catal
 	if (!f)
 		f = &none;
 	pthread_mutex_lock(&cat->lock);
-	sqlite3_stmt *stmt = catalog_prepare(cat, sql);
+	sqlite3_stmt *stmt = catalog_cached(cat, sql);
 	if (!stmt) {
 		ret = -EIO;
 		goto out;
@@ -830,7 +901,7 @@ int catalog_gaps_each(struct catalog *cat, const struct catalog_filter *f, catal
 	}
 	if (ret == 0 && rc != SQLITE_DONE)
 		ret = catalog_fail(cat, rc, "list gaps");
-	sqlite3_finalize(stmt);
+	catalog_reset(stmt);
 out:
 	pthread_mutex_unlock(&cat->lock);
 	return ret;
@@ -845,7 +916,7 @@ int catalog_camera_last_covered(struct catalog *cat, const char *camera, int64_t
 	int ret = 0;
 
 	pthread_mutex_lock(&cat->lock);
-	sqlite3_stmt *stmt = catalog_prepare(cat, sql);
+	sqlite3_stmt *stmt = catalog_cached(cat, sql);
 	if (!stmt) {
 		ret = -EIO;
 		goto out;
@@ -856,7 +927,7 @@ int catalog_camera_last_covered(struct catalog *cat, const char *camera, int64_t
 		*us = sqlite3_column_int64(stmt, 0);
 	else
 		ret = catalog_fail(cat, rc, "last covered time");
-	sqlite3_finalize(stmt);
+	catalog_reset(stmt);
 out:
 	pthread_mutex_unlock(&cat->lock);
 	return ret;
@@ -865,9 +936,9 @@ out:
 int catalog_meta_set(struct catalog *cat, const char *key, const char *value)
 {
 	pthread_mutex_lock(&cat->lock);
-	sqlite3_stmt *stmt = catalog_prepare(
-		cat, "INSERT INTO meta (key, value) VALUES (?, ?) "
-		     "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+	sqlite3_stmt *stmt =
+		catalog_cached(cat, "INSERT INTO meta (key, value) VALUES (?, ?) "
+				    "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
 	int ret = -EIO;
 	if (stmt) {
 		sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
@@ -882,7 +953,7 @@ int catalog_meta_get(struct catalog *cat, const char *key, char *value, size_t s
 {
 	int ret = -EIO;
 	pthread_mutex_lock(&cat->lock);
-	sqlite3_stmt *stmt = catalog_prepare(cat, "SELECT value FROM meta WHERE key = ?");
+	sqlite3_stmt *stmt = catalog_cached(cat, "SELECT value FROM meta WHERE key = ?");
 	if (stmt) {
 		sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
 		int rc = sqlite3_step(stmt);
@@ -892,7 +963,7 @@ int catalog_meta_get(struct catalog *cat, const char *key, char *value, size_t s
 		} else {
 			ret = rc == SQLITE_DONE ? -ENOENT : catalog_fail(cat, rc, "get meta");
 		}
-		sqlite3_finalize(stmt);
+		catalog_reset(stmt);
 	}
 	pthread_mutex_unlock(&cat->lock);
 	return ret;

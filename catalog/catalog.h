@@ -202,6 +202,145 @@ int catalog_gaps_each(struct catalog *cat, const struct catalog_filter *f, catal
  */
 int catalog_camera_last_covered(struct catalog *cat, const char *camera, int64_t *us);
 
+/* ---- retention: holds, the delete protocol, statistics --------------- */
+
+struct catalog_hold {
+	int64_t id;
+	char camera[CATALOG_CAMERA_MAX];
+	int64_t start_us, end_us;
+	char reason[256];
+	int64_t placed_us;
+	int64_t released_us; /* -1 while in force */
+	char release_reason[256];
+};
+
+typedef int (*catalog_hold_fn)(const struct catalog_hold *hold, void *ctx);
+
+/* Places a hold on [start_us, end_us) of camera, appending hold-placed to the
+ * camera's audit chain.  Returns 0 and *id, or a negative errno. */
+int catalog_hold_add(struct catalog *cat, const char *camera, int64_t start_us, int64_t end_us,
+		     const char *reason, int64_t now_us, int64_t *id);
+/* Releases hold id (-ENOENT if unknown, -EALREADY if already released). */
+int catalog_hold_release(struct catalog *cat, int64_t id, const char *reason, int64_t now_us);
+int catalog_hold_get(struct catalog *cat, int64_t id, struct catalog_hold *hold);
+/* Holds of a camera (NULL: all), in force only unless include_released. */
+int catalog_holds_each(struct catalog *cat, const char *camera, bool include_released,
+		       catalog_hold_fn fn, void *ctx);
+
+/*
+ * The delete protocol (invariant I4).  mark_deleting moves a live row to
+ * deleting with the reason (committed; -EALREADY when the row is not live
+ * any more, e.g. another sweeper took it).  The caller then unlinks the file
+ * and fsyncs its folder, and calls mark_deleted, which tombstones the row,
+ * appends segment-deleted to the audit chain, and updates runs and totals,
+ * in one transaction.  A refusal to delete a held segment happens in
+ * mark_deleting too (-EPERM), so no sweeper can race a new hold.
+ */
+int catalog_segment_mark_deleting(struct catalog *cat, int64_t id, const char *reason,
+				  int64_t now_us);
+int catalog_segment_mark_deleted(struct catalog *cat, int64_t id, int64_t now_us);
+/* The same for n rows in one transaction each (a sweeper's batch):
+ * results[i] is 0 or the row's refusal (-EALREADY, -EPERM, -ENOENT); the
+ * return value is 0 or the catalog's failure, which undoes the batch. */
+int catalog_segments_mark_deleting(struct catalog *cat, const int64_t *ids, int n,
+				   const char *reason, int64_t now_us, int *results);
+int catalog_segments_mark_deleted(struct catalog *cat, const int64_t *ids, int n, int64_t now_us,
+				  int *results);
+
+/* Live segments of camera, oldest first, that start after after_us (a
+ * cursor: INT64_MIN for the very first) and end at or before before_us (0:
+ * any), at most limit of them. */
+int catalog_oldest_segments(struct catalog *cat, const char *camera, int64_t after_us,
+			    int64_t before_us, int limit, catalog_segment_fn fn, void *ctx);
+/* Is any hold in force over [start_us, end_us) of camera? 1 yes, 0 no, or a
+ * negative errno. */
+int catalog_is_held(struct catalog *cat, const char *camera, int64_t start_us, int64_t end_us);
+
+struct catalog_camera_stats {
+	char camera[CATALOG_CAMERA_MAX];
+	int64_t created_us;	  /* first seen by this catalog */
+	int64_t first_footage_us; /* start of its first segment ever, -1: none */
+	int64_t oldest_us;	  /* start of its oldest live segment, -1: none */
+	int64_t newest_us;	  /* end of its newest finished segment, -1: none */
+	int64_t live_bytes;
+	int64_t live_segments;
+};
+typedef int (*catalog_camera_fn)(const struct catalog_camera_stats *st, void *ctx);
+/* Every camera the catalog knows, by id. */
+int catalog_cameras_each(struct catalog *cat, catalog_camera_fn fn, void *ctx);
+int catalog_camera_stats(struct catalog *cat, const char *camera, struct catalog_camera_stats *st);
+
+struct catalog_run {
+	int64_t start_us, end_us;
+	int64_t segments;
+};
+typedef int (*catalog_run_fn)(const struct catalog_run *run, void *ctx);
+/* Coalesced recorded spans of camera overlapping [from_us, to_us), in order. */
+int catalog_runs_each(struct catalog *cat, const char *camera, int64_t from_us, int64_t to_us,
+		      catalog_run_fn fn, void *ctx);
+
+struct catalog_day {
+	int64_t day; /* days since 1970-01-01 UTC */
+	int64_t recorded_us;
+	int64_t bytes;
+	int64_t segments;
+};
+typedef int (*catalog_day_fn)(const struct catalog_day *day, void *ctx);
+/* Per-day recording statistics of camera for days in [from_day, to_day). */
+int catalog_days_each(struct catalog *cat, const char *camera, int64_t from_day, int64_t to_day,
+		      catalog_day_fn fn, void *ctx);
+
+typedef int (*catalog_deletion_fn)(const char *reason, int64_t segments, int64_t bytes, void *ctx);
+/* Deletions of camera (NULL: all) on days in [from_day, to_day), summed by
+ * reason. */
+int catalog_deletions_each(struct catalog *cat, const char *camera, int64_t from_day,
+			   int64_t to_day, catalog_deletion_fn fn, void *ctx);
+
+/* ---- verification of the catalog against its audit chain -------------- */
+
+/* One thing wrong, as verify reports it.  kind is one of:
+ * audit-entry-removed, audit-entry-edited, audit-chain-broken,
+ * segment-row-removed, segment-row-edited, segment-row-unaudited,
+ * deletion-unaudited, gap-row-changed, gap-row-unaudited. */
+struct catalog_problem {
+	const char *kind;
+	char camera[CATALOG_CAMERA_MAX];
+	int64_t segment_id; /* -1: none */
+	char path[CATALOG_PATH_MAX];
+	char detail[512];
+};
+typedef int (*catalog_problem_fn)(const struct catalog_problem *p, void *ctx);
+
+/*
+ * Walks the audit chain of camera (NULL: every camera), recomputing every
+ * hash and link, and checks every segment and gap row against its entry.
+ * Calls fn for each problem; *entries receives how many audit entries were
+ * checked.  Returns 0 (problems or not), or a negative errno if the walk
+ * itself failed.
+ */
+int catalog_verify(struct catalog *cat, const char *camera, catalog_problem_fn fn, void *ctx,
+		   int64_t *entries);
+
+struct catalog_chain_head {
+	char camera[CATALOG_CAMERA_MAX];
+	int64_t seq;
+	char hash[CATALOG_HEX_SIZE];
+};
+typedef int (*catalog_head_fn)(const struct catalog_chain_head *h, void *ctx);
+/* The newest entry of each camera's chain: what an auditor writes down to
+ * detect, later, a chain cut short. */
+int catalog_chain_heads(struct catalog *cat, catalog_head_fn fn, void *ctx);
+
+/* Size of the catalog file and its WAL, in bytes. */
+int64_t catalog_file_bytes(struct catalog *cat);
+
+/*
+ * For building large synthetic catalogs (tests, benchmarks): while on,
+ * writes are grouped into large transactions with synchronous=OFF, trading
+ * durability for speed.  Never used by the recorder.
+ */
+int catalog_bulk_load(struct catalog *cat, bool on);
+
 /* Small persistent facts (key/value); get returns -ENOENT when unset. */
 int catalog_meta_set(struct catalog *cat, const char *key, const char *value);
 int catalog_meta_get(struct catalog *cat, const char *key, char *value, size_t size);

@@ -28,6 +28,16 @@ struct command {
 int cmd_record(int argc, char **argv);
 int cmd_segments(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
+int cmd_hold(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_tickets(int argc, char **argv);
+/* vigil report sla / inspection (cmd/report_health.c), argv[0] the kind */
+int cmd_report_sla(int argc, char **argv);
+int cmd_report_inspection(int argc, char **argv);
 
 /* Prints usage of a command to stderr and returns EXIT_USAGE. */
 int cmd_usage_error(const char *command, const char *fmt, ...)

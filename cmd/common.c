@@ -46,7 +46,8 @@ struct catalog *cmd_open_catalog(const struct config *cfg, enum catalog_open_mod
 {
 	char err[512];
 	if (mode == CATALOG_READ_ONLY && access(cfg->catalog_path, F_OK) < 0) {
-		fprintf(stderr, "vigil: no catalog at '%s' (has vigil record run with this config?)\n",
+		fprintf(stderr,
+			"vigil: no catalog at '%s' (has vigil record run with this config?)\n",
 			cfg->catalog_path);
 		return NULL;
 	}

@@ -21,14 +21,9 @@ int cmd_config(int argc, char **argv)
 	argv++;
 	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'c':
-			config_path = optarg;
-			break;
-		case 'h':
-			cmd_print_usage("config", false);
-			return EXIT_OK;
-		default:
-			return cmd_usage_error("config", "bad option");
+		case 'c': config_path = optarg; break;
+		case 'h': cmd_print_usage("config", false); return EXIT_OK;
+		default: return cmd_usage_error("config", "bad option");
 		}
 	}
 	if (optind < argc)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "ingest/ingest.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -14,8 +15,25 @@ static const struct command commands[] = {
 	  "vigil record -c FILE [--now T] [-v]" },
 	{ "segments", cmd_segments, "list recorded segments",
 	  "vigil segments -c FILE [--camera ID] [--from T --to T] [--all] [--json]" },
-	{ "config", cmd_config, "validate a config file",
-	  "vigil config check -c FILE" },
+	{ "sweep", cmd_sweep, "apply the retention rule now",
+	  "vigil sweep -c FILE [--dry-run] [--json] [--now T] [--accept-clock]" },
+	{ "report", cmd_report, "continuity, retention, sla and inspection reports",
+	  "vigil report continuity|retention|sla|inspection -c FILE ... (vigil report KIND "
+	  "--help)" },
+	{ "verify", cmd_verify, "check catalog, audit chain and files (or an export)",
+	  "vigil verify -c FILE [--camera ID] [--from T --to T] [--no-hash] [--json] | --export "
+	  "OUT.mp4" },
+	{ "export", cmd_export, "one camera's footage over a window as one MP4 with a manifest",
+	  "vigil export -c FILE --camera ID --from T --to T -o OUT.mp4" },
+	{ "hold", cmd_hold, "legal holds: footage that must not be deleted",
+	  "vigil hold -c FILE add --camera ID --from T --to T --reason TEXT | release N [--reason "
+	  "TEXT] | list [--all] [--json]" },
+	{ "check", cmd_check, "run the checker: MQTT health to maintenance tickets",
+	  "vigil check -c FILE [--now T] [-v]" },
+	{ "tickets", cmd_tickets, "list, show, acknowledge or resolve maintenance tickets",
+	  "vigil tickets -c FILE [list [--all] | show N | ack N | resolve N] [--json] [--by NAME] "
+	  "[--note TEXT]" },
+	{ "config", cmd_config, "validate a config file", "vigil config check -c FILE" },
 	{ "help", cmd_help, "show help for a command", "vigil help [COMMAND]" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -32,8 +50,9 @@ void cmd_print_usage(const char *name, bool to_stderr)
 	fprintf(f, "usage: vigil COMMAND [OPTIONS]\n\ncommands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\nvigil help COMMAND shows a command's options; vigil --version its version.\n"
-		   "Times are ISO 8601 (2026-11-02T14:00:00+08:00; a bare date is local midnight).\n");
+	fprintf(f,
+		"\nvigil help COMMAND shows a command's options; vigil --version its version.\n"
+		"Times are ISO 8601 (2026-11-02T14:00:00+08:00; a bare date is local midnight).\n");
 }
 
 static int cmd_help(int argc, char **argv)
@@ -58,6 +77,8 @@ int main(int argc, char **argv)
 		return cmd_help(argc - 1, argv + 1);
 	if (clock_init_from_env() < 0)
 		return EXIT_USAGE;
+	/* every command's libavformat messages go through vigil's scrubbing log */
+	ingest_install_av_log();
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].run(argc - 1, argv + 1);

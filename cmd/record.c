@@ -1,8 +1,9 @@
 /*
  * vigil record: wires the recorder together.  Loads and checks the config,
  * takes the storage lock (one recorder per storage folder), opens the
- * catalog, runs start-up recovery, starts the camera workers, then waits
- * for SIGTERM/SIGINT and stops everything cleanly.
+ * catalog, runs start-up recovery, starts the camera workers and the
+ * health publisher (MQTT), then waits for SIGTERM/SIGINT and stops
+ * everything cleanly.
  *
  * Signals: the handler only sets a flag and writes a byte to a pipe
  * (the self-pipe trick); the main thread waits on that pipe.
@@ -13,6 +14,7 @@
 #include <grp.h>
 #include <libavformat/avformat.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -23,7 +25,9 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "health/health.h"
 #include "ingest/ingest.h"
+#include "retention/retention.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -109,6 +113,64 @@ static int settle_privileges(const struct config *cfg)
 	return 0;
 }
 
+/*
+ * The wiring between retention, ingest and health: retention blocks and
+ * unblocks recording (on_full = protect-retention), and says when a fault
+ * appears or clears; health reads retention's figures for the recorder's
+ * payload.
+ */
+struct wiring {
+	struct ingest *ing;
+	struct health_publisher *pub;
+	struct retention *retention;
+};
+
+/* retention -> ingest: the on_full = protect-retention policy */
+static void storage_blocked(void *ctx, bool blocked, const char *why)
+{
+	struct wiring *w = ctx;
+	ingest_set_storage_blocked(w->ing, blocked, why);
+}
+
+static void retention_changed(void *ctx)
+{
+	struct wiring *w = ctx;
+	if (w->pub)
+		health_publisher_notify(w->pub, NULL);
+}
+
+static int recorder_status(void *ctx, struct health_recorder_status *out)
+{
+	struct wiring *w = ctx;
+	struct retention_status st;
+
+	if (!w->retention)
+		return -EAGAIN;
+	retention_get_status(w->retention, &st);
+	const struct retention_capacity *cap = &st.capacity;
+	out->disk_total_bytes = cap->total_bytes;
+	out->disk_free_bytes = cap->free_bytes;
+	out->write_bytes_per_s = cap->bytes_per_day / 86400.0;
+	out->forecast_days = cap->forecast_days;
+	out->oldest_footage_us = cap->oldest_us;
+	out->index_bytes = cap->index_bytes;
+	out->retention_at_risk = cap->at_risk;
+	out->storage_error = st.storage_full;
+	out->clock_fault = st.clock_fault;
+	if (st.clock_fault)
+		snprintf(out->detail, sizeof(out->detail), "%.159s", st.clock_detail);
+	else if (st.storage_full)
+		snprintf(out->detail, sizeof(out->detail),
+			 "storage full: recording stopped to protect the %d-day floor",
+			 cap->floor_days);
+	else if (cap->at_risk)
+		snprintf(out->detail, sizeof(out->detail),
+			 "the storage holds %.1f days at the current write rate, below the %d-day "
+			 "floor",
+			 cap->forecast_days, cap->floor_days);
+	return 0;
+}
+
 static void wait_for_signal(void)
 {
 	struct pollfd pfd = { .fd = wake_pipe[0], .events = POLLIN };
@@ -138,28 +200,30 @@ int cmd_record(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "c:vh", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'c':
-			config_path = optarg;
-			break;
+		case 'c': config_path = optarg; break;
 		case 'n':
 			if (cmd_parse_time("--now", optarg, &now) < 0)
 				return EXIT_USAGE;
 			clock_set_now(now);
 			break;
-		case 'v':
-			verbose = true;
-			break;
-		case 'h':
-			cmd_print_usage("record", false);
-			return EXIT_OK;
-		default:
-			return cmd_usage_error("record", "bad option");
+		case 'v': verbose = true; break;
+		case 'h': cmd_print_usage("record", false); return EXIT_OK;
+		default: return cmd_usage_error("record", "bad option");
 		}
 	}
 	if (optind < argc)
 		return cmd_usage_error("record", "unexpected argument '%s'", argv[optind]);
 	if (!config_path)
 		return cmd_usage_error("record", "-c FILE is required");
+
+	/* as many malloc arenas as cores, not glibc's eight per core: the
+	 * camera threads allocate and free the same sizes all day, and every
+	 * arena keeps its own high-water mark (bench/README.md: resident
+	 * memory per camera); MALLOC_ARENA_MAX still has the last word */
+	if (!getenv("MALLOC_ARENA_MAX")) {
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		mallopt(M_ARENA_MAX, ncpu > 0 ? (int)ncpu : 2);
+	}
 
 	struct config *cfg = cmd_load_config(config_path, true, 0);
 	if (!cfg)
@@ -170,6 +234,9 @@ int cmd_record(int argc, char **argv)
 
 	struct catalog *cat = NULL;
 	struct ingest *ing = NULL;
+	struct retention *ret_sweeper = NULL;
+	struct health_publisher *pub = NULL;
+	struct wiring wiring = { 0 };
 	struct ingest_recovery rec;
 	int lock_fd = -1;
 	int err;
@@ -181,7 +248,8 @@ int cmd_record(int argc, char **argv)
 	if (settle_privileges(cfg) < 0)
 		goto out;
 	if ((err = fs_mkdir_p(cfg->storage_path, 0750)) < 0) {
-		log_warnx("cannot create storage folder '%s': %s", cfg->storage_path, strerror(-err));
+		log_warnx("cannot create storage folder '%s': %s", cfg->storage_path,
+			  strerror(-err));
 		goto out;
 	}
 	if ((lock_fd = lock_storage(cfg)) < 0) {
@@ -205,24 +273,55 @@ int cmd_record(int argc, char **argv)
 	    rec.files_quarantined)
 		log_info("recovery: %d segments recovered, %d dropped, %lld torn bytes cut, "
 			 "%d open gaps closed, %d unknown files quarantined",
-			 rec.segments_recovered, rec.segments_dropped, (long long)rec.bytes_truncated,
-			 rec.gaps_closed, rec.files_quarantined);
+			 rec.segments_recovered, rec.segments_dropped,
+			 (long long)rec.bytes_truncated, rec.gaps_closed, rec.files_quarantined);
 
-	if (!(ing = ingest_new(cfg, cat, NULL))) {
+	if (!(pub = health_publisher_new(cfg, cat, recorder_status, &wiring))) {
 		log_warnx("out of memory");
+		goto out;
+	}
+	/* ingest -> health through a callback: ingest never includes health */
+	struct ingest_callbacks icb = { .state_changed = health_publisher_notify, .ctx = pub };
+	if (!(ing = ingest_new(cfg, cat, &icb))) {
+		log_warnx("out of memory");
+		goto out;
+	}
+	wiring.ing = ing;
+	wiring.pub = pub;
+	struct retention_callbacks rcb = { .storage_blocked = storage_blocked,
+					   .changed = retention_changed,
+					   .ctx = &wiring };
+	if (!(ret_sweeper = retention_new(cfg, cat, &rcb))) {
+		log_warnx("out of memory");
+		goto out;
+	}
+	wiring.retention = ret_sweeper;
+	/* the sweeper first: it finishes half-done deletions and may block
+	 * writing before the first byte */
+	if ((err = retention_start(ret_sweeper)) < 0) {
+		log_warnx("cannot start the retention sweeper: %s", strerror(-err));
 		goto out;
 	}
 	if (ingest_start(ing) < 0)
 		goto out;
-	log_info("recording %zu cameras into '%s' (catalog '%s')", cfg->ncameras,
-		 cfg->storage_path, cfg->catalog_path);
+	/* health never holds recording up: the broker is tried in the
+	 * background, and without a publisher the cameras still record */
+	if ((err = health_publisher_start(pub, ing)) < 0)
+		log_warnx("cannot start the health publisher (%s): recording without MQTT health",
+			  strerror(-err));
+	log_info("recording %zu cameras into '%s' (catalog '%s')", cfg->ncameras, cfg->storage_path,
+		 cfg->catalog_path);
 
 	wait_for_signal();
 	log_info("stopping (signal %d): finishing the current segments", (int)stop_requested);
 	ingest_stop(ing);
+	health_publisher_stop(pub); /* the cameras' last state, then "offline" */
+	retention_stop(ret_sweeper);
 	ret = EXIT_OK;
 out:
-	ingest_free(&ing);
+	retention_free(&ret_sweeper);
+	ingest_free(&ing); /* before the publisher: its callback points there */
+	health_publisher_free(&pub);
 	catalog_close(&cat);
 	if (lock_fd >= 0)
 		close(lock_fd);

@@ -28,31 +28,31 @@ static int print_segment(const struct catalog_segment *s, void *opaque)
 	l->count++;
 	if (l->json) {
 		struct json_writer *w = l->json;
-		json_begin_object(w);
-		json_kv_int(w, "id", s->id);
-		json_kv_string(w, "camera", s->camera);
-		json_kv_string(w, "path", path);
-		json_kv_string(w, "relpath", s->path);
-		json_kv_time(w, "start", s->start_us);
+		jw_begin_object(w);
+		jw_kv_int(w, "id", s->id);
+		jw_kv_string(w, "camera", s->camera);
+		jw_kv_string(w, "path", path);
+		jw_kv_string(w, "relpath", s->path);
+		jw_kv_time(w, "start", s->start_us);
 		if (s->end_us >= 0)
-			json_kv_time(w, "end", s->end_us);
+			jw_kv_time(w, "end", s->end_us);
 		else
-			json_kv_string(w, "end", NULL);
-		json_kv_double(w, "duration_s", (double)s->duration_us / 1e6, 3);
-		json_kv_int(w, "bytes", s->bytes);
-		json_kv_int(w, "frames", s->frames);
-		json_kv_int(w, "keyframes", s->keyframes);
-		json_kv_string(w, "sha256", s->end_us >= 0 ? s->sha256 : NULL);
-		json_kv_string(w, "state", catalog_segment_state_name(s->state));
-		json_kv_string(w, "codec", s->codec);
-		json_kv_int(w, "width", s->width);
-		json_kv_int(w, "height", s->height);
-		json_kv_bool(w, "audio", s->has_audio);
+			jw_kv_string(w, "end", NULL);
+		jw_kv_double(w, "duration_s", (double)s->duration_us / 1e6, 3);
+		jw_kv_int(w, "bytes", s->bytes);
+		jw_kv_int(w, "frames", s->frames);
+		jw_kv_int(w, "keyframes", s->keyframes);
+		jw_kv_string(w, "sha256", s->end_us >= 0 ? s->sha256 : NULL);
+		jw_kv_string(w, "state", catalog_segment_state_name(s->state));
+		jw_kv_string(w, "codec", s->codec);
+		jw_kv_int(w, "width", s->width);
+		jw_kv_int(w, "height", s->height);
+		jw_kv_bool(w, "audio", s->has_audio);
 		if (s->deleted_us >= 0) {
-			json_kv_time(w, "deleted", s->deleted_us);
-			json_kv_string(w, "delete_reason", s->delete_reason);
+			jw_kv_time(w, "deleted", s->deleted_us);
+			jw_kv_string(w, "delete_reason", s->delete_reason);
 		}
-		json_end_object(w);
+		jw_end_object(w);
 		return 0;
 	}
 	time_format_local(s->start_us, start, sizeof(start));
@@ -87,12 +87,8 @@ int cmd_segments(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'c':
-			config_path = optarg;
-			break;
-		case 'C':
-			filter.camera = optarg;
-			break;
+		case 'c': config_path = optarg; break;
+		case 'C': filter.camera = optarg; break;
 		case 'f':
 			if (cmd_parse_time("--from", optarg, &filter.from_us) < 0)
 				return EXIT_USAGE;
@@ -106,17 +102,10 @@ int cmd_segments(int argc, char **argv)
 				return EXIT_USAGE;
 			clock_set_now(now);
 			break;
-		case 'j':
-			json = true;
-			break;
-		case 'a':
-			filter.include_deleted = true;
-			break;
-		case 'h':
-			cmd_print_usage("segments", false);
-			return EXIT_OK;
-		default:
-			return cmd_usage_error("segments", "bad option");
+		case 'j': json = true; break;
+		case 'a': filter.include_deleted = true; break;
+		case 'h': cmd_print_usage("segments", false); return EXIT_OK;
+		default: return cmd_usage_error("segments", "bad option");
 		}
 	}
 	if (optind < argc)
@@ -140,14 +129,14 @@ int cmd_segments(int argc, char **argv)
 	struct json_writer w;
 	struct listing l = { .cfg = cfg };
 	if (json) {
-		json_init_file(&w, stdout, true);
+		jw_init_file(&w, stdout, true);
 		l.json = &w;
-		json_begin_array(&w);
+		jw_begin_array(&w);
 	}
 	int ret = catalog_segments_each(cat, &filter, print_segment, &l);
 	if (json) {
-		json_end_array(&w);
-		json_finish(&w);
+		jw_end_array(&w);
+		jw_finish(&w);
 	} else if (l.count == 0) {
 		fprintf(stderr, "no segments\n");
 	}

@@ -60,19 +60,25 @@ static const struct key_spec key_table[] = {
 	{ "recorder", "user", KEY_STRING, C(run_as_user), NULL, 0, 0, NULL },
 	{ "recorder", "allow_root", KEY_BOOL, C(allow_root), "false", 0, 0, NULL },
 	{ "recorder", "stall_seconds", KEY_INT, C(stall_seconds), "5", 1, 300, NULL },
-	{ "recorder", "connect_timeout_seconds", KEY_INT, C(connect_timeout_seconds), "10", 1, 300, NULL },
-	{ "recorder", "reconnect_min_seconds", KEY_INT, C(reconnect_min_seconds), "1", 1, 3600, NULL },
-	{ "recorder", "reconnect_max_seconds", KEY_INT, C(reconnect_max_seconds), "5", 1, 3600, NULL },
+	{ "recorder", "connect_timeout_seconds", KEY_INT, C(connect_timeout_seconds), "10", 1, 300,
+	  NULL },
+	{ "recorder", "reconnect_min_seconds", KEY_INT, C(reconnect_min_seconds), "1", 1, 3600,
+	  NULL },
+	{ "recorder", "reconnect_max_seconds", KEY_INT, C(reconnect_max_seconds), "5", 1, 3600,
+	  NULL },
 
 	{ "storage", "path", KEY_STRING, C(storage_path), DEFAULT_STORAGE, 0, 0, NULL },
 	{ "storage", "catalog", KEY_STRING, C(catalog_path), NULL, 0, 0, NULL },
 	{ "storage", "fsync_seconds", KEY_INT, C(fsync_seconds), "5", 0, 3600, NULL },
+	{ "storage", "reserve_mb", KEY_INT, C(reserve_mb), "1024", 1, 1024 * 1024, NULL },
 
 	{ "retention", "retain_days", KEY_INT, C(retain_days), "90", 1, 36500, NULL },
 	{ "retention", "delete_after_days", KEY_INT, C(delete_after_days), NULL, 1, 36500, NULL },
 	{ "retention", "on_full", KEY_ENUM, C(on_full), "protect-retention", 0, 0, on_full_names },
-	{ "retention", "sweep_interval_seconds", KEY_INT, C(sweep_interval_seconds), "60", 1, 86400, NULL },
-	{ "retention", "max_clock_step_seconds", KEY_INT, C(max_clock_step_seconds), "3600", 1, 86400 * 365, NULL },
+	{ "retention", "sweep_interval_seconds", KEY_INT, C(sweep_interval_seconds), "60", 1, 86400,
+	  NULL },
+	{ "retention", "max_clock_step_seconds", KEY_INT, C(max_clock_step_seconds), "3600", 1,
+	  86400 * 365, NULL },
 
 	{ "mqtt", "host", KEY_STRING, C(mqtt_host), "127.0.0.1", 0, 0, NULL },
 	{ "mqtt", "port", KEY_INT, C(mqtt_port), "1883", 1, 65535, NULL },
@@ -98,6 +104,8 @@ static const struct key_spec key_table[] = {
 	{ "tickets", "token_env", KEY_STRING, C(webhook_token_env), NULL, 0, 0, NULL },
 	{ "tickets", "app_token", KEY_STRING, C(webhook_app_token), NULL, 0, 0, NULL },
 	{ "tickets", "timeout_seconds", KEY_INT, C(webhook_timeout_seconds), "10", 1, 300, NULL },
+	{ "tickets", "project", KEY_STRING, C(webhook_project), NULL, 0, 0, NULL },
+	{ "tickets", "customer", KEY_STRING, C(webhook_customer), NULL, 0, 0, NULL },
 
 	{ "camera", "url", KEY_STRING, K(url), NULL, 0, 0, NULL },
 	{ "camera", "url_file", KEY_STRING, K(url_file), NULL, 0, 0, NULL },
@@ -123,7 +131,8 @@ struct parse {
 	FILE *fp;
 	struct config *cfg;
 	struct config_problems *problems;
-	bool skip_credentials; /* CONFIG_SKIP_CREDENTIALS */
+	bool skip_credentials;	      /* CONFIG_SKIP_CREDENTIALS */
+	bool skip_camera_credentials; /* CONFIG_SKIP_CAMERA_CREDENTIALS */
 	int line;
 	int error_line; /* a line the reader already reported */
 
@@ -141,11 +150,11 @@ struct parse {
 	size_t camera_cap;
 };
 
-static void add_problem(struct config_problems *problems, const char *file, int line,
-			bool warning, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void add_problem(struct config_problems *problems, const char *file, int line, bool warning,
+			const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-static void add_problem(struct config_problems *problems, const char *file, int line,
-			bool warning, const char *fmt, ...)
+static void add_problem(struct config_problems *problems, const char *file, int line, bool warning,
+			const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -255,7 +264,8 @@ static int store_value(const struct key_spec *k, void *base, const char *value, 
 				 k->max);
 			return -EINVAL;
 		}
-		*(double *)field = v;
+		memcpy(field, &v,
+		       sizeof(v)); /* field is only char-aligned as far as the compiler knows */
 		return 0;
 	}
 	case KEY_BOOL:
@@ -353,7 +363,8 @@ static void open_section(struct parse *p, const char *name)
 	p->section_ignored = false;
 	p->camera = NULL;
 
-	if (strncmp(name, "camera", 6) == 0 && (name[6] == '\0' || isspace((unsigned char)name[6]))) {
+	if (strncmp(name, "camera", 6) == 0 &&
+	    (name[6] == '\0' || isspace((unsigned char)name[6]))) {
 		const char *id = name + 6;
 		while (isspace((unsigned char)*id))
 			id++;
@@ -364,7 +375,8 @@ static void open_section(struct parse *p, const char *name)
 		}
 		if (!valid_id(id)) {
 			ERR(p, p->line,
-			    "camera id '%s' may hold only letters, digits, '-' and '_' (at most 64)",
+			    "camera id '%s' may hold only letters, digits, '-' and '_' (at most "
+			    "64)",
 			    id);
 			p->section_ignored = true;
 			return;
@@ -514,8 +526,7 @@ static int key_line(const struct parse *p, const char *section, const char *name
 }
 
 /* The line that set a camera key, or the camera's header line. */
-static int camera_key_line(const struct parse *p, const struct camera_config *cam,
-			   const char *name)
+static int camera_key_line(const struct parse *p, const struct camera_config *cam, const char *name)
 {
 	size_t idx;
 	int line = 0;
@@ -641,11 +652,12 @@ static void resolve_camera(struct parse *p, struct camera_config *cam)
 		cam->site = strdup(cfg->site ? cfg->site : "");
 
 	if (cam->url && cam->url_file) {
-		ERR(p, max_line(camera_key_line(p, cam, "url"), camera_key_line(p, cam, "url_file")),
+		ERR(p,
+		    max_line(camera_key_line(p, cam, "url"), camera_key_line(p, cam, "url_file")),
 		    "camera '%s': set url or url_file, not both", cam->id);
 		return;
 	}
-	if (p->skip_credentials) {
+	if (p->skip_credentials || p->skip_camera_credentials) {
 		if (!cam->url && !cam->url_file)
 			ERR(p, cam->line, "camera '%s' has no url (set url or url_file)", cam->id);
 		if (cam->url)
@@ -658,8 +670,8 @@ static void resolve_camera(struct parse *p, struct camera_config *cam)
 	if (cam->url_file) {
 		char *url = read_secret_file(cam->url_file, why, sizeof(why));
 		if (!url) {
-			ERR(p, camera_key_line(p, cam, "url_file"), "camera '%s': url_file: %s", cam->id,
-			    why);
+			ERR(p, camera_key_line(p, cam, "url_file"), "camera '%s': url_file: %s",
+			    cam->id, why);
 			return;
 		}
 		cam->url = url;
@@ -702,8 +714,10 @@ static void resolve_camera(struct parse *p, struct camera_config *cam)
 		}
 	}
 	if (password || cam->username) {
-		redact_add_credentials(cam->username ? cam->username : "", password ? password : "");
-		char *full = url_with_credentials(cam->url, cam->username, password ? password : "");
+		redact_add_credentials(cam->username ? cam->username : "",
+				       password ? password : "");
+		char *full =
+			url_with_credentials(cam->url, cam->username, password ? password : "");
 		free(password);
 		if (!full) {
 			ERR(p, cam->line, "camera '%s': url or credentials too long", cam->id);
@@ -824,11 +838,13 @@ static void resolve_global(struct parse *p)
 	if (p->skip_credentials)
 		; /* reading the catalog needs no broker password */
 	else if (sources > 1)
-		ERR(p, password_line, "[mqtt] set only one of password, password_file, password_env");
+		ERR(p, password_line,
+		    "[mqtt] set only one of password, password_file, password_env");
 	else if (cfg->mqtt_password_file) {
 		cfg->mqtt_password = read_secret_file(cfg->mqtt_password_file, why, sizeof(why));
 		if (!cfg->mqtt_password)
-			ERR(p, key_line(p, "mqtt", "password_file"), "[mqtt] password_file: %s", why);
+			ERR(p, key_line(p, "mqtt", "password_file"), "[mqtt] password_file: %s",
+			    why);
 	} else if (cfg->mqtt_password_env) {
 		const char *v = getenv(cfg->mqtt_password_env);
 		if (!v)
@@ -861,7 +877,8 @@ static void resolve_global(struct parse *p)
 	else if (cfg->webhook_token_file) {
 		cfg->webhook_token = read_secret_file(cfg->webhook_token_file, why, sizeof(why));
 		if (!cfg->webhook_token)
-			ERR(p, key_line(p, "tickets", "token_file"), "[tickets] token_file: %s", why);
+			ERR(p, key_line(p, "tickets", "token_file"), "[tickets] token_file: %s",
+			    why);
 	} else if (cfg->webhook_token_env) {
 		const char *v = getenv(cfg->webhook_token_env);
 		if (!v)
@@ -896,8 +913,7 @@ struct config *config_load(const char *path, struct config_problems *problems)
 	return config_load_flags(path, 0, problems);
 }
 
-struct config *config_load_flags(const char *path, unsigned flags,
-				 struct config_problems *problems)
+struct config *config_load_flags(const char *path, unsigned flags, struct config_problems *problems)
 {
 	struct parse p = { 0 };
 	struct config *cfg = NULL;
@@ -906,6 +922,7 @@ struct config *config_load_flags(const char *path, unsigned flags,
 	p.file = path;
 	p.problems = problems;
 	p.skip_credentials = flags & CONFIG_SKIP_CREDENTIALS;
+	p.skip_camera_credentials = flags & CONFIG_SKIP_CAMERA_CREDENTIALS;
 	p.fp = fopen(path, "r");
 	if (!p.fp) {
 		add_problem(problems, path, 0, false, "cannot open config: %s", strerror(errno));

@@ -57,10 +57,10 @@ struct config {
 	/* [recorder] */
 	char *recorder_id;
 	char *site;
-	int log_level; /* an enum log_level from util/log.h */
-	char *run_as_user;	   /* drop privileges to this user after start-up */
-	bool allow_root;	   /* run as root without dropping privileges */
-	int stall_seconds;	   /* no packet for this long: the stream is dead */
+	int log_level;	   /* an enum log_level from util/log.h */
+	char *run_as_user; /* drop privileges to this user after start-up */
+	bool allow_root;   /* run as root without dropping privileges */
+	int stall_seconds; /* no packet for this long: the stream is dead */
 	int connect_timeout_seconds;
 	int reconnect_min_seconds; /* first retry delay, doubling ... */
 	int reconnect_max_seconds; /* ... up to this cap */
@@ -69,6 +69,7 @@ struct config {
 	char *storage_path;
 	char *catalog_path;
 	int fsync_seconds;
+	int reserve_mb; /* free space kept on the storage file system */
 
 	/* [retention] */
 	int retain_days;
@@ -105,6 +106,8 @@ struct config {
 	char *webhook_token_env;
 	char *webhook_app_token; /* GLPI App-Token, not a secret on its own */
 	int webhook_timeout_seconds;
+	char *webhook_project;	/* Redmine project id, Zammad group */
+	char *webhook_customer; /* Zammad customer (an e-mail address) */
 
 	struct camera_config *cameras;
 	size_t ncameras;
@@ -113,7 +116,7 @@ struct config {
 /* One problem found in a config file. */
 struct config_problem {
 	char *file;
-	int line; /* 0 when the problem is not tied to a line */
+	int line;     /* 0 when the problem is not tied to a line */
 	bool warning; /* worth saying, but the config is usable */
 	char *message;
 };
@@ -133,9 +136,13 @@ struct config_problems {
 struct config *config_load(const char *path, struct config_problems *problems);
 
 /* Flags for config_load_flags. */
-#define CONFIG_SKIP_CREDENTIALS 1u /* commands that only read the catalog: do
-				    * not read url_file, password_file,
-				    * password_env (url stays as written) */
+#define CONFIG_SKIP_CREDENTIALS                                                                    \
+	1u /* commands that only read the catalog: do                                              \
+	    * not read url_file, password_file,                                                    \
+	    * password_env (url stays as written) */
+#define CONFIG_SKIP_CAMERA_CREDENTIALS                                                             \
+	2u /* the checker: broker and webhook                                                      \
+	    * credentials yes, cameras' no */
 
 struct config *config_load_flags(const char *path, unsigned flags,
 				 struct config_problems *problems);

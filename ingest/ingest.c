@@ -34,8 +34,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "ingest/recovery.h"
+#include "ingest/rtsp.h"
 #include "ingest/segwriter.h"
 #include "ingest/wallclock.h"
 #include "util/clock.h"
@@ -49,8 +52,17 @@
 /* How long a worker may take to tear a connection down. */
 #define CLOSE_DEADLINE_US (2 * USEC_PER_SEC)
 /* After a storage failure, try a new segment at most this often. */
-#define STORAGE_RETRY_US (1 * USEC_PER_SEC)
-#define RATE_BUCKETS 10
+#define STORAGE_RETRY_US (USEC_PER_SEC / 4)
+/* Segments a worker could not finish and has not settled yet. */
+#define UNSETTLED_MAX 8
+/* Room for the parameter sets of one keyframe (SPS/PPS, VPS/SPS/PPS). */
+#define PARAM_SETS_MAX 4096
+/* Keyframes without parameter sets taken before the stream is an error. */
+#define KEYS_WITHOUT_PARAMS_MAX 3
+/* rates are averaged over the last RATE_SECONDS whole seconds; the ring
+ * also holds the second being filled */
+#define RATE_SECONDS 10
+#define RATE_BUCKETS (RATE_SECONDS + 1)
 
 struct rate_window {
 	int64_t second[RATE_BUCKETS];
@@ -71,6 +83,8 @@ struct worker {
 
 	/* the rest belongs to the worker thread */
 	AVFormatContext *ic;
+	struct rtsp_client *rtsp; /* the lean RTSP client, when it serves ic */
+	bool rtsp_fallback;	  /* libavformat's RTSP client from now on */
 	AVPacket *pkt;
 	AVPacket *pending; /* a first keyframe that came without timestamps */
 	AVPacket *spare;
@@ -84,15 +98,39 @@ struct worker {
 	int64_t seg_origin_ts; /* video dts that starts the segment */
 	struct wallclock wc;
 	bool have_last_ts;
-	int64_t last_ts;	/* newest video dts of this run */
-	int64_t last_delta;	/* dts step between the last two frames */
-	int64_t last_end_wall;	/* wall end of the newest footage, -1: none */
+	int64_t last_ts;	 /* newest video dts of this run */
+	int64_t last_delta;	 /* dts step between the last two frames */
+	int64_t last_end_wall;	 /* wall end of the newest footage, -1: none */
+	int64_t last_end_mono;	 /* monotonic time it was written, 0: unknown */
+	int keys_without_params; /* this connection's unusable keyframes */
 	int64_t storage_retry_mono;
-	bool timed_out;		/* the last blocking call hit its deadline */
+	bool timed_out;		 /* the last blocking call hit its deadline */
+	int64_t open_mono;	 /* the connection attempt in progress began */
+	int64_t call_start_mono; /* the blocking call in progress began */
+	int64_t call_budget_us;	 /* and the deadline it was given */
+	int64_t longest_call_us; /* the longest call relative to its deadline */
+	int64_t longest_budget_us;
+	const char *longest_what;
+	uint8_t param_sets[PARAM_SETS_MAX]; /* in-band ones of the last keyframe */
+	size_t param_sets_len;		    /* 0: none seen in this run */
+
+	/* segments whose finish failed, to settle when the storage works */
+	struct {
+		int64_t id;
+		bool drop;	     /* after an fsync failure: remove, never index */
+		int64_t start;	     /* the segment's start */
+		int64_t outage_from; /* where the outage's gap starts */
+	} unsettled[UNSETTLED_MAX];
+	int nunsettled;
 
 	/* outage bookkeeping */
 	bool in_outage;
-	int64_t gap_id;		  /* open gap row, -1: none */
+	int64_t gap_id; /* open gap row, -1: none */
+	/* the outage, for its gap row when opening it failed (the catalog
+	 * could not be written either) */
+	int64_t outage_from;
+	enum gap_reason outage_reason;
+	char outage_detail[160];
 	bool startup_gap_pending; /* recorder-down gap from startup_from */
 	int64_t startup_from;
 };
@@ -109,12 +147,13 @@ struct ingest {
 	pthread_cond_t wait_cond;
 	int64_t start_wall; /* when this process started recording */
 	char startup_detail[96];
+	dev_t storage_dev; /* the file system of the storage folder at start */
 };
 
 static __thread const char *thread_camera;
 
 static const char *const state_names[] = { "starting", "recording",	"reconnecting",
-					    "down",	"storage-error", "stopped" };
+					   "down",     "storage-error", "stopped" };
 
 const char *ingest_camera_state_name(enum camera_state s)
 {
@@ -231,14 +270,14 @@ int ingest_camera_status(struct ingest *ing, size_t i, struct ingest_camera_stat
 	/* whole seconds only: the current one is still filling */
 	for (int b = 0; b < RATE_BUCKETS; b++) {
 		int64_t age = sec - w->rate.second[b];
-		if (age >= 1 && age <= RATE_BUCKETS) {
+		if (age >= 1 && age <= RATE_SECONDS) {
 			frames += w->rate.frames[b];
 			bytes += w->rate.bytes[b];
 		}
 	}
 	pthread_mutex_unlock(&w->lock);
-	out->fps = (double)frames / RATE_BUCKETS;
-	out->kbps = (double)bytes * 8 / 1000 / RATE_BUCKETS;
+	out->fps = (double)frames / RATE_SECONDS;
+	out->kbps = (double)bytes * 8 / 1000 / RATE_SECONDS;
 	if (out->state == CAMERA_RECONNECTING && out->gap_start_us >= 0 &&
 	    clock_wall_us() - out->gap_start_us >= INGEST_DOWN_AFTER_US)
 		out->state = CAMERA_DOWN;
@@ -276,14 +315,17 @@ static void note_outage(struct worker *w, enum gap_reason reason, const char *de
 			catalog_gap_add(ing->cat, w->cam->id, w->startup_from, ing->start_wall,
 					GAP_RECORDER_DOWN, ing->startup_detail);
 		w->startup_gap_pending = false;
-		from = ing->start_wall;
+		from = ing->start_wall > w->startup_from ? ing->start_wall : w->startup_from;
 	}
 	/* the gap starts exactly where the footage ends, even when that is a
 	 * frame "ahead" of the arrival clock, so the two never overlap */
 	w->in_outage = true;
 	w->gap_id = -1;
+	w->outage_from = from;
+	w->outage_reason = reason;
+	snprintf(w->outage_detail, sizeof(w->outage_detail), "%s", detail);
 	if (catalog_gap_open(ing->cat, w->cam->id, from, reason, detail, &w->gap_id) < 0)
-		w->gap_id = -1;
+		w->gap_id = -1; /* the catalog failed too: written when the outage ends */
 	set_gap_start(w, from);
 	log_warnx("camera '%s': no footage since %.3f: %s (%s)", w->cam->id, (double)from / 1e6,
 		  catalog_gap_reason_name(reason), detail);
@@ -298,6 +340,9 @@ static void end_outage(struct worker *w, int64_t start_wall)
 	if (w->in_outage) {
 		if (w->gap_id >= 0)
 			catalog_gap_close(ing->cat, w->gap_id, start_wall);
+		else if (start_wall > w->outage_from)
+			catalog_gap_add(ing->cat, w->cam->id, w->outage_from, start_wall,
+					w->outage_reason, w->outage_detail);
 		w->in_outage = false;
 		w->gap_id = -1;
 	} else if (w->startup_gap_pending) {
@@ -331,7 +376,34 @@ static int interrupt_cb(void *opaque)
 static void arm_deadline(struct worker *w, int64_t us)
 {
 	w->timed_out = false;
-	atomic_store(&w->deadline_mono, clock_mono_us() + us);
+	w->call_start_mono = clock_mono_us();
+	w->call_budget_us = us;
+	atomic_store(&w->deadline_mono, w->call_start_mono + us);
+}
+
+/*
+ * A blocking call armed by arm_deadline returned: keeps the longest one
+ * (relative to its deadline) for the summary at stop, and says at once
+ * when a call (libavformat's or the RTSP client's) kept a worker past
+ * twice its deadline, which would mean a path that never asks the
+ * interrupt callback.
+ */
+static void call_done(struct worker *w, const char *what)
+{
+	int64_t took = clock_mono_us() - w->call_start_mono;
+
+	if (w->call_budget_us <= 0)
+		return;
+	if (!w->longest_what || (double)took / (double)w->call_budget_us >
+					(double)w->longest_call_us / (double)w->longest_budget_us) {
+		w->longest_call_us = took;
+		w->longest_budget_us = w->call_budget_us;
+		w->longest_what = what;
+	}
+	if (took > 2 * w->call_budget_us && !stopping(w))
+		log_warnx(
+			"camera '%s': the blocking %s took %.1f s, past twice its %.1f s deadline",
+			w->cam->id, what, (double)took / 1e6, (double)w->call_budget_us / 1e6);
 }
 
 /* Sleeps for us, waking early on stop.  Returns false when stopping. */
@@ -363,6 +435,100 @@ static bool is_fsync_error(int err)
 	return err == -EIO || err == -EROFS;
 }
 
+/*
+ * Whether the storage folder is still the one recording started on: there,
+ * and on the same file system.  A disk that is unmounted leaves an empty
+ * folder of the system disk at its path; footage written there would fill
+ * the system disk and vanish from view when the disk comes back.
+ */
+static int storage_present(const struct ingest *ing)
+{
+	struct stat st;
+	if (stat(ing->cfg->storage_path, &st) < 0)
+		return -errno;
+	return st.st_dev == ing->storage_dev ? 0 : -ENODEV;
+}
+
+/*
+ * Settles a segment the worker could not finish.  drop (its fsync failed,
+ * so what the page cache held may never reach the disk, or its file holds
+ * nothing yet): the file is removed, then the row.  Otherwise (its folder
+ * vanished, the disk filled) its whole fragments are kept, as start-up
+ * recovery keeps them.  Returns 0 when settled; otherwise the row stays
+ * writing, so its file is never unknown, and a later call (or the next
+ * start's recovery) settles it.
+ */
+static int settle(struct worker *w, int64_t id, bool drop)
+{
+	struct ingest *ing = w->ing;
+	struct catalog_segment seg;
+	struct ingest_recovery r;
+	char path[PATH_MAX];
+	int ret;
+
+	if ((ret = storage_present(ing)) < 0)
+		return ret;
+	if ((ret = catalog_segment_get(ing->cat, id, &seg)) < 0)
+		return ret == -ENOENT ? 0 : ret;
+	if (seg.state != SEGMENT_WRITING)
+		return 0;
+	if (!drop) {
+		memset(&r, 0, sizeof(r));
+		return recovery_settle_segment(ing->cfg, ing->cat, &seg, &r);
+	}
+	if ((ret = fs_join(path, sizeof(path), ing->cfg->storage_path, seg.path)) < 0 ||
+	    (ret = fs_unlink_durable(path)) < 0)
+		return ret;
+	return catalog_segment_abandon(ing->cat, id);
+}
+
+/* Settles segment id (which starts at start) now, or when the storage
+ * works again; the outage that follows it starts at outage_from. */
+static void settle_or_defer(struct worker *w, int64_t id, bool drop, int64_t start,
+			    int64_t outage_from)
+{
+	if (settle(w, id, drop) == 0)
+		return;
+	if (w->nunsettled < UNSETTLED_MAX) {
+		w->unsettled[w->nunsettled].id = id;
+		w->unsettled[w->nunsettled].drop = drop;
+		w->unsettled[w->nunsettled].start = start;
+		w->unsettled[w->nunsettled].outage_from = outage_from;
+		w->nunsettled++;
+	}
+	/* beyond that, the next start's recovery settles it */
+	log_warnx("camera '%s': segment %" PRId64 " stays unfinished until the storage works",
+		  w->cam->id, id);
+}
+
+/*
+ * The storage works again: settles what it refused before.  The outage's
+ * gap began where that footage seemed to end; what settling kept may end
+ * sooner (a torn fragment cut, or nothing kept), and the rest is a gap too.
+ */
+static void settle_deferred(struct worker *w)
+{
+	struct catalog_segment seg;
+	int left = 0;
+
+	for (int i = 0; i < w->nunsettled; i++) {
+		if (settle(w, w->unsettled[i].id, w->unsettled[i].drop) < 0) {
+			w->unsettled[left++] = w->unsettled[i];
+			continue;
+		}
+		int64_t kept = w->unsettled[i].start;
+		if (catalog_segment_get(w->ing->cat, w->unsettled[i].id, &seg) == 0 &&
+		    seg.state == SEGMENT_RECOVERED)
+			kept = seg.end_us;
+		if (w->unsettled[i].outage_from > kept)
+			catalog_gap_add(
+				w->ing->cat, w->cam->id, kept, w->unsettled[i].outage_from,
+				GAP_STORAGE_ERROR,
+				"footage the storage failed to keep, cut when it came back");
+	}
+	w->nunsettled = left;
+}
+
 /* Finishes the open segment at end_wall; end_ts is the next keyframe's dts
  * or AV_NOPTS_VALUE when the stream ended. */
 static int finish_segment(struct worker *w, int64_t end_ts, int64_t end_wall)
@@ -380,15 +546,18 @@ static int finish_segment(struct worker *w, int64_t end_ts, int64_t end_wall)
 		snprintf(why, sizeof(why), "cannot finish segment %" PRId64 ": %s", w->seg_id,
 			 av_err2str(ret));
 		log_warnx("camera '%s': %s", w->cam->id, why);
-		if (is_fsync_error(ret)) {
-			/* abandon rather than index footage that may not be on disk */
-			unlink(w->seg_path);
-			fs_fsync_parent(w->seg_path);
-			catalog_segment_abandon(ing->cat, w->seg_id);
+		/* abandoned after an fsync failure rather than indexed as good;
+		 * otherwise its whole fragments are kept.  The outage starts
+		 * where the footage kept ends. */
+		bool drop = is_fsync_error(ret);
+		struct catalog_segment kept;
+		settle_or_defer(w, w->seg_id, drop, w->seg_start_wall,
+				drop ? w->seg_start_wall : w->last_end_wall);
+		int got = catalog_segment_get(ing->cat, w->seg_id, &kept);
+		if (drop || got == -ENOENT)
 			w->last_end_wall = w->seg_start_wall;
-		}
-		/* otherwise the row stays writing: recovery keeps its whole
-		 * fragments at the next start */
+		else if (got == 0 && kept.state == SEGMENT_RECOVERED)
+			w->last_end_wall = kept.end_us;
 		note_outage(w, ret == -ENOSPC ? GAP_STORAGE_FULL : GAP_STORAGE_ERROR, why);
 		w->storage_retry_mono = clock_mono_us() + STORAGE_RETRY_US;
 		return ret;
@@ -423,6 +592,15 @@ static int begin_segment(struct worker *w, int64_t origin_ts, int64_t start_wall
 
 	if (clock_mono_us() < w->storage_retry_mono)
 		return -EAGAIN;
+	if ((ret = storage_present(ing)) < 0) {
+		char why[PATH_MAX + 96];
+		snprintf(why, sizeof(why), "storage folder '%s' %s", ing->cfg->storage_path,
+			 ret == -ENODEV ? "is not the file system recording started on (unmounted?)"
+					: strerror(-ret));
+		note_outage(w, GAP_STORAGE_ERROR, why);
+		w->storage_retry_mono = clock_mono_us() + STORAGE_RETRY_US;
+		return ret;
+	}
 	ret = catalog_segment_begin(ing->cat, w->cam->id, start_wall,
 				    avcodec_get_name(vs->codecpar->codec_id), vs->codecpar->width,
 				    vs->codecpar->height, as != NULL, &w->seg_id, rel, sizeof(rel));
@@ -451,14 +629,28 @@ static int begin_segment(struct worker *w, int64_t origin_ts, int64_t start_wall
 	w->seg_start_wall = start_wall;
 	w->seg_origin_ts = origin_ts;
 	w->storage_retry_mono = 0;
+	if (w->nunsettled)
+		settle_deferred(w);
 	end_outage(w, start_wall);
 	set_state(w, CAMERA_RECORDING, NULL);
 	return 0;
 fail:;
 	char why[PATH_MAX + 64];
-	snprintf(why, sizeof(why), "cannot create '%s': %s", w->seg_path, av_err2str(ret));
-	catalog_segment_abandon(ing->cat, w->seg_id);
-	note_outage(w, ret == -ENOSPC ? GAP_STORAGE_FULL : GAP_STORAGE_ERROR, why);
+	/* the muxer refusing the stream's parameters is the stream's fault */
+	bool refused =
+		ret == AVERROR(EINVAL) || ret == AVERROR_INVALIDDATA || ret == AVERROR_PATCHWELCOME;
+	if (refused)
+		snprintf(why, sizeof(why), "the video cannot be stored in MP4: %s",
+			 av_err2str(ret));
+	else
+		snprintf(why, sizeof(why), "cannot create '%s': %s", w->seg_path, av_err2str(ret));
+	/* its file holds nothing yet */
+	settle_or_defer(w, w->seg_id, true, start_wall, w->last_end_wall);
+	note_outage(w,
+		    ret == -ENOSPC ? GAP_STORAGE_FULL
+		    : refused	   ? GAP_STREAM_ERROR
+				   : GAP_STORAGE_ERROR,
+		    why);
 	w->storage_retry_mono = clock_mono_us() + STORAGE_RETRY_US;
 	return ret;
 }
@@ -520,6 +712,28 @@ static void learn_video_params(struct worker *w, const AVPacket *pkt)
 			 par->width, par->height);
 }
 
+/*
+ * Connects with the lean RTSP client (ingest/rtsp.h), which reads a camera
+ * for a small fraction of what libavformat's RTSP demuxer costs.  Returns
+ * RTSP_FALLBACK when the camera needs libavformat.
+ */
+static int open_fast(struct worker *w)
+{
+	const struct config *cfg = w->ing->cfg;
+	struct rtsp_params p = {
+		.url = w->cam->url,
+		.name = w->cam->id,
+		.user_agent = "vigil/" VIGIL_VERSION,
+		.interrupt = { .callback = interrupt_cb, .opaque = w },
+		.rw_timeout_us = (int64_t)cfg->stall_seconds * USEC_PER_SEC,
+	};
+
+	arm_deadline(w, (int64_t)cfg->connect_timeout_seconds * USEC_PER_SEC);
+	int ret = rtsp_open(&w->rtsp, &w->ic, &p);
+	call_done(w, "connect");
+	return ret;
+}
+
 static int open_stream(struct worker *w)
 {
 	const struct config *cfg = w->ing->cfg;
@@ -527,6 +741,16 @@ static int open_stream(struct worker *w)
 	char num[32];
 	int ret;
 
+	w->open_mono = clock_mono_us();
+	if (!w->rtsp_fallback && w->cam->transport == TRANSPORT_TCP && rtsp_fast_url(w->cam->url)) {
+		ret = open_fast(w);
+		if (ret != RTSP_FALLBACK) {
+			if (ret < 0)
+				return ret;
+			goto opened;
+		}
+		w->rtsp_fallback = true;
+	}
 	w->ic = avformat_alloc_context();
 	if (!w->ic)
 		return AVERROR(ENOMEM);
@@ -545,6 +769,7 @@ static int open_stream(struct worker *w)
 
 	arm_deadline(w, (int64_t)cfg->connect_timeout_seconds * USEC_PER_SEC);
 	ret = avformat_open_input(&w->ic, w->cam->url, NULL, &opts);
+	call_done(w, "connect");
 	av_dict_free(&opts);
 	if (ret < 0)
 		return ret; /* avformat_open_input freed the context */
@@ -552,10 +777,13 @@ static int open_stream(struct worker *w)
 		/* probing reads (and holds back) the first packets, which makes
 		 * their arrival times late: only done when the SDP says too little */
 		arm_deadline(w, (int64_t)cfg->connect_timeout_seconds * USEC_PER_SEC);
-		if ((ret = avformat_find_stream_info(w->ic, NULL)) < 0)
+		ret = avformat_find_stream_info(w->ic, NULL);
+		call_done(w, "probe");
+		if (ret < 0)
 			return ret;
 	}
 
+opened:
 	w->vidx = av_find_best_stream(w->ic, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
 	if (w->vidx < 0)
 		return AVERROR_STREAM_NOT_FOUND;
@@ -569,7 +797,8 @@ static int open_stream(struct worker *w)
 		const AVCodecParameters *ap = w->ic->streams[w->aidx]->codecpar;
 		if (avformat_query_codec(mp4, ap->codec_id, FF_COMPLIANCE_NORMAL) != 1 ||
 		    ap->sample_rate <= 0) {
-			log_info("camera '%s': audio %s cannot go into MP4 as it is; recording video only",
+			log_info("camera '%s': audio %s cannot go into MP4 as it is; recording "
+				 "video only",
 				 w->cam->id, avcodec_get_name(ap->codec_id));
 			w->aidx = -1;
 		}
@@ -588,10 +817,135 @@ static int open_stream(struct worker *w)
 
 static void close_stream(struct worker *w)
 {
-	if (!w->ic)
+	if (!w->ic && !w->rtsp)
 		return;
 	arm_deadline(w, CLOSE_DEADLINE_US);
+	rtsp_close(&w->rtsp);
 	avformat_close_input(&w->ic);
+	call_done(w, "close");
+}
+
+/*
+ * Copies the parameter sets (H.264 SPS and PPS; H.265 VPS, SPS and PPS)
+ * of an Annex B access unit into out, each behind a 4-byte start code, so
+ * two keyframes' sets compare byte for byte.  Returns the length, or 0
+ * when the unit has none (or they do not fit: then nothing is compared).
+ */
+static size_t find_param_sets(enum AVCodecID codec, const uint8_t *p, size_t n, uint8_t *out,
+			      size_t outsize)
+{
+	size_t len = 0, i = 0;
+
+	while (i + 3 <= n) {
+		/* the next start code 00 00 01 */
+		if (!(p[i] == 0 && p[i + 1] == 0 && p[i + 2] == 1)) {
+			i++;
+			continue;
+		}
+		size_t start = i + 3, end = start;
+		while (end + 3 <= n && !(p[end] == 0 && p[end + 1] == 0 && p[end + 2] == 1))
+			end++;
+		if (end + 3 > n)
+			end = n;
+		i = end;
+		while (end > start && p[end - 1] == 0) /* zeros of the next start code */
+			end--;
+		if (end == start)
+			continue;
+		int type = codec == AV_CODEC_ID_HEVC ? (p[start] >> 1) & 0x3f : p[start] & 0x1f;
+		bool ps = codec == AV_CODEC_ID_HEVC ? type >= 32 && type <= 34
+						    : type == 7 || type == 8;
+		if (!ps)
+			continue;
+		if (len + 4 + (end - start) > outsize)
+			return 0;
+		memcpy(out + len, "\0\0\0\1", 4);
+		memcpy(out + len + 4, p + start, end - start);
+		len += 4 + (end - start);
+	}
+	return len;
+}
+
+/*
+ * A keyframe: notes its in-band parameter sets.  Returns true when they
+ * differ from those of the previous keyframe of this connection: the
+ * camera changed its resolution or encoding without closing the session,
+ * and the segment must be cut here (an MP4 sample description holds one
+ * set of parameters).
+ */
+static bool param_sets_changed(struct worker *w, const AVPacket *pkt)
+{
+	enum AVCodecID codec = w->ic->streams[w->vidx]->codecpar->codec_id;
+	uint8_t sets[PARAM_SETS_MAX];
+	size_t n;
+
+	if (codec != AV_CODEC_ID_H264 && codec != AV_CODEC_ID_HEVC)
+		return false;
+	n = find_param_sets(codec, pkt->data, (size_t)pkt->size, sets, sizeof(sets));
+	if (n == 0 || (n == w->param_sets_len && memcmp(sets, w->param_sets, n) == 0))
+		return false;
+	bool had = w->param_sets_len > 0;
+	memcpy(w->param_sets, sets, n);
+	w->param_sets_len = n;
+	return had;
+}
+
+/*
+ * Before a segment starts: when the keyframe's in-band parameter sets are
+ * not those the stream's extradata holds (from the SDP, which a camera may
+ * leave stale after a change, or from an earlier segment), they become
+ * the extradata and the frame size is learnt again, so the segment's
+ * sample description and its catalog row say what the frames are.
+ */
+static void adopt_param_sets(struct worker *w, const AVPacket *pkt)
+{
+	AVCodecParameters *par = w->ic->streams[w->vidx]->codecpar;
+	uint8_t *copy;
+
+	if (w->param_sets_len == 0 ||
+	    ((size_t)par->extradata_size == w->param_sets_len &&
+	     memcmp(par->extradata, w->param_sets, w->param_sets_len) == 0))
+		return;
+	copy = av_mallocz(w->param_sets_len + AV_INPUT_BUFFER_PADDING_SIZE);
+	if (!copy)
+		return;
+	memcpy(copy, w->param_sets, w->param_sets_len);
+	bool first = par->extradata_size == 0;
+	av_freep(&par->extradata);
+	par->extradata = copy;
+	par->extradata_size = (int)w->param_sets_len;
+	int old_w = par->width, old_h = par->height;
+	par->width = par->height = 0;
+	learn_video_params(w, pkt);
+	if (par->width <= 0) {
+		par->width = old_w;
+		par->height = old_h;
+	}
+	if (!first && (par->width != old_w || par->height != old_h))
+		log_info("camera '%s': the stream changed from %dx%d to %dx%d", w->cam->id, old_w,
+			 old_h, par->width, par->height);
+}
+
+/*
+ * The earliest wall time the next run of footage may start at: the end of
+ * the footage so far.  After the wall clock was stepped back (it now reads
+ * more than a second before that end), the time since, as the monotonic
+ * clock measured it, is added: it keeps the new footage from overlapping
+ * the old and keeps the outage between them its real length (the end of
+ * the old footage alone would shrink it to nothing).  Only then: a run's
+ * mapping may end a little ahead of the wall clock (a burst of packets
+ * after a late first keyframe), and a floor carried forward from it would
+ * push every later run further ahead, a camera that reconnects all night
+ * ending up seconds in the future.
+ */
+static int64_t next_floor(const struct worker *w)
+{
+	if (w->last_end_wall < 0 || w->last_end_mono <= 0)
+		return w->last_end_wall;
+	if (clock_wall_us() >= w->last_end_wall - 1000000)
+		return w->last_end_wall;
+	int64_t since = clock_mono_us() - w->last_end_mono;
+	return w->last_end_wall + (since > 0 ? since : 0);
 }
 
 /* Handles one video packet: segment cuts, discontinuities, writing. */
@@ -624,7 +978,7 @@ static int on_video(struct worker *w, AVPacket *pkt, int64_t arrival)
 		if (w->frame_ticks <= 0)
 			learn_video_params(w, w->pending);
 		int64_t frame = w->frame_ticks > 0 ? w->frame_ticks
-			      : rate.num > 0	   ? av_rescale_q(1, av_inv_q(rate), tb)
+				: rate.num > 0	   ? av_rescale_q(1, av_inv_q(rate), tb)
 						   : av_rescale_q(40000, AV_TIME_BASE_Q, tb);
 		if (frame <= 0)
 			frame = 1;
@@ -653,7 +1007,7 @@ static int on_video(struct worker *w, AVPacket *pkt, int64_t arrival)
 					       wallclock_map(&w->wc, av_rescale_q(end_ts, tb,
 										  AV_TIME_BASE_Q)));
 			note_outage(w, GAP_STREAM_ERROR, why);
-			wallclock_init(&w->wc, w->last_end_wall);
+			wallclock_init(&w->wc, next_floor(w));
 			w->have_last_ts = false;
 		} else if (step > 0) {
 			w->last_delta = ts - w->last_ts;
@@ -666,10 +1020,12 @@ static int on_video(struct worker *w, AVPacket *pkt, int64_t arrival)
 	wallclock_observe(&w->wc, media_us, arrival);
 
 	bool blocked = atomic_load(&w->ing->storage_blocked);
+	bool new_params = key && param_sets_changed(w, pkt);
 	int64_t boundary = -1;
 	if (w->seg && key) {
 		int64_t length = av_rescale_q(ts - w->seg_origin_ts, tb, AV_TIME_BASE_Q);
-		if (blocked || length >= (int64_t)w->cam->segment_seconds * USEC_PER_SEC) {
+		if (blocked || new_params ||
+		    length >= (int64_t)w->cam->segment_seconds * USEC_PER_SEC) {
 			boundary = wallclock_boundary(&w->wc, media_us, arrival, NULL);
 			if ((ret = finish_segment(w, ts, boundary)) < 0)
 				return 0;
@@ -682,8 +1038,27 @@ static int on_video(struct worker *w, AVPacket *pkt, int64_t arrival)
 	if (!w->seg) {
 		if (!key || blocked)
 			return 0;
-		if (w->ic->streams[w->vidx]->codecpar->width <= 0)
+		adopt_param_sets(w, pkt);
+		const AVCodecParameters *vp = w->ic->streams[w->vidx]->codecpar;
+		if (vp->width <= 0)
 			learn_video_params(w, pkt);
+		if (vp->width <= 0 ||
+		    ((vp->codec_id == AV_CODEC_ID_H264 || vp->codec_id == AV_CODEC_ID_HEVC) &&
+		     vp->extradata_size == 0)) {
+			/* The camera's fault, not the disk's: say so, and make no
+			 * catalog row for a file the muxer would refuse.  Not at the
+			 * first such keyframe: a stream joined as it starts may have
+			 * its first keyframe without them and the next with them. */
+			if (++w->keys_without_params >= KEYS_WITHOUT_PARAMS_MAX)
+				note_outage(
+					w, GAP_STREAM_ERROR,
+					"no parameter sets (SPS/PPS) in the SDP or the keyframes");
+			else
+				log_debug("camera '%s': a keyframe without parameter sets; "
+					  "waiting for the next",
+					  w->cam->id);
+			return 0;
+		}
 		/* after a cut the new segment starts exactly where the last ended */
 		if (boundary < 0)
 			boundary = wallclock_boundary(&w->wc, media_us, arrival, NULL);
@@ -695,8 +1070,9 @@ static int on_video(struct worker *w, AVPacket *pkt, int64_t arrival)
 		finish_segment(w, end_ts, -1);
 		return 0;
 	}
-	w->last_end_wall = wallclock_map(&w->wc, media_us) +
-			   av_rescale_q(w->last_delta, tb, AV_TIME_BASE_Q);
+	w->last_end_wall =
+		wallclock_map(&w->wc, media_us) + av_rescale_q(w->last_delta, tb, AV_TIME_BASE_Q);
+	w->last_end_mono = clock_mono_us();
 	pthread_mutex_lock(&w->lock);
 	w->st.frames_total++;
 	w->st.last_frame_us = arrival;
@@ -715,14 +1091,28 @@ static enum gap_reason record_stream(struct worker *w, char *why, size_t whylen)
 
 	w->have_last_ts = false;
 	w->last_delta = 0;
+	w->param_sets_len = 0;
+	w->keys_without_params = 0;
 	av_packet_unref(w->pending);
-	wallclock_init(&w->wc, w->last_end_wall);
+	wallclock_init(&w->wc, next_floor(w));
 	for (;;) {
 		arm_deadline(w, (int64_t)cfg->stall_seconds * USEC_PER_SEC);
-		int ret = av_read_frame(w->ic, w->pkt);
+		int ret = w->rtsp ? rtsp_read(w->rtsp, w->pkt) : av_read_frame(w->ic, w->pkt);
+		call_done(w, "read");
 		if (ret < 0) {
 			if (stopping(w)) {
 				snprintf(why, whylen, "vigil stopped");
+				/* the lean client still holds the last frame (it waits
+				 * for the next to begin): keep it, as libavformat's
+				 * parser hands its own out when a read is interrupted */
+				if (w->rtsp && rtsp_flush(w->rtsp, w->pkt) == 1) {
+					on_video(w, w->pkt, clock_wall_us());
+					av_packet_unref(w->pkt);
+				}
+			} else if (ret == RTSP_FALLBACK) {
+				w->rtsp_fallback = true;
+				reason = GAP_STREAM_ERROR;
+				snprintf(why, whylen, "the stream needs libavformat's RTSP client");
 			} else if (w->timed_out) {
 				reason = GAP_STREAM_STALLED;
 				snprintf(why, whylen, "no media for %d s", cfg->stall_seconds);
@@ -767,14 +1157,24 @@ static enum gap_reason open_failure(struct worker *w, int err, char *why, size_t
 		snprintf(why, whylen, "no answer within %d s", cfg->connect_timeout_seconds);
 		return GAP_CAMERA_UNREACHABLE;
 	}
+	/* a request left unanswered past the socket timeout (stall_seconds)
+	 * comes back from libavformat as a reply with no status, that is as
+	 * invalid data or the end of the stream: the camera did not answer */
+	int64_t took = clock_mono_us() - w->open_mono;
+	if ((err == AVERROR_INVALIDDATA || err == AVERROR_EOF || err == AVERROR(ETIMEDOUT)) &&
+	    took >= (int64_t)cfg->stall_seconds * USEC_PER_SEC - USEC_PER_SEC / 10) {
+		snprintf(why, whylen, "no answer within %.0f s", (double)took / 1e6);
+		return GAP_CAMERA_UNREACHABLE;
+	}
 	switch (err) {
 	case AVERROR_STREAM_NOT_FOUND:
 		snprintf(why, whylen, "the stream has no video");
 		return GAP_STREAM_ERROR;
 	case AVERROR_PATCHWELCOME:
 		snprintf(why, whylen, "video codec %s cannot be stored in MP4",
-			 w->ic && w->vidx >= 0 ? avcodec_get_name(w->ic->streams[w->vidx]->codecpar->codec_id)
-					       : "?");
+			 w->ic && w->vidx >= 0
+				 ? avcodec_get_name(w->ic->streams[w->vidx]->codecpar->codec_id)
+				 : "?");
 		return GAP_STREAM_ERROR;
 	case AVERROR_HTTP_UNAUTHORIZED:
 		snprintf(why, whylen, "the camera refused the credentials");
@@ -801,8 +1201,18 @@ static void *worker_main(void *arg)
 
 	thread_camera = w->cam->id;
 	if (catalog_camera_last_covered(ing->cat, w->cam->id, &last) == 0 && last >= 0) {
-		w->startup_gap_pending = last < ing->start_wall;
+		/* a restart right after a crash can come before the end of the
+		 * footage kept (mapped from media time, it runs a little ahead of
+		 * arrival): the recorder was still down from there to this run's
+		 * first footage */
+		w->startup_gap_pending = last < ing->start_wall + USEC_PER_SEC;
 		w->startup_from = last;
+		if (last > ing->start_wall + USEC_PER_SEC)
+			/* the clock was stepped back since that footage was written:
+			 * new footage is dated from its end, so nothing overlaps */
+			log_warnx("camera '%s': its footage ends %.0f s ahead of the clock: new "
+				  "footage is dated from its end; the downtime is not known",
+				  w->cam->id, (double)(last - ing->start_wall) / 1e6);
 	}
 	w->last_end_wall = last;
 
@@ -838,15 +1248,20 @@ static void *worker_main(void *arg)
 	}
 	if (w->seg)
 		finish_segment(w, AV_NOPTS_VALUE, -1);
+	settle_deferred(w);
 	close_stream(w);
-	if (w->in_outage && w->gap_id >= 0)
-		catalog_gap_close(ing->cat, w->gap_id, clock_wall_us());
-	else if (w->startup_gap_pending)
+	if (w->in_outage)
+		end_outage(w, clock_wall_us());
+	else if (w->startup_gap_pending && clock_wall_us() > w->startup_from)
 		/* stopped before the first frame: the gap runs to now */
 		catalog_gap_add(ing->cat, w->cam->id, w->startup_from, clock_wall_us(),
 				GAP_RECORDER_DOWN, ing->startup_detail);
 	w->in_outage = false;
 	w->startup_gap_pending = false;
+	if (w->longest_what)
+		log_info("camera '%s': longest blocking call: %s %.2f s (deadline %.1f s)",
+			 w->cam->id, w->longest_what, (double)w->longest_call_us / 1e6,
+			 (double)w->longest_budget_us / 1e6);
 	set_state(w, CAMERA_STOPPED, NULL);
 	return NULL;
 }
@@ -904,6 +1319,10 @@ int ingest_start(struct ingest *ing)
 	int ret = 0;
 
 	ing->start_wall = clock_wall_us();
+	struct stat st;
+	if (stat(ing->cfg->storage_path, &st) < 0)
+		return -errno; /* vigil record created it */
+	ing->storage_dev = st.st_dev;
 	catalog_meta_get(ing->cat, "recorder_state", previous, sizeof(previous));
 	snprintf(ing->startup_detail, sizeof(ing->startup_detail), "%s",
 		 strcmp(previous, "running") == 0 ? "vigil was not running (it had crashed)"
@@ -972,6 +1391,6 @@ void ingest_set_storage_blocked(struct ingest *ing, bool blocked, const char *wh
 {
 	bool was = atomic_exchange(&ing->storage_blocked, blocked);
 	if (was != blocked)
-		log_warnx("storage %s%s%s", blocked ? "blocked" : "writable again",
-			  why ? ": " : "", why ? why : "");
+		log_warnx("storage %s%s%s", blocked ? "blocked" : "writable again", why ? ": " : "",
+			  why ? why : "");
 }

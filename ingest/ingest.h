@@ -28,8 +28,8 @@ struct ingest;
 enum camera_state {
 	CAMERA_STARTING = 0, /* first connection not made yet */
 	CAMERA_RECORDING,
-	CAMERA_RECONNECTING, /* lost less than INGEST_DOWN_AFTER_US ago */
-	CAMERA_DOWN,	     /* lost for longer */
+	CAMERA_RECONNECTING,  /* lost less than INGEST_DOWN_AFTER_US ago */
+	CAMERA_DOWN,	      /* lost for longer */
 	CAMERA_STORAGE_ERROR, /* stream fine, footage cannot be written */
 	CAMERA_STOPPED,
 };
@@ -40,18 +40,18 @@ enum camera_state {
 struct ingest_camera_status {
 	char id[CATALOG_CAMERA_MAX];
 	enum camera_state state;
-	int64_t state_since_us;	 /* wall time of the last state change */
-	double fps;		 /* video frames per second over the last 10 s */
-	double kbps;		 /* received kbit/s over the last 10 s */
-	int64_t last_frame_us;	 /* wall time of the newest frame, -1: none */
-	int64_t gap_start_us;	 /* start of the current outage, -1: none */
-	int64_t frames_total;	 /* video frames written since start */
-	int64_t bytes_total;	 /* bytes written since start */
-	int64_t segments_total;	 /* segments finished since start */
-	int reconnects;		 /* connections lost since start */
+	int64_t state_since_us; /* wall time of the last state change */
+	double fps;		/* video frames per second over the last 10 s */
+	double kbps;		/* received kbit/s over the last 10 s */
+	int64_t last_frame_us;	/* wall time of the newest frame, -1: none */
+	int64_t gap_start_us;	/* start of the current outage, -1: none */
+	int64_t frames_total;	/* video frames written since start */
+	int64_t bytes_total;	/* bytes written since start */
+	int64_t segments_total; /* segments finished since start */
+	int reconnects;		/* connections lost since start */
 	char codec[16];
 	int width, height;
-	char last_error[160];	 /* redacted */
+	char last_error[160]; /* redacted */
 };
 
 struct ingest_callbacks {
@@ -62,11 +62,11 @@ struct ingest_callbacks {
 
 /* What start-up recovery found and did. */
 struct ingest_recovery {
-	int segments_recovered; /* writing rows kept, with their fragments */
-	int segments_dropped;	/* writing rows with nothing to keep */
+	int segments_recovered;	 /* writing rows kept, with their fragments */
+	int segments_dropped;	 /* writing rows with nothing to keep */
 	int64_t bytes_truncated; /* torn fragment tails cut off */
-	int gaps_closed;	/* outages open at the crash */
-	int files_quarantined;	/* footage files the catalog did not know */
+	int gaps_closed;	 /* outages open at the crash */
+	int files_quarantined;	 /* footage files the catalog did not know */
 };
 
 /* Names of states as used in health payloads: "recording", ... */

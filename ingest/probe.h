@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 struct probe_result {
-	int64_t frames;	     /* video packets */
+	int64_t frames; /* video packets */
 	int64_t keyframes;
 	int64_t duration_us; /* from the first video dts to the end of the last frame */
 };

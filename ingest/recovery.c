@@ -31,6 +31,7 @@
 #include "ingest/fmp4.h"
 #include "ingest/ingest.h"
 #include "ingest/probe.h"
+#include "ingest/recovery.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -54,18 +55,21 @@ static int collect_unfinished(const struct catalog_segment *seg, void *opaque)
 	return 0;
 }
 
-/* Removes a row's file (if any) and the row itself. */
+/* Removes a row's file (if any) and then the row itself: a file that
+ * cannot be removed keeps its row, so it never becomes unknown. */
 static int drop_segment(struct catalog *cat, const struct catalog_segment *seg, const char *path,
-			const char *why)
+			const char *why, struct ingest_recovery *r)
 {
-	if (unlink(path) == 0)
-		fs_fsync_parent(path);
-	else if (errno != ENOENT)
-		log_warn("camera '%s': cannot remove '%s'", seg->camera, path);
+	int ret = fs_unlink_durable(path);
+	if (ret < 0) {
+		log_warnx("camera '%s': cannot remove '%s': %s", seg->camera, path, strerror(-ret));
+		return ret;
+	}
 	log_info("camera '%s': segment %" PRId64 " dropped at recovery: %s", seg->camera, seg->id,
 		 why);
-	int ret = catalog_segment_abandon(cat, seg->id);
+	ret = catalog_segment_abandon(cat, seg->id);
 	if (ret == 0) {
+		r->segments_dropped++;
 		char detail[CATALOG_PATH_MAX + 160];
 		snprintf(detail, sizeof(detail), "dropped segment %" PRId64 " path=%s: %s", seg->id,
 			 seg->path, why);
@@ -74,8 +78,8 @@ static int drop_segment(struct catalog *cat, const struct catalog_segment *seg, 
 	return ret;
 }
 
-static int recover_writing(struct catalog *cat, const struct config *cfg,
-			   const struct catalog_segment *seg, struct ingest_recovery *r)
+int recovery_settle_segment(const struct config *cfg, struct catalog *cat,
+			    const struct catalog_segment *seg, struct ingest_recovery *r)
 {
 	char path[PATH_MAX];
 	struct fmp4_scan scan;
@@ -89,8 +93,7 @@ static int recover_writing(struct catalog *cat, const struct config *cfg,
 	if (fd < 0) {
 		if (errno != ENOENT)
 			return -errno;
-		r->segments_dropped++;
-		return drop_segment(cat, seg, path, "its file was never created");
+		return drop_segment(cat, seg, path, "its file was never created", r);
 	}
 	ret = fmp4_scan_fd(fd, &scan);
 	if (ret < 0) {
@@ -99,17 +102,16 @@ static int recover_writing(struct catalog *cat, const struct config *cfg,
 	}
 	if (!scan.has_header || scan.fragments == 0) {
 		close(fd);
-		r->segments_dropped++;
-		return drop_segment(cat, seg, path, "no complete fragment");
+		return drop_segment(cat, seg, path, "no complete fragment", r);
 	}
-	if (scan.keep_bytes < scan.file_size) {
-		if (ftruncate(fd, scan.keep_bytes) < 0) {
-			ret = -errno;
-			close(fd);
-			return ret;
-		}
-		r->bytes_truncated += scan.file_size - scan.keep_bytes;
+	/* even at its own size: that frees the disk space the recorder
+	 * reserved past the end of the data (segwriter.c) */
+	if (ftruncate(fd, scan.keep_bytes) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
 	}
+	r->bytes_truncated += scan.file_size - scan.keep_bytes;
 	if (fsync(fd) < 0) {
 		ret = -errno;
 		close(fd);
@@ -119,8 +121,7 @@ static int recover_writing(struct catalog *cat, const struct config *cfg,
 	if ((ret = fs_fsync_parent(path)) < 0)
 		return ret;
 	if ((ret = probe_segment(path, &probe)) < 0 || probe.frames == 0) {
-		r->segments_dropped++;
-		return drop_segment(cat, seg, path, "complete fragments hold no readable video");
+		return drop_segment(cat, seg, path, "complete fragments hold no readable video", r);
 	}
 	if ((ret = sha256_file_hex(path, res.sha256, &res.bytes)) < 0)
 		return ret;
@@ -165,7 +166,8 @@ static int quarantine(const struct config *cfg, const char *relpath)
 	int ret;
 
 	int n = snprintf(qrel, sizeof(qrel), "%s/%s", QUARANTINE_DIR, relpath);
-	if (n < 0 || (size_t)n >= sizeof(qrel) || fs_join(from, sizeof(from), cfg->storage_path, relpath) < 0 ||
+	if (n < 0 || (size_t)n >= sizeof(qrel) ||
+	    fs_join(from, sizeof(from), cfg->storage_path, relpath) < 0 ||
 	    fs_join(to, sizeof(to), cfg->storage_path, qrel) < 0)
 		return -ENAMETOOLONG;
 	char dir[PATH_MAX];
@@ -234,7 +236,7 @@ int ingest_recover(const struct config *cfg, struct catalog *cat, struct ingest_
 		const struct catalog_segment *seg = &ctx.rows[i];
 		if (seg->state != SEGMENT_WRITING)
 			continue; /* deleting rows belong to the retention sweeper */
-		if ((ret = recover_writing(cat, cfg, seg, r)) < 0) {
+		if ((ret = recovery_settle_segment(cfg, cat, seg, r)) < 0) {
 			log_warnx("camera '%s': cannot recover segment %" PRId64 " '%s': %s",
 				  seg->camera, seg->id, seg->path, strerror(-ret));
 			failures++;

@@ -4,11 +4,15 @@
  * empty_moov+default_base_moof+frag_custom: it keeps the samples of the
  * current fragment in memory and emits moof+mdat when we call
  * av_write_frame(oc, NULL), after which avio_flush() pushes the bytes
- * through write_cb() into the file and the hash.
+ * through write_cb() into the file and the hash.  For video-only H.264 and
+ * H.265 segments (every camera the lean RTSP client serves) the muxer
+ * writes the header only, and ingest/fragwriter.c the fragments, straight
+ * from the packets (write_iov()).
  */
 #include "ingest/segwriter.h"
 
 #include <errno.h>
+#include <sys/uio.h>
 #include <fcntl.h>
 #include <libavutil/mathematics.h>
 #include <limits.h>
@@ -18,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ingest/fragwriter.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -30,6 +35,7 @@ struct segwriter {
 	char path[PATH_MAX];
 	AVFormatContext *oc;
 	AVIOContext *pb;
+	struct fragwriter *fw; /* writes the fragments, when it fits (else oc) */
 	struct sha256 *sha;
 	int64_t bytes;
 	int error; /* first write error, sticky */
@@ -39,16 +45,57 @@ struct segwriter {
 	int out_index[2];  /* -1: stream not written */
 	int64_t last_dts[2];
 
-	AVPacket *held;		 /* the last video packet, waiting for its duration */
-	int64_t last_video_dts;	 /* input dts of the newest video packet seen */
+	AVPacket *held;		  /* the last video packet, waiting for its duration */
+	int64_t last_video_dts;	  /* input dts of the newest video packet seen */
 	int64_t last_video_delta; /* dts step between the last two video packets */
-	int64_t frag_start_ts;	 /* video dts (input tb) where the fragment began */
+	int64_t frag_start_ts;	  /* video dts (input tb) where the fragment began */
 	bool frag_has_data;
 
 	int64_t fsync_interval_us;
 	int64_t last_fsync_mono;
+	bool folder_synced; /* the file's folder entry is durable */
+	int64_t allocated;  /* disk space reserved ahead of the data, -1: not supported */
 	int64_t frames, keyframes;
+
+	/* audio that arrives before the file's first video frame is written
+	 * waits, so the video track starts the file (the muxer otherwise
+	 * shifts the video samples of a segment that opens with audio) */
+	AVPacket *early_audio[64];
+	int nearly;
 };
+
+/*
+ * Reserves the file's disk space ahead of its data, PREALLOC_BYTES at a
+ * time (fallocate, the file's size unchanged): the writes then land in
+ * blocks already allocated, which costs the kernel less per page than
+ * delayed allocation, and the footage of cameras recorded side by side
+ * does not interleave on the disk.  What is left past the end is given
+ * back when the segment is finished (or by recovery, after a crash).  Best
+ * effort: a file system that cannot do it is just written.
+ */
+#define PREALLOC_BYTES (4 * 1024 * 1024)
+
+static void reserve_space(struct segwriter *sw, int64_t upto)
+{
+	if (sw->allocated < 0 || upto <= sw->allocated)
+		return;
+	int64_t len = (upto - sw->allocated + PREALLOC_BYTES - 1) / PREALLOC_BYTES * PREALLOC_BYTES;
+	if (fallocate(sw->fd, FALLOC_FL_KEEP_SIZE, sw->allocated, len) < 0) {
+		if (errno == EOPNOTSUPP || errno == ENOSYS)
+			sw->allocated = -1;
+		return; /* out of space: the write says so */
+	}
+	sw->allocated += len;
+}
+
+static void release_space(struct segwriter *sw)
+{
+	/* truncating to its own size frees what lies past a file's end (a
+	 * hole punched there would not: the file system ignores it) */
+	if (sw->allocated > sw->bytes && ftruncate(sw->fd, sw->bytes) < 0)
+		log_debug("cannot give back the space reserved for '%s': %s", sw->path,
+			  strerror(errno));
+}
 
 static int write_cb(void *opaque, uint8_t *buf, int size)
 {
@@ -57,6 +104,7 @@ static int write_cb(void *opaque, uint8_t *buf, int size)
 
 	if (sw->error)
 		return sw->error;
+	reserve_space(sw, sw->bytes + size);
 	if ((ret = fs_write_all(sw->fd, buf, (size_t)size)) < 0) {
 		sw->error = ret;
 		return ret;
@@ -64,6 +112,46 @@ static int write_cb(void *opaque, uint8_t *buf, int size)
 	sha256_update(sw->sha, buf, (size_t)size);
 	sw->bytes += size;
 	return size;
+}
+
+/* write_cb for a fragment from fragwriter: writev(2) until all is written. */
+static int write_iov(void *opaque, const struct iovec *iov, int iovcnt)
+{
+	struct segwriter *sw = opaque;
+	struct iovec part[IOV_MAX];
+	int n = iovcnt < IOV_MAX ? iovcnt : IOV_MAX;
+
+	if (sw->error)
+		return sw->error;
+	size_t total = 0;
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	reserve_space(sw, sw->bytes + (int64_t)total);
+	memcpy(part, iov, (size_t)n * sizeof(*part));
+	for (int i = 0; i < n;) {
+		ssize_t w = writev(sw->fd, part + i, n - i);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			sw->error = -errno;
+			return sw->error;
+		}
+		size_t left = (size_t)w;
+		while (i < n && left >= part[i].iov_len)
+			left -= part[i++].iov_len;
+		if (i < n && left > 0) { /* written up to the middle of part[i] */
+			part[i].iov_base = (char *)part[i].iov_base + left;
+			part[i].iov_len -= left;
+		} else if (i < n && w == 0) {
+			sw->error = -EIO;
+			return sw->error;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		sha256_update(sw->sha, iov[i].iov_base, iov[i].iov_len);
+		sw->bytes += (int64_t)iov[i].iov_len;
+	}
+	return 0;
 }
 
 static int add_stream(struct segwriter *sw, const AVCodecParameters *par, AVRational tb, int which)
@@ -142,8 +230,23 @@ int segwriter_open(struct segwriter **out, const char *path, const struct segwri
 	if (ret < 0)
 		goto fail;
 	avio_flush(sw->pb);
+	/*
+	 * From here on, each fragment's samples reach write_cb whole, straight
+	 * from the muxer's fragment buffer (AVIOContext.direct): one write(2)
+	 * per fragment and no copy through the AVIO buffer, which then holds
+	 * only the moof and the mdat header.  Not for the header or the
+	 * trailer: the muxer patches box sizes there by seeking back within
+	 * the buffer, which a direct write in the middle of a box would have
+	 * flushed away (a moof is written with small writes only).
+	 */
+	sw->pb->direct = 1;
 	if (sw->error) {
 		ret = sw->error;
+		goto fail;
+	}
+	if (!p->audio && fragwriter_fits(sw->oc->streams[0]->codecpar) &&
+	    !(sw->fw = fragwriter_new(sw->oc->streams[0]->codecpar))) {
+		ret = -ENOMEM;
 		goto fail;
 	}
 	*out = sw;
@@ -167,18 +270,35 @@ static int fsync_if_due(struct segwriter *sw, bool force)
 		sw->error = -errno;
 		return sw->error;
 	}
+	/* the file's entry in its folder, once: until then a power cut could
+	 * lose the whole file, however much of its data was synced */
+	if (!sw->folder_synced) {
+		int ret = fs_fsync_parent(sw->path);
+		if (ret < 0) {
+			sw->error = ret;
+			return ret;
+		}
+		sw->folder_synced = true;
+	}
+	/* footage is written once and seldom read soon: once on the disk, its
+	 * pages leave the page cache, so recording does not fill memory with
+	 * them (nor keep paying for fresh pages).  The kernel keeps the last,
+	 * partly written page, which the next write would otherwise read back. */
+	if (sw->bytes > 0)
+		posix_fadvise(sw->fd, 0, sw->bytes, POSIX_FADV_DONTNEED);
 	return 0;
 }
 
 static int flush_fragment(struct segwriter *sw)
 {
-	int ret = av_write_frame(sw->oc, NULL);
+	int ret = sw->fw ? fragwriter_flush(sw->fw, write_iov, sw) : av_write_frame(sw->oc, NULL);
 	if (ret < 0)
 		return sw->error ? sw->error : ret;
 	avio_flush(sw->pb);
 	if (sw->error)
 		return sw->error;
 	sw->frag_has_data = false;
+	sw->frag_start_ts = AV_NOPTS_VALUE;
 	return fsync_if_due(sw, false);
 }
 
@@ -200,7 +320,7 @@ static int mux_packet(struct segwriter *sw, AVPacket *pkt, enum segwriter_stream
 	pkt->pts = av_rescale_q(pts, sw->in_tb[which], st->time_base);
 	pkt->duration = av_rescale_q(pkt->duration, sw->in_tb[which], st->time_base);
 	pkt->stream_index = st->index;
-	int ret = av_write_frame(sw->oc, pkt);
+	int ret = sw->fw ? fragwriter_add(sw->fw, pkt) : av_write_frame(sw->oc, pkt);
 	if (ret < 0)
 		return sw->error ? sw->error : ret;
 	sw->frag_has_data = true;
@@ -218,21 +338,31 @@ static int release_held(struct segwriter *sw, int64_t next_dts)
 	else if (sw->held->duration <= 0)
 		sw->held->duration = sw->last_video_delta > 0 ? sw->last_video_delta : 1;
 
+	/* a fragment closes before the frame that would end past one second
+	 * from its start: no fragment is ever longer than that */
 	bool key = sw->held->flags & AV_PKT_FLAG_KEY;
+	int64_t end = dts + sw->held->duration;
 	if (sw->frag_has_data && sw->frag_start_ts != AV_NOPTS_VALUE &&
-	    (key || av_rescale_q(dts - sw->frag_start_ts, sw->in_tb[0], AV_TIME_BASE_Q) >=
+	    (key || av_rescale_q(end - sw->frag_start_ts, sw->in_tb[0], AV_TIME_BASE_Q) >
 			    SEGWRITER_FRAGMENT_US)) {
 		int ret = flush_fragment(sw);
 		if (ret < 0)
 			return ret;
 	}
-	if (!sw->frag_has_data)
+	/* a fragment's length is counted from its first video frame: audio
+	 * may have opened it a little earlier */
+	if (sw->frag_start_ts == AV_NOPTS_VALUE)
 		sw->frag_start_ts = dts;
 	sw->frames++;
 	if (key)
 		sw->keyframes++;
 	int ret = mux_packet(sw, sw->held, SEGWRITER_VIDEO);
 	av_packet_unref(sw->held);
+	for (int i = 0; ret == 0 && i < sw->nearly; i++)
+		ret = mux_packet(sw, sw->early_audio[i], SEGWRITER_AUDIO);
+	for (int i = 0; i < sw->nearly; i++)
+		av_packet_free(&sw->early_audio[i]);
+	sw->nearly = 0;
 	return ret;
 }
 
@@ -248,6 +378,14 @@ int segwriter_write(struct segwriter *sw, const AVPacket *pkt, enum segwriter_st
 		AVPacket *copy = av_packet_clone(pkt);
 		if (!copy)
 			return -ENOMEM;
+		if (sw->frames == 0) {
+			if (sw->nearly ==
+			    (int)(sizeof(sw->early_audio) / sizeof(sw->early_audio[0])))
+				av_packet_free(&copy); /* far too much audio before any video */
+			else
+				sw->early_audio[sw->nearly++] = copy;
+			return 0;
+		}
 		ret = mux_packet(sw, copy, SEGWRITER_AUDIO);
 		av_packet_free(&copy);
 		return ret;
@@ -284,15 +422,16 @@ int segwriter_finish(struct segwriter *sw, int64_t end_ts, struct segment_result
 		media_end = held_dts + (sw->last_video_delta > 0 ? sw->last_video_delta : 0);
 	else
 		media_end = sw->origin[0];
-	if ((ret = av_write_trailer(sw->oc)) < 0)
+	sw->pb->direct = 0; /* see segwriter_open */
+	/* fragwriter's files end with their last fragment (no mfra) */
+	if ((ret = sw->fw ? fragwriter_flush(sw->fw, write_iov, sw) : av_write_trailer(sw->oc)) < 0)
 		return sw->error ? sw->error : ret;
 	avio_flush(sw->pb);
+	release_space(sw);
 	if (sw->error)
 		return sw->error;
+	/* the data, and the folder entry if no earlier sync made it durable */
 	if ((ret = fsync_if_due(sw, true)) < 0)
-		return ret;
-	/* the folder entry too, or a power cut could lose the whole file */
-	if ((ret = fs_fsync_parent(sw->path)) < 0)
 		return ret;
 	if (close(sw->fd) < 0) {
 		sw->fd = -1;
@@ -339,7 +478,10 @@ void segwriter_free(struct segwriter **swp)
 	}
 	if (sw->fd >= 0)
 		close(sw->fd);
+	fragwriter_free(&sw->fw);
 	av_packet_free(&sw->held);
+	for (int i = 0; i < sw->nearly; i++)
+		av_packet_free(&sw->early_audio[i]);
 	sha256_free(&sw->sha);
 	av_freep(swp);
 }

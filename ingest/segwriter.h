@@ -6,9 +6,10 @@
  * fragment closes at every video keyframe and whenever it would exceed one
  * second, and is handed to the kernel (write(2)) as it closes, so a crash
  * of the process loses at most the fragment being written.  The file is
- * fdatasync'd every fsync interval and at the end.  Bytes are hashed
- * (SHA-256) as they are written: the muxer never seeks, because the output
- * is declared non-seekable.
+ * fdatasync'd every fsync interval and at the end, and its folder with the
+ * first of those, so a power cut loses at most what came after the last
+ * sync.  Bytes are hashed (SHA-256) as they are written: the muxer never
+ * seeks, because the output is declared non-seekable.
  *
  * One video packet is held back until the next one arrives, so every sample
  * gets its exact duration and a segment ends exactly where the next begins.
@@ -31,8 +32,8 @@ struct segwriter_params {
 	AVRational video_tb;
 	const AVCodecParameters *audio; /* NULL when there is no usable audio */
 	AVRational audio_tb;
-	int64_t fsync_interval_us;	/* 0: after every fragment */
-	int64_t origin_ts;		/* video dts (in video_tb) that becomes 0 */
+	int64_t fsync_interval_us; /* 0: after every fragment */
+	int64_t origin_ts;	   /* video dts (in video_tb) that becomes 0 */
 };
 
 enum segwriter_stream { SEGWRITER_VIDEO = 0, SEGWRITER_AUDIO = 1 };
@@ -52,9 +53,9 @@ int segwriter_write(struct segwriter *sw, const AVPacket *pkt, enum segwriter_st
 /*
  * Ends the file: the held video packet is written with its duration up to
  * end_ts (the dts of the keyframe that starts the next segment, in video
- * time base; AV_NOPTS_VALUE when unknown), then the trailer; the file and
- * its folder are fsynced and closed.  Fills *r except end_us.  Returns 0, or
- * a negative errno, in which case the file's durability is unknown.
+ * time base; AV_NOPTS_VALUE when unknown), then the trailer; the file (and
+ * its folder, unless an earlier sync did) is fsynced and closed.  Fills *r except end_us.  Returns
+ * 0, or a negative errno, in which case the file's durability is unknown.
  */
 int segwriter_finish(struct segwriter *sw, int64_t end_ts, struct segment_result *r);
 

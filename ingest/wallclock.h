@@ -31,7 +31,7 @@ struct wallclock {
 	int64_t min_diff; /* min(arrival - predicted) since the last boundary */
 	int64_t floor;	  /* no boundary earlier than this */
 	int64_t last_boundary;
-	bool stepped;	  /* a clock step was seen and ignored */
+	bool stepped; /* a clock step was seen and ignored */
 };
 
 /* Starts a run; floor_us is the end of the camera's footage so far (or -1). */

@@ -33,8 +33,19 @@ int64_t clock_wall_us(void);
 /* Microseconds of CLOCK_MONOTONIC. */
 int64_t clock_mono_us(void);
 
-/* Real wall time, ignoring injection: only for watching the offset between
- * wall and monotonic clocks (clock-step detection). */
+/* Real wall time, ignoring injection. */
 int64_t clock_real_wall_us(void);
+
+/* Wall time minus what the monotonic clock predicts for it: constant while
+ * the wall clock runs smoothly, moved by the size of any step (an NTP step,
+ * a clock set by hand).  The retention sweeper watches it. */
+int64_t clock_offset_us(void);
+
+/*
+ * Steps for tests: VIGIL_CLOCK_STEP_FILE names a file holding a number of
+ * seconds (may be negative) added to wall time, re-read at most every
+ * 200 ms, so a test can step the clock of a running vigil the way NTP
+ * would, without touching the machine's clock.
+ */
 
 #endif

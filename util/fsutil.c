@@ -35,6 +35,13 @@ int fs_fsync_parent(const char *path)
 	return fs_fsync_dir(parent);
 }
 
+int fs_unlink_durable(const char *path)
+{
+	if (unlink(path) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	return fs_fsync_parent(path);
+}
+
 int fs_mkdir_p(const char *path, mode_t mode)
 {
 	char tmp[PATH_MAX];
@@ -48,7 +55,7 @@ int fs_mkdir_p(const char *path, mode_t mode)
 	if (stat(path, &st) == 0)
 		return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 	memcpy(tmp, path, len + 1);
-	for (char *p = tmp + 1; ; p++) {
+	for (char *p = tmp + 1;; p++) {
 		if (*p != '/' && *p != '\0')
 			continue;
 		char saved = *p;

@@ -22,6 +22,10 @@ int fs_fsync_dir(const char *path);
 /* fsyncs the folder that holds path. */
 int fs_fsync_parent(const char *path);
 
+/* Removes path and fsyncs its folder, so the removal survives a power cut.
+ * A path that does not exist is already removed: 0. */
+int fs_unlink_durable(const char *path);
+
 /* Writes all n bytes, retrying on EINTR and short writes. */
 int fs_write_all(int fd, const void *data, size_t n);
 

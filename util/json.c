@@ -8,7 +8,7 @@
 
 #include "util/timefmt.h"
 
-void json_init_file(struct json_writer *w, FILE *f, bool pretty)
+void jw_init_file(struct json_writer *w, FILE *f, bool pretty)
 {
 	memset(w, 0, sizeof(*w));
 	w->file = f;
@@ -16,7 +16,7 @@ void json_init_file(struct json_writer *w, FILE *f, bool pretty)
 	w->first[0] = true;
 }
 
-void json_init_buf(struct json_writer *w, struct buf *b)
+void jw_init_buf(struct json_writer *w, struct buf *b)
 {
 	memset(w, 0, sizeof(*w));
 	w->buf = b;
@@ -87,22 +87,22 @@ static void close_container(struct json_writer *w, const char *c)
 	emits(w, c);
 }
 
-void json_begin_object(struct json_writer *w)
+void jw_begin_object(struct json_writer *w)
 {
 	open_container(w, "{");
 }
 
-void json_end_object(struct json_writer *w)
+void jw_end_object(struct json_writer *w)
 {
 	close_container(w, "}");
 }
 
-void json_begin_array(struct json_writer *w)
+void jw_begin_array(struct json_writer *w)
 {
 	open_container(w, "[");
 }
 
-void json_end_array(struct json_writer *w)
+void jw_end_array(struct json_writer *w)
 {
 	close_container(w, "]");
 }
@@ -137,7 +137,7 @@ static void write_escaped(struct json_writer *w, const char *s)
 	emit(w, "\"", 1);
 }
 
-void json_key(struct json_writer *w, const char *key)
+void jw_key(struct json_writer *w, const char *key)
 {
 	before_value(w);
 	write_escaped(w, key);
@@ -145,17 +145,17 @@ void json_key(struct json_writer *w, const char *key)
 	w->after_key = true;
 }
 
-void json_string(struct json_writer *w, const char *s)
+void jw_string(struct json_writer *w, const char *s)
 {
 	if (!s) {
-		json_null(w);
+		jw_null(w);
 		return;
 	}
 	before_value(w);
 	write_escaped(w, s);
 }
 
-void json_int(struct json_writer *w, int64_t v)
+void jw_int(struct json_writer *w, int64_t v)
 {
 	char num[32];
 	before_value(w);
@@ -163,7 +163,7 @@ void json_int(struct json_writer *w, int64_t v)
 	emits(w, num);
 }
 
-void json_double(struct json_writer *w, double v, int decimals)
+void jw_double(struct json_writer *w, double v, int decimals)
 {
 	char num[64];
 	before_value(w);
@@ -175,56 +175,56 @@ void json_double(struct json_writer *w, double v, int decimals)
 	emits(w, num);
 }
 
-void json_bool(struct json_writer *w, bool v)
+void jw_bool(struct json_writer *w, bool v)
 {
 	before_value(w);
 	emits(w, v ? "true" : "false");
 }
 
-void json_null(struct json_writer *w)
+void jw_null(struct json_writer *w)
 {
 	before_value(w);
 	emits(w, "null");
 }
 
-void json_time(struct json_writer *w, int64_t us)
+void jw_time(struct json_writer *w, int64_t us)
 {
 	char t[40];
 	time_format_utc(us, t, sizeof(t));
-	json_string(w, t);
+	jw_string(w, t);
 }
 
-void json_kv_string(struct json_writer *w, const char *key, const char *s)
+void jw_kv_string(struct json_writer *w, const char *key, const char *s)
 {
-	json_key(w, key);
-	json_string(w, s);
+	jw_key(w, key);
+	jw_string(w, s);
 }
 
-void json_kv_int(struct json_writer *w, const char *key, int64_t v)
+void jw_kv_int(struct json_writer *w, const char *key, int64_t v)
 {
-	json_key(w, key);
-	json_int(w, v);
+	jw_key(w, key);
+	jw_int(w, v);
 }
 
-void json_kv_double(struct json_writer *w, const char *key, double v, int decimals)
+void jw_kv_double(struct json_writer *w, const char *key, double v, int decimals)
 {
-	json_key(w, key);
-	json_double(w, v, decimals);
+	jw_key(w, key);
+	jw_double(w, v, decimals);
 }
 
-void json_kv_bool(struct json_writer *w, const char *key, bool v)
+void jw_kv_bool(struct json_writer *w, const char *key, bool v)
 {
-	json_key(w, key);
-	json_bool(w, v);
+	jw_key(w, key);
+	jw_bool(w, v);
 }
 
-void json_kv_time(struct json_writer *w, const char *key, int64_t us)
+void jw_kv_time(struct json_writer *w, const char *key, int64_t us)
 {
-	json_key(w, key);
-	json_time(w, us);
+	jw_key(w, key);
+	jw_time(w, us);
 }
 
-int json_finish(struct json_writer *w)
+int jw_finish(struct json_writer *w)
 {
 	if (w->file) {
 		emit(w, "\n", 1);
@@ -234,10 +234,10 @@ int json_finish(struct json_writer *w)
 	return w->error;
 }
 
-int json_escape(struct buf *out, const char *s)
+int jw_escape(struct buf *out, const char *s)
 {
 	struct json_writer w;
-	json_init_buf(&w, out);
-	json_string(&w, s);
+	jw_init_buf(&w, out);
+	jw_string(&w, s);
 	return w.error;
 }

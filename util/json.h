@@ -1,5 +1,6 @@
 /*
- * A streaming JSON writer: values go straight to a FILE or a struct buf as
+ * A streaming JSON writer (jw_*, named apart from jansson, which parses):
+ * values go straight to a FILE or a struct buf as
  * they are produced, so a listing of millions of rows never sits in memory.
  * The writer inserts commas and escapes strings; nesting is bounded.
  */
@@ -15,7 +16,7 @@
 #define JSON_MAX_DEPTH 32
 
 struct json_writer {
-	FILE *file;	 /* one of file or buf */
+	FILE *file; /* one of file or buf */
 	struct buf *buf;
 	bool pretty;
 	int depth;
@@ -24,33 +25,33 @@ struct json_writer {
 	int error; /* first error seen (negative errno), sticky */
 };
 
-void json_init_file(struct json_writer *w, FILE *f, bool pretty);
-void json_init_buf(struct json_writer *w, struct buf *b);
+void jw_init_file(struct json_writer *w, FILE *f, bool pretty);
+void jw_init_buf(struct json_writer *w, struct buf *b);
 
-void json_begin_object(struct json_writer *w);
-void json_end_object(struct json_writer *w);
-void json_begin_array(struct json_writer *w);
-void json_end_array(struct json_writer *w);
-void json_key(struct json_writer *w, const char *key);
-void json_string(struct json_writer *w, const char *s); /* NULL writes null */
-void json_int(struct json_writer *w, int64_t v);
-void json_double(struct json_writer *w, double v, int decimals);
-void json_bool(struct json_writer *w, bool v);
-void json_null(struct json_writer *w);
+void jw_begin_object(struct json_writer *w);
+void jw_end_object(struct json_writer *w);
+void jw_begin_array(struct json_writer *w);
+void jw_end_array(struct json_writer *w);
+void jw_key(struct json_writer *w, const char *key);
+void jw_string(struct json_writer *w, const char *s); /* NULL writes null */
+void jw_int(struct json_writer *w, int64_t v);
+void jw_double(struct json_writer *w, double v, int decimals);
+void jw_bool(struct json_writer *w, bool v);
+void jw_null(struct json_writer *w);
 /* A time in microseconds as an RFC 3339 UTC string. */
-void json_time(struct json_writer *w, int64_t us);
+void jw_time(struct json_writer *w, int64_t us);
 
 /* key + value shorthands */
-void json_kv_string(struct json_writer *w, const char *key, const char *s);
-void json_kv_int(struct json_writer *w, const char *key, int64_t v);
-void json_kv_double(struct json_writer *w, const char *key, double v, int decimals);
-void json_kv_bool(struct json_writer *w, const char *key, bool v);
-void json_kv_time(struct json_writer *w, const char *key, int64_t us);
+void jw_kv_string(struct json_writer *w, const char *key, const char *s);
+void jw_kv_int(struct json_writer *w, const char *key, int64_t v);
+void jw_kv_double(struct json_writer *w, const char *key, double v, int decimals);
+void jw_kv_bool(struct json_writer *w, const char *key, bool v);
+void jw_kv_time(struct json_writer *w, const char *key, int64_t us);
 
 /* Ends the document (newline for files).  Returns 0 or the first error. */
-int json_finish(struct json_writer *w);
+int jw_finish(struct json_writer *w);
 
 /* Appends s as a JSON string literal, quotes included. */
-int json_escape(struct buf *out, const char *s);
+int jw_escape(struct buf *out, const char *s);
 
 #endif

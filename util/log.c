@@ -97,14 +97,14 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 }
 
-#define LOG_BODY(level, errstr)                   \
-	do {                                      \
-		va_list ap;                       \
-		if (!log_enabled(level))          \
-			return;                   \
-		va_start(ap, fmt);                \
-		log_emit(level, errstr, fmt, ap); \
-		va_end(ap);                       \
+#define LOG_BODY(level, errstr)                                                                    \
+	do {                                                                                       \
+		va_list ap;                                                                        \
+		if (!log_enabled(level))                                                           \
+			return;                                                                    \
+		va_start(ap, fmt);                                                                 \
+		log_emit(level, errstr, fmt, ap);                                                  \
+		va_end(ap);                                                                        \
 	} while (0)
 
 /* _GNU_SOURCE gives the GNU strerror_r, which may return a static string. */

@@ -133,8 +133,8 @@ static int add_base64_forms(const char *secret)
 		if (ret == 0 && last > first && last - first >= REDACT_MIN_B64)
 			ret = add_form(out + first, last - first);
 	}
-	if (ret == 0 && base64_encode((const unsigned char *)secret, n, out,
-				      (n + 4) / 3 * 4 + 8) == 0)
+	if (ret == 0 &&
+	    base64_encode((const unsigned char *)secret, n, out, (n + 4) / 3 * 4 + 8) == 0)
 		ret = add_form(out, strlen(out));
 out:
 	free(in);

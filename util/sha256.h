@@ -1,6 +1,6 @@
 /*
- * SHA-256 over libavutil's implementation (already linked for ingest), with
- * a hex form for the catalog and reports.
+ * SHA-256 (OpenSSL's libcrypto), with a hex form for the catalog and
+ * reports.
  */
 #ifndef VIGIL_UTIL_SHA256_H
 #define VIGIL_UTIL_SHA256_H

@@ -45,8 +45,8 @@ int time_parse(const char *s, int64_t *us)
 	int64_t zone_s = 0;
 	const char *p = s;
 
-	if (!read_digits(&p, 4, &year) || *p++ != '-' || !read_digits(&p, 2, &mon) ||
-	    *p++ != '-' || !read_digits(&p, 2, &day))
+	if (!read_digits(&p, 4, &year) || *p++ != '-' || !read_digits(&p, 2, &mon) || *p++ != '-' ||
+	    !read_digits(&p, 2, &day))
 		return -EINVAL;
 	if (*p == 'T' || *p == 't' || *p == ' ') {
 		p++;
@@ -165,8 +165,8 @@ void time_format_utc_ms(int64_t us, char *buf, size_t size)
 	int64_t frac;
 
 	split_utc(us, &tm, &frac);
-	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(frac / 1000));
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(frac / 1000));
 }
 
 void time_format_utc_s(int64_t us, char *buf, size_t size)

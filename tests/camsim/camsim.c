@@ -80,6 +80,7 @@ static const char usage_text[] =
 	"  --codec h264|h265   video codec (default h264)\n"
 	"  --audio             add an AAC audio track\n"
 	"  --size WxH          frame size (default 1920x1080)\n"
+	"  --alt-size WxH      a second clip at this size, for 'resize camN'\n"
 	"  --fps N             frame rate (default 25)\n"
 	"  --gop-seconds S     keyframe interval (default 2)\n"
 	"  --bitrate KBIT      video bitrate (default 4000)\n"
@@ -103,9 +104,13 @@ static const char usage_text[] =
 	"\n"
 	"Control socket commands, one per line, each answered by 'ok' or\n"
 	"'error REASON': down camN, up camN, stall camN, resume camN,\n"
-	"jump camN SECONDS, status (one 'camN STATE frames=F clients=C' line\n"
+	"jump camN SECONDS, resize camN (switch between --size and --alt-size\n"
+	"in the same session: new parameter sets in-band at a keyframe),\n"
+	"status (one 'camN STATE frames=F clients=C size=WxH' line\n"
 	"per camera, then ok), quit.  A stall stops RTP and RTCP; 'stall camN\n"
-	"rtcp' keeps RTCP reports flowing (ffmpeg's -timeout then never fires).\n";
+	"rtcp' keeps RTCP reports flowing (for about 25 s, until GStreamer's\n"
+	"RTP session gives up on its idle source), which defeats socket read\n"
+	"timeouts shorter than that.\n";
 
 enum {
 	OPT_CAMERAS = 256,
@@ -114,6 +119,7 @@ enum {
 	OPT_CODEC,
 	OPT_AUDIO,
 	OPT_SIZE,
+	OPT_ALT_SIZE,
 	OPT_FPS,
 	OPT_GOP,
 	OPT_BITRATE,
@@ -136,6 +142,7 @@ static const struct option long_options[] = {
 	{"codec", required_argument, NULL, OPT_CODEC},
 	{"audio", no_argument, NULL, OPT_AUDIO},
 	{"size", required_argument, NULL, OPT_SIZE},
+	{"alt-size", required_argument, NULL, OPT_ALT_SIZE},
 	{"fps", required_argument, NULL, OPT_FPS},
 	{"gop-seconds", required_argument, NULL, OPT_GOP},
 	{"bitrate", required_argument, NULL, OPT_BITRATE},
@@ -156,6 +163,7 @@ static const struct option long_options[] = {
 
 struct options {
 	struct clip_params clip;
+	int alt_width, alt_height; /* 0: no alt clip */
 	struct server_opts server;
 	const char *cache;
 	const char *control;
@@ -273,6 +281,11 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_SIZE:
 			if (parse_size(optarg, &o->clip.width,
 				       &o->clip.height) < 0)
+				return -EINVAL;
+			break;
+		case OPT_ALT_SIZE:
+			if (parse_size(optarg, &o->alt_width,
+				       &o->alt_height) < 0)
 				return -EINVAL;
 			break;
 		case OPT_FPS:
@@ -414,7 +427,7 @@ int main(int argc, char **argv)
 		.server = {.cameras = 4, .port = 0, .bind = "127.0.0.1"},
 		.cache = "build/camsim-cache",
 	};
-	struct clip *clip = NULL;
+	struct clip *clip = NULL, *alt = NULL;
 	struct server *server = NULL;
 	struct control *control = NULL;
 	GMainLoop *loop = NULL;
@@ -441,6 +454,16 @@ int main(int argc, char **argv)
 	log_debug("clip: %zu video units, %zu audio units, %.3f s",
 		  clip->video.n, clip->audio.n,
 		  (double)clip->duration / GST_SECOND);
+	if (o.alt_width) {
+		struct clip_params ap = o.clip;
+
+		ap.width = o.alt_width;
+		ap.height = o.alt_height;
+		alt = clip_obtain(&ap, o.cache);
+		if (!alt)
+			goto out;
+		o.server.alt = alt;
+	}
 
 	loop = g_main_loop_new(NULL, FALSE);
 	server = server_new(&o.server, clip);
@@ -474,6 +497,7 @@ out:
 	control_free(&control);
 	server_free(&server);
 	clip_free(&clip);
+	clip_free(&alt);
 	if (loop)
 		g_main_loop_unref(loop);
 	return ret;

@@ -1,7 +1,7 @@
 /*
  * camsim.h: internal interfaces of camsim, the RTSP camera simulator.
  *
- * camsim is four small parts that speak to each other only through this
+ * camsim is five small files that speak to each other only through this
  * header:
  *   clip.c      makes the test clip once (cached on disk) and loads it into
  *               memory as a list of encoded access units;
@@ -96,6 +96,7 @@ enum cam_action {
 	CAM_STALL_RTCP, /* no RTP, RTCP reports still sent */
 	CAM_RESUME,
 	CAM_JUMP,
+	CAM_RESIZE, /* switch between the clip and the --alt-size clip */
 };
 
 struct server_opts {
@@ -106,12 +107,13 @@ struct server_opts {
 	const char *password; /* with user */
 	enum clip_codec codec;
 	const unsigned *slow_ms; /* per camera (index 0 = cam1), or NULL */
+	const struct clip *alt;	 /* the same clip at another size, or NULL */
 };
 
 struct server;
 
 /* Creates the server, mounts every camera and starts listening and feeding.
- * The clip must outlive the server.  Returns NULL after logging why. */
+ * The clip (and o->alt) must outlive the server.  Returns NULL after logging why. */
 struct server *server_new(const struct server_opts *o, const struct clip *clip);
 
 /* The TCP port the server listens on. */
@@ -124,7 +126,7 @@ int server_port(const struct server *s);
 int server_act(struct server *s, int cam, enum cam_action a, int64_t arg,
 	       char *err, size_t errsize);
 
-/* Writes "camN STATE frames=F clients=C" for camera cam (1-based) to buf.
+/* Writes "camN STATE frames=F clients=C size=WxH" for camera cam (1-based) to buf.
  * Returns 0, or -ENOENT for an unknown camera. */
 int server_status(struct server *s, int cam, char *buf, size_t size);
 

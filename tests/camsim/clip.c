@@ -7,6 +7,8 @@
  * name in the cache folder and rename()d into place, so no process ever
  * opens a half-written clip; two processes racing both encode and the last
  * rename wins, which is harmless since both files are complete and equal.
+ * Temporary files of processes that died while encoding are removed by the
+ * next one that encodes the same clip.
  *
  * Encoding: videotestsrc (SMPTE bars scrolling sideways, plus the running
  * time drawn by timeoverlay when that element exists) into x264enc or
@@ -18,13 +20,19 @@
  *
  * Loading: qtdemux feeds one appsink per track; every access unit is kept
  * as the GstBuffer the demuxer made, with its timestamp rebased so the
- * first video frame is at 0.  The buffers are never written to: the server
- * makes a shallow copy (sharing the memory) to stamp each push.  Audio
+ * first video frame is at 0.  In-band parameter sets and access unit
+ * delimiters are dropped from the video (only the first frame has any):
+ * the payloader sends SPS/PPS (VPS) from codec_data before every keyframe,
+ * so the first keyframe looks like every other one on the wire.  The
+ * buffers are never written to: the server makes a shallow copy (sharing
+ * the memory) to stamp each push.  Audio
  * units that would run past the end of the video are dropped, so the loop
  * period is the video duration exactly.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -37,7 +45,7 @@
 
 /* Bump when make_clip() changes what it encodes: the cache file name
  * carries it, so stale clips are not reused. */
-#define CLIP_RECIPE 1
+#define CLIP_RECIPE 2
 
 struct element_need {
 	const char *name;
@@ -130,6 +138,38 @@ out:
 	return ret;
 }
 
+/* Removes the temporary files of camsim processes that died while encoding
+ * this clip ("<path>.tmp-<pid>" with no such process). */
+static void remove_stale_temps(const char *path)
+{
+	char *dir = g_path_get_dirname(path);
+	char *base = g_path_get_basename(path);
+	size_t blen = strlen(base);
+	GDir *d = g_dir_open(dir, 0, NULL);
+	const char *name;
+
+	while (d && (name = g_dir_read_name(d))) {
+		char *end, *full;
+		long pid;
+
+		if (strncmp(name, base, blen) != 0 ||
+		    strncmp(name + blen, ".tmp-", 5) != 0)
+			continue;
+		errno = 0;
+		pid = strtol(name + blen + 5, &end, 10);
+		if (errno || *end || pid <= 0 || kill((pid_t)pid, 0) == 0 ||
+		    errno != ESRCH)
+			continue;
+		full = g_build_filename(dir, name, NULL);
+		unlink(full);
+		g_free(full);
+	}
+	if (d)
+		g_dir_close(d);
+	g_free(dir);
+	g_free(base);
+}
+
 static int make_clip(const struct clip_params *p, const char *path)
 {
 	static const struct element_need common[] = {
@@ -174,6 +214,7 @@ static int make_clip(const struct clip_params *p, const char *path)
 		}
 	}
 
+	remove_stale_temps(path);
 	n = snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", path, (long)getpid());
 	if (n < 0 || (size_t)n >= sizeof(tmp)) {
 		log_warnx("cannot make clip: path '%s' too long", path);
@@ -182,7 +223,7 @@ static int make_clip(const struct clip_params *p, const char *path)
 
 	if (p->codec == CLIP_H264)
 		venc = g_strdup_printf(
-			"x264enc bframes=0 key-int-max=%d bitrate=%d "
+			"x264enc bframes=0 aud=false key-int-max=%d bitrate=%d "
 			"speed-preset=ultrafast tune=zerolatency "
 			"option-string=scenecut=0:sliced-threads=0 ! h264parse",
 			gop, p->bitrate_kbit);
@@ -255,6 +296,96 @@ static void track_push(struct clip_track *t, size_t *cap, GstBuffer *buf)
 	u->pts = GST_BUFFER_PTS(buf);
 	u->duration = GST_BUFFER_DURATION(buf);
 	u->key = !GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
+}
+
+/* Whether a NAL unit is one the clip should not carry in-band: parameter
+ * sets (the payloader sends them before every keyframe, from codec_data)
+ * and access unit delimiters (which cameras rarely send). */
+static int strip_nal(enum clip_codec codec, guint8 header)
+{
+	int t;
+
+	if (codec == CLIP_H264) {
+		t = header & 0x1f;
+		return t == 7 || t == 8 || t == 9; /* SPS, PPS, AUD */
+	}
+	t = (header >> 1) & 0x3f;
+	return t >= 32 && t <= 35; /* VPS, SPS, PPS, AUD */
+}
+
+/* The size of the NAL length prefix, from avcC / hvcC codec_data. */
+static int nal_length_size(const GstCaps *caps, enum clip_codec codec)
+{
+	const GValue *v;
+	GstBuffer *cd;
+	GstMapInfo m;
+	int n = -EINVAL;
+
+	v = gst_structure_get_value(gst_caps_get_structure(caps, 0),
+				    "codec_data");
+	if (!v || !GST_VALUE_HOLDS_BUFFER(v))
+		return -EINVAL;
+	cd = gst_value_get_buffer(v);
+	if (!gst_buffer_map(cd, &m, GST_MAP_READ))
+		return -EINVAL;
+	if (codec == CLIP_H264 && m.size >= 5)
+		n = (m.data[4] & 3) + 1;
+	else if (codec == CLIP_H265 && m.size >= 22)
+		n = (m.data[21] & 3) + 1;
+	gst_buffer_unmap(cd, &m);
+	return n;
+}
+
+/* Returns buf without the NAL units strip_nal() names: buf itself when it
+ * has none (or is malformed), else a new buffer with buf's timestamps and
+ * flags, buf being unreffed. */
+static GstBuffer *strip_units(GstBuffer *buf, enum clip_codec codec,
+			      int lsize)
+{
+	GstMapInfo m;
+	GstBuffer *out;
+	guint8 *data;
+	size_t keep = 0, off, w = 0;
+	int any = 0;
+
+	if (!gst_buffer_map(buf, &m, GST_MAP_READ))
+		return buf;
+	for (off = 0; off + (size_t)lsize < m.size;) {
+		size_t len = 0;
+
+		for (int i = 0; i < lsize; i++)
+			len = len << 8 | m.data[off + i];
+		if (len == 0 || len > m.size - off - (size_t)lsize)
+			goto unchanged;
+		if (strip_nal(codec, m.data[off + (size_t)lsize]))
+			any = 1;
+		else
+			keep += (size_t)lsize + len;
+		off += (size_t)lsize + len;
+	}
+	if (off != m.size || !any || keep == 0)
+		goto unchanged;
+	data = g_malloc(keep);
+	for (off = 0; off < m.size;) {
+		size_t len = 0, n;
+
+		for (int i = 0; i < lsize; i++)
+			len = len << 8 | m.data[off + i];
+		n = (size_t)lsize + len;
+		if (!strip_nal(codec, m.data[off + (size_t)lsize])) {
+			memcpy(data + w, m.data + off, n);
+			w += n;
+		}
+		off += n;
+	}
+	gst_buffer_unmap(buf, &m);
+	out = gst_buffer_new_wrapped(data, keep);
+	gst_buffer_copy_into(out, buf, GST_BUFFER_COPY_METADATA, 0, -1);
+	gst_buffer_unref(buf);
+	return out;
+unchanged:
+	gst_buffer_unmap(buf, &m);
+	return buf;
 }
 
 /* Pulls every sample of one appsink into t; returns 0 or -EIO. */
@@ -361,6 +492,7 @@ static struct clip *load_clip(const struct clip_params *p, const char *path)
 	GstElement *pipeline = NULL, *src = NULL, *vs = NULL, *as = NULL;
 	GError *err = NULL;
 	const char *desc;
+	int lsize;
 
 	if (check_elements(need, G_N_ELEMENTS(need), "load clip") < 0)
 		return NULL;
@@ -388,6 +520,17 @@ static struct clip *load_clip(const struct clip_params *p, const char *path)
 	}
 	if (pull_track(pipeline, vs, &c->video, path) < 0)
 		goto fail;
+	lsize = c->video.caps ? nal_length_size(c->video.caps, p->codec)
+			      : -EINVAL;
+	if (lsize < 0) {
+		log_warnx("cannot load clip '%s': no codec_data in the video "
+			  "track",
+			  path);
+		goto fail;
+	}
+	for (size_t i = 0; i < c->video.n; i++)
+		c->video.units[i].buf =
+			strip_units(c->video.units[i].buf, p->codec, lsize);
 	if (as && pull_track(pipeline, as, &c->audio, path) < 0)
 		goto fail;
 	if (normalise(c, path) < 0)

@@ -4,7 +4,7 @@
  * One command per line, one reply line per command ("ok" or "error
  * <reason>"); "status" first writes one line per camera:
  *   down camN | up camN | stall camN [rtcp] | resume camN
- *   jump camN SECONDS | status | quit
+ *   jump camN SECONDS | resize camN | status | quit
  * ("stall camN rtcp" stops the media but keeps RTCP reports flowing.)
  * Clients may connect one after another or at the same time; each has a
  * fixed 512-byte line buffer (a longer line gets "error line too long" and
@@ -45,6 +45,8 @@ struct control {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int fd;
 	guint watch;
+	dev_t dev; /* of the socket file, to remove only our own */
+	ino_t ino;
 	struct conn *conns[MAX_CONNS];
 };
 
@@ -99,6 +101,7 @@ static const struct {
 } cam_commands[] = {
 	{"down", CAM_DOWN},   {"up", CAM_UP},	  {"stall", CAM_STALL},
 	{"resume", CAM_RESUME}, {"jump", CAM_JUMP},
+	{"resize", CAM_RESIZE},
 };
 
 /* Splits the next space-separated word off *p; returns its length. */
@@ -129,7 +132,12 @@ static int run_command(struct conn *c, const char *line)
 
 	if (vlen == 0)
 		return 0; /* empty line: no reply */
-	if (vlen == 6 && strncmp(verb, "status", 6) == 0 && alen == 0) {
+	if (((vlen == 6 && strncmp(verb, "status", 6) == 0) ||
+	     (vlen == 4 && strncmp(verb, "quit", 4) == 0)) &&
+	    alen > 0)
+		return reply(c, "error unexpected '%.*s'", (int)MIN(alen, 64),
+			     arg);
+	if (vlen == 6 && strncmp(verb, "status", 6) == 0) {
 		for (int k = 1; k <= server_cameras(s); k++) {
 			server_status(s, k, status, sizeof(status));
 			if (reply(c, "%s", status) < 0)
@@ -137,7 +145,7 @@ static int run_command(struct conn *c, const char *line)
 		}
 		return reply(c, "ok");
 	}
-	if (vlen == 4 && strncmp(verb, "quit", 4) == 0 && alen == 0) {
+	if (vlen == 4 && strncmp(verb, "quit", 4) == 0) {
 		reply(c, "ok");
 		return 1;
 	}
@@ -322,6 +330,10 @@ struct control *control_new(const char *path, struct server *s,
 		return NULL;
 	}
 	ctl = g_new0(struct control, 1);
+	if (stat(path, &st) == 0) {
+		ctl->dev = st.st_dev;
+		ctl->ino = st.st_ino;
+	}
 	ctl->server = s;
 	ctl->loop = loop;
 	ctl->fd = fd;
@@ -333,6 +345,7 @@ struct control *control_new(const char *path, struct server *s,
 void control_free(struct control **cp)
 {
 	struct control *ctl = *cp;
+	struct stat st;
 
 	if (!ctl)
 		return;
@@ -341,7 +354,10 @@ void control_free(struct control **cp)
 			conn_close(ctl->conns[i]);
 	g_source_remove(ctl->watch);
 	close(ctl->fd);
-	unlink(ctl->path);
+	/* another camsim may have taken the path over since */
+	if (stat(ctl->path, &st) == 0 && st.st_dev == ctl->dev &&
+	    st.st_ino == ctl->ino)
+		unlink(ctl->path);
 	g_free(ctl);
 	*cp = NULL;
 }

@@ -18,17 +18,24 @@
  * of 0 (start time NONE), so a buffer's pts is simply the clock time it is
  * due at, and the RTP timestamps keep increasing across loops.
  *
- * Faults.  down: the mount point is removed (DESCRIBE gets 404), every
- * client that asked for the camera is closed and its sessions removed; up
+ * Faults.  down: the mount point is removed (DESCRIBE gets 404) and every
+ * client that asked for the camera is closed, which ends its sessions; up
  * mounts a fresh factory, so the next viewer gets a new media from a
  * keyframe.  stall: the feeder stops pushing and a probe drops the
  * outgoing RTCP too, so the data channel goes silent while RTSP requests
  * are still answered (a media created while stalled gets its first frame
  * only, so DESCRIBE can answer); the "rtcp" variant keeps sending RTCP
- * reports, as many real cameras do when their encoder hangs.  resume
+ * reports, as many real cameras do when their encoder hangs (GStreamer's
+ * RTP session itself stops reporting some 25 s later).  resume
  * waits for the next keyframe on the clip's timeline.
  * jump: a pad probe after each payloader adds an offset to the RTP
  * timestamps.  slow: every RTSP request naming the camera is answered late.
+ * resize: the feeder switches the camera to the other clip (--alt-size) on
+ * the next frame slot, starting it from its first frame (a keyframe) and
+ * setting the new caps on the appsrc first, so the payloader sends the new
+ * parameter sets in-band in the same RTSP session, as a camera does when
+ * its resolution is changed while a viewer is connected; the SDP of later
+ * sessions describes the clip the camera is on.
  *
  * Thread safety: server.lock guards the cameras' state, media pointers,
  * counters and feeder position.  It is taken by the feeder, by
@@ -80,13 +87,22 @@ struct cam {
 	guint64 vpushed, apushed;
 	int need_key;	/* after a stall: skip to the next keyframe */
 	int discont;	/* mark the next pushed video buffer */
+	int alt;	/* feeding the alt clip */
+	int want_alt;	/* resize asked for: the feeder switches */
 
 	guint64 frames; /* video units pushed since camsim started */
 	int clients;	/* connected clients whose last request named us */
 };
 
 struct server {
-	const struct clip *clip;
+	gint refs; /* server_free() and every object whose handlers use us */
+	const struct clip *clip; /* read by the feeder only */
+	GstCaps *vcaps;		 /* the clip's caps, for new medias */
+	GstCaps *acaps;
+	const struct clip *alt;	 /* the --alt-size clip or NULL, like clip */
+	GstCaps *alt_vcaps;
+	GstCaps *alt_acaps;
+	char size[2][24];	 /* "WxH" of clip and alt, for status */
 	GstRTSPServer *rtsp;
 	GstRTSPMountPoints *mounts;
 	GstRTSPAuth *auth;
@@ -98,13 +114,17 @@ struct server {
 	int ncams;
 	int port;
 
+	GstClockTime epoch; /* clock time at start: origin of the grid */
+	GstClockTime grid;  /* one video frame period */
+
 	GMutex lock;
 	GCond cond;
 	GThread *feeder;
 	int stopping;
 };
 
-static GQuark cam_quark;
+static GQuark cam_quark; /* on a client: the camera it last asked for */
+static GQuark ctx_quark; /* on a client: the main context serving it */
 
 static const char *const request_signals[] = {
 	"pre-options-request",	     "pre-describe-request",
@@ -112,6 +132,48 @@ static const char *const request_signals[] = {
 	"pre-pause-request",	     "pre-teardown-request",
 	"pre-get-parameter-request", "pre-set-parameter-request",
 };
+
+/* --- lifetime ------------------------------------------------------ */
+
+/* The server's memory (cameras, lock) is used by signal handlers and probes
+ * on clients, factories and medias that gst-rtsp-server may finalize in its
+ * own threads after server_free() has returned.  Each such object holds a
+ * reference on the server, dropped by a weak-ref notify when it is
+ * finalized; the last reference frees the memory. */
+static void server_destroy(struct server *s)
+{
+	gst_caps_unref(s->vcaps);
+	if (s->acaps)
+		gst_caps_unref(s->acaps);
+	if (s->alt_vcaps)
+		gst_caps_unref(s->alt_vcaps);
+	if (s->alt_acaps)
+		gst_caps_unref(s->alt_acaps);
+	g_free(s->launch);
+	g_free(s->cams);
+	g_mutex_clear(&s->lock);
+	g_cond_clear(&s->cond);
+	g_free(s);
+}
+
+static void server_release(struct server *s)
+{
+	if (g_atomic_int_dec_and_test(&s->refs))
+		server_destroy(s);
+}
+
+static void on_object_gone(gpointer data, GObject *gone)
+{
+	(void)gone;
+	server_release(data);
+}
+
+/* Keeps s alive as long as obj lives. */
+static void hold_for(struct server *s, gpointer obj)
+{
+	g_atomic_int_inc(&s->refs);
+	g_object_weak_ref(G_OBJECT(obj), on_object_gone, s);
+}
 
 /* --- feeding -------------------------------------------------------- */
 
@@ -135,7 +197,8 @@ static void push_unit(GstElement *src, const struct clip_unit *u,
 static void feed_track(const struct server *s, struct cam *c, int video,
 		       GstClockTime now, GstClockTime *next)
 {
-	const struct clip_track *t = video ? &s->clip->video : &s->clip->audio;
+	const struct clip *clip = c->alt ? s->alt : s->clip;
+	const struct clip_track *t = video ? &clip->video : &clip->audio;
 	GstElement *src = video ? c->vsrc : c->asrc;
 	size_t *i = video ? &c->vi : &c->ai;
 	guint64 *loop = video ? &c->vloop : &c->aloop;
@@ -145,7 +208,7 @@ static void feed_track(const struct server *s, struct cam *c, int video,
 		return;
 	for (;;) {
 		const struct clip_unit *u = &t->units[*i];
-		GstClockTime due = c->origin + *loop * s->clip->duration + u->pts;
+		GstClockTime due = c->origin + *loop * clip->duration + u->pts;
 		int send;
 
 		if (due > now) {
@@ -177,6 +240,33 @@ static void feed_track(const struct server *s, struct cam *c, int video,
 	}
 }
 
+/* The first moment on the frame grid at or after t.  All cameras start
+ * their clip on the same grid, so their frames fall due together and the
+ * feeder wakes once per frame period rather than once per camera. */
+static GstClockTime on_grid(const struct server *s, GstClockTime t)
+{
+	GstClockTime d = t - s->epoch;
+
+	return s->epoch + (d + s->grid - 1) / s->grid * s->grid;
+}
+
+/* Moves camera c to the clip it asked for, from that clip's first frame
+ * on the first frame slot after now.  appsrc queues the new caps in line
+ * with the buffers, so they reach the payloader just before the first
+ * frame of the new clip. */
+static void switch_clip(struct server *s, struct cam *c, GstClockTime now)
+{
+	c->alt = c->want_alt;
+	g_object_set(c->vsrc, "caps", c->alt ? s->alt_vcaps : s->vcaps, NULL);
+	if (c->asrc && s->acaps)
+		g_object_set(c->asrc, "caps", c->alt ? s->alt_acaps : s->acaps,
+			     NULL);
+	c->origin = on_grid(s, now + 1);
+	c->vi = c->ai = 0;
+	c->vloop = c->aloop = 0;
+	c->need_key = 0;
+}
+
 static gpointer feeder_main(gpointer data)
 {
 	struct server *s = data;
@@ -193,12 +283,14 @@ static gpointer feeder_main(gpointer data)
 				continue;
 			if (c->fresh) {
 				c->fresh = 0;
-				c->origin = now;
+				c->origin = on_grid(s, now);
 				c->vi = c->ai = 0;
 				c->vloop = c->aloop = 0;
 				c->vpushed = c->apushed = 0;
 				c->need_key = 0;
 				c->discont = 0;
+			} else if (c->want_alt != c->alt) {
+				switch_clip(s, c, now);
 			}
 			feed_track(s, c, 1, now, &next);
 			feed_track(s, c, 0, now, &next);
@@ -344,14 +436,16 @@ static void on_element_added(GstBin *bin, GstBin *sub, GstElement *el,
 
 /* --- medias --------------------------------------------------------- */
 
-/* Takes the camera's media references out; call with the lock held and
- * release them with drop_media() after unlocking. */
+/* References to a camera's media and its sources, taken out of the camera
+ * under the lock and dropped after unlocking. */
 struct media_refs {
 	GstRTSPMedia *media;
 	GstElement *vsrc;
 	GstElement *asrc;
 };
 
+/* Moves the camera's media references into r; call with the lock held and
+ * release them with drop_media() after unlocking. */
 static void detach_media(struct cam *c, struct media_refs *r)
 {
 	r->media = c->media;
@@ -394,13 +488,23 @@ static void on_media_configure(GstRTSPMediaFactory *f, GstRTSPMedia *media,
 	GstObject *pipeline = gst_object_get_parent(GST_OBJECT(bin));
 	struct media_refs old = {0};
 	GstElement *vsrc, *asrc;
+	int alt;
 
 	(void)f;
 	vsrc = gst_bin_get_by_name(GST_BIN(bin), "vsrc");
 	asrc = gst_bin_get_by_name(GST_BIN(bin), "asrc");
-	g_object_set(vsrc, "caps", s->clip->video.caps, NULL);
-	if (asrc)
-		g_object_set(asrc, "caps", s->clip->audio.caps, NULL);
+	if (!vsrc) {
+		log_warnx("cam%d: media has no video source", c->id);
+		if (asrc)
+			gst_object_unref(asrc);
+		goto out;
+	}
+	g_mutex_lock(&s->lock);
+	alt = c->alt = c->want_alt; /* a new media starts on the asked clip */
+	g_mutex_unlock(&s->lock);
+	g_object_set(vsrc, "caps", alt ? s->alt_vcaps : s->vcaps, NULL);
+	if (asrc && s->acaps)
+		g_object_set(asrc, "caps", alt ? s->alt_acaps : s->acaps, NULL);
 	if (pipeline && GST_IS_PIPELINE(pipeline)) {
 		/* running time == clock time: see the top of this file */
 		gst_pipeline_use_clock(GST_PIPELINE(pipeline), s->clock);
@@ -412,6 +516,7 @@ static void on_media_configure(GstRTSPMediaFactory *f, GstRTSPMedia *media,
 	}
 	add_jump_probe(bin, "pay0", c);
 	add_jump_probe(bin, "pay1", c);
+	hold_for(s, media);
 	g_signal_connect(media, "unprepared", G_CALLBACK(on_media_unprepared),
 			 c);
 
@@ -425,10 +530,11 @@ static void on_media_configure(GstRTSPMediaFactory *f, GstRTSPMedia *media,
 	g_mutex_unlock(&s->lock);
 
 	drop_media(&old);
+	log_debug("cam%d: new media", c->id);
+out:
 	if (pipeline)
 		gst_object_unref(pipeline);
 	gst_object_unref(bin);
-	log_debug("cam%d: new media", c->id);
 }
 
 static GstRTSPMediaFactory *make_factory(struct server *s, struct cam *c)
@@ -443,6 +549,7 @@ static GstRTSPMediaFactory *make_factory(struct server *s, struct cam *c)
 			G_TYPE_BOOLEAN, TRUE,
 			GST_RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, G_TYPE_BOOLEAN,
 			TRUE, NULL);
+	hold_for(s, f);
 	g_signal_connect(f, "media-configure", G_CALLBACK(on_media_configure),
 			 c);
 	return f;
@@ -481,6 +588,18 @@ static GstRTSPStatusCode on_pre_request(GstRTSPClient *client,
 
 	if (id == 0)
 		return GST_RTSP_STS_OK;
+	if (!g_object_get_qdata(G_OBJECT(client), ctx_quark)) {
+		/* we run from the client's watch: remember its context, so
+		 * a down can close the client from its own thread */
+		GSource *cur = g_main_current_source();
+		GMainContext *mc = cur ? g_source_get_context(cur) : NULL;
+
+		if (mc)
+			g_object_set_qdata_full(G_OBJECT(client), ctx_quark,
+						g_main_context_ref(mc),
+						(GDestroyNotify)
+							g_main_context_unref);
+	}
 	g_mutex_lock(&s->lock);
 	old = GPOINTER_TO_INT(g_object_get_qdata(G_OBJECT(client), cam_quark));
 	if (old != id) {
@@ -515,14 +634,14 @@ static void on_client_connected(GstRTSPServer *rtsp, GstRTSPClient *client,
 				gpointer data)
 {
 	(void)rtsp;
+	hold_for(data, client);
 	for (size_t i = 0; i < G_N_ELEMENTS(request_signals); i++)
 		g_signal_connect(client, request_signals[i],
 				 G_CALLBACK(on_pre_request), data);
 	g_signal_connect(client, "closed", G_CALLBACK(on_client_closed), data);
 }
 
-/* Client filter: keep a reference to the clients of camera data (or of
- * every camera when data is NULL). */
+/* Client filter: keep a reference to the clients of camera data. */
 static GstRTSPFilterResult match_client(GstRTSPServer *rtsp,
 					GstRTSPClient *client, gpointer data)
 {
@@ -530,46 +649,87 @@ static GstRTSPFilterResult match_client(GstRTSPServer *rtsp,
 	int id;
 
 	(void)rtsp;
-	if (!c)
-		return GST_RTSP_FILTER_REF;
 	g_mutex_lock(&c->s->lock);
 	id = GPOINTER_TO_INT(g_object_get_qdata(G_OBJECT(client), cam_quark));
 	g_mutex_unlock(&c->s->lock);
 	return id == c->id ? GST_RTSP_FILTER_REF : GST_RTSP_FILTER_KEEP;
 }
 
-/* Session filter: remove the sessions holding camera data's media (or
- * every session when data is NULL). */
-static GstRTSPFilterResult match_session(GstRTSPSessionPool *pool,
-					 GstRTSPSession *session,
-					 gpointer data)
+/* Session filter for shutting down: remove every session. */
+static GstRTSPFilterResult remove_session(GstRTSPSessionPool *pool,
+					  GstRTSPSession *session,
+					  gpointer data)
 {
-	struct cam *c = data;
-	gint matched = 0;
-
 	(void)pool;
-	if (!c)
-		return GST_RTSP_FILTER_REMOVE;
-	if (gst_rtsp_session_get_media(session, c->path, &matched) &&
-	    (size_t)matched == strlen(c->path))
-		return GST_RTSP_FILTER_REMOVE;
-	return GST_RTSP_FILTER_KEEP;
+	(void)session;
+	(void)data;
+	return GST_RTSP_FILTER_REMOVE;
 }
 
-/* Closes the connections and sessions of camera c (every camera if c is
- * NULL). */
+static gboolean close_client_idle(gpointer data)
+{
+	GstRTSPClient *client = g_weak_ref_get(data);
+
+	if (client) {
+		gst_rtsp_client_close(client);
+		g_object_unref(client);
+	}
+	return G_SOURCE_REMOVE;
+}
+
+static void free_weak_ref(gpointer data)
+{
+	g_weak_ref_clear(data);
+	g_free(data);
+}
+
+/* Closes a client from the thread that serves it, so the close never cuts
+ * into a request being handled there (gst_rtsp_client_close() from another
+ * thread can, and GLib then complains about a closed socket); a client we
+ * know no context of is closed at once. */
+static void close_client(GstRTSPClient *client)
+{
+	GMainContext *ctx = g_object_get_qdata(G_OBJECT(client), ctx_quark);
+	GWeakRef *w;
+	GSource *src;
+
+	if (!ctx) {
+		gst_rtsp_client_close(client);
+		return;
+	}
+	w = g_new0(GWeakRef, 1);
+	g_weak_ref_init(w, client);
+	src = g_idle_source_new();
+	g_source_set_callback(src, close_client_idle, w, free_weak_ref);
+	g_source_attach(src, ctx);
+	g_source_unref(src);
+}
+
+/* Closes the connections of camera c's clients, each from its own thread.
+ * Closing is enough: gst-rtsp-server then stops the client's session
+ * medias (TCP transports always; UDP ones too, factories being
+ * stop-on-disconnect by default).  Removing their sessions from the pool
+ * here as well would race with that cleanup in the client's thread. */
 static void close_viewers(struct server *s, struct cam *c)
 {
-	GList *clients, *l;
-	GstRTSPSessionPool *pool;
+	GList *clients = gst_rtsp_server_client_filter(s->rtsp, match_client, c);
 
-	clients = gst_rtsp_server_client_filter(s->rtsp, match_client, c);
-	for (l = clients; l; l = l->next)
+	for (GList *l = clients; l; l = l->next)
+		close_client(l->data);
+	g_list_free_full(clients, g_object_unref);
+}
+
+/* Closes every client at once and removes every session (shutting down). */
+static void close_everything(struct server *s)
+{
+	GList *clients = gst_rtsp_server_client_filter(s->rtsp, NULL, NULL);
+	GstRTSPSessionPool *pool = gst_rtsp_server_get_session_pool(s->rtsp);
+
+	for (GList *l = clients; l; l = l->next)
 		gst_rtsp_client_close(l->data);
 	g_list_free_full(clients, g_object_unref);
-
-	pool = gst_rtsp_server_get_session_pool(s->rtsp);
-	g_list_free_full(gst_rtsp_session_pool_filter(pool, match_session, c),
+	g_list_free_full(gst_rtsp_session_pool_filter(pool, remove_session,
+						      NULL),
 			 g_object_unref);
 	g_object_unref(pool);
 }
@@ -639,6 +799,8 @@ static const char *action_name(enum cam_action a)
 		return "resume";
 	case CAM_JUMP:
 		return "jump";
+	case CAM_RESIZE:
+		return "resize";
 	}
 	return "?";
 }
@@ -686,6 +848,17 @@ int server_act(struct server *s, int id, enum cam_action a, int64_t arg,
 	case CAM_JUMP:
 		atomic_fetch_add(&c->jump_ns, arg * (int64_t)GST_MSECOND);
 		break;
+	case CAM_RESIZE:
+		if (!s->alt) {
+			snprintf(err, errsize, "no --alt-size clip to switch to");
+			ret = -EBUSY;
+			break;
+		}
+		g_mutex_lock(&s->lock);
+		c->want_alt = !c->want_alt;
+		g_cond_signal(&s->cond);
+		g_mutex_unlock(&s->lock);
+		break;
 	}
 	if (ret == 0)
 		log_debug("cam%d: %s", id, action_name(a));
@@ -700,8 +873,10 @@ int server_status(struct server *s, int id, char *buf, size_t size)
 		return -ENOENT;
 	c = &s->cams[id - 1];
 	g_mutex_lock(&s->lock);
-	snprintf(buf, size, "cam%d %s frames=%" G_GUINT64_FORMAT " clients=%d",
-		 id, state_names[c->state], c->frames, c->clients);
+	snprintf(buf, size,
+		 "cam%d %s frames=%" G_GUINT64_FORMAT " clients=%d size=%s", id,
+		 state_names[c->state], c->frames, c->clients,
+		 s->size[c->want_alt]);
 	g_mutex_unlock(&s->lock);
 	return 0;
 }
@@ -760,6 +935,19 @@ static GstRTSPAuth *make_auth(const char *user, const char *password)
 	return auth;
 }
 
+/* Writes "WxH" of video caps into buf ("?" when they do not say). */
+static void caps_size(const GstCaps *caps, char *buf, size_t size)
+{
+	const GstStructure *st = gst_caps_get_structure(caps, 0);
+	int w = 0, h = 0;
+
+	if (gst_structure_get_int(st, "width", &w) &&
+	    gst_structure_get_int(st, "height", &h))
+		snprintf(buf, size, "%dx%d", w, h);
+	else
+		snprintf(buf, size, "?");
+}
+
 struct server *server_new(const struct server_opts *o, const struct clip *clip)
 {
 	struct server *s = g_new0(struct server, 1);
@@ -768,9 +956,22 @@ struct server *server_new(const struct server_opts *o, const struct clip *clip)
 	int slow = 0;
 
 	cam_quark = g_quark_from_static_string("camsim-camera");
+	ctx_quark = g_quark_from_static_string("camsim-context");
+	s->refs = 1;
 	g_mutex_init(&s->lock);
 	g_cond_init(&s->cond);
 	s->clip = clip;
+	s->vcaps = gst_caps_ref(clip->video.caps);
+	s->acaps = clip->audio.n > 0 ? gst_caps_ref(clip->audio.caps) : NULL;
+	caps_size(s->vcaps, s->size[0], sizeof(s->size[0]));
+	if (o->alt) {
+		s->alt = o->alt;
+		s->alt_vcaps = gst_caps_ref(o->alt->video.caps);
+		s->alt_acaps = s->acaps && o->alt->audio.n > 0
+				       ? gst_caps_ref(o->alt->audio.caps)
+				       : NULL;
+		caps_size(s->alt_vcaps, s->size[1], sizeof(s->size[1]));
+	}
 	s->ncams = o->cameras;
 	s->clock = gst_system_clock_obtain();
 	g_object_set(s->clock, "clock-type", GST_CLOCK_TYPE_MONOTONIC, NULL);
@@ -824,6 +1025,8 @@ struct server *server_new(const struct server_opts *o, const struct clip *clip)
 	s->port = gst_rtsp_server_get_bound_port(s->rtsp);
 	s->cleanup_timer = g_timeout_add_seconds(SESSION_CLEANUP_SECONDS,
 						 cleanup_sessions, s);
+	s->epoch = gst_clock_get_time(s->clock);
+	s->grid = MAX(clip->duration / clip->video.n, (GstClockTime)1);
 	s->feeder = g_thread_new("camsim-feeder", feeder_main, s);
 	return s;
 }
@@ -847,18 +1050,15 @@ void server_free(struct server **sp)
 		gst_rtsp_mount_points_remove_factory(s->mounts,
 						     s->cams[k].path);
 	if (s->source) {
-		close_viewers(s, NULL);
-		g_source_destroy(s->source);
+		g_source_destroy(s->source); /* no new clients */
 		g_source_unref(s->source);
+		close_everything(s);
 	}
 	for (int k = 0; k < s->ncams; k++) {
-		struct cam *c = &s->cams[k];
 		struct media_refs r = {0};
 
 		g_mutex_lock(&s->lock);
-		if (c->media)
-			g_signal_handlers_disconnect_by_data(c->media, c);
-		detach_media(c, &r);
+		detach_media(&s->cams[k], &r);
 		g_mutex_unlock(&s->lock);
 		drop_media(&r);
 	}
@@ -867,10 +1067,6 @@ void server_free(struct server **sp)
 		g_object_unref(s->auth);
 	g_object_unref(s->rtsp);
 	gst_object_unref(s->clock);
-	g_free(s->launch);
-	g_free(s->cams);
-	g_mutex_clear(&s->lock);
-	g_cond_clear(&s->cond);
-	g_free(s);
+	server_release(s);
 	*sp = NULL;
 }

@@ -71,23 +71,23 @@ static void scalars_and_commas(void)
 	struct buf b;
 	struct json_writer w;
 	buf_init(&b, 4096);
-	json_init_buf(&w, &b);
-	json_begin_object(&w);
-	json_kv_string(&w, "s", "x");
-	json_kv_int(&w, "i", -42);
-	json_kv_int(&w, "max", INT64_MAX);
-	json_kv_int(&w, "min", INT64_MIN);
-	json_kv_double(&w, "d", 1.5, 2);
-	json_kv_double(&w, "d0", 2.0 / 3.0, 0);
-	json_kv_double(&w, "nan", NAN, 3);
-	json_kv_double(&w, "inf", INFINITY, 3);
-	json_kv_bool(&w, "t", true);
-	json_kv_bool(&w, "f", false);
-	json_key(&w, "n");
-	json_null(&w);
-	json_kv_string(&w, "null_string", NULL);
-	json_end_object(&w);
-	CHECK_INT(json_finish(&w), 0);
+	jw_init_buf(&w, &b);
+	jw_begin_object(&w);
+	jw_kv_string(&w, "s", "x");
+	jw_kv_int(&w, "i", -42);
+	jw_kv_int(&w, "max", INT64_MAX);
+	jw_kv_int(&w, "min", INT64_MIN);
+	jw_kv_double(&w, "d", 1.5, 2);
+	jw_kv_double(&w, "d0", 2.0 / 3.0, 0);
+	jw_kv_double(&w, "nan", NAN, 3);
+	jw_kv_double(&w, "inf", INFINITY, 3);
+	jw_kv_bool(&w, "t", true);
+	jw_kv_bool(&w, "f", false);
+	jw_key(&w, "n");
+	jw_null(&w);
+	jw_kv_string(&w, "null_string", NULL);
+	jw_end_object(&w);
+	CHECK_INT(jw_finish(&w), 0);
 	CHECK_STR(text_of(&b), "{\"s\":\"x\",\"i\":-42,\"max\":9223372036854775807,"
 			       "\"min\":-9223372036854775808,\"d\":1.50,\"d0\":1,\"nan\":null,"
 			       "\"inf\":null,\"t\":true,\"f\":false,\"n\":null,\"null_string\":null}");
@@ -99,51 +99,51 @@ static void nesting_and_empty(void)
 	struct buf b;
 	struct json_writer w;
 	buf_init(&b, 4096);
-	json_init_buf(&w, &b);
-	json_begin_array(&w);
-	json_begin_object(&w);
-	json_end_object(&w);
-	json_begin_array(&w);
-	json_end_array(&w);
-	json_begin_object(&w);
-	json_key(&w, "a");
-	json_begin_array(&w);
-	json_int(&w, 1);
-	json_begin_array(&w);
-	json_int(&w, 2);
-	json_int(&w, 3);
-	json_end_array(&w);
-	json_begin_object(&w);
-	json_key(&w, "b");
-	json_begin_array(&w);
-	json_end_array(&w);
-	json_key(&w, "c");
-	json_begin_object(&w);
-	json_end_object(&w);
-	json_end_object(&w);
-	json_end_array(&w);
-	json_kv_int(&w, "z", 0);
-	json_end_object(&w);
-	json_string(&w, "");
-	json_end_array(&w);
-	CHECK_INT(json_finish(&w), 0);
+	jw_init_buf(&w, &b);
+	jw_begin_array(&w);
+	jw_begin_object(&w);
+	jw_end_object(&w);
+	jw_begin_array(&w);
+	jw_end_array(&w);
+	jw_begin_object(&w);
+	jw_key(&w, "a");
+	jw_begin_array(&w);
+	jw_int(&w, 1);
+	jw_begin_array(&w);
+	jw_int(&w, 2);
+	jw_int(&w, 3);
+	jw_end_array(&w);
+	jw_begin_object(&w);
+	jw_key(&w, "b");
+	jw_begin_array(&w);
+	jw_end_array(&w);
+	jw_key(&w, "c");
+	jw_begin_object(&w);
+	jw_end_object(&w);
+	jw_end_object(&w);
+	jw_end_array(&w);
+	jw_kv_int(&w, "z", 0);
+	jw_end_object(&w);
+	jw_string(&w, "");
+	jw_end_array(&w);
+	CHECK_INT(jw_finish(&w), 0);
 	CHECK_STR(text_of(&b), "[{},[],{\"a\":[1,[2,3],{\"b\":[],\"c\":{}}],\"z\":0},\"\"]");
 	CHECK_INT(w.depth, 0);
 	buf_release(&b);
 
 	/* an empty top-level array and object */
 	buf_init(&b, 64);
-	json_init_buf(&w, &b);
-	json_begin_array(&w);
-	json_end_array(&w);
-	CHECK_INT(json_finish(&w), 0);
+	jw_init_buf(&w, &b);
+	jw_begin_array(&w);
+	jw_end_array(&w);
+	CHECK_INT(jw_finish(&w), 0);
 	CHECK_STR(text_of(&b), "[]");
 	buf_release(&b);
 	buf_init(&b, 64);
-	json_init_buf(&w, &b);
-	json_begin_object(&w);
-	json_end_object(&w);
-	CHECK_INT(json_finish(&w), 0);
+	jw_init_buf(&w, &b);
+	jw_begin_object(&w);
+	jw_end_object(&w);
+	CHECK_INT(jw_finish(&w), 0);
 	CHECK_STR(text_of(&b), "{}");
 	buf_release(&b);
 }
@@ -153,16 +153,16 @@ static void escaping(void)
 	struct buf b;
 	struct json_writer w;
 	buf_init(&b, 4096);
-	json_init_buf(&w, &b);
-	json_begin_object(&w);
-	json_kv_string(&w, "q\"k", "say \"hi\"");
-	json_kv_string(&w, "bs", "C:\\path\\");
-	json_kv_string(&w, "ws", "a\nb\rc\td");
-	json_kv_string(&w, "ctl", "\x01\x1f\x7f|\b\f");
-	json_kv_string(&w, "utf8", "Zo\xc3\xab \xe2\x82\xac");
-	json_kv_string(&w, "slash", "</script>");
-	json_end_object(&w);
-	CHECK_INT(json_finish(&w), 0);
+	jw_init_buf(&w, &b);
+	jw_begin_object(&w);
+	jw_kv_string(&w, "q\"k", "say \"hi\"");
+	jw_kv_string(&w, "bs", "C:\\path\\");
+	jw_kv_string(&w, "ws", "a\nb\rc\td");
+	jw_kv_string(&w, "ctl", "\x01\x1f\x7f|\b\f");
+	jw_kv_string(&w, "utf8", "Zo\xc3\xab \xe2\x82\xac");
+	jw_kv_string(&w, "slash", "</script>");
+	jw_end_object(&w);
+	CHECK_INT(jw_finish(&w), 0);
 	CHECK_STR(text_of(&b), "{\"q\\\"k\":\"say \\\"hi\\\"\",\"bs\":\"C:\\\\path\\\\\","
 			       "\"ws\":\"a\\nb\\rc\\td\",\"ctl\":\"\\u0001\\u001f\\u007f|\\u0008\\u000c\","
 			       "\"utf8\":\"Zo\xc3\xab \xe2\x82\xac\",\"slash\":\"</script>\"}");
@@ -180,7 +180,7 @@ static void escape_round_trip(void)
 
 	struct buf b;
 	buf_init(&b, 4096);
-	CHECK_INT(json_escape(&b, all), 0);
+	CHECK_INT(jw_escape(&b, all), 0);
 	for (size_t i = 0; i < b.len; i++)
 		if ((unsigned char)b.data[i] < 0x20) {
 			test_fail(__FILE__, __LINE__, "raw control byte 0x%02x at %zu",
@@ -195,7 +195,7 @@ static void escape_round_trip(void)
 	buf_release(&b);
 
 	buf_init(&b, 64);
-	CHECK_INT(json_escape(&b, ""), 0);
+	CHECK_INT(jw_escape(&b, ""), 0);
 	CHECK_STR(text_of(&b), "\"\"");
 	buf_release(&b);
 }
@@ -205,17 +205,17 @@ static void times(void)
 	struct buf b;
 	struct json_writer w;
 	buf_init(&b, 4096);
-	json_init_buf(&w, &b);
-	json_begin_object(&w);
-	json_kv_time(&w, "start", INT64_C(1793599200) * 1000000);
-	json_kv_time(&w, "end", INT64_C(1793599200) * 1000000 + 42);
-	json_key(&w, "list");
-	json_begin_array(&w);
-	json_time(&w, 0);
-	json_time(&w, INT64_C(1767225599) * 1000000 + 999999);
-	json_end_array(&w);
-	json_end_object(&w);
-	CHECK_INT(json_finish(&w), 0);
+	jw_init_buf(&w, &b);
+	jw_begin_object(&w);
+	jw_kv_time(&w, "start", INT64_C(1793599200) * 1000000);
+	jw_kv_time(&w, "end", INT64_C(1793599200) * 1000000 + 42);
+	jw_key(&w, "list");
+	jw_begin_array(&w);
+	jw_time(&w, 0);
+	jw_time(&w, INT64_C(1767225599) * 1000000 + 999999);
+	jw_end_array(&w);
+	jw_end_object(&w);
+	CHECK_INT(jw_finish(&w), 0);
 	CHECK_STR(text_of(&b), "{\"start\":\"2026-11-02T06:00:00.000000Z\","
 			       "\"end\":\"2026-11-02T06:00:00.000042Z\","
 			       "\"list\":[\"1970-01-01T00:00:00.000000Z\","
@@ -231,19 +231,19 @@ static void pretty_file(void)
 	if (!f)
 		return;
 	struct json_writer w;
-	json_init_file(&w, f, true);
-	json_begin_object(&w);
-	json_kv_int(&w, "a", 1);
-	json_key(&w, "b");
-	json_begin_array(&w);
-	json_int(&w, 1);
-	json_int(&w, 2);
-	json_end_array(&w);
-	json_key(&w, "c");
-	json_begin_object(&w);
-	json_end_object(&w);
-	json_end_object(&w);
-	CHECK_INT(json_finish(&w), 0);
+	jw_init_file(&w, f, true);
+	jw_begin_object(&w);
+	jw_kv_int(&w, "a", 1);
+	jw_key(&w, "b");
+	jw_begin_array(&w);
+	jw_int(&w, 1);
+	jw_int(&w, 2);
+	jw_end_array(&w);
+	jw_key(&w, "c");
+	jw_begin_object(&w);
+	jw_end_object(&w);
+	jw_end_object(&w);
+	CHECK_INT(jw_finish(&w), 0);
 	fclose(f);
 
 	char text[256] = "";
@@ -266,12 +266,12 @@ static void compact_file_and_write_error(void)
 	if (!f)
 		return;
 	struct json_writer w;
-	json_init_file(&w, f, false);
-	json_begin_array(&w);
-	json_int(&w, 1);
-	json_string(&w, "x");
-	json_end_array(&w);
-	CHECK_INT(json_finish(&w), 0);
+	jw_init_file(&w, f, false);
+	jw_begin_array(&w);
+	jw_int(&w, 1);
+	jw_string(&w, "x");
+	jw_end_array(&w);
+	CHECK_INT(jw_finish(&w), 0);
 	fclose(f);
 	f = fopen(path, "r");
 	char text[64] = "";
@@ -286,12 +286,12 @@ static void compact_file_and_write_error(void)
 	f = fopen("/dev/full", "w");
 	if (!f)
 		return; /* not available in this environment */
-	json_init_file(&w, f, false);
-	json_begin_array(&w);
+	jw_init_file(&w, f, false);
+	jw_begin_array(&w);
 	for (int i = 0; i < 10; i++)
-		json_string(&w, "some text that goes nowhere");
-	json_end_array(&w);
-	CHECK_INT(json_finish(&w), -EIO);
+		jw_string(&w, "some text that goes nowhere");
+	jw_end_array(&w);
+	CHECK_INT(jw_finish(&w), -EIO);
 	fclose(f);
 }
 
@@ -302,12 +302,12 @@ static void bounded_buffer(void)
 		struct buf b;
 		struct json_writer w;
 		buf_init(&b, max);
-		json_init_buf(&w, &b);
-		json_begin_object(&w);
-		json_kv_string(&w, "key", "0123456789abcdef");
-		json_kv_int(&w, "n", 1);
-		json_end_object(&w);
-		int ret = json_finish(&w);
+		jw_init_buf(&w, &b);
+		jw_begin_object(&w);
+		jw_kv_string(&w, "key", "0123456789abcdef");
+		jw_kv_int(&w, "n", 1);
+		jw_end_object(&w);
+		int ret = jw_finish(&w);
 		if (ret != -E2BIG || b.len > max || strncmp(text_of(&b), full, b.len) != 0 ||
 		    strlen(text_of(&b)) != b.len)
 			test_fail(__FILE__, __LINE__,
@@ -319,12 +319,12 @@ static void bounded_buffer(void)
 	struct buf b;
 	struct json_writer w;
 	buf_init(&b, sizeof(full) - 1);
-	json_init_buf(&w, &b);
-	json_begin_object(&w);
-	json_kv_string(&w, "key", "0123456789abcdef");
-	json_kv_int(&w, "n", 1);
-	json_end_object(&w);
-	CHECK_INT(json_finish(&w), 0);
+	jw_init_buf(&w, &b);
+	jw_begin_object(&w);
+	jw_kv_string(&w, "key", "0123456789abcdef");
+	jw_kv_int(&w, "n", 1);
+	jw_end_object(&w);
+	CHECK_INT(jw_finish(&w), 0);
 	CHECK_STR(text_of(&b), full);
 	buf_release(&b);
 }
@@ -334,23 +334,23 @@ static void depth_limit(void)
 	struct buf b;
 	struct json_writer w;
 	buf_init(&b, 4096);
-	json_init_buf(&w, &b);
+	jw_init_buf(&w, &b);
 	for (int i = 0; i < JSON_MAX_DEPTH + 8; i++)
-		json_begin_array(&w);
+		jw_begin_array(&w);
 	for (int i = 0; i < JSON_MAX_DEPTH + 8; i++)
-		json_end_array(&w);
-	CHECK_INT(json_finish(&w), -E2BIG);
+		jw_end_array(&w);
+	CHECK_INT(jw_finish(&w), -E2BIG);
 	CHECK(w.depth >= 0 && w.depth < JSON_MAX_DEPTH);
 	buf_release(&b);
 
 	/* just inside the limit works */
 	buf_init(&b, 4096);
-	json_init_buf(&w, &b);
+	jw_init_buf(&w, &b);
 	for (int i = 0; i < JSON_MAX_DEPTH - 1; i++)
-		json_begin_array(&w);
+		jw_begin_array(&w);
 	for (int i = 0; i < JSON_MAX_DEPTH - 1; i++)
-		json_end_array(&w);
-	CHECK_INT(json_finish(&w), 0);
+		jw_end_array(&w);
+	CHECK_INT(jw_finish(&w), 0);
 	CHECK_INT(b.len, 2 * (JSON_MAX_DEPTH - 1));
 	buf_release(&b);
 }

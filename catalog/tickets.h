@@ -1,0 +1,246 @@
+/*
+ * The ticket database: tickets, their events, the webhook outbox and the
+ * checker's state, in their own SQLite file ([checker] database).  Like the
+ * footage catalog, this is where the SQL lives; the checker, the tickets
+ * command and the reports call the functions below.
+ *
+ * INVARIANTS
+ *  T1. At most one ticket per fault (kind, recorder, camera) is not
+ *      resolved; a unique index enforces it, so no restart can duplicate.
+ *  T2. Every change to a ticket is one transaction with its event row, and,
+ *      when the database was opened with an outbox format, with the event's
+ *      outbox row: an event is never lost between the ticket and the sinks.
+ *  T3. A ticket's level only goes down in number (escalates); its times are
+ *      set once (acknowledged_us, resolved_us), except that reopening a
+ *      resolved ticket clears resolved_us and fault_end_us.
+ *
+ * Thread safety: one struct ticket_db is used by one thread at a time; a
+ * second thread opens its own (SQLite in WAL mode lets them share the
+ * file, and the busy timeout lets writers wait for each other).
+ */
+#ifndef VIGIL_CATALOG_TICKETS_H
+#define VIGIL_CATALOG_TICKETS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "catalog/catalog.h"
+
+struct ticket_db;
+
+#define TICKET_ID_MAX 65    /* recorder and camera ids: 64 characters */
+#define TICKET_TEXT_MAX 129 /* site, location */
+#define TICKET_DETAIL_MAX 256
+#define TICKET_KEY_MAX 64 /* idempotency keys */
+
+enum ticket_kind {
+	TICKET_CAMERA_DOWN = 0,
+	TICKET_CAMERA_DEGRADED,
+	TICKET_RECORDER_OFFLINE,
+	TICKET_STORAGE_ERROR,
+	TICKET_RETENTION_AT_RISK,
+	TICKET_KIND_COUNT,
+};
+
+enum ticket_state {
+	TICKET_OPEN = 0,
+	TICKET_ACKNOWLEDGED,
+	TICKET_RESOLVED,
+};
+
+enum ticket_event_kind {
+	TICKET_EV_OPENED = 0,
+	TICKET_EV_ESCALATED,
+	TICKET_EV_ACKNOWLEDGED,
+	TICKET_EV_RESOLVED,
+	TICKET_EV_REOPENED,
+};
+
+struct ticket {
+	int64_t id;
+	enum ticket_kind kind;
+	int level;
+	enum ticket_state state;
+	char recorder[TICKET_ID_MAX];
+	char camera[TICKET_ID_MAX]; /* "" for a recorder-wide fault */
+	char site[TICKET_TEXT_MAX];
+	char location[TICKET_TEXT_MAX];
+	int64_t fault_start_us;
+	int64_t fault_end_us; /* -1 while the fault lasts */
+	int64_t opened_us;
+	int64_t escalated_us;	 /* -1: never */
+	int64_t acknowledged_us; /* -1: not yet */
+	char acknowledged_by[TICKET_ID_MAX];
+	int64_t resolved_us; /* -1: open */
+	char resolved_by[TICKET_ID_MAX];
+	char detail[TICKET_DETAIL_MAX];
+	char external_id[TICKET_ID_MAX]; /* "" until a ticket system gave one */
+	char external_system[16];
+};
+
+struct ticket_event {
+	int64_t id;
+	int64_t ticket_id;
+	enum ticket_event_kind kind;
+	int64_t at_us;
+	int level;
+	char actor[TICKET_ID_MAX];
+	char note[TICKET_DETAIL_MAX];
+	char key[TICKET_KEY_MAX]; /* idempotency key */
+};
+
+/* A fault episode the checker is timing (see health/logic.h). */
+struct ticket_fault {
+	enum ticket_kind kind;
+	char recorder[TICKET_ID_MAX];
+	char camera[TICKET_ID_MAX];
+	bool active;
+	int64_t start_us;
+	int64_t clear_since_us;	      /* -1 while active */
+	int64_t ticket_id;	      /* 0: none yet */
+	int64_t operator_resolved_us; /* -1 unless a person resolved it early */
+	int level;		      /* 0 without a ticket */
+	char site[TICKET_TEXT_MAX];
+	char location[TICKET_TEXT_MAX];
+	char detail[TICKET_DETAIL_MAX];
+};
+
+/* One pending webhook delivery. */
+struct ticket_outbox {
+	int64_t id;
+	int64_t event_id;
+	int64_t ticket_id;
+	char format[16];
+	int attempts;
+	bool inflight;
+};
+
+/* Which tickets a listing returns. */
+struct ticket_filter {
+	bool include_resolved;
+	int64_t opened_from_us, opened_to_us;	  /* 0, 0: any */
+	int64_t resolved_from_us, resolved_to_us; /* 0, 0: any; else resolved in it */
+	const char *recorder;			  /* NULL: any */
+	const char *camera;			  /* NULL: any */
+};
+
+const char *ticket_kind_name(enum ticket_kind k);
+const char *ticket_state_name(enum ticket_state s);
+const char *ticket_event_kind_name(enum ticket_event_kind k);
+/* Each returns 0 and sets *out, or -EINVAL. */
+int ticket_kind_parse(const char *name, enum ticket_kind *out);
+
+/*
+ * Opens (read-write: creates and migrates) the ticket database at path.
+ * outbox_format: NULL, or "json", "glpi", "zammad", "redmine": every event
+ * written through this handle then also gets an outbox row for that
+ * format.  NULL with a message in err on failure.
+ */
+struct ticket_db *ticket_db_open(const char *path, enum catalog_open_mode mode,
+				 const char *outbox_format, char *err, size_t errlen);
+void ticket_db_close(struct ticket_db **db);
+
+/* The database's random instance id (16 hex digits). */
+const char *ticket_db_instance(const struct ticket_db *db);
+
+/* Groups the calls until batch_end into one transaction (one fsync).
+ * Calls made inside a batch do not commit on their own. */
+int ticket_db_batch_begin(struct ticket_db *db);
+int ticket_db_batch_end(struct ticket_db *db);
+
+/*
+ * Ticket life.  Each writes the ticket change and its event (and outbox
+ * row) in one transaction and, when ev is not NULL, returns the event.
+ *  open: t->id is set; -EEXIST if the fault already has a ticket that is
+ *        not resolved (T1).
+ *  escalate: to a lower level number; -ESTALE if the ticket is resolved.
+ *  acknowledge: -EALREADY if already acknowledged, -ESTALE if resolved.
+ *  resolve: -EALREADY if already resolved.  fault_end_us < 0: unknown.
+ *  reopen: a resolved ticket whose fault came back; -EEXIST if the fault
+ *        has another ticket open meanwhile.
+ * -ENOENT for an id that does not exist.
+ */
+int ticket_db_open_ticket(struct ticket_db *db, struct ticket *t, int64_t at_us, const char *note,
+			  struct ticket_event *ev);
+int ticket_db_escalate(struct ticket_db *db, int64_t id, int level, int64_t at_us,
+		       const char *detail, struct ticket_event *ev);
+int ticket_db_acknowledge(struct ticket_db *db, int64_t id, int64_t at_us, const char *by,
+			  const char *note, struct ticket_event *ev);
+int ticket_db_resolve(struct ticket_db *db, int64_t id, int64_t at_us, int64_t fault_end_us,
+		      const char *by, const char *note, struct ticket_event *ev);
+int ticket_db_reopen(struct ticket_db *db, int64_t id, int64_t at_us, const char *note,
+		     struct ticket_event *ev);
+/* Updates what was last seen, without an event. */
+int ticket_db_set_detail(struct ticket_db *db, int64_t id, const char *detail);
+/* Records the id a ticket system gave the ticket. */
+int ticket_db_set_external(struct ticket_db *db, int64_t id, const char *system,
+			   const char *external_id);
+
+/* Fills *t; -ENOENT if there is no such ticket. */
+int ticket_db_get(struct ticket_db *db, int64_t id, struct ticket *t);
+
+typedef int (*ticket_fn)(const struct ticket *t, void *ctx);
+typedef int (*ticket_event_fn)(const struct ticket_event *ev, void *ctx);
+
+/* Calls fn for each matching ticket, by id.  A non-zero return from fn
+ * stops the walk and is returned. */
+int ticket_db_each(struct ticket_db *db, const struct ticket_filter *f, ticket_fn fn, void *ctx);
+/* Events of one ticket (ticket_id > 0) or of all tickets, with id > after. */
+int ticket_db_events_each(struct ticket_db *db, int64_t ticket_id, int64_t after,
+			  ticket_event_fn fn, void *ctx);
+int ticket_db_event_get(struct ticket_db *db, int64_t event_id, struct ticket_event *ev);
+/* The newest event id, 0 when there is none. */
+int ticket_db_last_event(struct ticket_db *db, int64_t *id);
+
+/* Fault episodes (checker state). */
+typedef int (*ticket_fault_fn)(const struct ticket_fault *f, void *ctx);
+int ticket_db_fault_save(struct ticket_db *db, const struct ticket_fault *f);
+int ticket_db_fault_delete(struct ticket_db *db, enum ticket_kind kind, const char *recorder,
+			   const char *camera);
+int ticket_db_faults_each(struct ticket_db *db, ticket_fault_fn fn, void *ctx);
+
+/* What the checker last saw.  camera "" is the recorder itself; payload
+ * may be NULL (kept as it was). */
+struct ticket_observed {
+	char recorder[TICKET_ID_MAX];
+	char camera[TICKET_ID_MAX];
+	char state[24];
+	char site[TICKET_TEXT_MAX];
+	char location[TICKET_TEXT_MAX];
+	int64_t since_us; /* -1: unknown */
+	int64_t updated_us;
+};
+int ticket_db_observed_save(struct ticket_db *db, const struct ticket_observed *o,
+			    const char *payload);
+int ticket_db_observed_forget(struct ticket_db *db, const char *recorder, const char *camera);
+typedef int (*ticket_observed_fn)(const struct ticket_observed *o, void *ctx);
+int ticket_db_observed_each(struct ticket_db *db, ticket_observed_fn fn, void *ctx);
+/* The last health payload of a recorder into out (NUL-terminated) and when
+ * it was saved; -ENOENT if none. */
+int ticket_db_recorder_payload(struct ticket_db *db, const char *recorder, char *out, size_t size,
+			       int64_t *updated_us);
+
+/* Small key/value facts; get returns -ENOENT when unset. */
+int ticket_db_meta_set(struct ticket_db *db, const char *key, const char *value);
+int ticket_db_meta_get(struct ticket_db *db, const char *key, char *value, size_t size);
+
+/*
+ * The outbox.  pending lists up to max rows not yet delivered, at most the
+ * oldest one per ticket (so a ticket's events go out in order), oldest
+ * first; it returns how many, or a negative errno.  attempt marks the start
+ * of an attempt (inflight when it may create an external ticket); done and
+ * failed record its end.
+ */
+int ticket_db_outbox_pending(struct ticket_db *db, struct ticket_outbox *rows, int max);
+int ticket_db_outbox_attempt(struct ticket_db *db, int64_t id, int64_t at_us, bool inflight);
+int ticket_db_outbox_done(struct ticket_db *db, int64_t id, int64_t at_us, bool skipped);
+/* outcome_unknown: a creation request may have reached the receiver (a
+ * timeout after sending): the row stays inflight, so the next attempt looks
+ * for the external ticket before creating one. */
+int ticket_db_outbox_failed(struct ticket_db *db, int64_t id, const char *error,
+			    bool outcome_unknown);
+/* Counts of outbox rows still pending and delivered (either may be NULL). */
+int ticket_db_outbox_counts(struct ticket_db *db, int64_t *pending, int64_t *delivered);
+
+#endif

@@ -1,0 +1,135 @@
+/*
+ * vigil check: runs the checker (health/) until SIGTERM/SIGINT.  Loads the
+ * config (broker and webhook credentials, not the cameras'), makes sure the
+ * ticket database's folder exists, takes a lock so one checker owns one
+ * ticket database, and hands over to health_checker_run().
+ *
+ * Signals: the handler only sets a flag, which the checker's loop reads
+ * every few milliseconds.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "health/health.h"
+#include "util/clock.h"
+#include "util/fsutil.h"
+#include "util/log.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	stop_requested = sig;
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa = { 0 };
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* One checker per ticket database: two would open every ticket twice. */
+static int lock_database(const char *db)
+{
+	char path[PATH_MAX], dir[PATH_MAX];
+	int ret;
+
+	snprintf(dir, sizeof(dir), "%s", db);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if ((ret = fs_mkdir_p(dir, 0750)) < 0) {
+			log_warnx("cannot create the folder of ticket database '%s': %s", db,
+				  strerror(-ret));
+			return ret;
+		}
+	}
+	if (snprintf(path, sizeof(path), "%s.lock", db) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		ret = -errno;
+		log_warnx("cannot open lock file '%s': %s", path, strerror(errno));
+		return ret;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		ret = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		if (ret == -EBUSY)
+			log_warnx("another vigil check is already using ticket database '%s'", db);
+		else
+			log_warnx("cannot lock '%s': %s", path, strerror(-ret));
+		close(fd);
+		return ret;
+	}
+	return fd; /* held until exit */
+}
+
+int cmd_check(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "now", required_argument, NULL, 'n' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_path = NULL;
+	bool verbose = false;
+	int64_t now;
+	int c, ret = EXIT_NOT_OK;
+	char err[512];
+
+	while ((c = getopt_long(argc, argv, "c:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config_path = optarg; break;
+		case 'n':
+			if (cmd_parse_time("--now", optarg, &now) < 0)
+				return EXIT_USAGE;
+			clock_set_now(now);
+			break;
+		case 'v': verbose = true; break;
+		case 'h': cmd_print_usage("check", false); return EXIT_OK;
+		default: return cmd_usage_error("check", "bad option");
+		}
+	}
+	if (optind < argc)
+		return cmd_usage_error("check", "unexpected argument '%s'", argv[optind]);
+	if (!config_path)
+		return cmd_usage_error("check", "-c FILE is required");
+
+	struct config *cfg = cmd_load_config(config_path, true, CONFIG_SKIP_CAMERA_CREDENTIALS);
+	if (!cfg)
+		return EXIT_USAGE;
+	log_set_level(verbose ? LOG_LEVEL_DEBUG : (enum log_level)cfg->log_level);
+	install_signals();
+
+	struct health_checker *chk = NULL;
+	int lock_fd = lock_database(cfg->checker_database);
+	if (lock_fd < 0)
+		goto out;
+	if (!(chk = health_checker_new(cfg, err, sizeof(err)))) {
+		log_warnx("%s", err);
+		goto out;
+	}
+	if (health_checker_run(chk, &stop_requested) == 0)
+		ret = EXIT_OK;
+out:
+	health_checker_free(&chk);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	config_free(&cfg);
+	return ret;
+}

@@ -1,0 +1,405 @@
+/*
+ * Topic and payload parsing for the checker (see parse.h).  The order of
+ * defences: size, then a byte scan for nesting depth, then jansson (which
+ * checks UTF-8 and refuses duplicate keys), then one type-checked getter
+ * per field.  Every refusal says what was wrong, for the checker's
+ * rate-limited log line.
+ */
+#include "health/parse.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/timefmt.h"
+
+static const char *const state_names[] = { "starting", "recording",	"degraded", "reconnecting",
+					   "down",     "storage-error", "stopped" };
+
+const char *health_camera_state_name(enum health_camera_state s)
+{
+	return (unsigned)s < HEALTH_CAM_STATE_COUNT ? state_names[s] : "?";
+}
+
+int health_camera_state_parse(const char *name, enum health_camera_state *out)
+{
+	for (int i = 0; i < HEALTH_CAM_STATE_COUNT; i++) {
+		if (strcmp(name, state_names[i]) == 0) {
+			*out = (enum health_camera_state)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+bool health_valid_id(const char *s, size_t len)
+{
+	if (len == 0 || len >= TICKET_ID_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_')
+			return false;
+	return true;
+}
+
+void health_clean_text(const char *s, size_t len, char *out, size_t size)
+{
+	size_t o = 0;
+	if (size == 0)
+		return;
+	for (size_t i = 0; i < len && s[i]; i++) {
+		if (o + 1 >= size) {
+			/* do not leave half a UTF-8 character behind */
+			while (o > 0 && ((unsigned char)out[o - 1] & 0xC0) == 0x80)
+				o--;
+			if (o > 0 && ((unsigned char)out[o - 1] & 0xC0) == 0xC0)
+				o--;
+			break;
+		}
+		unsigned char c = (unsigned char)s[i];
+		out[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+	}
+	out[o] = '\0';
+}
+
+/* Copies one topic level [s, s+len) if it is an id. */
+static bool take_id(const char *s, size_t len, char *out)
+{
+	if (!health_valid_id(s, len))
+		return false;
+	memcpy(out, s, len);
+	out[len] = '\0';
+	return true;
+}
+
+int health_topic_parse(const char *prefix, const char *topic, struct health_topic *out,
+		       const char **why)
+{
+	size_t plen = strlen(prefix);
+	const char *lv[5];
+	size_t ll[5];
+	int n = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (strlen(topic) > 512) {
+		*why = "topic too long";
+		return -EINVAL;
+	}
+	if (strncmp(topic, prefix, plen) != 0 || topic[plen] != '/') {
+		*why = "not under the prefix";
+		return -EINVAL;
+	}
+	const char *p = topic + plen + 1;
+	for (;;) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+		if (n == 5) {
+			*why = "too many topic levels";
+			return -EINVAL;
+		}
+		lv[n] = p;
+		ll[n++] = len;
+		if (!slash)
+			break;
+		p = slash + 1;
+	}
+	if (ll[0] == 7 && memcmp(lv[0], "tickets", 7) == 0) {
+		out->kind = HEALTH_TOPIC_TICKET;
+		return 0;
+	}
+	if (!take_id(lv[0], ll[0], out->recorder)) {
+		*why = "the recorder level is not an id (letters, digits, '-', '_', at most 64)";
+		return -EINVAL;
+	}
+	if (n == 2 && ll[1] == 6 && memcmp(lv[1], "status", 6) == 0) {
+		out->kind = HEALTH_TOPIC_STATUS;
+		return 0;
+	}
+	if (n == 2 && ll[1] == 6 && memcmp(lv[1], "health", 6) == 0) {
+		out->kind = HEALTH_TOPIC_RECORDER;
+		return 0;
+	}
+	if (n == 4 && ll[1] == 6 && memcmp(lv[1], "camera", 6) == 0 && ll[3] == 6 &&
+	    memcmp(lv[3], "health", 6) == 0) {
+		if (!take_id(lv[2], ll[2], out->camera)) {
+			*why = "the camera level is not an id (letters, digits, '-', '_', at most "
+			       "64)";
+			return -EINVAL;
+		}
+		out->kind = HEALTH_TOPIC_CAMERA;
+		return 0;
+	}
+	*why = "not a vigil topic (REC/status, REC/health, REC/camera/CAM/health)";
+	return -EINVAL;
+}
+
+int health_parse_status(const void *payload, size_t len, bool *online, char *why, size_t whylen)
+{
+	const char *s = payload;
+	/* plain text, or the same as a JSON string */
+	if (len >= 2 && s[0] == '"' && s[len - 1] == '"') {
+		s++;
+		len -= 2;
+	}
+	while (len > 0 && isspace((unsigned char)s[len - 1]))
+		len--;
+	if (len == 6 && memcmp(s, "online", 6) == 0) {
+		*online = true;
+		return 0;
+	}
+	if (len == 7 && memcmp(s, "offline", 7) == 0) {
+		*online = false;
+		return 0;
+	}
+	snprintf(why, whylen, "status is neither online nor offline");
+	return -EINVAL;
+}
+
+/* Refuses payloads too large or nested too deep, before any parsing. */
+static int precheck(const void *payload, size_t len, char *why, size_t whylen)
+{
+	const unsigned char *p = payload;
+	int depth = 0;
+	bool in_string = false, escaped = false;
+
+	if (len > HEALTH_PAYLOAD_MAX) {
+		snprintf(why, whylen, "payload of %zu bytes is over the %d-byte limit", len,
+			 HEALTH_PAYLOAD_MAX);
+		return -E2BIG;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = p[i];
+		if (in_string) {
+			if (escaped)
+				escaped = false;
+			else if (c == '\\')
+				escaped = true;
+			else if (c == '"')
+				in_string = false;
+			continue;
+		}
+		if (c == '"') {
+			in_string = true;
+		} else if (c == '{' || c == '[') {
+			if (++depth > HEALTH_JSON_DEPTH_MAX) {
+				snprintf(why, whylen, "JSON nested deeper than %d levels",
+					 HEALTH_JSON_DEPTH_MAX);
+				return -E2BIG;
+			}
+		} else if (c == '}' || c == ']') {
+			depth--;
+		}
+	}
+	return 0;
+}
+
+static json_t *load_object(const void *payload, size_t len, char *why, size_t whylen, int *err)
+{
+	json_error_t jerr;
+	if ((*err = precheck(payload, len, why, whylen)) < 0)
+		return NULL;
+	json_t *root = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		char text[80];
+		health_clean_text(jerr.text, strlen(jerr.text), text, sizeof(text));
+		snprintf(why, whylen, "not JSON: %s at byte %d", text, jerr.position);
+		*err = -EINVAL;
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		snprintf(why, whylen, "not a JSON object");
+		json_decref(root);
+		*err = -EINVAL;
+		return NULL;
+	}
+	return root;
+}
+
+/* Field getters: 0 when absent or null (the out value is left alone), 1
+ * when set, -EINVAL with why when the type is wrong. */
+static int get_string(json_t *o, const char *key, char *out, size_t size, char *why, size_t whylen)
+{
+	json_t *v = json_object_get(o, key);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v)) {
+		snprintf(why, whylen, "'%s' is not a string", key);
+		return -EINVAL;
+	}
+	health_clean_text(json_string_value(v), json_string_length(v), out, size);
+	return 1;
+}
+
+static int get_number(json_t *o, const char *key, double lo, double hi, double *out, char *why,
+		      size_t whylen)
+{
+	json_t *v = json_object_get(o, key);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_number(v)) {
+		snprintf(why, whylen, "'%s' is not a number", key);
+		return -EINVAL;
+	}
+	double d = json_number_value(v);
+	if (!isfinite(d) || d < lo || d > hi) {
+		snprintf(why, whylen, "'%s' is out of range", key);
+		return -EINVAL;
+	}
+	*out = d;
+	return 1;
+}
+
+static int get_bool(json_t *o, const char *key, bool *out, char *why, size_t whylen)
+{
+	json_t *v = json_object_get(o, key);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_boolean(v)) {
+		snprintf(why, whylen, "'%s' is not true or false", key);
+		return -EINVAL;
+	}
+	*out = json_is_true(v);
+	return 1;
+}
+
+static int get_time(json_t *o, const char *key, int64_t *out, char *why, size_t whylen)
+{
+	char text[64] = "";
+	int ret = get_string(o, key, text, sizeof(text), why, whylen);
+	if (ret <= 0)
+		return ret;
+	if (time_parse(text, out) < 0) {
+		snprintf(why, whylen, "'%s' is not an RFC 3339 time", key);
+		return -EINVAL;
+	}
+	return 1;
+}
+
+/* The payload must name its own topic's recorder (and camera), if it
+ * names one at all. */
+static int check_ids(json_t *o, const struct health_topic *t, char *why, size_t whylen)
+{
+	char id[TICKET_ID_MAX + 8];
+	int ret;
+	if ((ret = get_string(o, "recorder", id, sizeof(id), why, whylen)) < 0)
+		return ret;
+	if (ret > 0 && strcmp(id, t->recorder) != 0) {
+		snprintf(why, whylen, "payload names recorder '%.64s', the topic '%s'", id,
+			 t->recorder);
+		return -EINVAL;
+	}
+	if (t->kind != HEALTH_TOPIC_CAMERA)
+		return 0;
+	if ((ret = get_string(o, "camera", id, sizeof(id), why, whylen)) < 0)
+		return ret;
+	if (ret > 0 && strcmp(id, t->camera) != 0) {
+		snprintf(why, whylen, "payload names camera '%.64s', the topic '%s'", id,
+			 t->camera);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int health_parse_camera(const struct health_topic *t, const void *payload, size_t len,
+			struct health_camera_msg *out, char *why, size_t whylen)
+{
+	char state[32] = "";
+	double d;
+	int ret = -EINVAL;
+	if (whylen)
+		why[0] = '\0';
+	json_t *o = load_object(payload, len, why, whylen, &ret);
+	if (!o)
+		return ret;
+
+	memset(out, 0, sizeof(*out));
+	out->since_us = out->gap_start_us = out->at_us = -1;
+	ret = -EINVAL;
+	if (check_ids(o, t, why, whylen) < 0)
+		goto out;
+	if (get_string(o, "state", state, sizeof(state), why, whylen) <= 0) {
+		if (!*why)
+			snprintf(why, whylen, "no 'state'");
+		goto out;
+	}
+	if (health_camera_state_parse(state, &out->state) < 0) {
+		snprintf(why, whylen, "unknown state '%.24s'", state);
+		goto out;
+	}
+	if (get_time(o, "at", &out->at_us, why, whylen) <= 0) {
+		if (!*why)
+			snprintf(why, whylen, "no 'at' time");
+		goto out;
+	}
+	if (get_time(o, "since", &out->since_us, why, whylen) < 0 ||
+	    get_time(o, "gap_start", &out->gap_start_us, why, whylen) < 0)
+		goto out;
+	if (get_number(o, "fps", 0, 10000, &out->fps, why, whylen) < 0 ||
+	    get_number(o, "expected_fps", 0, 10000, &out->expected_fps, why, whylen) < 0 ||
+	    get_number(o, "kbps", 0, 1e9, &out->kbps, why, whylen) < 0)
+		goto out;
+	if ((ret = get_number(o, "reconnects", 0, 1e9, &d, why, whylen)) < 0)
+		goto out;
+	out->reconnects = ret > 0 ? (int)d : 0;
+	if ((ret = get_number(o, "gaps_24h", 0, 1e9, &d, why, whylen)) < 0)
+		goto out;
+	out->gaps_24h = ret > 0 ? (int)d : 0;
+	ret = -EINVAL;
+	if (get_string(o, "site", out->site, sizeof(out->site), why, whylen) < 0 ||
+	    get_string(o, "location", out->location, sizeof(out->location), why, whylen) < 0 ||
+	    get_string(o, "last_error", out->last_error, sizeof(out->last_error), why, whylen) < 0)
+		goto out;
+	/* times the recorder says are after its own "now" are not believed */
+	if (out->since_us > out->at_us)
+		out->since_us = out->at_us;
+	if (out->gap_start_us > out->at_us)
+		out->gap_start_us = out->at_us;
+	ret = 0;
+out:
+	json_decref(o);
+	return ret;
+}
+
+int health_parse_recorder(const struct health_topic *t, const void *payload, size_t len,
+			  struct health_recorder_msg *out, char *why, size_t whylen)
+{
+	double d;
+	int ret = -EINVAL;
+	if (whylen)
+		why[0] = '\0';
+	json_t *o = load_object(payload, len, why, whylen, &ret);
+	if (!o)
+		return ret;
+
+	memset(out, 0, sizeof(*out));
+	out->at_us = -1;
+	out->forecast_days = -1;
+	ret = -EINVAL;
+	if (check_ids(o, t, why, whylen) < 0)
+		goto out;
+	if (get_time(o, "at", &out->at_us, why, whylen) <= 0) {
+		if (!*why)
+			snprintf(why, whylen, "no 'at' time");
+		goto out;
+	}
+	if ((ret = get_number(o, "interval_s", 1, 86400, &d, why, whylen)) < 0)
+		goto out;
+	out->interval_s = ret > 0 ? (int)d : 0;
+	if ((ret = get_number(o, "retain_days", 1, 36500, &d, why, whylen)) < 0)
+		goto out;
+	out->retain_days = ret > 0 ? (int)d : 0;
+	ret = -EINVAL;
+	if (get_number(o, "forecast_days", -1, 1e7, &out->forecast_days, why, whylen) < 0 ||
+	    get_bool(o, "storage_error", &out->storage_error, why, whylen) < 0 ||
+	    get_bool(o, "retention_at_risk", &out->retention_at_risk, why, whylen) < 0 ||
+	    get_string(o, "site", out->site, sizeof(out->site), why, whylen) < 0 ||
+	    get_string(o, "detail", out->detail, sizeof(out->detail), why, whylen) < 0)
+		goto out;
+	ret = 0;
+out:
+	json_decref(o);
+	return ret;
+}

@@ -1,0 +1,103 @@
+/*
+ * Reading what arrives on the broker: topic names and health payloads.
+ * Everything here treats its input as hostile: sizes and nesting are
+ * bounded before jansson sees a byte, ids must look like config ids, every
+ * field is type-checked, and a payload that names another recorder or
+ * camera than its topic is refused.  Pure functions; internal to health/.
+ */
+#ifndef VIGIL_HEALTH_PARSE_H
+#define VIGIL_HEALTH_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "catalog/tickets.h"
+
+/* Health payloads larger than this are refused unread. */
+#define HEALTH_PAYLOAD_MAX 16384
+/* JSON nested deeper than this is refused before parsing. */
+#define HEALTH_JSON_DEPTH_MAX 8
+
+enum health_topic_kind {
+	HEALTH_TOPIC_STATUS,   /* PREFIX/REC/status */
+	HEALTH_TOPIC_RECORDER, /* PREFIX/REC/health */
+	HEALTH_TOPIC_CAMERA,   /* PREFIX/REC/camera/CAM/health */
+	HEALTH_TOPIC_TICKET,   /* PREFIX/tickets/... (ours) */
+};
+
+struct health_topic {
+	enum health_topic_kind kind;
+	char recorder[TICKET_ID_MAX];
+	char camera[TICKET_ID_MAX];
+};
+
+/* Camera states as published (DESIGN.md, plus the start and stop of a
+ * recorder). */
+enum health_camera_state {
+	HEALTH_CAM_STARTING = 0,
+	HEALTH_CAM_RECORDING,
+	HEALTH_CAM_DEGRADED,
+	HEALTH_CAM_RECONNECTING,
+	HEALTH_CAM_DOWN,
+	HEALTH_CAM_STORAGE_ERROR,
+	HEALTH_CAM_STOPPED,
+	HEALTH_CAM_STATE_COUNT,
+};
+
+const char *health_camera_state_name(enum health_camera_state s);
+int health_camera_state_parse(const char *name, enum health_camera_state *out);
+
+struct health_camera_msg {
+	enum health_camera_state state;
+	int64_t at_us;	      /* when the recorder published it */
+	int64_t since_us;     /* the state began; -1: not said */
+	int64_t gap_start_us; /* the current outage began; -1: none */
+	double fps, expected_fps, kbps;
+	int reconnects;
+	int gaps_24h;
+	char site[TICKET_TEXT_MAX];
+	char location[TICKET_TEXT_MAX];
+	char last_error[160];
+};
+
+struct health_recorder_msg {
+	int64_t at_us;
+	int interval_s; /* 0: not said */
+	char site[TICKET_TEXT_MAX];
+	bool storage_error;
+	bool retention_at_risk;
+	double forecast_days; /* -1: unknown */
+	int retain_days;      /* 0: not said */
+	char detail[160];     /* why storage fails or retention is at risk */
+};
+
+/* A valid recorder or camera id: 1-64 letters, digits, '-', '_'. */
+bool health_valid_id(const char *s, size_t len);
+
+/*
+ * Splits topic under prefix.  Returns 0 and fills *out, or -EINVAL with
+ * the reason in *why (a static string) for anything else: another prefix,
+ * wrong levels, an id that is not an id ('+', '#', '..', too long ...).
+ */
+int health_topic_parse(const char *prefix, const char *topic, struct health_topic *out,
+		       const char **why);
+
+/*
+ * Parses a status payload: online or offline, plain or as a JSON string.
+ * Returns 0 and sets *online, or -EINVAL with why.
+ */
+int health_parse_status(const void *payload, size_t len, bool *online, char *why, size_t whylen);
+
+/* Parse health payloads of the topic's recorder (and camera).  Return 0, or
+ * -EINVAL (-E2BIG for size or depth) with the reason in why. */
+int health_parse_camera(const struct health_topic *t, const void *payload, size_t len,
+			struct health_camera_msg *out, char *why, size_t whylen);
+int health_parse_recorder(const struct health_topic *t, const void *payload, size_t len,
+			  struct health_recorder_msg *out, char *why, size_t whylen);
+
+/* Copies s into out (size bytes) with control characters replaced by '?'
+ * and cut at a character boundary, for text that came off the network. */
+void health_clean_text(const char *s, size_t len, char *out, size_t size);
+
+#endif

@@ -1,0 +1,128 @@
+/*
+ * A lean RTSP client for the common camera: RTSP over TCP (interleaved),
+ * H.264 or H.265 video with its parameter sets in the SDP.  Internal to
+ * ingest/; the camera workers use it instead of libavformat's RTSP demuxer
+ * when it applies, and fall back to libavformat for everything else
+ * (UDP, rtsps, other codecs, AAC audio, SDPs without parameter sets, B
+ * frames, interleaved packetization modes).
+ *
+ * Why: libavformat reads an interleaved RTP packet with three blocking
+ * reads (the '$', the 3-byte header, the payload), each behind a poll(2):
+ * six system calls per packet, some 2,200 a second for a 4 Mbit/s camera,
+ * which is most of what recording costs.  This client reads whatever the
+ * socket holds (up to 128 KiB) in one recv(2) each time poll says there is
+ * data, and depacketizes in place: a few dozen system calls a second.
+ *
+ * What it hands out is what libavformat's demuxer hands out for the same
+ * stream: an AVFormatContext whose one stream carries the codec, the
+ * extradata (Annex B parameter sets, from sprop-parameter-sets) and the RTP
+ * clock as time base; and one AVPacket per access unit, in Annex B with
+ * 4-byte start codes, every NAL unit kept (SEI included), pts = dts = the
+ * RTP timestamp unwrapped and counted from the first one, keyframes flagged
+ * (H.264 IDR or recovery point SEI, H.265 IRAP).  Like libavformat's
+ * parser, it hands an access unit out once the next one begins (the RTP
+ * timestamp changes), so arrival times mean the same on both paths; when
+ * the connection ends, the last one is handed out before the error (see
+ * also rtsp_flush).
+ *
+ * Like libavformat it sends OPTIONS, DESCRIBE (answering Basic or Digest
+ * authentication), SETUP, PLAY; keeps the session alive with GET_PARAMETER
+ * (or OPTIONS) every half session timeout; and sends TEARDOWN at close.
+ *
+ * Errors are libavformat's: AVERROR_EOF when the camera closes the
+ * connection, AVERROR_EXIT when the interrupt callback asks to stop,
+ * AVERROR(ETIMEDOUT) when a request is not answered within rw_timeout_us,
+ * AVERROR_HTTP_UNAUTHORIZED / _NOT_FOUND / ... for RTSP status codes, and
+ * RTSP_FALLBACK when the stream needs libavformat.
+ *
+ * Thread safety: a client is used by one thread.
+ */
+#ifndef VIGIL_INGEST_RTSP_H
+#define VIGIL_INGEST_RTSP_H
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The stream (or the URL) needs libavformat's demuxer. */
+#define RTSP_FALLBACK FFERRTAG('V', 'R', 'F', 'B')
+
+struct rtsp_client;
+
+struct rtsp_params {
+	const char *url;  /* rtsp://[user[:password]@]host[:port]/path */
+	const char *name; /* for log lines: the camera id */
+	const char *user_agent;
+	AVIOInterruptCB interrupt; /* asked at least every 100 ms while waiting */
+	int64_t rw_timeout_us;	   /* a request unanswered this long fails */
+};
+
+/* True when url is one this client may try (rtsp://, not rtsps://). */
+bool rtsp_fast_url(const char *url);
+
+/*
+ * Connects and starts the stream.  Returns 0 with *out and *ic (one
+ * stream: the video; free it with avformat_close_input() after
+ * rtsp_close()), or a negative AVERROR; RTSP_FALLBACK when the camera's
+ * stream needs libavformat (nothing is left open then).
+ */
+int rtsp_open(struct rtsp_client **out, AVFormatContext **ic, const struct rtsp_params *p);
+
+/* The next access unit of the video stream into pkt (which must be blank).
+ * Returns 0 or a negative AVERROR; RTSP_FALLBACK when the stream turned
+ * out to need libavformat (B frames, an unsupported packetization). */
+int rtsp_read(struct rtsp_client *c, AVPacket *pkt);
+
+/* The access unit being built, whole as far as it goes, into pkt: for a
+ * stop, when no next unit will come to complete it.  Returns 1 with pkt
+ * filled, or 0.  (After a stall it is best dropped: a camera that sends one
+ * frame at connect and stalls then has one outage, as with libavformat.) */
+int rtsp_flush(struct rtsp_client *c, AVPacket *pkt);
+
+/* Sends TEARDOWN (without waiting for the answer), closes, frees, sets *c
+ * to NULL. */
+void rtsp_close(struct rtsp_client **c);
+
+/* ---- exposed for the unit tests ---------------------------------------- */
+
+struct rtsp_url {
+	char host[256];
+	char port[8];
+	char user[256];
+	char pass[256];
+	bool has_user;
+	char request[2048]; /* the URL without userinfo */
+};
+int rtsp_parse_url(const char *url, struct rtsp_url *u);
+
+struct rtsp_sdp {
+	enum AVCodecID codec; /* AV_CODEC_ID_NONE: no usable video */
+	int payload_type;
+	int clock_rate;
+	char control[2048]; /* the video track, resolved against the base */
+	char session_control[2048];
+	uint8_t extradata[4096]; /* Annex B parameter sets */
+	int extradata_size;
+	AVRational framerate;
+	bool recordable_audio; /* AAC: vigil records it, libavformat needed */
+	bool unsupported;      /* video present but not for this client */
+	char why[128];	       /* when unsupported */
+};
+int rtsp_parse_sdp(const char *sdp, const char *base, struct rtsp_sdp *s);
+
+/* A client with no connection, to feed RTP packets to (tests). */
+struct rtsp_client *rtsp_test_client(enum AVCodecID codec, int payload_type);
+/* Depacketizes one RTP packet; returns 1 with pkt filled when an access
+ * unit completed (the packet began the next one), 0 when not yet, or a
+ * negative AVERROR. */
+int rtsp_test_feed(struct rtsp_client *c, const uint8_t *rtp, size_t n, AVPacket *pkt);
+
+/* The Digest response (RFC 2617, MD5, with or without qop=auth) as 32 hex
+ * digits. */
+void rtsp_digest_response(const char *user, const char *realm, const char *pass, const char *method,
+			  const char *uri, const char *nonce, const char *nc, const char *cnonce,
+			  const char *qop, char out[33]);
+
+#endif

@@ -1,0 +1,564 @@
+/*
+ * Continuity and retention reports: the numbers.  (report.c writes them.)
+ *
+ * Continuity works from the coalesced runs, so a 90-day window costs a
+ * handful of rows per camera: the holes between runs are the gaps, and each
+ * hole is explained by the gap rows that cover it, by footage deleted under
+ * the rule, or by the camera not having recorded yet.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "retention/retention.h"
+
+/* ---- camera lists ---------------------------------------------------------- */
+
+struct names {
+	char (*v)[CATALOG_CAMERA_MAX];
+	size_t n, cap;
+};
+
+static int names_add(struct names *l, const char *id)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i], id) == 0)
+			return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		void *p = realloc(l->v, cap * sizeof(*l->v));
+		if (!p)
+			return -ENOMEM;
+		l->v = p;
+		l->cap = cap;
+	}
+	snprintf(l->v[l->n++], CATALOG_CAMERA_MAX, "%s", id);
+	return 0;
+}
+
+static int names_from_catalog(const struct catalog_camera_stats *st, void *ctx)
+{
+	return names_add(ctx, st->camera);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static int camera_names(const struct config *cfg, struct catalog *cat, const char *only,
+			struct names *l)
+{
+	int ret;
+	if (only)
+		return names_add(l, only);
+	for (size_t i = 0; i < cfg->ncameras; i++)
+		if ((ret = names_add(l, cfg->cameras[i].id)) < 0)
+			return ret;
+	if ((ret = catalog_cameras_each(cat, names_from_catalog, l)) < 0)
+		return ret;
+	qsort(l->v, l->n, sizeof(*l->v), cmp_names);
+	return 0;
+}
+
+/* ---- continuity ------------------------------------------------------------- */
+
+struct span {
+	int64_t start, end;
+};
+
+struct spans {
+	struct span *v;
+	size_t n, cap;
+};
+
+static int spans_add(struct spans *s, int64_t start, int64_t end)
+{
+	if (end <= start)
+		return 0;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 32;
+		void *p = realloc(s->v, cap * sizeof(*s->v));
+		if (!p)
+			return -ENOMEM;
+		s->v = p;
+		s->cap = cap;
+	}
+	s->v[s->n++] = (struct span){ start, end };
+	return 0;
+}
+
+struct window {
+	struct spans *spans;
+	int64_t from, to;
+};
+
+static int add_run(const struct catalog_run *run, void *ctx)
+{
+	struct window *w = ctx;
+	int64_t s = run->start_us > w->from ? run->start_us : w->from;
+	int64_t e = run->end_us < w->to ? run->end_us : w->to;
+	return spans_add(w->spans, s, e);
+}
+
+struct writing_ctx {
+	struct window *w;
+	int64_t now;
+	const char *camera;
+};
+
+/* A segment being written counts as recorded up to now. */
+static int add_writing(const struct catalog_segment *seg, void *ctx)
+{
+	struct writing_ctx *c = ctx;
+	if (seg->state != SEGMENT_WRITING || strcmp(seg->camera, c->camera) != 0 ||
+	    seg->start_us >= c->w->to)
+		return 0;
+	int64_t s = seg->start_us > c->w->from ? seg->start_us : c->w->from;
+	int64_t e = c->now < c->w->to ? c->now : c->w->to;
+	return spans_add(c->w->spans, s, e);
+}
+
+static int cmp_span(const void *a, const void *b)
+{
+	const struct span *x = a, *y = b;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Sorts and merges spans closer than the run tolerance. */
+static void spans_merge(struct spans *s)
+{
+	size_t out = 0;
+	qsort(s->v, s->n, sizeof(*s->v), cmp_span);
+	for (size_t i = 0; i < s->n; i++) {
+		if (out > 0 && s->v[i].start <= s->v[out - 1].end + CATALOG_RUN_TOLERANCE_US) {
+			if (s->v[i].end > s->v[out - 1].end)
+				s->v[out - 1].end = s->v[i].end;
+		} else {
+			s->v[out++] = s->v[i];
+		}
+	}
+	s->n = out;
+}
+
+struct gap_list {
+	struct continuity_gap *v;
+	size_t n, cap;
+};
+
+static int gap_emit(struct gap_list *g, int64_t start, int64_t end, const char *reason,
+		    const char *detail)
+{
+	if (end <= start)
+		return 0;
+	/* one entry for a stretch with one explanation */
+	if (g->n > 0 && g->v[g->n - 1].end_us == start &&
+	    strcmp(g->v[g->n - 1].reason, reason) == 0 &&
+	    strcmp(g->v[g->n - 1].detail, detail) == 0) {
+		g->v[g->n - 1].end_us = end;
+		return 0;
+	}
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 8;
+		void *p = realloc(g->v, cap * sizeof(*g->v));
+		if (!p)
+			return -ENOMEM;
+		g->v = p;
+		g->cap = cap;
+	}
+	struct continuity_gap *x = &g->v[g->n++];
+	memset(x, 0, sizeof(*x));
+	x->start_us = start;
+	x->end_us = end;
+	snprintf(x->reason, sizeof(x->reason), "%s", reason);
+	snprintf(x->detail, sizeof(x->detail), "%s", detail);
+	return 0;
+}
+
+struct deleted_probe {
+	bool any;
+	char reason[32];
+};
+
+static int find_deleted(const struct catalog_segment *seg, void *ctx)
+{
+	struct deleted_probe *d = ctx;
+	if (seg->state == SEGMENT_DELETED || seg->state == SEGMENT_DELETING) {
+		d->any = true;
+		snprintf(d->reason, sizeof(d->reason), "%s", seg->delete_reason);
+		return 1;
+	}
+	return 0;
+}
+
+/* Explains a stretch no gap row covers. */
+static int explain_uncovered(struct catalog *cat, const char *camera, int64_t first_footage,
+			     int64_t a, int64_t b, struct gap_list *g)
+{
+	if (first_footage < 0 || b <= first_footage)
+		return gap_emit(g, a, b, "not-recording", "no footage from this camera yet");
+	if (a < first_footage) {
+		int ret = gap_emit(g, a, first_footage, "not-recording",
+				   "no footage from this camera yet");
+		if (ret < 0)
+			return ret;
+		a = first_footage;
+	}
+	struct deleted_probe d = { 0 };
+	struct catalog_filter f = {
+		.camera = camera, .from_us = a, .to_us = b, .include_deleted = true
+	};
+	int ret = catalog_segments_each(cat, &f, find_deleted, &d);
+	if (ret < 0)
+		return ret;
+	if (d.any) {
+		char detail[96];
+		snprintf(detail, sizeof(detail), "footage deleted under the retention rule (%s)",
+			 d.reason);
+		return gap_emit(g, a, b, "deleted", detail);
+	}
+	return gap_emit(g, a, b, "unaccounted", "no footage and no recorded reason");
+}
+
+struct gap_rows {
+	struct catalog_gap *v;
+	size_t n, cap;
+};
+
+static int collect_gap(const struct catalog_gap *gap, void *ctx)
+{
+	struct gap_rows *r = ctx;
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 16;
+		void *p = realloc(r->v, cap * sizeof(*r->v));
+		if (!p)
+			return -ENOMEM;
+		r->v = p;
+		r->cap = cap;
+	}
+	r->v[r->n++] = *gap;
+	return 0;
+}
+
+/* Explains the hole [hs, he) with gap rows, filling what they leave. */
+static int explain_hole(struct catalog *cat, const char *camera, int64_t first_footage, int64_t hs,
+			int64_t he, int64_t now, struct gap_list *g)
+{
+	struct gap_rows rows = { 0 };
+	struct catalog_filter f = { .camera = camera, .from_us = hs, .to_us = he };
+	int ret = catalog_gaps_each(cat, &f, collect_gap, &rows);
+	int64_t pos = hs;
+
+	for (size_t i = 0; ret == 0 && i < rows.n; i++) {
+		const struct catalog_gap *r = &rows.v[i];
+		int64_t s = r->start_us > pos ? r->start_us : pos;
+		int64_t e = (r->end_us < 0 ? now : r->end_us);
+		if (e > he)
+			e = he;
+		if (e <= s)
+			continue;
+		if (s > pos && (ret = explain_uncovered(cat, camera, first_footage, pos, s, g)) < 0)
+			break;
+		ret = gap_emit(g, s, e, catalog_gap_reason_name(r->reason), r->detail);
+		pos = e;
+	}
+	if (ret == 0 && pos < he)
+		ret = explain_uncovered(cat, camera, first_footage, pos, he, g);
+	free(rows.v);
+	return ret;
+}
+
+static int continuity_camera(struct catalog *cat, const char *camera, int64_t from, int64_t to,
+			     int64_t now, struct continuity_camera *out)
+{
+	struct spans spans = { 0 };
+	struct window w = { &spans, from, to };
+	struct writing_ctx wc = { &w, now, camera };
+	struct gap_list gaps = { 0 };
+	struct catalog_camera_stats st;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(out->camera, sizeof(out->camera), "%s", camera);
+	int64_t first = catalog_camera_stats(cat, camera, &st) == 0 ? st.first_footage_us : -1;
+	if ((ret = catalog_runs_each(cat, camera, from, to, add_run, &w)) < 0)
+		goto out;
+	/* the few rows being written, from their own index: scanning the
+	 * window's segments for them would read months of rows */
+	if ((ret = catalog_segments_unfinished(cat, add_writing, &wc)) < 0)
+		goto out;
+	spans_merge(&spans);
+
+	int64_t pos = from;
+	for (size_t i = 0; i <= spans.n; i++) {
+		int64_t hole_end = i < spans.n ? spans.v[i].start : to;
+		if (hole_end - pos > CATALOG_RUN_TOLERANCE_US &&
+		    (ret = explain_hole(cat, camera, first, pos, hole_end, now, &gaps)) < 0)
+			goto out;
+		if (i < spans.n) {
+			out->recorded_us += spans.v[i].end - spans.v[i].start;
+			pos = spans.v[i].end;
+		}
+	}
+	out->coverage_percent =
+		to > from ? 100.0 * (double)out->recorded_us / (double)(to - from) : 0;
+	out->gaps = gaps.v;
+	out->ngaps = gaps.n;
+	gaps.v = NULL;
+	for (size_t i = 0; i < out->ngaps; i++) {
+		int64_t len = out->gaps[i].end_us - out->gaps[i].start_us;
+		if (len > out->longest_gap_us)
+			out->longest_gap_us = len;
+	}
+out:
+	free(spans.v);
+	free(gaps.v);
+	return ret;
+}
+
+int continuity_compute(const struct config *cfg, struct catalog *cat, const char *camera,
+		       int64_t from_us, int64_t to_us, int64_t now_us,
+		       struct continuity_report *rep)
+{
+	struct names names = { 0 };
+	int ret;
+
+	memset(rep, 0, sizeof(*rep));
+	rep->from_us = from_us;
+	rep->to_us = to_us;
+	rep->generated_us = now_us;
+	/* the future is not a gap */
+	int64_t to = to_us < now_us ? to_us : now_us;
+	if (to < from_us)
+		to = from_us;
+	if ((ret = camera_names(cfg, cat, camera, &names)) < 0)
+		goto out;
+	rep->cameras = calloc(names.n ? names.n : 1, sizeof(*rep->cameras));
+	if (!rep->cameras) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < names.n; i++) {
+		if ((ret = continuity_camera(cat, names.v[i], from_us, to, now_us,
+					     &rep->cameras[i])) < 0)
+			goto out;
+		rep->ncameras++;
+	}
+out:
+	free(names.v);
+	if (ret < 0)
+		continuity_release(rep);
+	return ret;
+}
+
+void continuity_release(struct continuity_report *rep)
+{
+	for (size_t i = 0; i < rep->ncameras; i++)
+		free(rep->cameras[i].gaps);
+	free(rep->cameras);
+	rep->cameras = NULL;
+	rep->ncameras = 0;
+}
+
+bool continuity_ok(const struct continuity_report *rep)
+{
+	for (size_t i = 0; i < rep->ncameras; i++)
+		if (rep->cameras[i].ngaps > 0)
+			return false;
+	return true;
+}
+
+/* ---- retention ---------------------------------------------------------------- */
+
+struct deletion_ctx {
+	struct retention_camera_report *c;
+};
+
+static int add_deletion(const char *reason, int64_t segments, int64_t bytes, void *ctx)
+{
+	struct retention_camera_report *c = ctx;
+	if (c->ndeleted >= (int)(sizeof(c->deleted) / sizeof(c->deleted[0])))
+		return 0;
+	snprintf(c->deleted[c->ndeleted].reason, sizeof(c->deleted[0].reason), "%s", reason);
+	c->deleted[c->ndeleted].segments = segments;
+	c->deleted[c->ndeleted].bytes = bytes;
+	c->ndeleted++;
+	return 0;
+}
+
+struct strip_ctx {
+	struct retention_camera_report *c;
+	int64_t first_day;
+};
+
+static int add_strip_day(const struct catalog_day *d, void *ctx)
+{
+	struct strip_ctx *s = ctx;
+	int64_t i = d->day - s->first_day;
+	if (i >= 0 && i < 90)
+		s->c->day_recorded_us[i] = d->recorded_us;
+	return 0;
+}
+
+static int count_hold(const struct catalog_hold *h, void *ctx)
+{
+	(void)h;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+struct hold_list {
+	struct catalog_hold *v;
+	size_t n, cap;
+};
+
+static int collect_hold(const struct catalog_hold *h, void *ctx)
+{
+	struct hold_list *l = ctx;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		void *p = realloc(l->v, cap * sizeof(*l->v));
+		if (!p)
+			return -ENOMEM;
+		l->v = p;
+		l->cap = cap;
+	}
+	l->v[l->n++] = *h;
+	return 0;
+}
+
+static int retention_camera(const struct config *cfg, struct catalog *cat, const char *camera,
+			    int64_t now, int64_t period_from, struct retention_camera_report *c)
+{
+	struct catalog_camera_stats st;
+	struct retention_rule rule = retention_rule_for(cfg, camera);
+	int ret;
+
+	memset(c, 0, sizeof(*c));
+	snprintf(c->camera, sizeof(c->camera), "%s", camera);
+	c->floor_days = rule.retain_days;
+	c->delete_after_days = rule.delete_after_days;
+	c->oldest_us = c->first_us = -1;
+	if (catalog_camera_stats(cat, camera, &st) == 0) {
+		c->oldest_us = st.oldest_us;
+		c->first_us = st.first_footage_us;
+		c->live_bytes = st.live_bytes;
+		c->live_segments = st.live_segments;
+	}
+	if (c->oldest_us >= 0)
+		c->days_covered = (double)(now - c->oldest_us) / (double)DAY_US;
+	int64_t today = now / DAY_US;
+	if ((ret = catalog_deletions_each(cat, camera, period_from / DAY_US, today + 1,
+					  add_deletion, c)) < 0)
+		return ret;
+	if ((ret = catalog_holds_each(cat, camera, false, count_hold, &c->holds)) < 0)
+		return ret;
+	struct strip_ctx sc = { c, today - 89 };
+	if ((ret = catalog_days_each(cat, camera, today - 89, today + 1, add_strip_day, &sc)) < 0)
+		return ret;
+
+	int64_t below = 0;
+	for (int i = 0; i < c->ndeleted; i++)
+		if (strcmp(c->deleted[i].reason, RETENTION_BELOW_FLOOR) == 0)
+			below += c->deleted[i].segments;
+	int64_t floor_us = (int64_t)rule.retain_days * DAY_US;
+	if (below > 0) {
+		c->verdict = "breached";
+		snprintf(c->why, sizeof(c->why),
+			 "%" PRId64
+			 " segments younger than the %d-day floor were deleted for space",
+			 below, rule.retain_days);
+	} else if (c->first_us < 0) {
+		c->verdict = "not-applicable";
+		snprintf(c->why, sizeof(c->why), "no footage recorded yet");
+	} else if (now - c->first_us < floor_us) {
+		c->verdict = "not-applicable";
+		snprintf(c->why, sizeof(c->why),
+			 "recording for %.1f days, less than the %d-day floor: nothing may be "
+			 "deleted yet",
+			 (double)(now - c->first_us) / (double)DAY_US, rule.retain_days);
+	} else {
+		/* within the floor, footage may be missing because the camera did
+		 * not record (outages are continuity's business), never because
+		 * it was deleted */
+		struct continuity_camera within;
+		int64_t from = now - floor_us > c->first_us ? now - floor_us : c->first_us;
+		if ((ret = continuity_camera(cat, camera, from, now, now, &within)) < 0)
+			return ret;
+		int64_t deleted_us = 0;
+		for (size_t i = 0; i < within.ngaps; i++)
+			if (strcmp(within.gaps[i].reason, "deleted") == 0)
+				deleted_us += within.gaps[i].end_us - within.gaps[i].start_us;
+		free(within.gaps);
+		if (deleted_us > 0) {
+			c->verdict = "breached";
+			snprintf(c->why, sizeof(c->why),
+				 "%.1f hours of footage younger than the %d-day floor are deleted",
+				 (double)deleted_us / 3600e6, rule.retain_days);
+		} else {
+			c->verdict = "met";
+			snprintf(c->why, sizeof(c->why),
+				 "nothing younger than the %d-day floor was deleted; footage "
+				 "reaches "
+				 "back %.1f days",
+				 rule.retain_days, c->days_covered);
+		}
+	}
+	return 0;
+}
+
+int retention_report_compute(const struct config *cfg, struct catalog *cat, int64_t now_us,
+			     int64_t period_from_us, struct retention_report *rep)
+{
+	struct names names = { 0 };
+	struct hold_list holds = { 0 };
+	int ret;
+
+	memset(rep, 0, sizeof(*rep));
+	rep->generated_us = now_us;
+	rep->period_from_us = period_from_us;
+	if ((ret = retention_capacity(cfg, cat, now_us, &rep->capacity)) < 0)
+		goto out;
+	if ((ret = camera_names(cfg, cat, NULL, &names)) < 0)
+		goto out;
+	rep->cameras = calloc(names.n ? names.n : 1, sizeof(*rep->cameras));
+	if (!rep->cameras) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < names.n; i++) {
+		if ((ret = retention_camera(cfg, cat, names.v[i], now_us, period_from_us,
+					    &rep->cameras[i])) < 0)
+			goto out;
+		rep->ncameras++;
+	}
+	if ((ret = catalog_holds_each(cat, NULL, false, collect_hold, &holds)) < 0)
+		goto out;
+	rep->holds = holds.v;
+	rep->nholds = holds.n;
+	holds.v = NULL;
+out:
+	free(names.v);
+	free(holds.v);
+	if (ret < 0)
+		retention_report_release(rep);
+	return ret;
+}
+
+void retention_report_release(struct retention_report *rep)
+{
+	free(rep->cameras);
+	free(rep->holds);
+	rep->cameras = NULL;
+	rep->holds = NULL;
+	rep->ncameras = rep->nholds = 0;
+}
+
+bool retention_report_ok(const struct retention_report *rep)
+{
+	for (size_t i = 0; i < rep->ncameras; i++)
+		if (strcmp(rep->cameras[i].verdict, "breached") == 0)
+			return false;
+	return true;
+}

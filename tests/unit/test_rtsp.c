@@ -1,0 +1,385 @@
+/* ingest/rtsp: the lean RTSP client's pure parts: URLs, SDPs, Digest
+ * authentication, and RTP depacketization into access units (packets are
+ * built byte by byte here, as a camera would send them). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ingest/fragwriter.h"
+#include "ingest/rtsp.h"
+#include "tests/unit/test.h"
+
+static void test_url(void)
+{
+	struct rtsp_url u;
+
+	CHECK_INT(rtsp_parse_url("rtsp://10.0.3.13/Streaming/Channels/101", &u), 0);
+	CHECK_STR(u.host, "10.0.3.13");
+	CHECK_STR(u.port, "554");
+	CHECK(!u.has_user);
+	CHECK_STR(u.request, "rtsp://10.0.3.13/Streaming/Channels/101");
+
+	/* percent-encoded credentials are decoded and kept out of the request */
+	CHECK_INT(rtsp_parse_url("rtsp://viewer:Cn%40ry%21%25%2F%3A@cam.example:8554/live?x=1", &u),
+		  0);
+	CHECK(u.has_user);
+	CHECK_STR(u.user, "viewer");
+	CHECK_STR(u.pass, "Cn@ry!%/:");
+	CHECK_STR(u.host, "cam.example");
+	CHECK_STR(u.port, "8554");
+	CHECK_STR(u.request, "rtsp://cam.example:8554/live?x=1");
+
+	CHECK_INT(rtsp_parse_url("rtsp://[::1]:554/cam1", &u), 0);
+	CHECK_STR(u.host, "::1");
+	CHECK_STR(u.request, "rtsp://[::1]:554/cam1");
+
+	CHECK_INT(rtsp_parse_url("rtsp://host", &u), 0);
+	CHECK_STR(u.request, "rtsp://host/");
+
+	CHECK(rtsp_parse_url("rtsps://host/x", &u) < 0);
+	CHECK(rtsp_parse_url("rtsp://host:99999999/x", &u) < 0);
+	CHECK(!rtsp_fast_url("rtsps://host/x"));
+	CHECK(rtsp_fast_url("RTSP://host/x"));
+}
+
+static const char sdp_h264[] =
+	"v=0\r\n"
+	"o=- 1 1 IN IP4 127.0.0.1\r\n"
+	"s=Session streamed with GStreamer\r\n"
+	"t=0 0\r\n"
+	"a=control:*\r\n"
+	"m=video 0 RTP/AVP 96\r\n"
+	"c=IN IP4 0.0.0.0\r\n"
+	"a=rtpmap:96 H264/90000\r\n"
+	"a=framerate:25\r\n"
+	"a=fmtp:96 packetization-mode=1;profile-level-id=64001f;"
+	"sprop-parameter-sets=Z2QAH6zZQFAFuwEQAAADABAAAAMDIPGDGWA=,aOvjyyLA\r\n"
+	"a=control:stream=0\r\n"
+	"m=audio 0 RTP/AVP 8\r\n"
+	"a=control:stream=1\r\n";
+
+static void test_sdp_h264(void)
+{
+	struct rtsp_sdp *s = malloc(sizeof(*s));
+
+	CHECK_INT(rtsp_parse_sdp(sdp_h264, "rtsp://127.0.0.1:8554/cam1/", s), 0);
+	CHECK(!s->unsupported);
+	CHECK(!s->recordable_audio); /* G.711 A-law: vigil leaves it out */
+	CHECK_INT(s->codec, AV_CODEC_ID_H264);
+	CHECK_INT(s->payload_type, 96);
+	CHECK_INT(s->clock_rate, 90000);
+	CHECK_STR(s->control, "rtsp://127.0.0.1:8554/cam1/stream=0");
+	CHECK_STR(s->session_control, "rtsp://127.0.0.1:8554/cam1/");
+	CHECK_INT(s->framerate.num, 25);
+	CHECK_INT(s->framerate.den, 1);
+	/* SPS and PPS, each behind a 4-byte start code */
+	CHECK(s->extradata_size > 10);
+	CHECK(memcmp(s->extradata, "\0\0\0\1\x67", 5) == 0);
+	int second = -1;
+	for (int i = 4; i + 4 < s->extradata_size; i++)
+		if (memcmp(s->extradata + i, "\0\0\0\1", 4) == 0)
+			second = i;
+	CHECK(second > 0 && s->extradata[second + 4] == 0x68);
+
+	/* without a trailing slash, a relative control gets one */
+	CHECK_INT(rtsp_parse_sdp(sdp_h264, "rtsp://127.0.0.1:8554/cam1", s), 0);
+	CHECK_STR(s->control, "rtsp://127.0.0.1:8554/cam1/stream=0");
+	free(s);
+}
+
+static void test_sdp_needs_libavformat(void)
+{
+	struct rtsp_sdp *s = malloc(sizeof(*s));
+
+	/* AAC audio: vigil records it, libavformat's client does that */
+	CHECK_INT(rtsp_parse_sdp("m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+				 "a=fmtp:96 sprop-parameter-sets=Z0IAHg==,aM4=\r\n"
+				 "m=audio 0 RTP/AVP 97\r\na=rtpmap:97 MPEG4-GENERIC/48000/2\r\n",
+				 "rtsp://h/", s),
+		  0);
+	CHECK(s->recordable_audio);
+
+	/* no parameter sets: libavformat probes the stream */
+	rtsp_parse_sdp("m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n", "rtsp://h/", s);
+	CHECK(s->unsupported);
+	CHECK_CONTAINS(s->why, "parameter sets");
+
+	/* MJPEG, and interleaved H.264 */
+	rtsp_parse_sdp("m=video 0 RTP/AVP 26\r\n", "rtsp://h/", s);
+	CHECK(s->unsupported);
+	rtsp_parse_sdp("m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+		       "a=fmtp:96 packetization-mode=2;sprop-parameter-sets=Z0IAHg==,aM4=\r\n",
+		       "rtsp://h/", s);
+	CHECK(s->unsupported);
+
+	/* no video at all */
+	rtsp_parse_sdp("m=audio 0 RTP/AVP 0\r\n", "rtsp://h/", s);
+	CHECK(s->unsupported);
+
+	/* H.265 with its three parameter sets; an absolute control */
+	CHECK_INT(rtsp_parse_sdp("m=video 0 RTP/AVP 96\r\na=rtpmap:96 H265/90000\r\n"
+				 "a=fmtp:96 sprop-vps=QAEMAf//;sprop-sps=QgEBAWA=;sprop-pps=RAHA\r\n"
+				 "a=control:rtsp://h/x/track1\r\n",
+				 "rtsp://h/x/", s),
+		  0);
+	CHECK(!s->unsupported);
+	CHECK_INT(s->codec, AV_CODEC_ID_HEVC);
+	CHECK_STR(s->control, "rtsp://h/x/track1");
+	CHECK(memcmp(s->extradata, "\0\0\0\1\x40\x01", 6) == 0);
+	free(s);
+}
+
+static void test_digest(void)
+{
+	/* RFC 2617, section 3.5 (qop=auth) */
+	char out[33];
+	rtsp_digest_response("Mufasa", "testrealm@host.com", "Circle Of Life", "GET",
+			     "/dir/index.html", "dcd98b7102dd2f0e8b11d0f600bfb0c093", "00000001",
+			     "0a4f113b", "auth", out);
+	CHECK_STR(out, "6629fae49393a05397450978507c4ef1");
+	/* without qop: MD5(HA1:nonce:HA2) */
+	rtsp_digest_response("u", "r", "p", "DESCRIBE", "rtsp://h/x", "n", "", "", NULL, out);
+	CHECK_INT(strlen(out), 32);
+}
+
+/* ---- RTP packets ---------------------------------------------------------- */
+
+struct rtp {
+	uint8_t b[2048];
+	size_t n;
+};
+
+static void rtp_begin(struct rtp *p, int pt, int marker, uint16_t seq, uint32_t ts)
+{
+	p->b[0] = 0x80;
+	p->b[1] = (uint8_t)((marker ? 0x80 : 0) | pt);
+	p->b[2] = (uint8_t)(seq >> 8);
+	p->b[3] = (uint8_t)seq;
+	p->b[4] = (uint8_t)(ts >> 24);
+	p->b[5] = (uint8_t)(ts >> 16);
+	p->b[6] = (uint8_t)(ts >> 8);
+	p->b[7] = (uint8_t)ts;
+	memset(p->b + 8, 0x11, 4); /* SSRC */
+	p->n = 12;
+}
+
+static void rtp_put(struct rtp *p, const void *data, size_t n)
+{
+	memcpy(p->b + p->n, data, n);
+	p->n += n;
+}
+
+/* Feeds one packet; returns what rtsp_test_feed returned. */
+static int feed(struct rtsp_client *c, struct rtp *p, AVPacket *pkt)
+{
+	return rtsp_test_feed(c, p->b, p->n, pkt);
+}
+
+static void test_h264_units(void)
+{
+	struct rtsp_client *c = rtsp_test_client(AV_CODEC_ID_H264, 96);
+	AVPacket *pkt = av_packet_alloc();
+	struct rtp p;
+	uint16_t seq = 1000;
+
+	/* access unit 1 at ts 9000: STAP-A (SPS, PPS), then an IDR slice in
+	 * three FU-A fragments */
+	static const uint8_t sps[] = { 0x67, 0x42, 0x00, 0x1e }, pps[] = { 0x68, 0xce };
+	rtp_begin(&p, 96, 0, seq++, 9000);
+	uint8_t stap[] = { 0x18, 0, sizeof(sps), 0x67, 0x42, 0x00, 0x1e, 0, sizeof(pps), 0x68, 0xce };
+	rtp_put(&p, stap, sizeof(stap));
+	CHECK_INT(feed(c, &p, pkt), 0);
+	uint8_t idr[300];
+	for (size_t i = 0; i < sizeof(idr); i++)
+		idr[i] = (uint8_t)(i * 13 + 1);
+	idr[0] = 0x65; /* nal_ref_idc 3, type 5 */
+	for (int part = 0; part < 3; part++) {
+		rtp_begin(&p, 96, part == 2, seq++, 9000);
+		uint8_t fu[2] = { (uint8_t)((idr[0] & 0xe0) | 28),
+				  (uint8_t)((part == 0 ? 0x80 : 0) | (part == 2 ? 0x40 : 0) | 5) };
+		rtp_put(&p, fu, 2);
+		size_t from = 1 + (size_t)part * 100, len = part == 2 ? sizeof(idr) - from : 100;
+		rtp_put(&p, idr + from, len);
+		/* a unit is handed out once the next one begins */
+		CHECK_INT(feed(c, &p, pkt), 0);
+	}
+	/* access unit 2 at ts 12600: one P slice; it completes unit 1 */
+	rtp_begin(&p, 96, 1, seq++, 12600);
+	static const uint8_t slice[] = { 0x41, 0x9a, 0x02, 0x03 };
+	rtp_put(&p, slice, sizeof(slice));
+	CHECK_INT(feed(c, &p, pkt), 1);
+	CHECK(pkt->flags & AV_PKT_FLAG_KEY);
+	CHECK_INT(pkt->pts, 0);
+	CHECK_INT(pkt->dts, 0);
+	size_t want = 4 + sizeof(sps) + 4 + sizeof(pps) + 4 + sizeof(idr);
+	CHECK_INT(pkt->size, want);
+	if ((size_t)pkt->size == want) {
+		CHECK(memcmp(pkt->data, "\0\0\0\1\x67\x42\x00\x1e\0\0\0\1\x68\xce\0\0\0\1", 18) == 0);
+		CHECK(memcmp(pkt->data + 18, idr, sizeof(idr)) == 0);
+	}
+	/* with the index of its NAL units, for the fragment writer */
+	const struct fragwriter_nal_index *x = pkt->opaque;
+	CHECK(x != NULL);
+	if (x) {
+		CHECK_INT(x->magic, FRAGWRITER_NAL_INDEX_MAGIC);
+		CHECK_INT(x->size, pkt->size);
+		CHECK_INT(x->count, 3);
+		CHECK_INT(x->at[0], 4);
+		CHECK_INT(x->at[1], 12);
+		CHECK_INT(x->at[2], 18);
+	}
+	av_packet_unref(pkt);
+
+	/* access unit 3 completes unit 2; the last one comes out with a flush */
+	rtp_begin(&p, 96, 1, seq++, 16200);
+	rtp_put(&p, slice, sizeof(slice));
+	CHECK_INT(feed(c, &p, pkt), 1);
+	CHECK(!(pkt->flags & AV_PKT_FLAG_KEY));
+	CHECK_INT(pkt->pts, 3600);
+	CHECK_INT(pkt->size, 4 + sizeof(slice));
+	av_packet_unref(pkt);
+	CHECK_INT(rtsp_flush(c, pkt), 1);
+	CHECK_INT(pkt->pts, 7200);
+	av_packet_unref(pkt);
+	CHECK_INT(rtsp_flush(c, pkt), 0);
+
+	/* another payload type (audio on the same channel) is ignored */
+	rtp_begin(&p, 8, 1, 1, 1);
+	rtp_put(&p, slice, sizeof(slice));
+	CHECK_INT(feed(c, &p, pkt), 0);
+	CHECK_INT(rtsp_flush(c, pkt), 0);
+	rtsp_close(&c);
+
+	/* RTP timestamps wrap past 2^32: the media time keeps rising */
+	c = rtsp_test_client(AV_CODEC_ID_H264, 96);
+	static const uint32_t ts[] = { 4294960000u, 4294963600u, 4294967200u, 3504u };
+	for (int i = 0; i < 4; i++) {
+		rtp_begin(&p, 96, 1, (uint16_t)(seq++), ts[i]);
+		rtp_put(&p, slice, sizeof(slice));
+		CHECK_INT(feed(c, &p, pkt), i > 0);
+		if (i > 0)
+			CHECK_INT(pkt->pts, (i - 1) * 3600);
+		av_packet_unref(pkt);
+	}
+	CHECK_INT(rtsp_flush(c, pkt), 1);
+	CHECK_INT(pkt->pts, 3 * 3600);
+	av_packet_unref(pkt);
+	av_packet_free(&pkt);
+	rtsp_close(&c);
+}
+
+static void test_h264_recovery_point_and_fallbacks(void)
+{
+	struct rtsp_client *c = rtsp_test_client(AV_CODEC_ID_H264, 96);
+	AVPacket *pkt = av_packet_alloc();
+	struct rtp p;
+
+	/* SEI with a recovery point (payload type 6), then a non-IDR slice:
+	 * libavcodec's parser calls that a keyframe */
+	rtp_begin(&p, 96, 0, 1, 0);
+	static const uint8_t sei[] = { 0x06, 0x06, 0x01, 0xc4, 0x80 };
+	rtp_put(&p, sei, sizeof(sei));
+	feed(c, &p, pkt);
+	rtp_begin(&p, 96, 1, 2, 0);
+	static const uint8_t slice[] = { 0x41, 0x9a };
+	rtp_put(&p, slice, sizeof(slice));
+	feed(c, &p, pkt);
+	rtp_begin(&p, 96, 1, 3, 3600);
+	rtp_put(&p, slice, sizeof(slice));
+	CHECK_INT(feed(c, &p, pkt), 1);
+	CHECK(pkt->flags & AV_PKT_FLAG_KEY);
+	av_packet_unref(pkt);
+
+	/* a timestamp a frame back: B frames, which need libavformat */
+	rtp_begin(&p, 96, 1, 4, 0);
+	rtp_put(&p, slice, sizeof(slice));
+	CHECK_INT(feed(c, &p, pkt), 1);
+	CHECK_INT(pkt->pts, 3600);
+	av_packet_unref(pkt);
+	rtp_begin(&p, 96, 1, 5, 7200);
+	rtp_put(&p, slice, sizeof(slice));
+	CHECK_INT(feed(c, &p, pkt), RTSP_FALLBACK);
+	rtsp_close(&c);
+
+	/* FU-B (interleaved mode) */
+	c = rtsp_test_client(AV_CODEC_ID_H264, 96);
+	rtp_begin(&p, 96, 1, 1, 0);
+	static const uint8_t fub[] = { 0x1d, 0x85, 0, 1, 2 };
+	rtp_put(&p, fub, sizeof(fub));
+	CHECK_INT(feed(c, &p, pkt), RTSP_FALLBACK);
+	rtsp_close(&c);
+	av_packet_free(&pkt);
+}
+
+static void test_h265_units(void)
+{
+	struct rtsp_client *c = rtsp_test_client(AV_CODEC_ID_HEVC, 96);
+	AVPacket *pkt = av_packet_alloc();
+	struct rtp p;
+
+	/* an aggregation packet (VPS, SPS, PPS), then an IDR_W_RADL (type 19)
+	 * in two fragmentation units */
+	rtp_begin(&p, 96, 0, 1, 0);
+	static const uint8_t ap[] = { 0x60, 0x01, 0, 3, 0x40, 0x01, 0x0c, 0, 3, 0x42, 0x01, 0x01,
+				      0, 3, 0x44, 0x01, 0xc0 };
+	rtp_put(&p, ap, sizeof(ap));
+	feed(c, &p, pkt);
+	static const uint8_t fu1[] = { 0x62, 0x01, 0x80 | 19, 0xaa, 0xbb };
+	static const uint8_t fu2[] = { 0x62, 0x01, 0x40 | 19, 0xcc };
+	rtp_begin(&p, 96, 0, 2, 0);
+	rtp_put(&p, fu1, sizeof(fu1));
+	feed(c, &p, pkt);
+	rtp_begin(&p, 96, 1, 3, 0);
+	rtp_put(&p, fu2, sizeof(fu2));
+	feed(c, &p, pkt);
+	static const uint8_t trail[] = { 0x02, 0x01, 0xd0 }; /* TRAIL_R */
+	rtp_begin(&p, 96, 1, 4, 3600);
+	rtp_put(&p, trail, sizeof(trail));
+	CHECK_INT(feed(c, &p, pkt), 1);
+	CHECK(pkt->flags & AV_PKT_FLAG_KEY);
+	static const uint8_t want[] = { 0, 0, 0, 1, 0x40, 0x01, 0x0c, 0, 0, 0, 1, 0x42, 0x01, 0x01,
+					0, 0, 0, 1, 0x44, 0x01, 0xc0, 0, 0, 0, 1, 0x26, 0x01,
+					0xaa, 0xbb, 0xcc };
+	CHECK_INT(pkt->size, sizeof(want));
+	if ((size_t)pkt->size == sizeof(want))
+		CHECK(memcmp(pkt->data, want, sizeof(want)) == 0);
+	av_packet_unref(pkt);
+	CHECK_INT(rtsp_flush(c, pkt), 1);
+	CHECK(!(pkt->flags & AV_PKT_FLAG_KEY));
+	CHECK_INT(pkt->pts, 3600);
+	av_packet_free(&pkt);
+	rtsp_close(&c);
+}
+
+static void test_lost_fragment_is_not_glued(void)
+{
+	struct rtsp_client *c = rtsp_test_client(AV_CODEC_ID_H264, 96);
+	AVPacket *pkt = av_packet_alloc();
+	struct rtp p;
+
+	/* FU-A start (seq 1), middle lost (seq 2), end (seq 3): the end's
+	 * bytes are not appended to the start's */
+	static const uint8_t start[] = { 0x7c, 0x85, 1, 2 }, end[] = { 0x7c, 0x45, 5, 6 };
+	rtp_begin(&p, 96, 0, 1, 0);
+	rtp_put(&p, start, sizeof(start));
+	feed(c, &p, pkt);
+	rtp_begin(&p, 96, 1, 3, 0);
+	rtp_put(&p, end, sizeof(end));
+	feed(c, &p, pkt);
+	CHECK_INT(rtsp_flush(c, pkt), 1);
+	CHECK_INT(pkt->size, 4 + 1 + 2);
+	av_packet_free(&pkt);
+	rtsp_close(&c);
+}
+
+const struct test_case rtsp_tests[] = {
+	{ "url", test_url },
+	{ "sdp_h264", test_sdp_h264 },
+	{ "sdp_needs_libavformat", test_sdp_needs_libavformat },
+	{ "digest", test_digest },
+	{ "h264_units", test_h264_units },
+	{ "h264_recovery_point_and_fallbacks", test_h264_recovery_point_and_fallbacks },
+	{ "h265_units", test_h265_units },
+	{ "lost_fragment_is_not_glued", test_lost_fragment_is_not_glued },
+	{ NULL, NULL },
+};
