@@ -19,14 +19,18 @@ import urllib.parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("VIGIL_BUILD", os.path.join(ROOT, "build"))
-VIGIL = os.path.join(BUILD, "vigil")
+# vigil's own programs may come from another build (tests/run.py --san-build)
+BIN_BUILD = os.environ.get("VIGIL_BIN_BUILD", BUILD)
+VIGIL = os.path.join(BIN_BUILD, "vigil")
 CAMSIM = os.path.join(BUILD, "camsim")
 SEGCHECK = os.path.join(BUILD, "segcheck")
+MKHISTORY = os.path.join(BIN_BUILD, "mkhistory")
 CLIP_CACHE = os.path.join(BUILD, "camsim-cache")
 
 _processes = []
 _dirs = []
 _logs = []
+_mounts = []
 
 
 def cleanup():
@@ -38,6 +42,9 @@ def cleanup():
                 pass
             p.wait()
     _processes.clear()
+    for m in reversed(_mounts):
+        subprocess.run(["umount", "-l", m], stderr=subprocess.DEVNULL)
+    _mounts.clear()
     if not os.environ.get("VIGIL_KEEP"):
         for d in _dirs:
             shutil.rmtree(d, ignore_errors=True)
@@ -261,7 +268,14 @@ def gaps(config):
 
 
 def catalog_path(config):
-    return os.path.join(os.path.dirname(config), "footage", "catalog.db")
+    """The catalog named by the config ([storage] catalog, else PATH/catalog.db)."""
+    import configparser
+    cp = configparser.ConfigParser(inline_comment_prefixes=(";", "#"), strict=False)
+    cp.read(config)
+    if cp.has_option("storage", "catalog"):
+        return cp.get("storage", "catalog")
+    storage = cp.get("storage", "path", fallback=os.path.join(os.path.dirname(config), "footage"))
+    return os.path.join(storage, "catalog.db")
 
 
 def segcheck(paths):
@@ -291,6 +305,47 @@ def footage_files(storage):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         found += [os.path.join(dirpath, f) for f in filenames if f.endswith(".mp4")]
     return sorted(found)
+
+
+def mkhistory(config, camera, start, end, segment_seconds=3600, gaps=(), bytes_=4096,
+              files=True, bulk=False):
+    """A synthetic history through the catalog API (see tests/tools/mkhistory.c);
+    gaps: (start, end, reason) with ISO times.  Returns the segment count."""
+    args = [MKHISTORY, "-c", config, "--camera", camera, "--from", start, "--to", end,
+            "--segment-seconds", str(segment_seconds), "--bytes", str(bytes_)]
+    for g in gaps:
+        args += ["--gap", "%s/%s/%s" % g]
+    if not files:
+        args.append("--no-files")
+    if bulk:
+        args.append("--bulk")
+    out = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert out.returncode == 0, "mkhistory failed: %s" % out.stderr
+    return int(out.stdout.strip())
+
+
+def mount_tmpfs(path, size_mb):
+    """A small real file system the test can fill; unmounted at cleanup.
+    Needs root (CI runs as root)."""
+    os.makedirs(path, exist_ok=True)
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%dm,mode=0750" % size_mb,
+                           "tmpfs", path], stderr=subprocess.PIPE, text=True)
+    assert proc.returncode == 0, "cannot mount a %d MB tmpfs at %s (needs root): %s" % (
+        size_mb, path, proc.stderr.strip())
+    _mounts.append(path)
+
+
+def sqlite(config, sql, *params):
+    """Runs SQL on the catalog directly: tests use it to look and to tamper."""
+    import sqlite3
+    db = sqlite3.connect(catalog_path(config))
+    try:
+        cur = db.execute(sql, params)
+        rows = cur.fetchall()
+        db.commit()
+        return rows
+    finally:
+        db.close()
 
 
 def secret_forms(user, password):

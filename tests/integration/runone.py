@@ -5,6 +5,7 @@ The harness's cleanup (processes, temporary folders) runs either way.
 """
 import importlib
 import os
+import signal
 import sys
 import traceback
 
@@ -12,7 +13,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
 
+def on_term(signum, frame):
+    raise SystemExit("terminated (timeout)")
+
+
 def main():
+    signal.signal(signal.SIGTERM, on_term)
     module = importlib.import_module(sys.argv[1])
     fn = getattr(module, sys.argv[2])
     try:

@@ -239,3 +239,21 @@ def test_one_recorder_per_storage():
     assert code == 1 and "another vigil record is already using" in err, err
     assert rec.alive()
     assert rec.stop() == 0
+
+
+def test_h265_and_aac_audio_are_copied():
+    wd = workdir()
+    cams = Camsim(wd, cameras=1, extra=["--codec", "h265", "--audio"])
+    config = write_config(wd, {"cam1": cams.url("cam1")})
+    rec = Recorder(config)
+    wait_until(lambda: len([s for s in segments(config) if s["state"] == "complete"]) >= 2, 40,
+               what="two complete segments")
+    assert rec.stop() == 0
+    segs = segments(config)
+    check_segments_match_files(config, segs)
+    check_continuous(segs, "cam1")
+    for s, c in zip(segs, segcheck([s["path"] for s in segs])):
+        assert s["codec"] == "hevc" and s["audio"], s
+        assert c["video_codec"] == "hevc" and c["audio_codec"] == "aac", c
+        # 48 kHz AAC has 1024 samples a frame: about 47 a second
+        assert s["duration_s"] < 1 or c["audio_packets"] >= 40 * s["duration_s"], c
