@@ -483,7 +483,7 @@ out:
 	return ret;
 }
 
-static int get_segment_locked(struct catalog *cat, int64_t id, struct catalog_segment *seg)
+int catalog_segment_get_locked(struct catalog *cat, int64_t id, struct catalog_segment *seg)
 {
 	sqlite3_stmt *stmt =
 		catalog_cached(cat, "SELECT " SEGMENT_COLUMNS " FROM segment WHERE id = ?");
@@ -505,7 +505,7 @@ static int get_segment_locked(struct catalog *cat, int64_t id, struct catalog_se
 int catalog_segment_get(struct catalog *cat, int64_t id, struct catalog_segment *seg)
 {
 	pthread_mutex_lock(&cat->lock);
-	int ret = get_segment_locked(cat, id, seg);
+	int ret = catalog_segment_get_locked(cat, id, seg);
 	pthread_mutex_unlock(&cat->lock);
 	return ret;
 }
@@ -571,7 +571,7 @@ int catalog_segment_finish(struct catalog *cat, int64_t id, const struct segment
 	pthread_mutex_lock(&cat->lock);
 	if ((ret = catalog_begin(cat)) < 0)
 		goto out;
-	if ((ret = get_segment_locked(cat, id, &seg)) < 0)
+	if ((ret = catalog_segment_get_locked(cat, id, &seg)) < 0)
 		goto fail;
 	if (seg.state != SEGMENT_WRITING) {
 		log_warnx("catalog: segment %" PRId64 " is %s, not writing", id,

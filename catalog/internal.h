@@ -84,5 +84,7 @@ int catalog_ensure_camera(struct catalog *cat, const char *camera, int64_t now_u
 	"id, camera, path, state, start_us, end_us, duration_us, bytes, frames, keyframes, "       \
 	"sha256, codec, width, height, has_audio, deleted_us, delete_reason"
 void catalog_read_segment(sqlite3_stmt *stmt, struct catalog_segment *seg);
+/* One segment by id, with cat->lock held; -ENOENT when there is none. */
+int catalog_segment_get_locked(struct catalog *cat, int64_t id, struct catalog_segment *seg);
 
 #endif

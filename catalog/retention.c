@@ -237,21 +237,8 @@ static int mark_deleting_locked(struct catalog *cat, int64_t id, const char *rea
 	struct catalog_segment seg;
 	int ret;
 
-	sqlite3_stmt *stmt =
-		catalog_cached(cat, "SELECT " SEGMENT_COLUMNS " FROM segment WHERE id = ?");
-	if (!stmt) {
-		ret = -EIO;
+	if ((ret = catalog_segment_get_locked(cat, id, &seg)) < 0)
 		return ret;
-	}
-	sqlite3_bind_int64(stmt, 1, id);
-	int rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		catalog_read_segment(stmt, &seg);
-	catalog_reset(stmt);
-	if (rc != SQLITE_ROW) {
-		ret = rc == SQLITE_DONE ? -ENOENT : catalog_fail(cat, rc, "read segment");
-		return ret;
-	}
 	if (seg.state != SEGMENT_COMPLETE && seg.state != SEGMENT_RECOVERED) {
 		ret = -EALREADY;
 		return ret;
@@ -260,8 +247,9 @@ static int mark_deleting_locked(struct catalog *cat, int64_t id, const char *rea
 		ret = ret > 0 ? -EPERM : ret;
 		return ret;
 	}
-	stmt = catalog_cached(cat, "UPDATE segment SET state = 'deleting', deleted_us = ?, "
-				   "delete_reason = ? WHERE id = ?");
+	sqlite3_stmt *stmt =
+		catalog_cached(cat, "UPDATE segment SET state = 'deleting', deleted_us = ?, "
+				    "delete_reason = ? WHERE id = ?");
 	if (!stmt) {
 		ret = -EIO;
 		return ret;
@@ -392,26 +380,14 @@ static int mark_deleted_locked(struct catalog *cat, int64_t id, int64_t now_us)
 	char detail[CATALOG_PATH_MAX + 256];
 	int ret;
 
-	sqlite3_stmt *stmt =
-		catalog_cached(cat, "SELECT " SEGMENT_COLUMNS " FROM segment WHERE id = ?");
-	if (!stmt) {
-		ret = -EIO;
+	if ((ret = catalog_segment_get_locked(cat, id, &seg)) < 0)
 		return ret;
-	}
-	sqlite3_bind_int64(stmt, 1, id);
-	int rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		catalog_read_segment(stmt, &seg);
-	catalog_reset(stmt);
-	if (rc != SQLITE_ROW) {
-		ret = rc == SQLITE_DONE ? -ENOENT : catalog_fail(cat, rc, "read segment");
-		return ret;
-	}
 	if (seg.state != SEGMENT_DELETING) {
 		ret = -EALREADY;
 		return ret;
 	}
-	stmt = catalog_cached(cat, "UPDATE segment SET state = 'deleted' WHERE id = ?");
+	sqlite3_stmt *stmt =
+		catalog_cached(cat, "UPDATE segment SET state = 'deleted' WHERE id = ?");
 	if (!stmt) {
 		ret = -EIO;
 		return ret;

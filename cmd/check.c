@@ -88,7 +88,6 @@ int cmd_check(int argc, char **argv)
 	};
 	const char *config_path = NULL;
 	bool verbose = false;
-	int64_t now;
 	int c, ret = EXIT_NOT_OK;
 	char err[512];
 
@@ -96,19 +95,17 @@ int cmd_check(int argc, char **argv)
 		switch (c) {
 		case 'c': config_path = optarg; break;
 		case 'n':
-			if (cmd_parse_time("--now", optarg, &now) < 0)
+			if (cmd_set_now(optarg) < 0)
 				return EXIT_USAGE;
-			clock_set_now(now);
 			break;
 		case 'v': verbose = true; break;
 		case 'h': cmd_print_usage("check", false); return EXIT_OK;
 		default: return cmd_usage_error("check", "bad option");
 		}
 	}
-	if (optind < argc)
-		return cmd_usage_error("check", "unexpected argument '%s'", argv[optind]);
-	if (!config_path)
-		return cmd_usage_error("check", "-c FILE is required");
+	int usage = cmd_options_done("check", argc, argv, config_path);
+	if (usage)
+		return usage;
 
 	struct config *cfg = cmd_load_config(config_path, true, CONFIG_SKIP_CAMERA_CREDENTIALS);
 	if (!cfg)

@@ -53,6 +53,13 @@ struct config *cmd_load_config(const char *path, bool print_warnings, unsigned f
  * naming the flag and returns -1. */
 int cmd_parse_time(const char *flag, const char *value, int64_t *us);
 
+/* --now T: sets the program's clock, or prints an error and returns -1. */
+int cmd_set_now(const char *value);
+
+/* After getopt: no argument left over and a config given; 0, or the usage
+ * error printed and its exit status returned. */
+int cmd_options_done(const char *command, int argc, char **argv, const char *config_path);
+
 /* Opens the catalog named by the config, read-only or read-write; prints
  * the reason and returns NULL on failure. */
 struct catalog *cmd_open_catalog(const struct config *cfg, enum catalog_open_mode mode);

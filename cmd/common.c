@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "util/clock.h"
 #include "util/timefmt.h"
 
 int cmd_usage_error(const char *command, const char *fmt, ...)
@@ -39,6 +40,24 @@ int cmd_parse_time(const char *flag, const char *value, int64_t *us)
 			flag, value);
 		return -1;
 	}
+	return 0;
+}
+
+int cmd_set_now(const char *value)
+{
+	int64_t now;
+	if (cmd_parse_time("--now", value, &now) < 0)
+		return -1;
+	clock_set_now(now);
+	return 0;
+}
+
+int cmd_options_done(const char *command, int argc, char **argv, const char *config_path)
+{
+	if (optind < argc)
+		return cmd_usage_error(command, "unexpected argument '%s'", argv[optind]);
+	if (!config_path)
+		return cmd_usage_error(command, "-c FILE is required");
 	return 0;
 }
 

@@ -26,10 +26,9 @@ int cmd_config(int argc, char **argv)
 		default: return cmd_usage_error("config", "bad option");
 		}
 	}
-	if (optind < argc)
-		return cmd_usage_error("config", "unexpected argument '%s'", argv[optind]);
-	if (!config_path)
-		return cmd_usage_error("config", "-c FILE is required");
+	int usage = cmd_options_done("config", argc, argv, config_path);
+	if (usage)
+		return usage;
 
 	struct config_problems problems;
 	struct config *cfg = config_load(config_path, &problems);

@@ -195,26 +195,23 @@ int cmd_record(int argc, char **argv)
 	};
 	const char *config_path = NULL;
 	bool verbose = false;
-	int64_t now;
 	int c, ret = EXIT_NOT_OK;
 
 	while ((c = getopt_long(argc, argv, "c:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config_path = optarg; break;
 		case 'n':
-			if (cmd_parse_time("--now", optarg, &now) < 0)
+			if (cmd_set_now(optarg) < 0)
 				return EXIT_USAGE;
-			clock_set_now(now);
 			break;
 		case 'v': verbose = true; break;
 		case 'h': cmd_print_usage("record", false); return EXIT_OK;
 		default: return cmd_usage_error("record", "bad option");
 		}
 	}
-	if (optind < argc)
-		return cmd_usage_error("record", "unexpected argument '%s'", argv[optind]);
-	if (!config_path)
-		return cmd_usage_error("record", "-c FILE is required");
+	int usage = cmd_options_done("record", argc, argv, config_path);
+	if (usage)
+		return usage;
 
 	/* as many malloc arenas as cores, not glibc's eight per core: the
 	 * camera threads allocate and free the same sizes all day, and every

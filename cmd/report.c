@@ -81,7 +81,6 @@ static int parse_report_args(const char *kind, int argc, char **argv, struct rep
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
-	int64_t now;
 
 	memset(a, 0, sizeof(*a));
 	a->format = REPORT_TEXT;
@@ -107,9 +106,8 @@ static int parse_report_args(const char *kind, int argc, char **argv, struct rep
 			a->has_since = true;
 			break;
 		case 'n':
-			if (cmd_parse_time("--now", optarg, &now) < 0)
+			if (cmd_set_now(optarg) < 0)
 				return EXIT_USAGE;
-			clock_set_now(now);
 			break;
 		case 'F':
 			if (report_format_parse(optarg, &a->format) < 0) {

@@ -36,7 +36,6 @@ static int parse_args(const char *kind, const char *period_flag, int argc, char 
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
-	int64_t now;
 	bool quarter = strcmp(period_flag, "--quarter") == 0;
 
 	memset(a, 0, sizeof(*a));
@@ -65,9 +64,8 @@ static int parse_args(const char *kind, const char *period_flag, int argc, char 
 			break;
 		case 'j': a->format = HEALTH_REPORT_JSON; break;
 		case 'n':
-			if (cmd_parse_time("--now", optarg, &now) < 0)
+			if (cmd_set_now(optarg) < 0)
 				return EXIT_USAGE;
-			clock_set_now(now);
 			break;
 		case 'h':
 			printf("usage: vigil report %s -c FILE %s %s [--format text|json|html] [-o "

@@ -59,7 +59,6 @@ int cmd_sweep(int argc, char **argv)
 	};
 	const char *config_path = NULL;
 	bool dry_run = false, json = false, accept = false;
-	int64_t now;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
@@ -69,18 +68,16 @@ int cmd_sweep(int argc, char **argv)
 		case 'j': json = true; break;
 		case 'a': accept = true; break;
 		case 'n':
-			if (cmd_parse_time("--now", optarg, &now) < 0)
+			if (cmd_set_now(optarg) < 0)
 				return EXIT_USAGE;
-			clock_set_now(now);
 			break;
 		case 'h': cmd_print_usage("sweep", false); return EXIT_OK;
 		default: return cmd_usage_error("sweep", "bad option");
 		}
 	}
-	if (optind < argc)
-		return cmd_usage_error("sweep", "unexpected argument '%s'", argv[optind]);
-	if (!config_path)
-		return cmd_usage_error("sweep", "-c FILE is required");
+	int usage = cmd_options_done("sweep", argc, argv, config_path);
+	if (usage)
+		return usage;
 
 	struct config *cfg = cmd_load_config(config_path, false, CONFIG_SKIP_CREDENTIALS);
 	if (!cfg)
@@ -195,7 +192,7 @@ int cmd_hold(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = NULL, *camera = NULL, *reason = NULL;
-	int64_t from = 0, to = 0, now;
+	int64_t from = 0, to = 0;
 	bool has_from = false, has_to = false, json = false, all = false;
 	int c;
 
@@ -217,9 +214,8 @@ int cmd_hold(int argc, char **argv)
 			has_to = true;
 			break;
 		case 'n':
-			if (cmd_parse_time("--now", optarg, &now) < 0)
+			if (cmd_set_now(optarg) < 0)
 				return EXIT_USAGE;
-			clock_set_now(now);
 			break;
 		case 'h': cmd_print_usage("hold", false); return EXIT_OK;
 		default: return cmd_usage_error("hold", "bad option");
@@ -372,7 +368,6 @@ int cmd_verify(int argc, char **argv)
 	const char *config_path = NULL, *export_path = NULL;
 	struct verify_options opts = { .hash_files = true };
 	bool json = false;
-	int64_t now;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
@@ -391,18 +386,16 @@ int cmd_verify(int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		case 'n':
-			if (cmd_parse_time("--now", optarg, &now) < 0)
+			if (cmd_set_now(optarg) < 0)
 				return EXIT_USAGE;
-			clock_set_now(now);
 			break;
 		case 'h': cmd_print_usage("verify", false); return EXIT_OK;
 		default: return cmd_usage_error("verify", "bad option");
 		}
 	}
-	if (optind < argc)
-		return cmd_usage_error("verify", "unexpected argument '%s'", argv[optind]);
-	if (!config_path)
-		return cmd_usage_error("verify", "-c FILE is required");
+	int usage = cmd_options_done("verify", argc, argv, config_path);
+	if (usage)
+		return usage;
 
 	struct config *cfg = cmd_load_config(config_path, false, CONFIG_SKIP_CREDENTIALS);
 	if (!cfg)
@@ -482,7 +475,6 @@ int cmd_export(int argc, char **argv)
 	const char *config_path = NULL;
 	struct export_request req = { 0 };
 	bool has_from = false, has_to = false;
-	int64_t now;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "c:o:h", longopts, NULL)) != -1) {
@@ -501,9 +493,8 @@ int cmd_export(int argc, char **argv)
 			has_to = true;
 			break;
 		case 'n':
-			if (cmd_parse_time("--now", optarg, &now) < 0)
+			if (cmd_set_now(optarg) < 0)
 				return EXIT_USAGE;
-			clock_set_now(now);
 			break;
 		case 'h': cmd_print_usage("export", false); return EXIT_OK;
 		default: return cmd_usage_error("export", "bad option");

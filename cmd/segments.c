@@ -82,7 +82,6 @@ int cmd_segments(int argc, char **argv)
 	const char *config_path = NULL;
 	struct catalog_filter filter = { 0 };
 	bool json = false;
-	int64_t now;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
@@ -98,9 +97,8 @@ int cmd_segments(int argc, char **argv)
 				return EXIT_USAGE;
 			break;
 		case 'n':
-			if (cmd_parse_time("--now", optarg, &now) < 0)
+			if (cmd_set_now(optarg) < 0)
 				return EXIT_USAGE;
-			clock_set_now(now);
 			break;
 		case 'j': json = true; break;
 		case 'a': filter.include_deleted = true; break;
@@ -108,10 +106,9 @@ int cmd_segments(int argc, char **argv)
 		default: return cmd_usage_error("segments", "bad option");
 		}
 	}
-	if (optind < argc)
-		return cmd_usage_error("segments", "unexpected argument '%s'", argv[optind]);
-	if (!config_path)
-		return cmd_usage_error("segments", "-c FILE is required");
+	int usage = cmd_options_done("segments", argc, argv, config_path);
+	if (usage)
+		return usage;
 	if (filter.to_us && filter.from_us && filter.to_us <= filter.from_us)
 		return cmd_usage_error("segments", "--to must be after --from");
 

@@ -30,7 +30,7 @@ int cmd_tickets(int argc, char **argv)
 	};
 	struct health_tickets_opts o = { 0 };
 	const char *config_path = NULL;
-	int64_t now, id = 0;
+	int64_t id = 0;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "c:jab:m:h", longopts, NULL)) != -1) {
@@ -41,9 +41,8 @@ int cmd_tickets(int argc, char **argv)
 		case 'b': o.by = optarg; break;
 		case 'm': o.note = optarg; break;
 		case 'n':
-			if (cmd_parse_time("--now", optarg, &now) < 0)
+			if (cmd_set_now(optarg) < 0)
 				return EXIT_USAGE;
-			clock_set_now(now);
 			break;
 		case 'h': cmd_print_usage("tickets", false); return EXIT_OK;
 		default: return cmd_usage_error("tickets", "bad option");
@@ -63,10 +62,9 @@ int cmd_tickets(int argc, char **argv)
 					       argv[optind]);
 		optind++;
 	}
-	if (optind < argc)
-		return cmd_usage_error("tickets", "unexpected argument '%s'", argv[optind]);
-	if (!config_path)
-		return cmd_usage_error("tickets", "-c FILE is required");
+	int usage = cmd_options_done("tickets", argc, argv, config_path);
+	if (usage)
+		return usage;
 
 	struct config *cfg = cmd_load_config(config_path, false, CONFIG_SKIP_CREDENTIALS);
 	if (!cfg)
