@@ -187,8 +187,13 @@ def test_kill9_loses_at_most_the_fragment_being_written():
                              what="a segment being written")
         wait_until(lambda: len({s["camera"] for s in segments(config) if s["state"] == "writing"}) == 2,
                    30, what="both cameras writing")
-        writing = {s["camera"]: rfc3339(s["start"]) for s in segments(config) if s["state"] == "writing"}
-        time.sleep(rng.uniform(0.5, 6.0))
+        live = [s for s in segments(config) if s["state"] == "writing"]
+        writing = {s["camera"]: rfc3339(s["start"]) for s in live}
+        # a fragment closed in each (past the header: a moof and its mdat),
+        # so that there is footage whose end the crash gap starts from
+        wait_until(lambda: all(os.path.getsize(s["path"]) > 4096 for s in live), 30,
+                   what="a first fragment on disk")
+        time.sleep(rng.uniform(0.0, 5.5))
         killed_at = time.time()
         rec.kill9()
         # restart: recovery runs before recording
