@@ -57,6 +57,8 @@
 #define UNSETTLED_MAX 8
 /* Room for the parameter sets of one keyframe (SPS/PPS, VPS/SPS/PPS). */
 #define PARAM_SETS_MAX 4096
+/* A first keyframe handed out this long after it came is stale. */
+#define STALE_KEY_US (USEC_PER_SEC / 2)
 /* Keyframes without parameter sets taken before the stream is an error. */
 #define KEYS_WITHOUT_PARAMS_MAX 3
 /* rates are averaged over the last RATE_SECONDS whole seconds; the ring
@@ -725,7 +727,10 @@ static int open_fast(struct worker *w)
 		.name = w->cam->id,
 		.user_agent = "vigil/" VIGIL_VERSION,
 		.interrupt = { .callback = interrupt_cb, .opaque = w },
-		.rw_timeout_us = (int64_t)cfg->stall_seconds * USEC_PER_SEC,
+		/* a camera busy setting up a stream (a loaded one answers
+		 * DESCRIBE or PLAY in seconds) gets the connect timeout, not
+		 * the stall timeout of a stream already flowing */
+		.rw_timeout_us = (int64_t)cfg->connect_timeout_seconds * USEC_PER_SEC,
 	};
 
 	arm_deadline(w, (int64_t)cfg->connect_timeout_seconds * USEC_PER_SEC);
@@ -992,7 +997,7 @@ static int on_video(struct worker *w, AVPacket *pkt, int64_t arrival)
 	int64_t media_us = av_rescale_q(ts, tb, AV_TIME_BASE_Q);
 	/* libavformat's parser returns a frame once the next one starts to
 	 * arrive: the frame itself came one frame interval earlier */
-	if (w->frame_ticks > 0)
+	if (w->frame_ticks > 0 && !w->rtsp)
 		arrival -= av_rescale_q(w->frame_ticks, tb, AV_TIME_BASE_Q);
 
 	if (w->have_last_ts) {
@@ -1038,6 +1043,17 @@ static int on_video(struct worker *w, AVPacket *pkt, int64_t arrival)
 	if (!w->seg) {
 		if (!key || blocked)
 			return 0;
+		/* A run's first keyframe that the lean client could hand out
+		 * only long after it came was followed by a pause: a camera that sent one frame as
+		 * the session started and then nothing (stalled).  Footage starts
+		 * at the next keyframe, not with a frozen picture that would be
+		 * dated as if it covered the pause. */
+		if (w->rtsp && !w->wc.anchored && clock_wall_us() - arrival > STALE_KEY_US) {
+			log_debug("camera '%s': a keyframe followed by %.1f s without media; "
+				  "waiting for the next",
+				  w->cam->id, (double)(clock_wall_us() - arrival) / 1e6);
+			return 0;
+		}
 		adopt_param_sets(w, pkt);
 		const AVCodecParameters *vp = w->ic->streams[w->vidx]->codecpar;
 		if (vp->width <= 0)
@@ -1106,7 +1122,7 @@ static enum gap_reason record_stream(struct worker *w, char *why, size_t whylen)
 				 * for the next to begin): keep it, as libavformat's
 				 * parser hands its own out when a read is interrupted */
 				if (w->rtsp && rtsp_flush(w->rtsp, w->pkt) == 1) {
-					on_video(w, w->pkt, clock_wall_us());
+					on_video(w, w->pkt, rtsp_arrival_us(w->rtsp));
 					av_packet_unref(w->pkt);
 				}
 			} else if (ret == RTSP_FALLBACK) {
@@ -1126,7 +1142,9 @@ static enum gap_reason record_stream(struct worker *w, char *why, size_t whylen)
 			}
 			break;
 		}
-		int64_t arrival = clock_wall_us();
+		/* the lean client knows when each unit came; libavformat's
+		 * parser hands a frame out as the next begins (on_video) */
+		int64_t arrival = w->rtsp ? rtsp_arrival_us(w->rtsp) : clock_wall_us();
 		rate_add(w, w->pkt->stream_index == w->vidx ? 1 : 0, w->pkt->size);
 		if (w->pkt->stream_index == w->vidx)
 			on_video(w, w->pkt, arrival);

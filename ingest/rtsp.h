@@ -75,6 +75,11 @@ int rtsp_open(struct rtsp_client **out, AVFormatContext **ic, const struct rtsp_
  * out to need libavformat (B frames, an unsupported packetization). */
 int rtsp_read(struct rtsp_client *c, AVPacket *pkt);
 
+/* When the last data of the unit handed out last (by rtsp_read or
+ * rtsp_flush) arrived, in clock_wall_us() time: a unit is handed out only
+ * once the next one begins, which after a pause comes much later. */
+int64_t rtsp_arrival_us(const struct rtsp_client *c);
+
 /* The access unit being built, whole as far as it goes, into pkt: for a
  * stop, when no next unit will come to complete it.  Returns 1 with pkt
  * filled, or 0.  (After a stall it is best dropped: a camera that sends one
