@@ -1044,10 +1044,10 @@ static int on_video(struct worker *w, AVPacket *pkt, int64_t arrival)
 		if (!key || blocked)
 			return 0;
 		/* A run's first keyframe that the lean client could hand out
-		 * only long after it came was followed by a pause: a camera that sent one frame as
-		 * the session started and then nothing (stalled).  Footage starts
-		 * at the next keyframe, not with a frozen picture that would be
-		 * dated as if it covered the pause. */
+		 * only long after it came was followed by a pause: a camera
+		 * that sent one frame as the session started, then nothing
+		 * (stalled).  Footage starts at the next keyframe, not with a
+		 * frozen picture dated as if it covered the pause. */
 		if (w->rtsp && !w->wc.anchored && clock_wall_us() - arrival > STALE_KEY_US) {
 			log_debug("camera '%s': a keyframe followed by %.1f s without media; "
 				  "waiting for the next",
