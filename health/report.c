@@ -20,6 +20,7 @@
 #include "util/clock.h"
 #include "util/json.h"
 #include "util/timefmt.h"
+#include "util/buf.h"
 
 int health_report_format_parse(const char *s, enum health_report_format *out)
 {
@@ -130,14 +131,8 @@ struct tickets {
 static int collect_ticket(const struct ticket *t, void *ctx)
 {
 	struct tickets *ts = ctx;
-	if (ts->n == ts->cap) {
-		size_t cap = ts->cap ? ts->cap * 2 : 32;
-		struct ticket *p = realloc(ts->items, cap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		ts->items = p;
-		ts->cap = cap;
-	}
+	if (array_reserve(&ts->items, &ts->cap, ts->n + 1, sizeof(*ts->items)) < 0)
+		return -ENOMEM;
 	ts->items[ts->n++] = *t;
 	return 0;
 }

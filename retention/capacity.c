@@ -14,6 +14,7 @@
 #include <sys/statvfs.h>
 
 #include "retention/retention.h"
+#include "util/buf.h"
 
 struct rate_sum {
 	int64_t bytes, recorded_us;
@@ -65,14 +66,8 @@ struct stats_list {
 static int collect_stats(const struct catalog_camera_stats *st, void *ctx)
 {
 	struct stats_list *l = ctx;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		void *p = realloc(l->v, cap * sizeof(*l->v));
-		if (!p)
-			return -ENOMEM;
-		l->v = p;
-		l->cap = cap;
-	}
+	if (array_reserve(&l->v, &l->cap, l->n + 1, sizeof(*l->v)) < 0)
+		return -ENOMEM;
 	l->v[l->n++] = *st;
 	return 0;
 }

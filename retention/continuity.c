@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "retention/retention.h"
+#include "util/buf.h"
 
 /* ---- camera lists ---------------------------------------------------------- */
 
@@ -25,14 +26,8 @@ static int names_add(struct names *l, const char *id)
 	for (size_t i = 0; i < l->n; i++)
 		if (strcmp(l->v[i], id) == 0)
 			return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		void *p = realloc(l->v, cap * sizeof(*l->v));
-		if (!p)
-			return -ENOMEM;
-		l->v = p;
-		l->cap = cap;
-	}
+	if (array_reserve(&l->v, &l->cap, l->n + 1, sizeof(*l->v)) < 0)
+		return -ENOMEM;
 	snprintf(l->v[l->n++], CATALOG_CAMERA_MAX, "%s", id);
 	return 0;
 }
@@ -77,14 +72,8 @@ static int spans_add(struct spans *s, int64_t start, int64_t end)
 {
 	if (end <= start)
 		return 0;
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 32;
-		void *p = realloc(s->v, cap * sizeof(*s->v));
-		if (!p)
-			return -ENOMEM;
-		s->v = p;
-		s->cap = cap;
-	}
+	if (array_reserve(&s->v, &s->cap, s->n + 1, sizeof(*s->v)) < 0)
+		return -ENOMEM;
 	s->v[s->n++] = (struct span){ start, end };
 	return 0;
 }
@@ -159,14 +148,8 @@ static int gap_emit(struct gap_list *g, int64_t start, int64_t end, const char *
 		g->v[g->n - 1].end_us = end;
 		return 0;
 	}
-	if (g->n == g->cap) {
-		size_t cap = g->cap ? g->cap * 2 : 8;
-		void *p = realloc(g->v, cap * sizeof(*g->v));
-		if (!p)
-			return -ENOMEM;
-		g->v = p;
-		g->cap = cap;
-	}
+	if (array_reserve(&g->v, &g->cap, g->n + 1, sizeof(*g->v)) < 0)
+		return -ENOMEM;
 	struct continuity_gap *x = &g->v[g->n++];
 	memset(x, 0, sizeof(*x));
 	x->start_us = start;
@@ -229,14 +212,8 @@ struct gap_rows {
 static int collect_gap(const struct catalog_gap *gap, void *ctx)
 {
 	struct gap_rows *r = ctx;
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 16;
-		void *p = realloc(r->v, cap * sizeof(*r->v));
-		if (!p)
-			return -ENOMEM;
-		r->v = p;
-		r->cap = cap;
-	}
+	if (array_reserve(&r->v, &r->cap, r->n + 1, sizeof(*r->v)) < 0)
+		return -ENOMEM;
 	r->v[r->n++] = *gap;
 	return 0;
 }
@@ -416,14 +393,8 @@ struct hold_list {
 static int collect_hold(const struct catalog_hold *h, void *ctx)
 {
 	struct hold_list *l = ctx;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 8;
-		void *p = realloc(l->v, cap * sizeof(*l->v));
-		if (!p)
-			return -ENOMEM;
-		l->v = p;
-		l->cap = cap;
-	}
+	if (array_reserve(&l->v, &l->cap, l->n + 1, sizeof(*l->v)) < 0)
+		return -ENOMEM;
 	l->v[l->n++] = *h;
 	return 0;
 }

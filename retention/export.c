@@ -40,14 +40,8 @@ static int collect_live(const struct catalog_segment *seg, void *ctx)
 	struct seg_list *l = ctx;
 	if (seg->state != SEGMENT_COMPLETE && seg->state != SEGMENT_RECOVERED)
 		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		void *p = realloc(l->v, cap * sizeof(*l->v));
-		if (!p)
-			return -ENOMEM;
-		l->v = p;
-		l->cap = cap;
-	}
+	if (array_reserve(&l->v, &l->cap, l->n + 1, sizeof(*l->v)) < 0)
+		return -ENOMEM;
 	l->v[l->n++] = *seg;
 	return 0;
 }

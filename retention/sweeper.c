@@ -36,6 +36,7 @@
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/timefmt.h"
+#include "util/buf.h"
 
 #define BATCH 64
 #define THREAD_TICK_US (2 * USEC_PER_SEC)
@@ -56,14 +57,8 @@ static int add_camera_id(struct camera_list *l, const char *id)
 	for (size_t i = 0; i < l->n; i++)
 		if (strcmp(l->ids[i], id) == 0)
 			return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		void *p = realloc(l->ids, cap * sizeof(*l->ids));
-		if (!p)
-			return -ENOMEM;
-		l->ids = p;
-		l->cap = cap;
-	}
+	if (array_reserve(&l->ids, &l->cap, l->n + 1, sizeof(*l->ids)) < 0)
+		return -ENOMEM;
 	snprintf(l->ids[l->n++], CATALOG_CAMERA_MAX, "%s", id);
 	return 0;
 }

@@ -101,3 +101,19 @@ char *buf_detach(struct buf *b)
 	b->len = b->cap = 0;
 	return p;
 }
+
+int array_reserve(void *items, size_t *cap, size_t need, size_t size)
+{
+	void **v = items;
+	if (need <= *cap)
+		return 0;
+	size_t n = *cap ? *cap : 16;
+	while (n < need)
+		n *= 2;
+	void *p = realloc(*v, n * size);
+	if (!p)
+		return -ENOMEM;
+	*v = p;
+	*cap = n;
+	return 0;
+}

@@ -26,4 +26,9 @@ int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf
 /* Hands the content to the caller (to free()) and resets the buffer. */
 char *buf_detach(struct buf *b);
 
+/* Makes room in a growable array *items of *cap elements of size bytes for
+ * at least need elements, doubling (from 16) as needed.  0 or -ENOMEM, in
+ * which case the array is unchanged. */
+int array_reserve(void *items, size_t *cap, size_t need, size_t size);
+
 #endif

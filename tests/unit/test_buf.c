@@ -182,6 +182,24 @@ static void detach(void)
 	free(s);
 }
 
+static void array_grows_and_keeps_items(void)
+{
+	int64_t *v = NULL;
+	size_t n = 0, cap = 0;
+
+	for (int64_t i = 0; i < 1000; i++) {
+		CHECK_INT(array_reserve(&v, &cap, n + 1, sizeof(*v)), 0);
+		v[n++] = i * 3;
+	}
+	CHECK(cap >= 1000 && cap < 2048);
+	for (size_t i = 0; i < n; i++)
+		CHECK(v[i] == (int64_t)i * 3);
+	size_t before = cap;
+	CHECK_INT(array_reserve(&v, &cap, 10, sizeof(*v)), 0); /* room already */
+	CHECK(cap == before);
+	free(v);
+}
+
 const struct test_case buf_tests[] = {
 	{ "grows_byte_by_byte", grows_byte_by_byte },
 	{ "append_binary_and_str", append_binary_and_str },
@@ -190,5 +208,6 @@ const struct test_case buf_tests[] = {
 	{ "printf_long_strings", printf_long_strings },
 	{ "reset_keeps_memory", reset_keeps_memory },
 	{ "detach", detach },
+	{ "array_grows_and_keeps_items", array_grows_and_keeps_items },
 	{ NULL, NULL },
 };
