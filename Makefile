@@ -38,7 +38,8 @@ pkg_libs   = $(shell pkg-config --libs $(1))
 
 # Every module but cmd/ goes into one static library, so the unit tests link
 # exactly the code the binary runs.
-LIB_SRC   = $(wildcard util/*.c config/*.c catalog/*.c ingest/*.c retention/*.c health/*.c)
+LIB_SRC   = $(wildcard util/*.c config/*.c catalog/*.c ingest/*.c retention/*.c health/*.c \
+	tickets/*.c report/*.c)
 CMD_SRC   = $(wildcard cmd/*.c)
 UNIT_SRC  = $(wildcard tests/unit/*.c)
 CAMSIM_SRC = $(wildcard tests/camsim/*.c)
@@ -48,7 +49,7 @@ SEGCHECK_SRC = tests/tools/segcheck.c
 # catalog's, and the ticket database's.
 SQL_SRC   = $(sort $(wildcard catalog/migrations/*.sql))
 SQL_C     = $(BUILD)/gen/catalog_migrations.c
-TSQL_SRC  = $(sort $(wildcard catalog/ticket-migrations/*.sql))
+TSQL_SRC  = $(sort $(wildcard tickets/migrations/*.sql))
 TSQL_C    = $(BUILD)/gen/ticket_migrations.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))

@@ -376,19 +376,6 @@ void catalog_close(struct catalog **catp)
 	*catp = NULL;
 }
 
-int catalog_segment_relpath(const char *camera, int64_t start_us, int64_t id, char *out,
-			    size_t size)
-{
-	struct tm tm;
-	time_t s = (time_t)(start_us / USEC_PER_SEC - (start_us % USEC_PER_SEC < 0));
-
-	gmtime_r(&s, &tm);
-	int n = snprintf(out, size, "%s/%04d/%02d/%02d/%02d%02d%02d-%" PRId64 ".mp4", camera,
-			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			 tm.tm_sec, id);
-	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
-}
-
 int catalog_ensure_camera(struct catalog *cat, const char *camera, int64_t now_us)
 {
 	sqlite3_stmt *stmt =

@@ -10,7 +10,7 @@ struct catalog_migration {
 
 extern const struct catalog_migration catalog_migrations[];
 extern const int catalog_migrations_count;
-/* the ticket database's, from catalog/ticket-migrations */
+/* the ticket database's, from tickets/migrations */
 extern const struct catalog_migration ticket_migrations[];
 extern const int ticket_migrations_count;
 

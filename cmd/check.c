@@ -2,7 +2,7 @@
  * vigil check: runs the checker (health/) until SIGTERM/SIGINT.  Loads the
  * config (broker and webhook credentials, not the cameras'), makes sure the
  * ticket database's folder exists, takes a lock so one checker owns one
- * ticket database, and hands over to health_checker_run().
+ * ticket database, and hands over to ticket_checker_run().
  *
  * Signals: the handler only sets a flag, which the checker's loop reads
  * every few milliseconds.
@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
-#include "health/health.h"
+#include "tickets/tickets.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -113,18 +113,18 @@ int cmd_check(int argc, char **argv)
 	log_set_level(verbose ? LOG_LEVEL_DEBUG : (enum log_level)cfg->log_level);
 	install_signals();
 
-	struct health_checker *chk = NULL;
+	struct ticket_checker *chk = NULL;
 	int lock_fd = lock_database(cfg->checker_database);
 	if (lock_fd < 0)
 		goto out;
-	if (!(chk = health_checker_new(cfg, err, sizeof(err)))) {
+	if (!(chk = ticket_checker_new(cfg, err, sizeof(err)))) {
 		log_warnx("%s", err);
 		goto out;
 	}
-	if (health_checker_run(chk, &stop_requested) == 0)
+	if (ticket_checker_run(chk, &stop_requested) == 0)
 		ret = EXIT_OK;
 out:
-	health_checker_free(&chk);
+	ticket_checker_free(&chk);
 	if (lock_fd >= 0)
 		close(lock_fd);
 	config_free(&cfg);

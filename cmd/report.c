@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "report/report.h"
 #include "retention/retention.h"
 #include "util/clock.h"
 

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
-#include "health/health.h"
+#include "report/report.h"
 #include "util/clock.h"
 
 struct health_report_args {

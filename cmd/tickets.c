@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
-#include "health/health.h"
+#include "tickets/tickets.h"
 #include "util/clock.h"
 
 static int parse_id(const char *s, int64_t *id)
@@ -28,7 +28,7 @@ int cmd_tickets(int argc, char **argv)
 		{ "note", required_argument, NULL, 'm' },   { "now", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },	    { NULL, 0, NULL, 0 },
 	};
-	struct health_tickets_opts o = { 0 };
+	struct tickets_opts o = { 0 };
 	const char *config_path = NULL;
 	int64_t id = 0;
 	int c;
@@ -71,13 +71,13 @@ int cmd_tickets(int argc, char **argv)
 		return EXIT_USAGE;
 	int ret;
 	if (strcmp(action, "list") == 0)
-		ret = health_tickets_list(cfg, &o, stdout, stderr);
+		ret = tickets_list(cfg, &o, stdout, stderr);
 	else if (strcmp(action, "show") == 0)
-		ret = health_tickets_show(cfg, id, &o, stdout, stderr);
+		ret = tickets_show(cfg, id, &o, stdout, stderr);
 	else if (strcmp(action, "ack") == 0)
-		ret = health_tickets_ack(cfg, id, &o, stdout, stderr);
+		ret = tickets_ack(cfg, id, &o, stdout, stderr);
 	else
-		ret = health_tickets_resolve(cfg, id, &o, stdout, stderr);
+		ret = tickets_resolve(cfg, id, &o, stdout, stderr);
 	config_free(&cfg);
 	switch (ret) {
 	case 0:

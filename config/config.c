@@ -1008,3 +1008,17 @@ const char *config_webhook_format_name(enum webhook_format f)
 {
 	return webhook_names[f];
 }
+
+void config_mqtt_options(const struct config *cfg, struct mqtt_options *out)
+{
+	*out = (struct mqtt_options){
+		.host = cfg->mqtt_host,
+		.port = cfg->mqtt_port,
+		.keepalive = cfg->mqtt_keepalive,
+		.username = cfg->mqtt_username,
+		.password = cfg->mqtt_password,
+		.tls_ca = cfg->mqtt_tls_ca,
+		.tls_cert = cfg->mqtt_tls_cert,
+		.tls_key = cfg->mqtt_tls_key,
+	};
+}

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "util/mqtt.h"
+
 enum on_full_policy {
 	ON_FULL_PROTECT_RETENTION = 0, /* stop writing the newest, raise a fault */
 	ON_FULL_KEEP_RECORDING,	       /* delete the oldest, recorded as a breach */
@@ -159,6 +161,10 @@ void config_problems_print(const struct config_problems *problems, FILE *f);
 
 /* The camera with this id, or NULL. */
 const struct camera_config *config_camera(const struct config *cfg, const char *id);
+
+/* The [mqtt] section as the MQTT connection takes it; the strings stay
+ * owned by cfg. */
+void config_mqtt_options(const struct config *cfg, struct mqtt_options *out);
 
 const char *config_on_full_name(enum on_full_policy p);
 const char *config_webhook_format_name(enum webhook_format f);

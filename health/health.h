@@ -1,7 +1,7 @@
 /*
- * Health: the recorder's health publisher (MQTT), the checker that turns
- * health into maintenance tickets, the tickets command and the SLA and
- * inspection reports.
+ * Health: what the recorder publishes about itself and its cameras over
+ * MQTT (samplers and the publisher).  What becomes of it (the checker and
+ * its tickets) is tickets/.
  *
  * The publisher runs inside `vigil record`: it reads live camera state
  * through ingest's header and learns of state changes through
@@ -65,70 +65,5 @@ void health_publisher_notify(void *pub, const char *camera);
  * the thread (at most a few seconds when the broker is slow). */
 void health_publisher_stop(struct health_publisher *pub);
 void health_publisher_free(struct health_publisher **pub);
-
-struct health_checker;
-
-/*
- * Creates the checker of cfg: opens (creating) the ticket database
- * [checker] database and restores its state.  NULL with a message in err
- * on failure.
- */
-struct health_checker *health_checker_new(const struct config *cfg, char *err, size_t errlen);
-
-/* Runs until *stop becomes non-zero.  Returns 0 or a negative errno. */
-int health_checker_run(struct health_checker *chk, volatile sig_atomic_t *stop);
-void health_checker_free(struct health_checker **chk);
-
-/*
- * The tickets command.  Each prints to out and returns 0, -ENOENT (no such
- * ticket or no ticket database), -EALREADY (already acknowledged or
- * resolved) or another negative errno, after printing the reason on err.
- */
-struct health_tickets_opts {
-	bool json;
-	bool all;	/* list: resolved tickets too */
-	const char *by; /* ack/resolve: who */
-	const char *note;
-};
-int health_tickets_list(const struct config *cfg, const struct health_tickets_opts *o, FILE *out,
-			FILE *err);
-int health_tickets_show(const struct config *cfg, int64_t id, const struct health_tickets_opts *o,
-			FILE *out, FILE *err);
-int health_tickets_ack(const struct config *cfg, int64_t id, const struct health_tickets_opts *o,
-		       FILE *out, FILE *err);
-int health_tickets_resolve(const struct config *cfg, int64_t id,
-			   const struct health_tickets_opts *o, FILE *out, FILE *err);
-
-enum health_report_format {
-	HEALTH_REPORT_TEXT,
-	HEALTH_REPORT_JSON,
-	HEALTH_REPORT_HTML,
-};
-
-/* Parses "text", "json", "html"; returns 0 or -EINVAL. */
-int health_report_format_parse(const char *s, enum health_report_format *out);
-
-/* "2026Q4" and "2026-W47" into [from, to) in local time; 0 or -EINVAL. */
-int health_quarter_range(const char *s, int64_t *from_us, int64_t *to_us);
-int health_week_range(const char *s, int64_t *from_us, int64_t *to_us);
-
-/*
- * The quarterly SLA report over the ticket database: score out of 100,
- * deductions by level, response-time misses.  Returns 0, or a negative
- * errno after printing the reason on err (-ENOENT: no ticket database).
- */
-int health_report_sla(const struct config *cfg, const char *quarter, int64_t from_us, int64_t to_us,
-		      enum health_report_format fmt, FILE *out, FILE *err);
-
-/*
- * The weekly inspection record: every camera's uptime and gaps from the
- * footage catalog cat, tickets opened and closed from the ticket database
- * (if there is one), and the recorder's disk and forecast as last reported
- * (or, without a ticket database, the storage as it is now).  Returns 0, or
- * a negative errno after printing the reason on err.
- */
-int health_report_inspection(const struct config *cfg, struct catalog *cat, const char *week,
-			     int64_t from_us, int64_t to_us, enum health_report_format fmt,
-			     FILE *out, FILE *err);
 
 #endif

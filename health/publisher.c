@@ -32,8 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "health/mqtt.h"
-#include "health/parse.h"
+#include "util/mqtt.h"
+#include "tickets/parse.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/json.h"
@@ -431,7 +431,10 @@ int health_publisher_start(struct health_publisher *pub, struct ingest *ing)
 			pub->cfg->mqtt_prefix);
 	pub->ing = ing;
 	pub->start_mono = clock_mono_us();
-	pub->mq = mqttc_new(pub->cfg, pub->cfg->mqtt_client_id, pub->status_topic, "offline", &cb);
+	struct mqtt_options mo;
+
+	config_mqtt_options(pub->cfg, &mo);
+	pub->mq = mqttc_new(&mo, pub->cfg->mqtt_client_id, pub->status_topic, "offline", &cb);
 	if (!pub->mq)
 		return -ENOMEM;
 	if ((ret = pthread_create(&pub->thread, NULL, publisher_main, pub)) != 0) {

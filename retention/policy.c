@@ -42,15 +42,3 @@ struct retention_rule retention_rule_for(const struct config *cfg, const char *c
 		rule.delete_after_days = rule.retain_days;
 	return rule;
 }
-
-int report_format_parse(const char *name, enum report_format *f)
-{
-	static const char *const names[] = { "text", "json", "csv", "html" };
-	for (int i = 0; i < 4; i++) {
-		if (strcmp(name, names[i]) == 0) {
-			*f = (enum report_format)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}

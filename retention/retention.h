@@ -9,7 +9,8 @@
  *    (on_full = protect-retention);
  *  - capacity: how many days of footage the storage can hold at the
  *    measured write rate;
- *  - reports (continuity, retention) in text, JSON, CSV and HTML;
+ *  - continuity: the recorded spans and the gaps, with reasons, of any
+ *    interval (the export's manifest and every report build on it);
  *  - verify (catalog, audit chain, files) and export (a window of footage
  *    as one MP4 with a manifest).
  *
@@ -153,11 +154,7 @@ void retention_get_status(struct retention *r, struct retention_status *st);
  * --accept-clock): a running sweeper resumes deleting. */
 int retention_accept_clock(struct catalog *cat, int64_t now_us);
 
-/* ---- reports ------------------------------------------------------------- */
-
-enum report_format { REPORT_TEXT, REPORT_JSON, REPORT_CSV, REPORT_HTML };
-/* Parses "text", "json", "csv", "html"; returns 0 or -EINVAL. */
-int report_format_parse(const char *name, enum report_format *f);
+/* ---- continuity: what was recorded and what was not ------------------ */
 
 struct continuity_gap {
 	int64_t start_us, end_us;
@@ -192,47 +189,16 @@ int continuity_compute(const struct config *cfg, struct catalog *cat, const char
 		       int64_t from_us, int64_t to_us, int64_t now_us,
 		       struct continuity_report *rep);
 void continuity_release(struct continuity_report *rep);
-/* Writes the report; returns 0 or -EIO. */
-int continuity_write(const struct continuity_report *rep, enum report_format f, FILE *out);
+/* The same for one camera over [from_us, to_us) into *out (the caller
+ * frees out->gaps); 0 or a negative errno. */
+int continuity_compute_camera(struct catalog *cat, const char *camera, int64_t from_us,
+			      int64_t to_us, int64_t now_us, struct continuity_camera *out);
+/* Every camera of the config and the catalog, sorted, in *ids (the caller
+ * frees it); 0 or a negative errno. */
+int retention_camera_ids(const struct config *cfg, struct catalog *cat,
+			 char (**ids)[CATALOG_CAMERA_MAX], size_t *n);
 /* true when no camera has a gap */
 bool continuity_ok(const struct continuity_report *rep);
-
-struct retention_camera_report {
-	char camera[CATALOG_CAMERA_MAX];
-	int64_t oldest_us;   /* oldest live footage, -1: none */
-	int64_t first_us;    /* first footage ever, -1: none */
-	double days_covered; /* now - oldest, in days */
-	int floor_days;
-	int delete_after_days;
-	const char *verdict; /* "met", "not-applicable", "breached" */
-	char why[200];
-	int64_t live_bytes, live_segments;
-	struct {
-		char reason[32];
-		int64_t segments, bytes;
-	} deleted[8];
-	int ndeleted;
-	int holds;		     /* in force */
-	int64_t day_recorded_us[90]; /* the last 90 days, oldest first */
-};
-
-struct retention_report {
-	int64_t generated_us;
-	int64_t period_from_us; /* deletions counted from here to generated */
-	struct retention_capacity capacity;
-	struct retention_camera_report *cameras;
-	size_t ncameras;
-	struct catalog_hold *holds; /* in force */
-	size_t nholds;
-};
-
-int retention_report_compute(const struct config *cfg, struct catalog *cat, int64_t now_us,
-			     int64_t period_from_us, struct retention_report *rep);
-void retention_report_release(struct retention_report *rep);
-int retention_report_write(const struct retention_report *rep, enum report_format f, FILE *out);
-/* true when no camera is breached */
-bool retention_report_ok(const struct retention_report *rep);
-
 /* ---- verify and export ----------------------------------------------------- */
 
 struct verify_options {

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "health/parse.h"
+#include "tickets/parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -6,9 +6,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "health/logic.h"
-#include "health/parse.h"
-#include "health/render.h"
+#include "tickets/rules.h"
+#include "tickets/parse.h"
+#include "tickets/render.h"
 #include "tests/unit/test.h"
 #include "util/clock.h"
 #include "util/timefmt.h"

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "catalog/tickets.h"
+#include "tickets/tickets.h"
 #include "tests/unit/test.h"
 #include "util/clock.h"
 

@@ -28,7 +28,7 @@
  * Thread safety: `stop` and `woken` are guarded by `lock`; the rest is the
  * sender thread's.
  */
-#include "health/webhook.h"
+#include "tickets/webhook.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -39,9 +39,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "catalog/tickets.h"
-#include "health/jread.h"
-#include "health/render.h"
+#include "tickets/tickets.h"
+#include "tickets/jread.h"
+#include "tickets/render.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/json.h"

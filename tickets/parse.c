@@ -5,7 +5,7 @@
  * per field.  Every refusal says what was wrong, for the checker's
  * rate-limited log line.
  */
-#include "health/parse.h"
+#include "tickets/parse.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -18,14 +18,18 @@
  * second thread opens its own (SQLite in WAL mode lets them share the
  * file, and the busy timeout lets writers wait for each other).
  */
-#ifndef VIGIL_CATALOG_TICKETS_H
-#define VIGIL_CATALOG_TICKETS_H
+#ifndef VIGIL_TICKETS_TICKETS_H
+#define VIGIL_TICKETS_TICKETS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include <signal.h>
+#include <stdio.h>
+
 #include "catalog/catalog.h"
+#include "config/config.h"
 
 struct ticket_db;
 
@@ -90,7 +94,7 @@ struct ticket_event {
 	char key[TICKET_KEY_MAX]; /* idempotency key */
 };
 
-/* A fault episode the checker is timing (see health/logic.h). */
+/* A fault episode the checker is timing (see tickets/rules.h). */
 struct ticket_fault {
 	enum ticket_kind kind;
 	char recorder[TICKET_ID_MAX];
@@ -242,5 +246,40 @@ int ticket_db_outbox_failed(struct ticket_db *db, int64_t id, const char *error,
 			    bool outcome_unknown);
 /* Counts of outbox rows still pending and delivered (either may be NULL). */
 int ticket_db_outbox_counts(struct ticket_db *db, int64_t *pending, int64_t *delivered);
+
+/* ---- the checker and the tickets command ------------------------------- */
+
+struct ticket_checker;
+
+/*
+ * Creates the checker of cfg: opens (creating) the ticket database
+ * [checker] database and restores its state.  NULL with a message in err
+ * on failure.
+ */
+struct ticket_checker *ticket_checker_new(const struct config *cfg, char *err, size_t errlen);
+
+/* Runs until *stop becomes non-zero.  Returns 0 or a negative errno. */
+int ticket_checker_run(struct ticket_checker *chk, volatile sig_atomic_t *stop);
+void ticket_checker_free(struct ticket_checker **chk);
+
+/*
+ * The tickets command.  Each prints to out and returns 0, -ENOENT (no such
+ * ticket or no ticket database), -EALREADY (already acknowledged or
+ * resolved) or another negative errno, after printing the reason on err.
+ */
+struct tickets_opts {
+	bool json;
+	bool all;	/* list: resolved tickets too */
+	const char *by; /* ack/resolve: who */
+	const char *note;
+};
+int tickets_list(const struct config *cfg, const struct tickets_opts *o, FILE *out,
+			FILE *err);
+int tickets_show(const struct config *cfg, int64_t id, const struct tickets_opts *o,
+			FILE *out, FILE *err);
+int tickets_ack(const struct config *cfg, int64_t id, const struct tickets_opts *o,
+		       FILE *out, FILE *err);
+int tickets_resolve(const struct config *cfg, int64_t id,
+			   const struct tickets_opts *o, FILE *out, FILE *err);
 
 #endif

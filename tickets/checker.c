@@ -31,7 +31,7 @@
  *
  * Thread safety: everything here belongs to the checker's thread.
  */
-#include "health/health.h"
+#include "tickets/tickets.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -39,12 +39,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "catalog/tickets.h"
-#include "health/logic.h"
-#include "health/mqtt.h"
-#include "health/parse.h"
-#include "health/render.h"
-#include "health/webhook.h"
+#include "tickets/tickets.h"
+#include "tickets/rules.h"
+#include "util/mqtt.h"
+#include "tickets/parse.h"
+#include "tickets/render.h"
+#include "tickets/webhook.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/json.h"
@@ -106,7 +106,7 @@ struct action {
 	int level;
 };
 
-struct health_checker {
+struct ticket_checker {
 	const struct config *cfg;
 	struct ticket_db *db;
 	struct mqttc *mq;
@@ -146,7 +146,7 @@ static uint64_t hash_key(const char *recorder, const char *camera)
 	return h;
 }
 
-static struct entity *entity_find(struct health_checker *chk, const char *recorder,
+static struct entity *entity_find(struct ticket_checker *chk, const char *recorder,
 				  const char *camera)
 {
 	struct entity *e = chk->buckets[hash_key(recorder, camera) & (chk->nbuckets - 1)];
@@ -156,7 +156,7 @@ static struct entity *entity_find(struct health_checker *chk, const char *record
 	return NULL;
 }
 
-static int grow_buckets(struct health_checker *chk)
+static int grow_buckets(struct ticket_checker *chk)
 {
 	size_t n = chk->nbuckets * 2;
 	struct entity **b = calloc(n, sizeof(*b));
@@ -178,7 +178,7 @@ static int grow_buckets(struct health_checker *chk)
 	return 0;
 }
 
-static void mark_dirty(struct health_checker *chk, struct entity *e)
+static void mark_dirty(struct ticket_checker *chk, struct entity *e)
 {
 	if (e->dirty)
 		return;
@@ -188,7 +188,7 @@ static void mark_dirty(struct health_checker *chk, struct entity *e)
 }
 
 /* The recorder (camera "") or camera entity, created when allowed. */
-static struct entity *entity_get(struct health_checker *chk, const char *recorder,
+static struct entity *entity_get(struct ticket_checker *chk, const char *recorder,
 				 const char *camera, const char **why)
 {
 	struct entity *e = entity_find(chk, recorder, camera), *rec = NULL;
@@ -243,7 +243,7 @@ static struct entity *entity_get(struct health_checker *chk, const char *recorde
 
 /* ---- faults ------------------------------------------------------------- */
 
-static struct fault_ent *fault_new(struct health_checker *chk, struct entity *e,
+static struct fault_ent *fault_new(struct ticket_checker *chk, struct entity *e,
 				   enum ticket_kind kind)
 {
 	struct fault_ent *fe = calloc(1, sizeof(*fe));
@@ -263,7 +263,7 @@ static struct fault_ent *fault_new(struct health_checker *chk, struct entity *e,
 	return fe;
 }
 
-static void fault_free(struct health_checker *chk, struct fault_ent *fe)
+static void fault_free(struct ticket_checker *chk, struct fault_ent *fe)
 {
 	if (fe->prev)
 		fe->prev->next = fe->next;
@@ -277,7 +277,7 @@ static void fault_free(struct health_checker *chk, struct fault_ent *fe)
 	free(fe);
 }
 
-static struct fault_ent *fault_by_ticket(struct health_checker *chk, int64_t ticket_id)
+static struct fault_ent *fault_by_ticket(struct ticket_checker *chk, int64_t ticket_id)
 {
 	for (struct fault_ent *fe = chk->live; fe; fe = fe->next)
 		if (fe->f.ticket_id == ticket_id)
@@ -287,7 +287,7 @@ static struct fault_ent *fault_by_ticket(struct health_checker *chk, int64_t tic
 
 /* Feeds an observation to one of an entity's faults.  hint: when the
  * condition observed began (-1: now). */
-static void observe(struct health_checker *chk, struct entity *e, enum ticket_kind kind,
+static void observe(struct ticket_checker *chk, struct entity *e, enum ticket_kind kind,
 		    bool active, int64_t hint, const char *detail)
 {
 	struct fault_ent *fe = e->faults[kind];
@@ -333,7 +333,7 @@ static int64_t our_time(int64_t at_us, int64_t since_us)
 	return clock_wall_us() - age;
 }
 
-static void set_state(struct health_checker *chk, struct entity *e, const char *state,
+static void set_state(struct ticket_checker *chk, struct entity *e, const char *state,
 		      int64_t since)
 {
 	if (strcmp(e->state, state) != 0 || e->forget) {
@@ -344,7 +344,7 @@ static void set_state(struct health_checker *chk, struct entity *e, const char *
 	}
 }
 
-static void recorder_faults(struct health_checker *chk, struct entity *rec)
+static void recorder_faults(struct ticket_checker *chk, struct entity *rec)
 {
 	bool offline = (rec->status_known && !rec->online) || rec->silent;
 	char detail[96] = "";
@@ -376,7 +376,7 @@ static bool heard(struct entity *rec)
 
 /* ---- refusals ----------------------------------------------------------- */
 
-static void reject(struct health_checker *chk, const char *topic, const char *why)
+static void reject(struct ticket_checker *chk, const char *topic, const char *why)
 {
 	char shown[96];
 	int64_t now = clock_mono_us();
@@ -398,7 +398,7 @@ static void reject(struct health_checker *chk, const char *topic, const char *wh
 
 /* ---- messages ----------------------------------------------------------- */
 
-static void on_status(struct health_checker *chk, const struct health_topic *t, const char *topic,
+static void on_status(struct ticket_checker *chk, const struct health_topic *t, const char *topic,
 		      const void *payload, size_t len)
 {
 	const char *why = NULL;
@@ -438,7 +438,7 @@ static void on_status(struct health_checker *chk, const struct health_topic *t, 
 	recorder_faults(chk, rec);
 }
 
-static void on_recorder(struct health_checker *chk, const struct health_topic *t, const char *topic,
+static void on_recorder(struct ticket_checker *chk, const struct health_topic *t, const char *topic,
 			const void *payload, size_t len)
 {
 	struct health_recorder_msg m;
@@ -479,7 +479,7 @@ static void on_recorder(struct health_checker *chk, const struct health_topic *t
 	recorder_faults(chk, rec);
 }
 
-static void camera_removed(struct health_checker *chk, struct entity *cam)
+static void camera_removed(struct ticket_checker *chk, struct entity *cam)
 {
 	int64_t now = clock_wall_us();
 	log_info("checker: camera '%s' of recorder '%s' removed (its health was cleared)",
@@ -504,7 +504,7 @@ static void camera_removed(struct health_checker *chk, struct entity *cam)
 	mark_dirty(chk, cam);
 }
 
-static void on_camera(struct health_checker *chk, const struct health_topic *t, const char *topic,
+static void on_camera(struct ticket_checker *chk, const struct health_topic *t, const char *topic,
 		      const void *payload, size_t len)
 {
 	struct health_camera_msg m;
@@ -567,7 +567,7 @@ static void on_camera(struct health_checker *chk, const struct health_topic *t, 
 
 /* A retained ticket message from the broker: clear it if the ticket is no
  * longer open (it was resolved while we were away from the broker). */
-static void on_ticket(struct health_checker *chk, const char *topic, size_t len, bool retained)
+static void on_ticket(struct ticket_checker *chk, const char *topic, size_t len, bool retained)
 {
 	struct ticket t;
 	const char *id_text = strrchr(topic, '/');
@@ -584,7 +584,7 @@ static void on_ticket(struct health_checker *chk, const char *topic, size_t len,
 
 static void on_message(void *ctx, const char *topic, const void *payload, size_t len, bool retained)
 {
-	struct health_checker *chk = ctx;
+	struct ticket_checker *chk = ctx;
 	struct health_topic t;
 	const char *why = NULL;
 
@@ -603,7 +603,7 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
 
 static void on_connected(void *ctx)
 {
-	struct health_checker *chk = ctx;
+	struct ticket_checker *chk = ctx;
 	char pattern[TOPIC_MAX];
 	int64_t now = clock_mono_us();
 
@@ -626,7 +626,7 @@ static void on_connected(void *ctx)
 
 /* ---- sinks -------------------------------------------------------------- */
 
-static void publish_ticket(struct health_checker *chk, const struct ticket *t,
+static void publish_ticket(struct ticket_checker *chk, const struct ticket *t,
 			   const struct ticket_event *ev)
 {
 	char topic[TOPIC_MAX];
@@ -667,7 +667,7 @@ static int republish_one(const struct ticket *t, void *ctx)
  * someone else wrote it. */
 static int on_event(const struct ticket_event *ev, void *ctx)
 {
-	struct health_checker *chk = ctx;
+	struct ticket_checker *chk = ctx;
 	struct ticket t;
 	char text[1024];
 
@@ -692,7 +692,7 @@ static int on_event(const struct ticket_event *ev, void *ctx)
 	return 0;
 }
 
-static void process_events(struct health_checker *chk)
+static void process_events(struct ticket_checker *chk)
 {
 	int64_t before = chk->cursor;
 	ticket_db_events_each(chk->db, 0, chk->cursor, on_event, chk);
@@ -731,7 +731,7 @@ static int adopt_ticket(const struct ticket *t, void *ctx)
 	return 0;
 }
 
-static void do_action(struct health_checker *chk, const struct action *a, int64_t now)
+static void do_action(struct ticket_checker *chk, const struct action *a, int64_t now)
 {
 	struct fault_ent *fe = a->fe;
 	struct ticket t;
@@ -808,7 +808,7 @@ static void do_action(struct health_checker *chk, const struct action *a, int64_
 }
 
 /* Writes what changed; frees episodes that ended.  Inside the batch. */
-static int flush(struct health_checker *chk)
+static int flush(struct ticket_checker *chk)
 {
 	int ret = 0;
 	struct fault_ent *next;
@@ -860,7 +860,7 @@ static int load_fault(const struct ticket_fault *f, void *ctx);
 
 /* After a failed commit the memory is ahead of the database: start again
  * from what the database holds. */
-static void reload_faults(struct health_checker *chk)
+static void reload_faults(struct ticket_checker *chk)
 {
 	while (chk->live) {
 		chk->live->dirty = false;
@@ -869,7 +869,7 @@ static void reload_faults(struct health_checker *chk)
 	ticket_db_faults_each(chk->db, load_fault, chk);
 }
 
-static void check_silence(struct health_checker *chk)
+static void check_silence(struct ticket_checker *chk)
 {
 	int64_t now = clock_mono_us();
 	if (!mqttc_connected(chk->mq))
@@ -893,7 +893,7 @@ static void check_silence(struct health_checker *chk)
 	}
 }
 
-static void tick(struct health_checker *chk)
+static void tick(struct ticket_checker *chk)
 {
 	int64_t now = clock_wall_us();
 	int64_t mono = clock_mono_us();
@@ -958,7 +958,7 @@ static void tick(struct health_checker *chk)
 
 static int load_fault(const struct ticket_fault *f, void *ctx)
 {
-	struct health_checker *chk = ctx;
+	struct ticket_checker *chk = ctx;
 	const char *why = NULL;
 	struct entity *e = entity_get(chk, f->recorder, f->camera, &why);
 	struct ticket t;
@@ -985,7 +985,7 @@ static int load_fault(const struct ticket_fault *f, void *ctx)
  * taken to go on until a message says otherwise. */
 static int load_orphan(const struct ticket *t, void *ctx)
 {
-	struct health_checker *chk = ctx;
+	struct ticket_checker *chk = ctx;
 	const char *why = NULL;
 	struct entity *e = entity_get(chk, t->recorder, t->camera, &why);
 	if (!e || e->faults[t->kind])
@@ -1005,7 +1005,7 @@ static int load_orphan(const struct ticket *t, void *ctx)
 
 static int load_observed(const struct ticket_observed *o, void *ctx)
 {
-	struct health_checker *chk = ctx;
+	struct ticket_checker *chk = ctx;
 	const char *why = NULL;
 	struct entity *e = entity_get(chk, o->recorder, o->camera, &why);
 	if (!e)
@@ -1028,9 +1028,9 @@ static int load_observed(const struct ticket_observed *o, void *ctx)
 	return 0;
 }
 
-struct health_checker *health_checker_new(const struct config *cfg, char *err, size_t errlen)
+struct ticket_checker *ticket_checker_new(const struct config *cfg, char *err, size_t errlen)
 {
-	struct health_checker *chk = calloc(1, sizeof(*chk));
+	struct ticket_checker *chk = calloc(1, sizeof(*chk));
 	char v[32];
 	char client[160];
 	int ret;
@@ -1075,18 +1075,21 @@ struct health_checker *health_checker_new(const struct config *cfg, char *err, s
 				      .message = on_message,
 				      .ctx = chk };
 	snprintf(client, sizeof(client), "%s-checker", cfg->mqtt_client_id);
-	chk->mq = mqttc_new(cfg, client, NULL, NULL, &cb);
+	struct mqtt_options mo;
+
+	config_mqtt_options(cfg, &mo);
+	chk->mq = mqttc_new(&mo, client, NULL, NULL, &cb);
 	if (!chk->mq) {
 		snprintf(err, errlen, "cannot set up the MQTT client");
 		goto fail;
 	}
 	return chk;
 fail:
-	health_checker_free(&chk);
+	ticket_checker_free(&chk);
 	return NULL;
 }
 
-int health_checker_run(struct health_checker *chk, volatile sig_atomic_t *stop)
+int ticket_checker_run(struct ticket_checker *chk, volatile sig_atomic_t *stop)
 {
 	if (chk->wh && webhook_start(chk->wh) < 0)
 		return -EIO;
@@ -1109,9 +1112,9 @@ int health_checker_run(struct health_checker *chk, volatile sig_atomic_t *stop)
 	return 0;
 }
 
-void health_checker_free(struct health_checker **cp)
+void ticket_checker_free(struct ticket_checker **cp)
 {
-	struct health_checker *chk = *cp;
+	struct ticket_checker *chk = *cp;
 	if (!chk)
 		return;
 	if (chk->wh) {

@@ -5,21 +5,31 @@
  * a broker that accepts TCP but never answers).  Publishing is refused
  * while not connected, so nothing queues up during an outage: the owner
  * republishes its current state from the connected callback instead.
- * Internal to health/.
+ * Used by the health publisher (health/) and the checker (tickets/); it
+ * knows no config: its callers fill struct mqtt_options from theirs.
  *
  * Thread safety: every function is called from the owner's thread, and the
  * callbacks run on it, inside mqttc_run().
  */
-#ifndef VIGIL_HEALTH_MQTT_H
-#define VIGIL_HEALTH_MQTT_H
+#ifndef VIGIL_UTIL_MQTT_H
+#define VIGIL_UTIL_MQTT_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/config.h"
 
 struct mqttc;
+
+/* Where and how to connect; the strings must outlive the connection.
+ * NULL username: anonymous; NULL tls_ca and tls_cert: plain MQTT. */
+struct mqtt_options {
+	const char *host;
+	int port;
+	int keepalive;
+	const char *username, *password;
+	const char *tls_ca, *tls_cert, *tls_key;
+};
 
 struct mqttc_callbacks {
 	/* The broker accepted the connection (the first or a reconnection). */
@@ -31,10 +41,10 @@ struct mqttc_callbacks {
 };
 
 /*
- * A connection to cfg's broker as client_id.  will_topic/will_payload: the
+ * A connection to the broker of opts (copied) as client_id.  will_topic/will_payload: the
  * retained QoS 1 will, or NULL.  NULL on failure (logged).
  */
-struct mqttc *mqttc_new(const struct config *cfg, const char *client_id, const char *will_topic,
+struct mqttc *mqttc_new(const struct mqtt_options *opts, const char *client_id, const char *will_topic,
 			const char *will_payload, const struct mqttc_callbacks *cb);
 
 /* Runs the network for at most timeout_ms: connects when an attempt is

@@ -10,7 +10,7 @@
  * Thread safety: one handle per thread (see tickets.h); the handle's own
  * fields are never shared, so the catalog mutex is not taken here.
  */
-#include "catalog/tickets.h"
+#include "tickets/tickets.h"
 
 #include <errno.h>
 #include <inttypes.h>

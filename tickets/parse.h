@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "catalog/tickets.h"
+#include "tickets/tickets.h"
 
 /* Health payloads larger than this are refused unread. */
 #define HEALTH_PAYLOAD_MAX 16384

@@ -3,7 +3,7 @@
  * about a ticket is built here, so a credential scrubbed here is scrubbed
  * for every sink: the text passes through the redaction filter last.
  */
-#include "health/render.h"
+#include "tickets/render.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "catalog/tickets.h"
+#include "tickets/tickets.h"
 #include "util/json.h"
 
 /*

@@ -10,7 +10,7 @@
  *
  * Thread safety: single-threaded by contract (mqtt.h).
  */
-#include "health/mqtt.h"
+#include "util/mqtt.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -35,7 +35,7 @@ enum mq_state { MQ_IDLE, MQ_CONNECTING, MQ_CONNECTED };
 
 struct mqttc {
 	struct mosquitto *mosq;
-	const struct config *cfg;
+	struct mqtt_options opts;
 	struct mqttc_callbacks cb;
 	char where[300]; /* host:port, for messages */
 	enum mq_state state;
@@ -142,7 +142,7 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 			      m->payloadlen > 0 ? (size_t)m->payloadlen : 0, m->retain);
 }
 
-struct mqttc *mqttc_new(const struct config *cfg, const char *client_id, const char *will_topic,
+struct mqttc *mqttc_new(const struct mqtt_options *opts, const char *client_id, const char *will_topic,
 			const char *will_payload, const struct mqttc_callbacks *cb)
 {
 	struct mqttc *c = calloc(1, sizeof(*c));
@@ -153,11 +153,11 @@ struct mqttc *mqttc_new(const struct config *cfg, const char *client_id, const c
 		return NULL;
 	}
 	pthread_once(&lib_once, lib_init);
-	c->cfg = cfg;
+	c->opts = *opts;
 	if (cb)
 		c->cb = *cb;
 	c->backoff_us = BACKOFF_MIN_US;
-	snprintf(c->where, sizeof(c->where), "%s:%d", cfg->mqtt_host, cfg->mqtt_port);
+	snprintf(c->where, sizeof(c->where), "%s:%d", opts->host, opts->port);
 	c->mosq = mosquitto_new(client_id, true, c);
 	if (!c->mosq) {
 		log_warnx("mqtt: cannot create client '%s': %s", client_id, strerror(errno));
@@ -172,20 +172,20 @@ struct mqttc *mqttc_new(const struct config *cfg, const char *client_id, const c
 			  mosquitto_strerror(rc));
 		goto fail;
 	}
-	if (cfg->mqtt_username &&
-	    (rc = mosquitto_username_pw_set(c->mosq, cfg->mqtt_username, cfg->mqtt_password)) !=
+	if (opts->username &&
+	    (rc = mosquitto_username_pw_set(c->mosq, opts->username, opts->password)) !=
 		    MOSQ_ERR_SUCCESS) {
 		log_warnx("mqtt: cannot set the username: %s", mosquitto_strerror(rc));
 		goto fail;
 	}
-	if (cfg->mqtt_tls_ca || cfg->mqtt_tls_cert) {
-		rc = mosquitto_tls_set(c->mosq, cfg->mqtt_tls_ca,
-				       cfg->mqtt_tls_ca ? NULL : "/etc/ssl/certs",
-				       cfg->mqtt_tls_cert, cfg->mqtt_tls_key, NULL);
+	if (opts->tls_ca || opts->tls_cert) {
+		rc = mosquitto_tls_set(c->mosq, opts->tls_ca,
+				       opts->tls_ca ? NULL : "/etc/ssl/certs",
+				       opts->tls_cert, opts->tls_key, NULL);
 		if (rc != MOSQ_ERR_SUCCESS) {
 			log_warnx("mqtt: cannot set up TLS (tls_ca '%s', tls_cert '%s'): %s",
-				  cfg->mqtt_tls_ca ? cfg->mqtt_tls_ca : "-",
-				  cfg->mqtt_tls_cert ? cfg->mqtt_tls_cert : "-",
+				  opts->tls_ca ? opts->tls_ca : "-",
+				  opts->tls_cert ? opts->tls_cert : "-",
 				  mosquitto_strerror(rc));
 			goto fail;
 		}
@@ -210,8 +210,8 @@ void mqttc_run(struct mqttc *c, int timeout_ms)
 		}
 		c->attempt_mono = now;
 		errno = 0;
-		rc = mosquitto_connect_async(c->mosq, c->cfg->mqtt_host, c->cfg->mqtt_port,
-					     c->cfg->mqtt_keepalive);
+		rc = mosquitto_connect_async(c->mosq, c->opts.host, c->opts.port,
+					     c->opts.keepalive);
 		err = errno;
 		if (rc != MOSQ_ERR_SUCCESS) {
 			set_down(c, error_text(rc, err));

@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "catalog/tickets.h"
+#include "tickets/tickets.h"
 
 #define MINUTE_US (60 * INT64_C(1000000))
 #define HOUR_US (60 * MINUTE_US)

@@ -4,7 +4,7 @@
  * write them as text for people, JSON for scripts, or a self-contained,
  * printable HTML page.  The scoring rules are health/logic.c's.
  */
-#include "health/health.h"
+#include "report/report.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -13,10 +13,10 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "catalog/tickets.h"
-#include "health/jread.h"
-#include "health/logic.h"
-#include "health/render.h"
+#include "tickets/tickets.h"
+#include "tickets/jread.h"
+#include "tickets/rules.h"
+#include "tickets/render.h"
 #include "util/clock.h"
 #include "util/json.h"
 #include "util/timefmt.h"

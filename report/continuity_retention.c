@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "report/report.h"
 #include "retention/retention.h"
 #include "util/json.h"
 #include "util/timefmt.h"
@@ -512,4 +513,16 @@ int retention_report_write(const struct retention_report *rep, enum report_forma
 	case REPORT_HTML: retention_html(rep, out); break;
 	}
 	return fflush(out) == 0 && !ferror(out) ? 0 : -EIO;
+}
+
+int report_format_parse(const char *name, enum report_format *f)
+{
+	static const char *const names[] = { "text", "json", "csv", "html" };
+	for (int i = 0; i < 4; i++) {
+		if (strcmp(name, names[i]) == 0) {
+			*f = (enum report_format)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
 }

@@ -5,7 +5,7 @@
  * checker publishes them on MQTT and its webhook delivers them, exactly as
  * it does its own.
  */
-#include "health/health.h"
+#include "tickets/tickets.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -14,8 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "catalog/tickets.h"
-#include "health/render.h"
+#include "tickets/tickets.h"
+#include "tickets/render.h"
 #include "util/clock.h"
 #include "util/json.h"
 #include "util/timefmt.h"
@@ -79,7 +79,7 @@ static int list_one(const struct ticket *t, void *arg)
 	return 0;
 }
 
-int health_tickets_list(const struct config *cfg, const struct health_tickets_opts *o, FILE *out,
+int tickets_list(const struct config *cfg, const struct tickets_opts *o, FILE *out,
 			FILE *err)
 {
 	int ret = 0;
@@ -127,7 +127,7 @@ static int show_event(const struct ticket_event *ev, void *arg)
 	return 0;
 }
 
-int health_tickets_show(const struct config *cfg, int64_t id, const struct health_tickets_opts *o,
+int tickets_show(const struct config *cfg, int64_t id, const struct tickets_opts *o,
 			FILE *out, FILE *err)
 {
 	int ret = 0;
@@ -195,7 +195,7 @@ out:
 
 /* Who acts: --by, else $USER, else "operator"; letters, digits and a few
  * signs, so it fits in a ticket and a log line as it is. */
-static int actor(const struct health_tickets_opts *o, char *out, size_t size, FILE *err)
+static int actor(const struct tickets_opts *o, char *out, size_t size, FILE *err)
 {
 	const char *by = o->by ? o->by : getenv("USER");
 	if (!by || !*by)
@@ -221,7 +221,7 @@ static int actor(const struct health_tickets_opts *o, char *out, size_t size, FI
 	return 0;
 }
 
-static int change(const struct config *cfg, int64_t id, const struct health_tickets_opts *o,
+static int change(const struct config *cfg, int64_t id, const struct tickets_opts *o,
 		  bool resolve, FILE *out, FILE *err)
 {
 	char by[TICKET_ID_MAX], note[TICKET_DETAIL_MAX], text[1024];
@@ -264,14 +264,14 @@ static int change(const struct config *cfg, int64_t id, const struct health_tick
 	return ret;
 }
 
-int health_tickets_ack(const struct config *cfg, int64_t id, const struct health_tickets_opts *o,
+int tickets_ack(const struct config *cfg, int64_t id, const struct tickets_opts *o,
 		       FILE *out, FILE *err)
 {
 	return change(cfg, id, o, false, out, err);
 }
 
-int health_tickets_resolve(const struct config *cfg, int64_t id,
-			   const struct health_tickets_opts *o, FILE *out, FILE *err)
+int tickets_resolve(const struct config *cfg, int64_t id,
+			   const struct tickets_opts *o, FILE *out, FILE *err)
 {
 	return change(cfg, id, o, true, out, err);
 }

@@ -3,7 +3,7 @@
  * every decision in fault_next(), which only reads the fault and the time,
  * so the checker's loop and the unit tables exercise exactly one rule set.
  */
-#include "health/logic.h"
+#include "tickets/rules.h"
 
 #include <ctype.h>
 #include <errno.h>
