@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 #include "tickets/tickets.h"
-#include "tickets/jread.h"
+#include "util/jread.h"
 #include "tickets/rules.h"
-#include "tickets/render.h"
+#include "tickets/tickets.h"
 #include "util/clock.h"
 #include "util/json.h"
 #include "util/timefmt.h"
@@ -36,12 +36,12 @@ int health_report_format_parse(const char *s, enum health_report_format *out)
 
 int health_quarter_range(const char *s, int64_t *from_us, int64_t *to_us)
 {
-	return health_quarter_parse(s, from_us, to_us);
+	return time_quarter_parse(s, from_us, to_us);
 }
 
 int health_week_range(const char *s, int64_t *from_us, int64_t *to_us)
 {
-	return health_week_parse(s, from_us, to_us);
+	return time_week_parse(s, from_us, to_us);
 }
 
 /* ---- shared helpers ----------------------------------------------------- */
@@ -176,13 +176,13 @@ int health_report_sla(const struct config *cfg, const char *quarter, int64_t fro
 		if (t->level >= 1 && t->level <= 4)
 			counts[t->level]++;
 		missed[i] =
-			health_response_missed(t->opened_us, t->acknowledged_us, now, &response[i]);
+			ticket_response_missed(t->opened_us, t->acknowledged_us, now, &response[i]);
 		misses += missed[i];
 	}
-	int score = health_sla_score(counts);
+	int score = ticket_sla_score(counts);
 	int deducted = 0;
 	for (int l = 1; l <= 4; l++)
-		deducted += counts[l] * health_sla_deduction(l);
+		deducted += counts[l] * ticket_sla_deduction(l);
 	local_min(from_us, a, sizeof(a));
 	local_min(to_us, b, sizeof(b));
 	local_min(now, gen, sizeof(gen));
@@ -206,12 +206,12 @@ int health_report_sla(const struct config *cfg, const char *quarter, int64_t fro
 			jw_key(&w, k);
 			jw_begin_object(&w);
 			jw_kv_int(&w, "faults", counts[l]);
-			jw_kv_int(&w, "deduction_each", health_sla_deduction(l));
-			jw_kv_int(&w, "deducted", counts[l] * health_sla_deduction(l));
+			jw_kv_int(&w, "deduction_each", ticket_sla_deduction(l));
+			jw_kv_int(&w, "deducted", counts[l] * ticket_sla_deduction(l));
 			jw_end_object(&w);
 		}
 		jw_end_object(&w);
-		jw_kv_int(&w, "response_target_s", HEALTH_RESPONSE_TARGET_US / USEC_PER_SEC);
+		jw_kv_int(&w, "response_target_s", TICKET_RESPONSE_TARGET_US / USEC_PER_SEC);
 		jw_key(&w, "response_misses");
 		jw_begin_array(&w);
 		for (size_t i = 0; i < ts.n; i++) {
@@ -240,7 +240,7 @@ int health_report_sla(const struct config *cfg, const char *quarter, int64_t fro
 		jw_begin_array(&w);
 		for (size_t i = 0; i < ts.n; i++) {
 			jw_begin_object(&w);
-			health_ticket_json_fields(&w, &ts.items[i], now);
+			ticket_json_fields(&w, &ts.items[i], now);
 			jw_kv_bool(&w, "response_missed", missed[i]);
 			jw_end_object(&w);
 		}
@@ -266,8 +266,8 @@ int health_report_sla(const struct config *cfg, const char *quarter, int64_t fro
 			fprintf(out,
 				"<tr><td>%d</td><td class=\"num\">%d</td><td class=\"num\">-%d</td>"
 				"<td class=\"num\">-%d</td></tr>\n",
-				l, counts[l], health_sla_deduction(l),
-				counts[l] * health_sla_deduction(l));
+				l, counts[l], ticket_sla_deduction(l),
+				counts[l] * ticket_sla_deduction(l));
 		fprintf(out, "</table>\n<h2>Response-time misses (target 10 min): %d</h2>\n",
 			misses);
 		if (misses) {
@@ -281,10 +281,10 @@ int health_report_sla(const struct config *cfg, const char *quarter, int64_t fro
 				local_min(t->opened_us, o, sizeof(o));
 				local_min(t->acknowledged_us, k, sizeof(k));
 				if (response[i] >= 0)
-					health_duration_text(response[i], r, sizeof(r));
+					ticket_duration_text(response[i], r, sizeof(r));
 				else
 					snprintf(r, sizeof(r), "never");
-				health_ticket_text(t, now, text, sizeof(text));
+				ticket_text(t, now, text, sizeof(text));
 				fprintf(out, "<tr><td>#%" PRId64 "</td><td>", t->id);
 				html_text(out, text);
 				fprintf(out,
@@ -303,7 +303,7 @@ int health_report_sla(const struct config *cfg, const char *quarter, int64_t fro
 				char o[40], r[40], text[1024];
 				local_min(t->opened_us, o, sizeof(o));
 				local_min(t->resolved_us, r, sizeof(r));
-				health_ticket_text(t, now, text, sizeof(text));
+				ticket_text(t, now, text, sizeof(text));
 				fprintf(out, "<tr><td>#%" PRId64 "</td><td>%d</td><td>", t->id,
 					t->level);
 				html_text(out, text);
@@ -324,7 +324,7 @@ int health_report_sla(const struct config *cfg, const char *quarter, int64_t fro
 			if (!counts[l])
 				continue;
 			fprintf(out, "%slevel %d x%d = -%d", first ? " (" : ", ", l, counts[l],
-				counts[l] * health_sla_deduction(l));
+				counts[l] * ticket_sla_deduction(l));
 			first = false;
 		}
 		fprintf(out, "%s\n", first ? "" : ")");
@@ -336,7 +336,7 @@ int health_report_sla(const struct config *cfg, const char *quarter, int64_t fro
 				continue;
 			local_min(t->opened_us, o, sizeof(o));
 			if (response[i] >= 0)
-				health_duration_text(response[i], r, sizeof(r));
+				ticket_duration_text(response[i], r, sizeof(r));
 			fprintf(out, "  #%-5" PRId64 " %-17s %s/%s  opened %s  %s%s\n", t->id,
 				ticket_kind_name(t->kind), t->recorder, camera_or_dash(t), o,
 				response[i] >= 0 ? "acknowledged after " : "never acknowledged",
@@ -346,7 +346,7 @@ int health_report_sla(const struct config *cfg, const char *quarter, int64_t fro
 			fprintf(out, "tickets:\n");
 		for (size_t i = 0; i < ts.n; i++) {
 			char text[1024];
-			health_ticket_text(&ts.items[i], now, text, sizeof(text));
+			ticket_text(&ts.items[i], now, text, sizeof(text));
 			fprintf(out, "  #%-5" PRId64 " level %d  %s\n", ts.items[i].id,
 				ts.items[i].level, text);
 		}
@@ -587,12 +587,12 @@ static void write_inspection_json(struct inspection *in, const char *week, FILE 
 	jw_key(&w, "opened");
 	jw_begin_array(&w);
 	for (size_t i = 0; i < in->opened.n; i++)
-		health_ticket_json(&w, &in->opened.items[i], in->now_us);
+		ticket_json(&w, &in->opened.items[i], in->now_us);
 	jw_end_array(&w);
 	jw_key(&w, "closed");
 	jw_begin_array(&w);
 	for (size_t i = 0; i < in->closed.n; i++)
-		health_ticket_json(&w, &in->closed.items[i], in->now_us);
+		ticket_json(&w, &in->closed.items[i], in->now_us);
 	jw_end_array(&w);
 	jw_end_object(&w);
 	jw_end_object(&w);
@@ -642,7 +642,7 @@ static void write_inspection_text(struct inspection *in, const char *week, FILE 
 					 percent(c->recorded_us, c->window_us));
 			else
 				snprintf(up, sizeof(up), "-");
-			health_duration_text(c->recorded_us, rec, sizeof(rec));
+			ticket_duration_text(c->recorded_us, rec, sizeof(rec));
 			fprintf(out, "%-16s %9s %10s %5zu %7d %7d  %s\n", c->camera, up, rec,
 				c->ngaps, c->opened, c->closed,
 				c->cc && c->cc->location ? c->cc->location : "");
@@ -651,7 +651,7 @@ static void write_inspection_text(struct inspection *in, const char *week, FILE 
 				char s[40], e[40], d[32];
 				local_sec(gr->start_us, s, sizeof(s));
 				local_sec(gr->end_us, e, sizeof(e));
-				health_duration_text((gr->end_us >= 0 ? gr->end_us : in->now_us) -
+				ticket_duration_text((gr->end_us >= 0 ? gr->end_us : in->now_us) -
 							     gr->start_us,
 						     d, sizeof(d));
 				fprintf(out, "    gap %s to %s (%s): %s\n", s,
@@ -662,13 +662,13 @@ static void write_inspection_text(struct inspection *in, const char *week, FILE 
 		fprintf(out, "tickets opened: %zu, closed: %zu\n", in->opened.n, in->closed.n);
 		for (size_t i = 0; i < in->opened.n; i++) {
 			char text[1024];
-			health_ticket_text(&in->opened.items[i], in->now_us, text, sizeof(text));
+			ticket_text(&in->opened.items[i], in->now_us, text, sizeof(text));
 			fprintf(out, "  opened #%-5" PRId64 " level %d  %s\n",
 				in->opened.items[i].id, in->opened.items[i].level, text);
 		}
 		for (size_t i = 0; i < in->closed.n; i++) {
 			char text[1024];
-			health_ticket_text(&in->closed.items[i], in->now_us, text, sizeof(text));
+			ticket_text(&in->closed.items[i], in->now_us, text, sizeof(text));
 			fprintf(out, "  closed #%-5" PRId64 " level %d  %s\n",
 				in->closed.items[i].id, in->closed.items[i].level, text);
 		}
@@ -698,7 +698,7 @@ static void write_inspection_text(struct inspection *in, const char *week, FILE 
 	for (size_t i = 0; i < in->ncams; i++) {
 		const struct cam_row *c = &in->cams[i];
 		char rec[32];
-		health_duration_text(c->recorded_us, rec, sizeof(rec));
+		ticket_duration_text(c->recorded_us, rec, sizeof(rec));
 		fprintf(out, "<tr><td>");
 		html_text(out, c->camera);
 		fprintf(out, "</td><td>");
@@ -714,7 +714,7 @@ static void write_inspection_text(struct inspection *in, const char *week, FILE 
 			const struct gap_row *gr = &c->gaps[g];
 			char s[40], d[32];
 			local_sec(gr->start_us, s, sizeof(s));
-			health_duration_text((gr->end_us >= 0 ? gr->end_us : in->now_us) -
+			ticket_duration_text((gr->end_us >= 0 ? gr->end_us : in->now_us) -
 						     gr->start_us,
 					     d, sizeof(d));
 			fprintf(out, "%s%s, %s (%s)", g ? "<br>" : "", s, d,
@@ -734,7 +734,7 @@ static void write_inspection_text(struct inspection *in, const char *week, FILE 
 				continue; /* listed with the opened */
 			local_min(t->opened_us, o, sizeof(o));
 			local_min(t->resolved_us, r, sizeof(r));
-			health_ticket_text(t, in->now_us, text, sizeof(text));
+			ticket_text(t, in->now_us, text, sizeof(text));
 			fprintf(out, "<tr><td>#%" PRId64 "</td><td>%d</td><td>", t->id, t->level);
 			html_text(out, text);
 			fprintf(out, "</td><td>%s</td><td>%s</td></tr>\n", o, r);

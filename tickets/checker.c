@@ -43,7 +43,7 @@
 #include "tickets/rules.h"
 #include "util/mqtt.h"
 #include "tickets/parse.h"
-#include "tickets/render.h"
+#include "tickets/tickets.h"
 #include "tickets/webhook.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -638,10 +638,10 @@ static void publish_ticket(struct ticket_checker *chk, const struct ticket *t,
 	buf_reset(&chk->out);
 	jw_init_buf(&w, &chk->out);
 	jw_begin_object(&w);
-	health_ticket_json_fields(&w, t, now);
+	ticket_json_fields(&w, t, now);
 	if (ev) {
 		jw_key(&w, "event");
-		health_event_json(&w, ev);
+		ticket_event_json(&w, ev);
 	}
 	jw_end_object(&w);
 	if (jw_finish(&w) < 0)
@@ -674,7 +674,7 @@ static int on_event(const struct ticket_event *ev, void *ctx)
 	chk->cursor = ev->id;
 	if (ticket_db_get(chk->db, ev->ticket_id, &t) < 0)
 		return 0;
-	health_ticket_text(&t, clock_wall_us(), text, sizeof(text));
+	ticket_text(&t, clock_wall_us(), text, sizeof(text));
 	if (strcmp(ev->actor, "checker") == 0)
 		log_info("ticket %" PRId64 " %s (level %d): %s", t.id,
 			 ticket_event_kind_name(ev->kind), ev->level, text);

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "tickets/tickets.h"
-#include "tickets/render.h"
+#include "tickets/tickets.h"
 #include "util/clock.h"
 #include "util/json.h"
 #include "util/timefmt.h"
@@ -64,7 +64,7 @@ static int list_one(const struct ticket *t, void *arg)
 	char opened[40], text[1024];
 	c->count++;
 	if (c->json) {
-		health_ticket_json(&c->w, t, c->now);
+		ticket_json(&c->w, t, c->now);
 		return 0;
 	}
 	if (c->count == 1)
@@ -72,7 +72,7 @@ static int list_one(const struct ticket *t, void *arg)
 			"STATE", "KIND", "RECORDER", "CAMERA", "OPENED", "TEXT");
 	time_format_local(t->opened_us, opened, sizeof(opened));
 	opened[16] = '\0'; /* to the minute */
-	health_ticket_text(t, c->now, text, sizeof(text));
+	ticket_text(t, c->now, text, sizeof(text));
 	fprintf(c->out, "%-6" PRId64 " %-5d %-12s %-17s %-16s %-16s %-16s %s\n", t->id, t->level,
 		ticket_state_name(t->state), ticket_kind_name(t->kind), t->recorder,
 		t->camera[0] ? t->camera : "-", opened, text);
@@ -118,7 +118,7 @@ static int show_event(const struct ticket_event *ev, void *arg)
 	struct show_ctx *c = arg;
 	char at[40];
 	if (c->w) {
-		health_event_json(c->w, ev);
+		ticket_event_json(c->w, ev);
 		return 0;
 	}
 	time_format_local(ev->at_us, at, sizeof(at));
@@ -150,7 +150,7 @@ int tickets_show(const struct config *cfg, int64_t id, const struct tickets_opts
 		struct show_ctx c = { out, &w };
 		jw_init_file(&w, out, true);
 		jw_begin_object(&w);
-		health_ticket_json_fields(&w, &t, now);
+		ticket_json_fields(&w, &t, now);
 		jw_key(&w, "events");
 		jw_begin_array(&w);
 		ret = ticket_db_events_each(db, id, 0, show_event, &c);
@@ -161,7 +161,7 @@ int tickets_show(const struct config *cfg, int64_t id, const struct tickets_opts
 		goto out;
 	}
 	char text[1024], a[40], b[40], c1[40], d[40], e[40], f[40];
-	health_ticket_text(&t, now, text, sizeof(text));
+	ticket_text(&t, now, text, sizeof(text));
 	local_time(t.fault_start_us, a, sizeof(a));
 	local_time(t.fault_end_us, b, sizeof(b));
 	local_time(t.opened_us, c1, sizeof(c1));
@@ -242,7 +242,7 @@ static int change(const struct config *cfg, int64_t id, const struct tickets_opt
 	switch (ret) {
 	case 0:
 		ticket_db_get(db, id, &t);
-		health_ticket_text(&t, now, text, sizeof(text));
+		ticket_text(&t, now, text, sizeof(text));
 		fprintf(out, "ticket %" PRId64 " %s by %s: %s\n", id, verb, by, text);
 		break;
 	case -ENOENT: fprintf(err, "vigil tickets: no ticket %" PRId64 "\n", id); break;

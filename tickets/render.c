@@ -3,7 +3,7 @@
  * about a ticket is built here, so a credential scrubbed here is scrubbed
  * for every sink: the text passes through the redaction filter last.
  */
-#include "tickets/render.h"
+#include "tickets/tickets.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,7 +13,7 @@
 #include "util/clock.h"
 #include "util/redact.h"
 
-void health_clock_text(int64_t us, int64_t now_us, bool seconds, char *out, size_t size)
+void ticket_clock_text(int64_t us, int64_t now_us, bool seconds, char *out, size_t size)
 {
 	struct tm a, b;
 	char hm[16];
@@ -31,7 +31,7 @@ void health_clock_text(int64_t us, int64_t now_us, bool seconds, char *out, size
 			 hm);
 }
 
-void health_duration_text(int64_t us, char *out, size_t size)
+void ticket_duration_text(int64_t us, char *out, size_t size)
 {
 	int64_t s = us < 0 ? 0 : us / USEC_PER_SEC;
 	if (s < 60)
@@ -82,7 +82,7 @@ static void subject(const struct ticket *t, bool capital, char *out, size_t size
 		snprintf(out, size, "%s %s%s", capital ? "Recorder" : "recorder", t->recorder, w);
 }
 
-void health_ticket_text(const struct ticket *t, int64_t now_us, char *out, size_t size)
+void ticket_text(const struct ticket *t, int64_t now_us, char *out, size_t size)
 {
 	char who[3 * TICKET_TEXT_MAX + 32], from[32], to[32], dur[32];
 
@@ -93,21 +93,21 @@ void health_ticket_text(const struct ticket *t, int64_t now_us, char *out, size_
 	bool seconds = end - t->fault_start_us < 10 * 60 * USEC_PER_SEC;
 
 	subject(t, true, who, sizeof(who));
-	health_clock_text(t->fault_start_us, now_us, seconds, from, sizeof(from));
+	ticket_clock_text(t->fault_start_us, now_us, seconds, from, sizeof(from));
 	if (t->state == TICKET_RESOLVED) {
-		health_clock_text(end, t->fault_start_us, seconds, to, sizeof(to));
-		health_duration_text(end - t->fault_start_us, dur, sizeof(dur));
+		ticket_clock_text(end, t->fault_start_us, seconds, to, sizeof(to));
+		ticket_duration_text(end - t->fault_start_us, dur, sizeof(dur));
 		snprintf(out, size, "%s %s from %s to %s (%s)", who, what(t->kind, true), from, to,
 			 dur);
 	} else {
-		health_duration_text(now_us - t->fault_start_us, dur, sizeof(dur));
+		ticket_duration_text(now_us - t->fault_start_us, dur, sizeof(dur));
 		snprintf(out, size, "%s %s since %s, %s%s%s", who, what(t->kind, false), from, dur,
 			 t->detail[0] ? ": " : "", t->detail);
 	}
 	redact_scrub(out, size);
 }
 
-void health_ticket_title(const struct ticket *t, char *out, size_t size)
+void ticket_title(const struct ticket *t, char *out, size_t size)
 {
 	char w[2 * TICKET_TEXT_MAX + 8];
 	where(t, w, sizeof(w));
@@ -127,14 +127,14 @@ static void kv_time_or_null(struct json_writer *w, const char *key, int64_t us)
 	}
 }
 
-void health_ticket_json_fields(struct json_writer *w, const struct ticket *t, int64_t now_us)
+void ticket_json_fields(struct json_writer *w, const struct ticket *t, int64_t now_us)
 {
 	char text[1024], detail[TICKET_DETAIL_MAX];
 	int64_t end = t->fault_end_us >= 0	    ? t->fault_end_us
 		      : t->state == TICKET_RESOLVED ? t->resolved_us
 						    : now_us;
 
-	health_ticket_text(t, now_us, text, sizeof(text));
+	ticket_text(t, now_us, text, sizeof(text));
 	snprintf(detail, sizeof(detail), "%s", t->detail);
 	redact_scrub(detail, sizeof(detail));
 	jw_kv_int(w, "id", t->id);
@@ -159,14 +159,14 @@ void health_ticket_json_fields(struct json_writer *w, const struct ticket *t, in
 	jw_kv_string(w, "external_id", t->external_id[0] ? t->external_id : NULL);
 }
 
-void health_ticket_json(struct json_writer *w, const struct ticket *t, int64_t now_us)
+void ticket_json(struct json_writer *w, const struct ticket *t, int64_t now_us)
 {
 	jw_begin_object(w);
-	health_ticket_json_fields(w, t, now_us);
+	ticket_json_fields(w, t, now_us);
 	jw_end_object(w);
 }
 
-void health_event_json(struct json_writer *w, const struct ticket_event *ev)
+void ticket_event_json(struct json_writer *w, const struct ticket_event *ev)
 {
 	char note[TICKET_DETAIL_MAX];
 	snprintf(note, sizeof(note), "%s", ev->note);

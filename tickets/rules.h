@@ -1,8 +1,7 @@
 /*
- * The ticket rules as pure functions, tested from tables of cases: the
- * level table of DESIGN.md, the hysteresis state machine that turns a
- * stream of observations into ticket actions, quarters and ISO weeks, and
- * the SLA score.  Nothing here reads a clock, a file or the network: every
+ * The hysteresis state machine that turns a stream of observations into
+ * ticket actions, as pure functions tested from tables of cases (the level
+ * table and the SLA score it uses are in tickets.h).  Nothing here reads a clock, a file or the network: every
  * time is an argument.  Internal to health/ (and its unit tests).
  */
 #ifndef VIGIL_HEALTH_LOGIC_H
@@ -12,20 +11,6 @@
 #include <stdint.h>
 
 #include "tickets/tickets.h"
-
-#define MINUTE_US (60 * INT64_C(1000000))
-#define HOUR_US (60 * MINUTE_US)
-
-/* A fault that interrupts the service (nothing recorded) rather than
- * degrading it: camera down, recorder offline, storage error. */
-bool health_kind_interrupts(enum ticket_kind kind);
-
-/*
- * The level of a fault that has lasted age_us (DESIGN.md):
- *   interrupted: > 5 h -> 1, > 1 h -> 2, > 20 min -> 3, else 4
- *   degraded:    > 2 h -> 2, > 1 h -> 3, else 4
- */
-int health_level(enum ticket_kind kind, int64_t age_us);
 
 struct fault_params {
 	int64_t grace_us; /* a fault lasts this long before its ticket opens */
@@ -68,26 +53,5 @@ void fault_apply(struct ticket_fault *f, enum fault_action a, int level, int64_t
 
 /* A person resolved the fault's ticket at now_us. */
 void fault_operator_resolved(struct ticket_fault *f, int64_t now_us);
-
-/* "2026Q4" or "2026-Q4": the quarter from local midnight of its first day
- * to local midnight of the next quarter's.  Returns 0 or -EINVAL. */
-int health_quarter_parse(const char *s, int64_t *from_us, int64_t *to_us);
-/* "2026-W47" (ISO 8601 week, Monday first): local midnight of its Monday to
- * local midnight of the next Monday.  Returns 0 or -EINVAL. */
-int health_week_parse(const char *s, int64_t *from_us, int64_t *to_us);
-
-/* SLA: the deduction for one fault at its highest level (20, 15, 10, 5). */
-int health_sla_deduction(int level);
-/* 100 minus the deductions for counts[1..4] faults per level, floor 0. */
-int health_sla_score(const int counts[5]);
-
-#define HEALTH_RESPONSE_TARGET_US (10 * MINUTE_US)
-/*
- * A response-time miss: acknowledged more than 10 minutes after opening,
- * or never acknowledged (once 10 minutes have passed by now_us).  Sets
- * *response_us to the response time (-1: never acknowledged).
- */
-bool health_response_missed(int64_t opened_us, int64_t acknowledged_us, int64_t now_us,
-			    int64_t *response_us);
 
 #endif

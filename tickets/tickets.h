@@ -30,6 +30,7 @@
 
 #include "catalog/catalog.h"
 #include "config/config.h"
+#include "util/json.h"
 
 struct ticket_db;
 
@@ -246,6 +247,70 @@ int ticket_db_outbox_failed(struct ticket_db *db, int64_t id, const char *error,
 			    bool outcome_unknown);
 /* Counts of outbox rows still pending and delivered (either may be NULL). */
 int ticket_db_outbox_counts(struct ticket_db *db, int64_t *pending, int64_t *delivered);
+
+/* ---- the rules every ticket follows (pure) ------------------------------ */
+
+#define MINUTE_US (60 * INT64_C(1000000))
+#define HOUR_US (60 * MINUTE_US)
+
+/* A fault that interrupts the service (nothing recorded) rather than
+ * degrading it: camera down, recorder offline, storage error. */
+bool ticket_kind_interrupts(enum ticket_kind kind);
+
+/*
+ * The level of a fault that has lasted age_us (DESIGN.md):
+ *   interrupted: > 5 h -> 1, > 1 h -> 2, > 20 min -> 3, else 4
+ *   degraded:    > 2 h -> 2, > 1 h -> 3, else 4
+ */
+int ticket_level(enum ticket_kind kind, int64_t age_us);
+
+/* SLA: the deduction for one fault at its highest level (20, 15, 10, 5). */
+int ticket_sla_deduction(int level);
+/* 100 minus the deductions for counts[1..4] faults per level, floor 0. */
+int ticket_sla_score(const int counts[5]);
+
+#define TICKET_RESPONSE_TARGET_US (10 * MINUTE_US)
+/*
+ * A response-time miss: acknowledged more than 10 minutes after opening,
+ * or never acknowledged (once 10 minutes have passed by now_us).  Sets
+ * *response_us to the response time (-1: never acknowledged).
+ */
+bool ticket_response_missed(int64_t opened_us, int64_t acknowledged_us, int64_t now_us,
+			    int64_t *response_us);
+
+/* ---- how a ticket reads, for people and for machines -------------------- */
+
+/*
+ * "Camera gate3 (Gate 3 inbound lane, Zone 1 bonded warehouse) down since
+ * 14:02, 25 min", or for a resolved ticket "... was down from 14:02 to
+ * 14:40 (38 min)".  Times are local; now_us gives the running duration.
+ */
+void ticket_text(const struct ticket *t, int64_t now_us, char *out, size_t size);
+
+/* A short title for ticket systems: "vigil #12: camera gate3 down (Gate 3
+ * inbound lane, Zone 1 bonded warehouse)". */
+void ticket_title(const struct ticket *t, char *out, size_t size);
+
+/*
+ * The ticket as one JSON object: the keys of DESIGN.md (id, kind, level,
+ * state, recorder, camera, site, opened, acknowledged, resolved,
+ * fault_start, fault_end; times RFC 3339 UTC or null) and more (location,
+ * escalated, acknowledged_by, resolved_by, detail, text, duration_s,
+ * external_id).
+ */
+void ticket_json(struct json_writer *w, const struct ticket *t, int64_t now_us);
+/* The body of the ticket object without its braces, to extend it. */
+void ticket_json_fields(struct json_writer *w, const struct ticket *t, int64_t now_us);
+
+/* An event as a JSON object: {id, kind, at, level, actor, note, key}. */
+void ticket_event_json(struct json_writer *w, const struct ticket_event *ev);
+
+/* "14:02" (or "14:02:11" with seconds) when us falls on the same local day
+ * as now_us, else "2026-11-02 14:02". */
+void ticket_clock_text(int64_t us, int64_t now_us, bool seconds, char *out, size_t size);
+
+/* "40 s", "25 min", "1 h 05 min", "2 d 3 h". */
+void ticket_duration_text(int64_t us, char *out, size_t size);
 
 /* ---- the checker and the tickets command ------------------------------- */
 

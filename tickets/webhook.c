@@ -40,8 +40,8 @@
 #include <string.h>
 
 #include "tickets/tickets.h"
-#include "tickets/jread.h"
-#include "tickets/render.h"
+#include "util/jread.h"
+#include "tickets/tickets.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/json.h"
@@ -214,7 +214,7 @@ static void describe(struct webhook *wh, const struct ticket *t, const struct ti
 		     char *out, size_t size)
 {
 	char text[1024], start[40];
-	health_ticket_text(t, clock_wall_us(), text, sizeof(text));
+	ticket_text(t, clock_wall_us(), text, sizeof(text));
 	time_format_utc_s(t->fault_start_us, start, sizeof(start));
 	snprintf(out, size,
 		 "%s\n\nRecorder: %s\nCamera: %s\nSite: %s\nLocation: %s\nLevel: %d\n"
@@ -235,7 +235,7 @@ static void event_note(const struct ticket *t, const struct ticket_event *ev, ch
 		       size_t size)
 {
 	char text[1024];
-	health_ticket_text(t, clock_wall_us(), text, sizeof(text));
+	ticket_text(t, clock_wall_us(), text, sizeof(text));
 	switch (ev->kind) {
 	case TICKET_EV_ESCALATED:
 		snprintf(out, size, "Escalated to level %d. %s", ev->level, text);
@@ -268,10 +268,10 @@ static int send_json(struct webhook *wh, const struct ticket *t, const struct ti
 	jw_kv_string(&w, "source", "vigil");
 	jw_kv_string(&w, "instance", ticket_db_instance(wh->db));
 	jw_key(&w, "event");
-	health_event_json(&w, ev);
+	ticket_event_json(&w, ev);
 	jw_key(&w, "ticket");
-	health_ticket_json(&w, t, clock_wall_us());
-	health_ticket_text(t, clock_wall_us(), text, sizeof(text));
+	ticket_json(&w, t, clock_wall_us());
+	ticket_text(t, clock_wall_us(), text, sizeof(text));
 	jw_kv_string(&w, "text", text);
 	jw_end_object(&w);
 	if (jw_finish(&w) < 0) {
@@ -403,7 +403,7 @@ static int create_external(struct webhook *wh, const struct ticket *t,
 	struct json_writer w;
 	int ret;
 
-	health_ticket_title(t, title, sizeof(title));
+	ticket_title(t, title, sizeof(title));
 	describe(wh, t, ev, text, sizeof(text));
 	buf_reset(&wh->body);
 	jw_init_buf(&w, &wh->body);

@@ -207,3 +207,116 @@ void duration_format(int64_t us, char *buf, size_t size)
 			 s / 3600 % 24, s / 60 % 60);
 	}
 }
+
+/* ---- calendar ----------------------------------------------------------- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's
+ * days_from_civil). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+/* ISO weekday, Monday = 1 ... Sunday = 7, of a day count. */
+static int iso_weekday(int64_t days)
+{
+	/* 1970-01-01 was a Thursday (4) */
+	int64_t w = (days + 3) % 7;
+	if (w < 0)
+		w += 7;
+	return (int)w + 1;
+}
+
+/* Local midnight of a date, in microseconds. */
+static int local_midnight(int y, int m, int d, int64_t *us)
+{
+	struct tm tm = { 0 };
+	tm.tm_year = y - 1900;
+	tm.tm_mon = m - 1;
+	tm.tm_mday = d;
+	tm.tm_isdst = -1;
+	time_t t = mktime(&tm);
+	if (t == (time_t)-1 && !(tm.tm_year == 69 && tm.tm_mon == 11 && tm.tm_mday == 31))
+		return -EINVAL;
+	*us = (int64_t)t * USEC_PER_SEC;
+	return 0;
+}
+
+static bool parse_uint(const char *s, size_t len, long lo, long hi, long *out)
+{
+	long v = 0;
+	if (len == 0 || len > 6)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+int time_quarter_parse(const char *s, int64_t *from_us, int64_t *to_us)
+{
+	long year, q;
+	const char *p = strchr(s, 'Q');
+	if (!p)
+		p = strchr(s, 'q');
+	if (!p || !parse_uint(s, (size_t)(p - s) - (p > s && p[-1] == '-'), 1970, 9999, &year) ||
+	    !parse_uint(p + 1, strlen(p + 1), 1, 4, &q))
+		return -EINVAL;
+	int m = (int)(q - 1) * 3 + 1;
+	if (local_midnight((int)year, m, 1, from_us) < 0)
+		return -EINVAL;
+	return local_midnight(q == 4 ? (int)year + 1 : (int)year, q == 4 ? 1 : m + 3, 1, to_us);
+}
+
+/* Weeks in an ISO year: 53 when 1 January is a Thursday, or a Wednesday
+ * in a leap year. */
+static int iso_weeks_in_year(int year)
+{
+	int jan1 = iso_weekday(days_from_civil(year, 1, 1));
+	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+	return jan1 == 4 || (leap && jan1 == 3) ? 53 : 52;
+}
+
+int time_week_parse(const char *s, int64_t *from_us, int64_t *to_us)
+{
+	long year, week;
+	const char *p = strchr(s, 'W');
+	if (!p)
+		p = strchr(s, 'w');
+	if (!p || p == s || p[-1] != '-' ||
+	    !parse_uint(s, (size_t)(p - 1 - s), 1970, 9999, &year) ||
+	    !parse_uint(p + 1, strlen(p + 1), 1, 53, &week) || week > iso_weeks_in_year((int)year))
+		return -EINVAL;
+	/* week 1 holds 4 January */
+	int64_t jan4 = days_from_civil(year, 1, 4);
+	int64_t monday = jan4 - (iso_weekday(jan4) - 1) + (week - 1) * 7;
+	int y, m, d;
+	civil_from_days(monday, &y, &m, &d);
+	if (local_midnight(y, m, d, from_us) < 0)
+		return -EINVAL;
+	civil_from_days(monday + 7, &y, &m, &d);
+	return local_midnight(y, m, d, to_us);
+}

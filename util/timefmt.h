@@ -33,4 +33,11 @@ void duration_format(int64_t us, char *buf, size_t size);
  * before 1970 too). */
 int64_t time_floor_s(int64_t us);
 
+/* "2026Q4" or "2026-Q4": the quarter from local midnight of its first day
+ * to local midnight of the next quarter's.  Returns 0 or -EINVAL. */
+int time_quarter_parse(const char *s, int64_t *from_us, int64_t *to_us);
+/* "2026-W47" (ISO 8601 week, Monday first): local midnight of its Monday to
+ * local midnight of the next Monday.  Returns 0 or -EINVAL. */
+int time_week_parse(const char *s, int64_t *from_us, int64_t *to_us);
+
 #endif

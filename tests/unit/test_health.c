@@ -8,7 +8,7 @@
 
 #include "tickets/rules.h"
 #include "tickets/parse.h"
-#include "tickets/render.h"
+#include "tickets/tickets.h"
 #include "tests/unit/test.h"
 #include "util/clock.h"
 #include "util/timefmt.h"
@@ -49,7 +49,7 @@ static void level_table(void)
 		{ TICKET_RETENTION_AT_RISK, 10 * MIN, 4 },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int got = health_level(cases[i].kind, cases[i].age);
+		int got = ticket_level(cases[i].kind, cases[i].age);
 		if (got != cases[i].level)
 			test_fail(__FILE__, __LINE__, "case %zu: %s after %lld us: level %d, expected %d",
 				  i, ticket_kind_name(cases[i].kind), (long long)cases[i].age, got,
@@ -488,7 +488,7 @@ static void quarters_and_weeks(void)
 	setenv("TZ", "UTC", 1);
 	tzset();
 	for (size_t i = 0; i < sizeof(quarters) / sizeof(quarters[0]); i++) {
-		int ret = health_quarter_parse(quarters[i].in, &from, &to);
+		int ret = time_quarter_parse(quarters[i].in, &from, &to);
 		if ((ret == 0) != quarters[i].ok) {
 			test_fail(__FILE__, __LINE__, "quarter '%s': ret %d", quarters[i].in, ret);
 			continue;
@@ -501,7 +501,7 @@ static void quarters_and_weeks(void)
 		CHECK_STR(b, quarters[i].to);
 	}
 	for (size_t i = 0; i < sizeof(weeks) / sizeof(weeks[0]); i++) {
-		int ret = health_week_parse(weeks[i].in, &from, &to);
+		int ret = time_week_parse(weeks[i].in, &from, &to);
 		if ((ret == 0) != weeks[i].ok) {
 			test_fail(__FILE__, __LINE__, "week '%s': ret %d", weeks[i].in, ret);
 			continue;
@@ -515,7 +515,7 @@ static void quarters_and_weeks(void)
 	/* local time: a week in Shanghai starts at 16:00 UTC the day before */
 	setenv("TZ", "Asia/Shanghai", 1);
 	tzset();
-	CHECK_INT(health_week_parse("2026-W47", &from, &to), 0);
+	CHECK_INT(time_week_parse("2026-W47", &from, &to), 0);
 	time_format_utc_s(from, a, sizeof(a));
 	CHECK_STR(a, "2026-11-15T16:00:00Z");
 	unsetenv("TZ");
@@ -534,13 +534,13 @@ static void sla_scoring(void)
 		{ { 0, 0, 0, 0, 20 }, 0 },   { { 0, 0, 0, 0, 19 }, 5 },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		if (health_sla_score(cases[i].counts) != cases[i].score)
+		if (ticket_sla_score(cases[i].counts) != cases[i].score)
 			test_fail(__FILE__, __LINE__, "case %zu: score %d, expected %d", i,
-				  health_sla_score(cases[i].counts), cases[i].score);
-	CHECK_INT(health_sla_deduction(1), 20);
-	CHECK_INT(health_sla_deduction(2), 15);
-	CHECK_INT(health_sla_deduction(3), 10);
-	CHECK_INT(health_sla_deduction(4), 5);
+				  ticket_sla_score(cases[i].counts), cases[i].score);
+	CHECK_INT(ticket_sla_deduction(1), 20);
+	CHECK_INT(ticket_sla_deduction(2), 15);
+	CHECK_INT(ticket_sla_deduction(3), 10);
+	CHECK_INT(ticket_sla_deduction(4), 5);
 
 	static const struct {
 		int64_t opened, acked, now;
@@ -555,14 +555,14 @@ static void sla_scoring(void)
 	};
 	for (size_t i = 0; i < sizeof(resp) / sizeof(resp[0]); i++) {
 		int64_t r = 0;
-		bool m = health_response_missed(resp[i].opened, resp[i].acked, resp[i].now, &r);
+		bool m = ticket_response_missed(resp[i].opened, resp[i].acked, resp[i].now, &r);
 		if (m != resp[i].missed || r != resp[i].response)
 			test_fail(__FILE__, __LINE__, "response case %zu: missed %d (%lld)", i, m,
 				  (long long)r);
 	}
 }
 
-static void ticket_text(void)
+static void ticket_text_reads(void)
 {
 	struct ticket t;
 	char text[512];
@@ -579,29 +579,29 @@ static void ticket_text(void)
 	t.fault_start_us = INT64_C(1793599200) * S + 2 * MIN * 1; /* 06:02 */
 	t.fault_end_us = -1;
 	t.resolved_us = -1;
-	health_ticket_text(&t, t.fault_start_us + 25 * MIN, text, sizeof(text));
+	ticket_text(&t, t.fault_start_us + 25 * MIN, text, sizeof(text));
 	CHECK_STR(text, "Camera gate3 (Gate 3 inbound lane, Zone 1 bonded warehouse) down since "
 			"06:02, 25 min");
 	t.state = TICKET_RESOLVED;
 	t.fault_end_us = t.fault_start_us + 38 * MIN;
 	t.resolved_us = t.fault_end_us + 2 * MIN;
-	health_ticket_text(&t, t.resolved_us + H, text, sizeof(text));
+	ticket_text(&t, t.resolved_us + H, text, sizeof(text));
 	CHECK_STR(text, "Camera gate3 (Gate 3 inbound lane, Zone 1 bonded warehouse) was down from "
 			"06:02 to 06:40 (38 min)");
 	t.state = TICKET_OPEN;
 	t.kind = TICKET_RECORDER_OFFLINE;
 	t.camera[0] = '\0';
-	health_ticket_text(&t, t.fault_start_us + 26 * H, text, sizeof(text));
+	ticket_text(&t, t.fault_start_us + 26 * H, text, sizeof(text));
 	CHECK_STR(text, "Recorder zone1-rec1 (Zone 1 bonded warehouse) offline since 2026-11-02 "
 			"06:02, 1 d 2 h");
-	health_ticket_title(&t, text, sizeof(text));
+	ticket_title(&t, text, sizeof(text));
 	CHECK_STR(text, "vigil #12: recorder zone1-rec1 offline (Zone 1 bonded warehouse)");
 	unsetenv("TZ");
 	tzset();
 	char d[32];
-	health_duration_text(65 * MIN, d, sizeof(d));
+	ticket_duration_text(65 * MIN, d, sizeof(d));
 	CHECK_STR(d, "1 h 05 min");
-	health_duration_text(40 * S, d, sizeof(d));
+	ticket_duration_text(40 * S, d, sizeof(d));
 	CHECK_STR(d, "40 s");
 }
 
@@ -617,6 +617,6 @@ const struct test_case health_tests[] = {
 	{ "recorder_payloads", recorder_payloads },
 	{ "quarters_and_weeks", quarters_and_weeks },
 	{ "sla_scoring", sla_scoring },
-	{ "ticket_text", ticket_text },
+	{ "ticket_text", ticket_text_reads },
 	{ NULL, NULL },
 };

@@ -1,11 +1,10 @@
 /*
  * Reading one value out of a JSON answer (a ticket system's reply) by a
  * dotted path, with jansson kept out of the files that write JSON with
- * util/json.h (the two libraries share function names).  Internal to
- * health/.
+ * util/json.h (the two libraries share function names).
  */
-#ifndef VIGIL_HEALTH_JREAD_H
-#define VIGIL_HEALTH_JREAD_H
+#ifndef VIGIL_UTIL_JREAD_H
+#define VIGIL_UTIL_JREAD_H
 
 #include <stddef.h>
 

@@ -1,5 +1,5 @@
 /* Dotted-path reads of a JSON text with jansson; see jread.h. */
-#include "tickets/jread.h"
+#include "util/jread.h"
 
 #include <ctype.h>
 #include <errno.h>
