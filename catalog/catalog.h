@@ -42,6 +42,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "catalog/layout.h"
+
 struct catalog;
 
 #define CATALOG_CAMERA_MAX 65
@@ -136,10 +138,6 @@ const char *catalog_sqlite_version(void);
 int catalog_schema_version(struct catalog *cat);
 int catalog_schema_latest(void);
 
-/* "STORAGE-relative" path of a segment: CAMERA/YYYY/MM/DD/HHMMSS-ID.mp4, with
- * the date and time of start_us in UTC.  Returns 0 or -ENAMETOOLONG. */
-int catalog_segment_relpath(const char *camera, int64_t start_us, int64_t id, char *out,
-			    size_t size);
 
 const char *catalog_segment_state_name(enum segment_state s);
 const char *catalog_gap_reason_name(enum gap_reason r);

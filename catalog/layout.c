@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "catalog/catalog.h"
+#include "catalog/layout.h"
 #include "util/clock.h"
 
 int catalog_segment_relpath(const char *camera, int64_t start_us, int64_t id, char *out,
