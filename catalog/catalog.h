@@ -138,7 +138,6 @@ const char *catalog_sqlite_version(void);
 int catalog_schema_version(struct catalog *cat);
 int catalog_schema_latest(void);
 
-
 const char *catalog_segment_state_name(enum segment_state s);
 const char *catalog_gap_reason_name(enum gap_reason r);
 /* Returns 0 and sets *r, or -EINVAL. */

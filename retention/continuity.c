@@ -248,7 +248,7 @@ static int explain_hole(struct catalog *cat, const char *camera, int64_t first_f
 }
 
 int continuity_compute_camera(struct catalog *cat, const char *camera, int64_t from, int64_t to,
-			     int64_t now, struct continuity_camera *out)
+			      int64_t now, struct continuity_camera *out)
 {
 	struct spans spans = { 0 };
 	struct window w = { &spans, from, to };
@@ -319,7 +319,7 @@ int continuity_compute(const struct config *cfg, struct catalog *cat, const char
 	}
 	for (size_t i = 0; i < names.n; i++) {
 		if ((ret = continuity_compute_camera(cat, names.v[i], from_us, to, now_us,
-					     &rep->cameras[i])) < 0)
+						     &rep->cameras[i])) < 0)
 			goto out;
 		rep->ncameras++;
 	}

@@ -79,8 +79,7 @@ static int list_one(const struct ticket *t, void *arg)
 	return 0;
 }
 
-int tickets_list(const struct config *cfg, const struct tickets_opts *o, FILE *out,
-			FILE *err)
+int tickets_list(const struct config *cfg, const struct tickets_opts *o, FILE *out, FILE *err)
 {
 	int ret = 0;
 	struct ticket_db *db = open_db(cfg, false, err, &ret);
@@ -127,8 +126,8 @@ static int show_event(const struct ticket_event *ev, void *arg)
 	return 0;
 }
 
-int tickets_show(const struct config *cfg, int64_t id, const struct tickets_opts *o,
-			FILE *out, FILE *err)
+int tickets_show(const struct config *cfg, int64_t id, const struct tickets_opts *o, FILE *out,
+		 FILE *err)
 {
 	int ret = 0;
 	struct ticket_db *db = open_db(cfg, false, err, &ret);
@@ -221,8 +220,8 @@ static int actor(const struct tickets_opts *o, char *out, size_t size, FILE *err
 	return 0;
 }
 
-static int change(const struct config *cfg, int64_t id, const struct tickets_opts *o,
-		  bool resolve, FILE *out, FILE *err)
+static int change(const struct config *cfg, int64_t id, const struct tickets_opts *o, bool resolve,
+		  FILE *out, FILE *err)
 {
 	char by[TICKET_ID_MAX], note[TICKET_DETAIL_MAX], text[1024];
 	struct ticket t;
@@ -264,14 +263,14 @@ static int change(const struct config *cfg, int64_t id, const struct tickets_opt
 	return ret;
 }
 
-int tickets_ack(const struct config *cfg, int64_t id, const struct tickets_opts *o,
-		       FILE *out, FILE *err)
+int tickets_ack(const struct config *cfg, int64_t id, const struct tickets_opts *o, FILE *out,
+		FILE *err)
 {
 	return change(cfg, id, o, false, out, err);
 }
 
-int tickets_resolve(const struct config *cfg, int64_t id,
-			   const struct tickets_opts *o, FILE *out, FILE *err)
+int tickets_resolve(const struct config *cfg, int64_t id, const struct tickets_opts *o, FILE *out,
+		    FILE *err)
 {
 	return change(cfg, id, o, true, out, err);
 }

@@ -338,13 +338,12 @@ struct tickets_opts {
 	const char *by; /* ack/resolve: who */
 	const char *note;
 };
-int tickets_list(const struct config *cfg, const struct tickets_opts *o, FILE *out,
-			FILE *err);
-int tickets_show(const struct config *cfg, int64_t id, const struct tickets_opts *o,
-			FILE *out, FILE *err);
-int tickets_ack(const struct config *cfg, int64_t id, const struct tickets_opts *o,
-		       FILE *out, FILE *err);
-int tickets_resolve(const struct config *cfg, int64_t id,
-			   const struct tickets_opts *o, FILE *out, FILE *err);
+int tickets_list(const struct config *cfg, const struct tickets_opts *o, FILE *out, FILE *err);
+int tickets_show(const struct config *cfg, int64_t id, const struct tickets_opts *o, FILE *out,
+		 FILE *err);
+int tickets_ack(const struct config *cfg, int64_t id, const struct tickets_opts *o, FILE *out,
+		FILE *err);
+int tickets_resolve(const struct config *cfg, int64_t id, const struct tickets_opts *o, FILE *out,
+		    FILE *err);
 
 #endif

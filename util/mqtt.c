@@ -142,8 +142,9 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 			      m->payloadlen > 0 ? (size_t)m->payloadlen : 0, m->retain);
 }
 
-struct mqttc *mqttc_new(const struct mqtt_options *opts, const char *client_id, const char *will_topic,
-			const char *will_payload, const struct mqttc_callbacks *cb)
+struct mqttc *mqttc_new(const struct mqtt_options *opts, const char *client_id,
+			const char *will_topic, const char *will_payload,
+			const struct mqttc_callbacks *cb)
 {
 	struct mqttc *c = calloc(1, sizeof(*c));
 	int rc;
@@ -180,13 +181,12 @@ struct mqttc *mqttc_new(const struct mqtt_options *opts, const char *client_id, 
 	}
 	if (opts->tls_ca || opts->tls_cert) {
 		rc = mosquitto_tls_set(c->mosq, opts->tls_ca,
-				       opts->tls_ca ? NULL : "/etc/ssl/certs",
-				       opts->tls_cert, opts->tls_key, NULL);
+				       opts->tls_ca ? NULL : "/etc/ssl/certs", opts->tls_cert,
+				       opts->tls_key, NULL);
 		if (rc != MOSQ_ERR_SUCCESS) {
 			log_warnx("mqtt: cannot set up TLS (tls_ca '%s', tls_cert '%s'): %s",
 				  opts->tls_ca ? opts->tls_ca : "-",
-				  opts->tls_cert ? opts->tls_cert : "-",
-				  mosquitto_strerror(rc));
+				  opts->tls_cert ? opts->tls_cert : "-", mosquitto_strerror(rc));
 			goto fail;
 		}
 	}

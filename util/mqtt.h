@@ -18,7 +18,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-
 struct mqttc;
 
 /* Where and how to connect; the strings must outlive the connection.
@@ -44,8 +43,9 @@ struct mqttc_callbacks {
  * A connection to the broker of opts (copied) as client_id.  will_topic/will_payload: the
  * retained QoS 1 will, or NULL.  NULL on failure (logged).
  */
-struct mqttc *mqttc_new(const struct mqtt_options *opts, const char *client_id, const char *will_topic,
-			const char *will_payload, const struct mqttc_callbacks *cb);
+struct mqttc *mqttc_new(const struct mqtt_options *opts, const char *client_id,
+			const char *will_topic, const char *will_payload,
+			const struct mqttc_callbacks *cb);
 
 /* Runs the network for at most timeout_ms: connects when an attempt is
  * due, else reads and writes.  Never blocks longer (DNS aside). */

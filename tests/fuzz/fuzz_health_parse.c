@@ -51,7 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		plen = size - tlen - 1;
 	}
 	if (health_topic_parse("vigil", topic, &t, &reason) == 0) {
-		if (t.kind != HEALTH_TOPIC_TICKET && !health_valid_id(t.recorder, strlen(t.recorder)))
+		if (t.kind != HEALTH_TOPIC_TICKET &&
+		    !health_valid_id(t.recorder, strlen(t.recorder)))
 			abort();
 		if (t.kind == HEALTH_TOPIC_CAMERA && !health_valid_id(t.camera, strlen(t.camera)))
 			abort();

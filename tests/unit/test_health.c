@@ -51,8 +51,9 @@ static void level_table(void)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int got = ticket_level(cases[i].kind, cases[i].age);
 		if (got != cases[i].level)
-			test_fail(__FILE__, __LINE__, "case %zu: %s after %lld us: level %d, expected %d",
-				  i, ticket_kind_name(cases[i].kind), (long long)cases[i].age, got,
+			test_fail(__FILE__, __LINE__,
+				  "case %zu: %s after %lld us: level %d, expected %d", i,
+				  ticket_kind_name(cases[i].kind), (long long)cases[i].age, got,
 				  cases[i].level);
 	}
 }
@@ -67,8 +68,8 @@ struct step {
 	int level;
 };
 
-static void run_steps(const char *name, enum ticket_kind kind, const struct step *steps,
-		      size_t n, int64_t grace, int64_t clear)
+static void run_steps(const char *name, enum ticket_kind kind, const struct step *steps, size_t n,
+		      int64_t grace, int64_t clear)
 {
 	struct ticket_fault f;
 	struct fault_params p = { grace, clear };
@@ -86,8 +87,9 @@ static void run_steps(const char *name, enum ticket_kind kind, const struct step
 		enum fault_action a = fault_next(&f, &p, now, &level);
 		if (a != steps[i].expect ||
 		    (steps[i].level && a != FAULT_NOTHING && level != steps[i].level)) {
-			test_fail(__FILE__, __LINE__, "%s step %zu (t=%.0f): action %d level %d, "
-						      "expected %d level %d",
+			test_fail(__FILE__, __LINE__,
+				  "%s step %zu (t=%.0f): action %d level %d, "
+				  "expected %d level %d",
 				  name, i, steps[i].t, a, level, steps[i].expect, steps[i].level);
 			return;
 		}
@@ -95,7 +97,7 @@ static void run_steps(const char *name, enum ticket_kind kind, const struct step
 	}
 }
 
-#define RUN(name, kind, steps, grace, clear) \
+#define RUN(name, kind, steps, grace, clear)                                                       \
 	run_steps(name, kind, steps, sizeof(steps) / sizeof(steps[0]), grace, clear)
 
 static void hysteresis_table(void)
@@ -118,10 +120,8 @@ static void hysteresis_table(void)
 
 	/* shorter than the grace: no ticket, dropped after the hold-down */
 	static const struct step blip[] = {
-		{ 0, 1, -1, FAULT_NOTHING, 0 },
-		{ 30, 0, -1, FAULT_NOTHING, 0 },
-		{ 149, -1, -1, FAULT_NOTHING, 0 },
-		{ 150, -1, -1, FAULT_DROP, 0 },
+		{ 0, 1, -1, FAULT_NOTHING, 0 },	   { 30, 0, -1, FAULT_NOTHING, 0 },
+		{ 149, -1, -1, FAULT_NOTHING, 0 }, { 150, -1, -1, FAULT_DROP, 0 },
 		{ 151, -1, -1, FAULT_NOTHING, 0 },
 	};
 	RUN("blip", TICKET_CAMERA_DOWN, blip, 60 * S, 120 * S);
@@ -162,10 +162,8 @@ static void hysteresis_table(void)
 
 	/* degraded escalates on its own table, never to 1 */
 	static const struct step degraded[] = {
-		{ 0, 1, -1, FAULT_NOTHING, 0 },
-		{ 60, -1, -1, FAULT_OPEN, 4 },
-		{ 3600 + 1, -1, -1, FAULT_ESCALATE, 3 },
-		{ 7200 + 1, -1, -1, FAULT_ESCALATE, 2 },
+		{ 0, 1, -1, FAULT_NOTHING, 0 },		 { 60, -1, -1, FAULT_OPEN, 4 },
+		{ 3600 + 1, -1, -1, FAULT_ESCALATE, 3 }, { 7200 + 1, -1, -1, FAULT_ESCALATE, 2 },
 		{ 99999, -1, -1, FAULT_NOTHING, 0 },
 	};
 	RUN("degraded", TICKET_CAMERA_DEGRADED, degraded, 60 * S, 120 * S);
@@ -264,12 +262,15 @@ static void topics(void)
 		{ "vigil/rec1/camera/gate3/health/x", 0, 0, NULL, NULL },
 		{ "vigil/rec1/camera/gate3", 0, 0, NULL, NULL },
 		{ "vigil/rec1/a/b/c/d/e/f", 0, 0, NULL, NULL },
-		{ "vigil/r\xc3\xa9" "c/status", 0, 0, NULL, NULL },
+		{ "vigil/r\xc3\xa9"
+		  "c/status",
+		  0, 0, NULL, NULL },
 		/* 64 characters is the longest id, 65 too long */
-		{ "vigil/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/status", 1,
-		  HEALTH_TOPIC_STATUS, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "" },
-		{ "vigil/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/status", 0, 0,
-		  NULL, NULL },
+		{ "vigil/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/status",
+		  1, HEALTH_TOPIC_STATUS,
+		  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "" },
+		{ "vigil/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/status",
+		  0, 0, NULL, NULL },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct health_topic t;
@@ -303,18 +304,19 @@ static void statuses(void)
 		const char *payload;
 		int ok, online;
 	} cases[] = {
-		{ "online", 1, 1 },   { "offline", 1, 0 },  { "\"online\"", 1, 1 }, { "offline\n", 1, 0 },
-		{ "ONLINE", 0, 0 },   { "on", 0, 0 },	    { "", 0, 0 },	     { "{}", 0, 0 },
-		{ "onlinex", 0, 0 },  { "\"offline", 0, 0 },
+		{ "online", 1, 1 },    { "offline", 1, 0 }, { "\"online\"", 1, 1 },
+		{ "offline\n", 1, 0 }, { "ONLINE", 0, 0 },  { "on", 0, 0 },
+		{ "", 0, 0 },	       { "{}", 0, 0 },	    { "onlinex", 0, 0 },
+		{ "\"offline", 0, 0 },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		bool online = false;
 		char why[128];
-		int ret = health_parse_status(cases[i].payload, strlen(cases[i].payload), &online, why,
-					      sizeof(why));
+		int ret = health_parse_status(cases[i].payload, strlen(cases[i].payload), &online,
+					      why, sizeof(why));
 		if ((ret == 0) != cases[i].ok || (ret == 0 && online != cases[i].online))
-			test_fail(__FILE__, __LINE__, "status '%s': ret %d online %d", cases[i].payload,
-				  ret, online);
+			test_fail(__FILE__, __LINE__, "status '%s': ret %d online %d",
+				  cases[i].payload, ret, online);
 	}
 }
 
@@ -356,7 +358,8 @@ static void camera_payloads(void)
 		{ "{\"at\":\"2026-11-02T06:00:00Z\",\"state\":\"down\",\"state\":\"recording\"}", 0,
 		  "not JSON" },
 		{ "{\"a\":[[[[[[[[[[1]]]]]]]]]]}", 0, "nested deeper" },
-		{ "{\"a\":\"[[[[[[[[[[[[[[[[[[\",\"at\":\"2026-11-02T06:00:00Z\",\"state\":\"down\"}",
+		{ "{\"a\":\"[[[[[[[[[[[[[[[[[[\",\"at\":\"2026-11-02T06:00:00Z\",\"state\":"
+		  "\"down\"}",
 		  1, NULL },
 		{ "{\"at\":\"2026-11-02T06:00:00Z\",\"state\":\"down\",\"site\":\"a\\u0000b\"}", 0,
 		  "not JSON" },
@@ -367,13 +370,13 @@ static void camera_payloads(void)
 		int ret = health_parse_camera(&cam_topic, cases[i].json, strlen(cases[i].json), &m,
 					      why, sizeof(why));
 		if ((ret == 0) != cases[i].ok) {
-			test_fail(__FILE__, __LINE__, "case %zu '%s': ret %d (%s)", i, cases[i].json, ret,
-				  ret ? why : "accepted");
+			test_fail(__FILE__, __LINE__, "case %zu '%s': ret %d (%s)", i,
+				  cases[i].json, ret, ret ? why : "accepted");
 			continue;
 		}
 		if (ret < 0 && cases[i].why && !strstr(why, cases[i].why))
-			test_fail(__FILE__, __LINE__, "case %zu: reason '%s', expected '%s'", i, why,
-				  cases[i].why);
+			test_fail(__FILE__, __LINE__, "case %zu: reason '%s', expected '%s'", i,
+				  why, cases[i].why);
 	}
 	/* the fields of a good one */
 	struct health_camera_msg m;
@@ -387,7 +390,8 @@ static void camera_payloads(void)
 	CHECK_STR(m.location, "Gate 3");
 	CHECK_INT(m.since_us, -1);
 	/* a gap said to start after the message is not believed */
-	j = "{\"at\":\"2026-11-02T06:00:00Z\",\"state\":\"down\",\"gap_start\":\"2027-01-01T00:00:00Z\"}";
+	j = "{\"at\":\"2026-11-02T06:00:00Z\",\"state\":\"down\",\"gap_start\":\"2027-01-01T00:00:"
+	    "00Z\"}";
 	CHECK_INT(health_parse_camera(&cam_topic, j, strlen(j), &m, why, sizeof(why)), 0);
 	CHECK_INT(m.gap_start_us, m.at_us);
 }
@@ -411,7 +415,8 @@ static void hostile_sizes(void)
 	CHECK_CONTAINS(why, "nested");
 	/* a long string is cut, not overflowed, and control characters go */
 	char *p = big;
-	p += snprintf(p, n, "{\"at\":\"2026-11-02T06:00:00Z\",\"state\":\"down\",\"location\":\"\\n");
+	p += snprintf(p, n,
+		      "{\"at\":\"2026-11-02T06:00:00Z\",\"state\":\"down\",\"location\":\"\\n");
 	for (int i = 0; i < 1000; i++)
 		*p++ = 'x';
 	p += snprintf(p, 4, "\"}");
@@ -420,7 +425,8 @@ static void hostile_sizes(void)
 	CHECK_INT(m.location[0], '?');
 	free(big);
 	/* bytes that are not UTF-8 */
-	const char bad[] = "{\"at\":\"2026-11-02T06:00:00Z\",\"state\":\"down\",\"site\":\"\xff\xfe\"}";
+	const char bad[] =
+		"{\"at\":\"2026-11-02T06:00:00Z\",\"state\":\"down\",\"site\":\"\xff\xfe\"}";
 	CHECK(health_parse_camera(&cam_topic, bad, strlen(bad), &m, why, sizeof(why)) < 0);
 }
 
@@ -474,8 +480,8 @@ static void quarters_and_weeks(void)
 		{ "2026-W01", 1, "2025-12-29T00:00:00Z" }, /* week 1 holds 4 January */
 		{ "2026-W1", 1, "2025-12-29T00:00:00Z" },
 		{ "2026-W53", 1, "2026-12-28T00:00:00Z" }, /* 2026 starts on a Thursday */
-		{ "2025-W53", 0, NULL },		     /* 2025 has 52 weeks */
-		{ "2020-W53", 1, "2020-12-28T00:00:00Z" },   /* leap year from a Wednesday */
+		{ "2025-W53", 0, NULL },		   /* 2025 has 52 weeks */
+		{ "2020-W53", 1, "2020-12-28T00:00:00Z" }, /* leap year from a Wednesday */
 		{ "2027-W01", 1, "2027-01-04T00:00:00Z" },
 		{ "2026-W00", 0, NULL },
 		{ "2026-W54", 0, NULL },
@@ -528,10 +534,10 @@ static void sla_scoring(void)
 		int counts[5];
 		int score;
 	} cases[] = {
-		{ { 0, 0, 0, 0, 0 }, 100 },  { { 0, 1, 0, 0, 0 }, 80 }, { { 0, 0, 1, 0, 0 }, 85 },
-		{ { 0, 0, 0, 1, 0 }, 90 },   { { 0, 0, 0, 0, 1 }, 95 }, { { 0, 1, 1, 1, 1 }, 50 },
-		{ { 0, 2, 2, 1, 0 }, 20 },   { { 0, 5, 0, 0, 0 }, 0 },  { { 0, 9, 9, 9, 9 }, 0 },
-		{ { 0, 0, 0, 0, 20 }, 0 },   { { 0, 0, 0, 0, 19 }, 5 },
+		{ { 0, 0, 0, 0, 0 }, 100 }, { { 0, 1, 0, 0, 0 }, 80 }, { { 0, 0, 1, 0, 0 }, 85 },
+		{ { 0, 0, 0, 1, 0 }, 90 },  { { 0, 0, 0, 0, 1 }, 95 }, { { 0, 1, 1, 1, 1 }, 50 },
+		{ { 0, 2, 2, 1, 0 }, 20 },  { { 0, 5, 0, 0, 0 }, 0 },  { { 0, 9, 9, 9, 9 }, 0 },
+		{ { 0, 0, 0, 0, 20 }, 0 },  { { 0, 0, 0, 0, 19 }, 5 },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		if (ticket_sla_score(cases[i].counts) != cases[i].score)
@@ -551,7 +557,7 @@ static void sla_scoring(void)
 		{ 0, 10 * MIN, H, false, 10 * MIN }, /* exactly the target is met */
 		{ 0, 10 * MIN + 1, H, true, 10 * MIN + 1 },
 		{ 0, -1, 9 * MIN, false, -1 }, /* not yet due */
-		{ 0, -1, 11 * MIN, true, -1 },	/* never acknowledged */
+		{ 0, -1, 11 * MIN, true, -1 }, /* never acknowledged */
 	};
 	for (size_t i = 0; i < sizeof(resp) / sizeof(resp[0]); i++) {
 		int64_t r = 0;

@@ -12,8 +12,8 @@
 static struct ticket_db *open_db(const char *outbox)
 {
 	char err[512];
-	struct ticket_db *db =
-		ticket_db_open(test_path("tickets.db"), CATALOG_READ_WRITE, outbox, err, sizeof(err));
+	struct ticket_db *db = ticket_db_open(test_path("tickets.db"), CATALOG_READ_WRITE, outbox,
+					      err, sizeof(err));
 	if (!db)
 		test_fail(__FILE__, __LINE__, "open: %s", err);
 	return db;
@@ -144,8 +144,10 @@ static void life_of_a_ticket(void)
 	n = 0;
 	CHECK_INT(ticket_db_each(db, &r, count_tickets, &n), 0);
 	CHECK_INT(n, 1);
-	struct ticket_filter o = { .include_resolved = true, .opened_from_us = 2001,
-				   .opened_to_us = 2003, .camera = "gate3" };
+	struct ticket_filter o = { .include_resolved = true,
+				   .opened_from_us = 2001,
+				   .opened_to_us = 2003,
+				   .camera = "gate3" };
 	n = 0;
 	CHECK_INT(ticket_db_each(db, &o, count_tickets, &n), 0);
 	CHECK_INT(n, 1);
@@ -324,8 +326,8 @@ static void batches(void)
 static void read_only(void)
 {
 	char err[512];
-	struct ticket_db *db = ticket_db_open(test_path("none.db"), CATALOG_READ_ONLY, NULL, err,
-					      sizeof(err));
+	struct ticket_db *db =
+		ticket_db_open(test_path("none.db"), CATALOG_READ_ONLY, NULL, err, sizeof(err));
 	CHECK(db == NULL);
 	CHECK_CONTAINS(err, "none.db");
 	db = open_db(NULL);
