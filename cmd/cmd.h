@@ -35,9 +35,6 @@ int cmd_export(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_tickets(int argc, char **argv);
-/* vigil report sla / inspection (cmd/report_health.c), argv[0] the kind */
-int cmd_report_sla(int argc, char **argv);
-int cmd_report_inspection(int argc, char **argv);
 
 /* Prints usage of a command to stderr and returns EXIT_USAGE. */
 int cmd_usage_error(const char *command, const char *fmt, ...)

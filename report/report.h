@@ -21,6 +21,7 @@
 #include "catalog/catalog.h"
 #include "config/config.h"
 #include "retention/retention.h"
+#include "tickets/tickets.h"
 
 enum report_format { REPORT_TEXT, REPORT_JSON, REPORT_CSV, REPORT_HTML };
 /* Parses "text", "json", "csv", "html"; returns 0 or -EINVAL. */
@@ -69,36 +70,91 @@ bool retention_report_ok(const struct retention_report *rep);
 
 /* ---- SLA and inspection --------------------------------------------------- */
 
-enum health_report_format {
-	HEALTH_REPORT_TEXT,
-	HEALTH_REPORT_JSON,
-	HEALTH_REPORT_HTML,
+/* The SLA and inspection reports are written as text, JSON and HTML; their
+ * writers return -ENOTSUP for CSV. */
+
+/* One ticket of the quarter, and whether it missed the response target. */
+struct sla_ticket {
+	struct ticket ticket;
+	bool response_missed;
+	int64_t response_us; /* opened to acknowledged; -1: never acknowledged */
 };
 
-/* Parses "text", "json", "html"; returns 0 or -EINVAL. */
-int health_report_format_parse(const char *s, enum health_report_format *out);
-
-/* "2026Q4" and "2026-W47" into [from, to) in local time; 0 or -EINVAL. */
-int health_quarter_range(const char *s, int64_t *from_us, int64_t *to_us);
-int health_week_range(const char *s, int64_t *from_us, int64_t *to_us);
+struct sla_report {
+	char quarter[16];
+	const char *site; /* [recorder] site: the config's, which must outlive this */
+	int64_t from_us, to_us, generated_us;
+	int counts[5]; /* faults per level, [1..4] */
+	int score;     /* out of 100 */
+	int deducted;
+	int misses;		    /* response-time misses */
+	struct sla_ticket *tickets; /* opened in the quarter, by id */
+	size_t ntickets;
+};
 
 /*
  * The quarterly SLA report over the ticket database: score out of 100,
- * deductions by level, response-time misses.  Returns 0, or a negative
- * errno after printing the reason on err (-ENOENT: no ticket database).
+ * deductions by level, response-time misses, as of now_us.  quarter is the
+ * name shown ("2026Q4"), [from_us, to_us) its span (time_quarter_parse).
+ * Fills *rep (release it with sla_report_release); returns 0, or a negative
+ * errno with the reason in err (-ENOENT: no ticket database).
  */
-int health_report_sla(const struct config *cfg, const char *quarter, int64_t from_us, int64_t to_us,
-		      enum health_report_format fmt, FILE *out, FILE *err);
+int sla_report_compute(const struct config *cfg, const char *quarter, int64_t from_us,
+		       int64_t to_us, int64_t now_us, struct sla_report *rep, char *err,
+		       size_t errlen);
+void sla_report_release(struct sla_report *rep);
+int sla_report_write(const struct sla_report *rep, enum report_format f, FILE *out);
+
+/* A gap row of the catalog inside the week. */
+struct inspection_gap {
+	int64_t start_us, end_us; /* end -1: the gap lasts */
+	enum gap_reason reason;
+};
+
+struct inspection_camera {
+	char camera[CATALOG_CAMERA_MAX];
+	/* the config's strings ("" when unset; cfg must outlive the report) */
+	const char *site, *location;
+	int64_t window_us;   /* the part of the week the camera existed, up to now */
+	int64_t recorded_us; /* recorded within it (continuity's count) */
+	struct inspection_gap *gaps;
+	size_t ngaps;
+	int opened, closed; /* its tickets opened and closed in the week */
+};
+
+struct inspection_report {
+	char week[16];
+	const char *recorder, *site; /* the config's */
+	int64_t from_us, to_us, generated_us;
+	struct inspection_camera *cameras; /* the config's, then the catalog's */
+	size_t ncameras;
+	struct ticket *opened, *closed; /* this recorder's tickets, in the week */
+	size_t nopened, nclosed;
+	/* the recorder's disk and forecast as last reported on MQTT
+	 * (reported), else the storage as it is now; -1: unknown */
+	bool reported;
+	int64_t reported_us;
+	int64_t disk_total, disk_free;
+	double forecast_days;
+	int64_t oldest_us;
+	/* why the ticket database could not be read, when it exists but could
+	 * not be opened (the report is made without tickets); "" otherwise */
+	char warning[256];
+};
 
 /*
- * The weekly inspection record: every camera's uptime and gaps from the
- * footage catalog cat, tickets opened and closed from the ticket database
- * (if there is one), and the recorder's disk and forecast as last reported
- * (or, without a ticket database, the storage as it is now).  Returns 0, or
- * a negative errno after printing the reason on err.
+ * The weekly inspection record as of now_us: every camera's uptime and gaps
+ * from the footage catalog cat, tickets opened and closed from the ticket
+ * database (if there is one), and the recorder's disk and forecast.  week
+ * is the name shown ("2026-W47"), [from_us, to_us) its span
+ * (time_week_parse).  Fills *rep (release it with
+ * inspection_report_release); returns 0, or a negative errno with the
+ * reason in err.
  */
-int health_report_inspection(const struct config *cfg, struct catalog *cat, const char *week,
-			     int64_t from_us, int64_t to_us, enum health_report_format fmt,
-			     FILE *out, FILE *err);
+int inspection_report_compute(const struct config *cfg, struct catalog *cat, const char *week,
+			      int64_t from_us, int64_t to_us, int64_t now_us,
+			      struct inspection_report *rep, char *err, size_t errlen);
+void inspection_report_release(struct inspection_report *rep);
+int inspection_report_write(const struct inspection_report *rep, enum report_format f, FILE *out);
 
 #endif

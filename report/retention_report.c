@@ -1,18 +1,23 @@
 /*
  * The retention report: per camera the oldest footage against the floor,
  * deletions by reason, holds, the last 90 days as a strip; the storage's
- * forecast.  The numbers only: report/continuity_retention.c writes them.
+ * forecast.  Computed into a struct, then written as text, JSON, CSV or a
+ * printable HTML page with a 90-day strip per camera.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "report/page.h"
 #include "report/report.h"
 #include "retention/retention.h"
 #include "util/buf.h"
+#include "util/json.h"
+#include "util/timefmt.h"
 
-/* ---- retention ---------------------------------------------------------------- */
+/* ---- compute ------------------------------------------------------------ */
 
 struct deletion_ctx {
 	struct retention_camera_report *c;
@@ -199,4 +204,269 @@ bool retention_report_ok(const struct retention_report *rep)
 		if (strcmp(rep->cameras[i].verdict, "breached") == 0)
 			return false;
 	return true;
+}
+
+/* ---- writers ------------------------------------------------------------ */
+
+static void gib(int64_t bytes, char *buf, size_t size)
+{
+	snprintf(buf, size, "%.1f GiB", (double)bytes / (1024.0 * 1024 * 1024));
+}
+
+static void forecast_text(const struct retention_capacity *cap, char *buf, size_t size)
+{
+	if (cap->forecast_days < 0)
+		snprintf(buf, size, "unknown (no recording measured yet)");
+	else
+		snprintf(buf, size, "%.1f days at the current write rate%s", cap->forecast_days,
+			 cap->at_risk ? " - RETENTION AT RISK" : "");
+}
+
+static void retention_text(const struct retention_report *rep, FILE *out)
+{
+	char gen[40], since[40], oldest[40], total[32], freeb[32], fc[96];
+
+	time_format_local(rep->generated_us, gen, sizeof(gen));
+	time_format_local(rep->period_from_us, since, sizeof(since));
+	gib(rep->capacity.total_bytes, total, sizeof(total));
+	gib(rep->capacity.free_bytes, freeb, sizeof(freeb));
+	forecast_text(&rep->capacity, fc, sizeof(fc));
+	fprintf(out, "Retention report, %s (deletions since %s)\n", gen, since);
+	fprintf(out, "storage: %s free of %s; capacity forecast: %s\n\n", freeb, total, fc);
+	for (size_t i = 0; i < rep->ncameras; i++) {
+		const struct retention_camera_report *c = &rep->cameras[i];
+		if (c->oldest_us >= 0)
+			time_format_local(c->oldest_us, oldest, sizeof(oldest));
+		else
+			snprintf(oldest, sizeof(oldest), "none");
+		fprintf(out, "%-16s %-15s oldest %s (%.1f days), floor %d days\n", c->camera,
+			c->verdict, oldest, c->days_covered, c->floor_days);
+		fprintf(out, "%16s %s\n", "", c->why);
+		if (c->ndeleted || c->holds) {
+			fprintf(out, "%16s deleted:", "");
+			if (!c->ndeleted)
+				fputs(" none", out);
+			for (int d = 0; d < c->ndeleted; d++)
+				fprintf(out, " %s %" PRId64, c->deleted[d].reason,
+					c->deleted[d].segments);
+			fprintf(out, "; holds in force: %d\n", c->holds);
+		}
+	}
+	if (rep->nholds) {
+		fputs("\nlegal holds in force:\n", out);
+		for (size_t h = 0; h < rep->nholds; h++) {
+			char a[40], b[40];
+			time_format_local(rep->holds[h].start_us, a, sizeof(a));
+			time_format_local(rep->holds[h].end_us, b, sizeof(b));
+			fprintf(out, "  #%" PRId64 " %s %s - %s: %s\n", rep->holds[h].id,
+				rep->holds[h].camera, a, b, rep->holds[h].reason);
+		}
+	}
+}
+
+static void retention_json(const struct retention_report *rep, FILE *out)
+{
+	struct json_writer w;
+
+	jw_init_file(&w, out, true);
+	jw_begin_object(&w);
+	jw_kv_time(&w, "generated", rep->generated_us);
+	jw_kv_time(&w, "period_from", rep->period_from_us);
+	jw_key(&w, "forecast_days");
+	if (rep->capacity.forecast_days < 0)
+		jw_null(&w);
+	else
+		jw_double(&w, rep->capacity.forecast_days, 1);
+	jw_kv_bool(&w, "at_risk", rep->capacity.at_risk);
+	jw_key(&w, "storage");
+	jw_begin_object(&w);
+	jw_kv_int(&w, "total_bytes", rep->capacity.total_bytes);
+	jw_kv_int(&w, "free_bytes", rep->capacity.free_bytes);
+	jw_kv_int(&w, "reserve_bytes", rep->capacity.reserve_bytes);
+	jw_kv_int(&w, "footage_bytes", rep->capacity.footage_bytes);
+	jw_kv_double(&w, "bytes_per_day", rep->capacity.bytes_per_day, 0);
+	jw_end_object(&w);
+	jw_key(&w, "cameras");
+	jw_begin_array(&w);
+	for (size_t i = 0; i < rep->ncameras; i++) {
+		const struct retention_camera_report *c = &rep->cameras[i];
+		jw_begin_object(&w);
+		jw_kv_string(&w, "camera", c->camera);
+		if (c->oldest_us >= 0)
+			jw_kv_time(&w, "oldest", c->oldest_us);
+		else
+			jw_kv_string(&w, "oldest", NULL);
+		jw_kv_double(&w, "days_covered", c->days_covered, 2);
+		jw_kv_int(&w, "floor_days", c->floor_days);
+		jw_kv_int(&w, "delete_after_days", c->delete_after_days);
+		jw_kv_string(&w, "verdict", c->verdict);
+		jw_kv_string(&w, "why", c->why);
+		jw_kv_int(&w, "bytes", c->live_bytes);
+		jw_kv_int(&w, "segments", c->live_segments);
+		jw_key(&w, "deleted");
+		jw_begin_object(&w);
+		for (int d = 0; d < c->ndeleted; d++)
+			jw_kv_int(&w, c->deleted[d].reason, c->deleted[d].segments);
+		jw_end_object(&w);
+		jw_kv_int(&w, "holds", c->holds);
+		jw_key(&w, "days");
+		jw_begin_array(&w);
+		for (int d = 0; d < 90; d++)
+			jw_double(&w, (double)c->day_recorded_us[d] / (double)DAY_US, 4);
+		jw_end_array(&w);
+		jw_end_object(&w);
+	}
+	jw_end_array(&w);
+	jw_key(&w, "holds");
+	jw_begin_array(&w);
+	for (size_t h = 0; h < rep->nholds; h++) {
+		jw_begin_object(&w);
+		jw_kv_int(&w, "id", rep->holds[h].id);
+		jw_kv_string(&w, "camera", rep->holds[h].camera);
+		jw_kv_time(&w, "start", rep->holds[h].start_us);
+		jw_kv_time(&w, "end", rep->holds[h].end_us);
+		jw_kv_string(&w, "reason", rep->holds[h].reason);
+		jw_kv_time(&w, "placed", rep->holds[h].placed_us);
+		jw_end_object(&w);
+	}
+	jw_end_array(&w);
+	jw_end_object(&w);
+	jw_finish(&w);
+}
+
+static void retention_csv(const struct retention_report *rep, FILE *out)
+{
+	char oldest[40];
+	fputs("camera,verdict,oldest,days_covered,floor_days,deleted_expired,deleted_space,"
+	      "deleted_below_floor,holds,bytes,forecast_days\n",
+	      out);
+	for (size_t i = 0; i < rep->ncameras; i++) {
+		const struct retention_camera_report *c = &rep->cameras[i];
+		int64_t counts[3] = { 0, 0, 0 };
+		const char *names[3] = { RETENTION_EXPIRED, RETENTION_SPACE,
+					 RETENTION_BELOW_FLOOR };
+		for (int d = 0; d < c->ndeleted; d++)
+			for (int k = 0; k < 3; k++)
+				if (strcmp(c->deleted[d].reason, names[k]) == 0)
+					counts[k] += c->deleted[d].segments;
+		oldest[0] = '\0';
+		if (c->oldest_us >= 0)
+			time_format_utc(c->oldest_us, oldest, sizeof(oldest));
+		page_csv_field(out, c->camera);
+		fprintf(out,
+			",%s,%s,%.2f,%d,%" PRId64 ",%" PRId64 ",%" PRId64 ",%d,%" PRId64 ",%.1f\n",
+			c->verdict, oldest, c->days_covered, c->floor_days, counts[0], counts[1],
+			counts[2], c->holds, c->live_bytes, rep->capacity.forecast_days);
+	}
+}
+
+static void retention_html(const struct retention_report *rep, FILE *out)
+{
+	char gen[40], oldest[40], fc[96], total[32], freeb[32];
+	int64_t today = rep->generated_us / DAY_US;
+
+	time_format_local(rep->generated_us, gen, sizeof(gen));
+	forecast_text(&rep->capacity, fc, sizeof(fc));
+	gib(rep->capacity.total_bytes, total, sizeof(total));
+	gib(rep->capacity.free_bytes, freeb, sizeof(freeb));
+	page_html_head(out, "vigil retention report");
+	fprintf(out,
+		"<h1>Retention report</h1>\n<p>Generated %s by vigil %s. Storage: %s free of "
+		"%s. Capacity forecast: <span class=\"%s\">%s</span>.</p>\n",
+		gen, VIGIL_VERSION, freeb, total, rep->capacity.at_risk ? "bad" : "ok", fc);
+	fputs("<table><tr><th>camera</th><th>verdict</th><th>oldest footage</th><th>days "
+	      "covered</th>"
+	      "<th>floor</th><th>deleted in period</th><th>holds</th></tr>\n",
+	      out);
+	for (size_t i = 0; i < rep->ncameras; i++) {
+		const struct retention_camera_report *c = &rep->cameras[i];
+		const char *cls = strcmp(c->verdict, "met") == 0	? "ok"
+				  : strcmp(c->verdict, "breached") == 0 ? "bad"
+									: "na";
+		if (c->oldest_us >= 0)
+			time_format_local(c->oldest_us, oldest, sizeof(oldest));
+		else
+			snprintf(oldest, sizeof(oldest), "none");
+		fputs("<tr><td>", out);
+		page_html_text(out, c->camera);
+		fprintf(out,
+			"</td><td class=\"%s\">%s</td><td>%s</td><td>%.1f</td><td>%d days</td><td>",
+			cls, c->verdict, oldest, c->days_covered, c->floor_days);
+		if (!c->ndeleted)
+			fputs("none", out);
+		for (int d = 0; d < c->ndeleted; d++)
+			fprintf(out, "%s%s: %" PRId64, d ? ", " : "", c->deleted[d].reason,
+				c->deleted[d].segments);
+		fprintf(out, "</td><td>%d</td></tr>\n", c->holds);
+	}
+	fputs("</table>\n<p class=\"note\">Each strip shows the last 90 days, oldest on the left: "
+	      "the darker the green, the more of the day was recorded; red, nothing "
+	      "recorded.</p>\n",
+	      out);
+	for (size_t i = 0; i < rep->ncameras; i++) {
+		const struct retention_camera_report *c = &rep->cameras[i];
+		fputs("<h2>", out);
+		page_html_text(out, c->camera);
+		fprintf(out, "</h2>\n<p class=\"note\">");
+		page_html_text(out, c->why);
+		fputs("</p>\n<svg width=\"900\" height=\"34\" role=\"img\">", out);
+		for (int d = 0; d < 90; d++) {
+			double frac = (double)c->day_recorded_us[d] / (double)DAY_US;
+			int64_t day = today - 89 + d;
+			bool before = c->first_us < 0 || (day + 1) * DAY_US <= c->first_us;
+			const char *fill;
+			char color[16];
+			if (before) {
+				fill = "#e0e0e0";
+			} else if (frac <= 0.0) {
+				fill = "#c62828";
+			} else {
+				int g = 200 - (int)(frac * 120);
+				snprintf(color, sizeof(color), "#2e%02x46",
+					 g < 0	   ? 0
+					 : g > 255 ? 255
+						   : g);
+				fill = color;
+			}
+			char date[40];
+			time_format_utc_s(day * DAY_US, date, sizeof(date));
+			date[10] = '\0';
+			fprintf(out,
+				"<rect x=\"%d\" y=\"0\" width=\"9\" height=\"24\" fill=\"%s\">"
+				"<title>%s: %.1f%% recorded</title></rect>",
+				d * 10, fill, date, frac * 100);
+		}
+		fputs("<text x=\"0\" y=\"33\" font-size=\"9\">90 days ago</text>"
+		      "<text x=\"870\" y=\"33\" font-size=\"9\">today</text></svg>\n",
+		      out);
+	}
+	if (rep->nholds) {
+		fputs("<h2>Legal holds in "
+		      "force</h2>\n<table><tr><th>#</th><th>camera</th><th>from</th>"
+		      "<th>to</th><th>reason</th></tr>\n",
+		      out);
+		for (size_t h = 0; h < rep->nholds; h++) {
+			char a[40], b[40];
+			time_format_local(rep->holds[h].start_us, a, sizeof(a));
+			time_format_local(rep->holds[h].end_us, b, sizeof(b));
+			fprintf(out, "<tr><td>%" PRId64 "</td><td>", rep->holds[h].id);
+			page_html_text(out, rep->holds[h].camera);
+			fprintf(out, "</td><td>%s</td><td>%s</td><td>", a, b);
+			page_html_text(out, rep->holds[h].reason);
+			fputs("</td></tr>\n", out);
+		}
+		fputs("</table>\n", out);
+	}
+	page_html_end(out);
+}
+
+int retention_report_write(const struct retention_report *rep, enum report_format f, FILE *out)
+{
+	switch (f) {
+	case REPORT_TEXT: retention_text(rep, out); break;
+	case REPORT_JSON: retention_json(rep, out); break;
+	case REPORT_CSV: retention_csv(rep, out); break;
+	case REPORT_HTML: retention_html(rep, out); break;
+	}
+	return page_finish(out);
 }
