@@ -124,11 +124,182 @@ static void continuity_csv(const struct continuity_report *rep, FILE *out)
 	}
 }
 
+/* ---- the HTML strip --------------------------------------------------------- */
+
+/*
+ * The strip of a camera is drawn from what continuity says, never from a
+ * background colour: recorded time in green, each gap in its reason's
+ * colour, and the part of the window after the report was made as "not
+ * yet".  Recorded time is the window up to then minus the gaps (holes
+ * shorter than the run tolerance are neither), drawn to its exact width; a
+ * gap is drawn at least one pixel wide, over recorded time, so a short gap
+ * still shows and a printed strip never shows footage that does not exist.
+ */
+struct strip_colour {
+	const char *reason;
+	const char *fill;
+	const char *label;
+};
+
+#define STRIP_RECORDED "#3c9a52"
+#define STRIP_FUTURE "#ffffff"
+#define STRIP_WIDTH 900.0
+
+static const struct strip_colour strip_colours[] = {
+	{ "camera-unreachable", "#e65100", "camera unreachable" },
+	{ "stream-stalled", "#f9a825", "stream stalled" },
+	{ "stream-error", "#ad1457", "stream error" },
+	{ "recorder-down", "#5d4037", "recorder down" },
+	{ "storage-error", "#6a1b9a", "storage error" },
+	{ "storage-full", "#283593", "storage full" },
+	{ "recovered-partial", "#00838f", "recovered in part" },
+	{ "deleted", "#37474f", "deleted under the retention rule" },
+	{ "not-recording", "#bdbdbd", "no footage from the camera yet" },
+	{ "unaccounted", "#c62828", "unaccounted" },
+};
+/* a reason this table does not know yet */
+static const struct strip_colour strip_other = { "", "#880e4f", "other" };
+
+static const struct strip_colour *strip_colour(const char *reason)
+{
+	for (size_t i = 0; i < sizeof(strip_colours) / sizeof(strip_colours[0]); i++)
+		if (strcmp(reason, strip_colours[i].reason) == 0)
+			return &strip_colours[i];
+	return &strip_other;
+}
+
+/* The end of what the report could know: the window up to when it was
+ * made (continuity_compute stops there too). */
+static int64_t strip_known_end(const struct continuity_report *rep)
+{
+	int64_t end = rep->to_us < rep->generated_us ? rep->to_us : rep->generated_us;
+	return end > rep->from_us ? end : rep->from_us;
+}
+
+static void strip_rect(const struct continuity_report *rep, FILE *out, const char *cls,
+		       const char *reason, const char *fill, int64_t start, int64_t end,
+		       double min_width)
+{
+	double span = (double)(rep->to_us - rep->from_us);
+	double x = (double)(start - rep->from_us) / span * STRIP_WIDTH;
+	double w = (double)(end - start) / span * STRIP_WIDTH;
+	char a[40], b[40];
+
+	if (w < min_width)
+		w = min_width;
+	time_format_local(start, a, sizeof(a));
+	time_format_local(end, b, sizeof(b));
+	fprintf(out,
+		"<rect class=\"%s\" data-reason=\"%s\" x=\"%.2f\" y=\"0\" width=\"%.2f\" "
+		"height=\"20\" fill=\"%s\"><title>",
+		cls, reason, x, w, fill);
+	page_html_text(out, reason);
+	fprintf(out, " %s - %s</title></rect>", a, b);
+}
+
+static void strip_html(const struct continuity_report *rep, const struct continuity_camera *c,
+		       FILE *out)
+{
+	int64_t known = strip_known_end(rep), pos = rep->from_us;
+
+	fprintf(out, "<svg class=\"strip\" width=\"%.0f\" height=\"26\" role=\"img\">",
+		STRIP_WIDTH);
+	if (rep->to_us <= rep->from_us) {
+		fputs("</svg>\n", out);
+		return;
+	}
+	/* recorded: what lies between the gaps, up to what the report knew */
+	for (size_t g = 0; g <= c->ngaps; g++) {
+		int64_t end = g < c->ngaps ? c->gaps[g].start_us : known;
+		if (end > known)
+			end = known;
+		if (end > pos)
+			strip_rect(rep, out, "recorded", "recorded", STRIP_RECORDED, pos, end, 0);
+		if (g < c->ngaps && c->gaps[g].end_us > pos)
+			pos = c->gaps[g].end_us;
+	}
+	for (size_t g = 0; g < c->ngaps; g++) {
+		const struct continuity_gap *x = &c->gaps[g];
+		strip_rect(rep, out, "gap", x->reason, strip_colour(x->reason)->fill, x->start_us,
+			   x->end_us, 1);
+	}
+	if (known < rep->to_us)
+		strip_rect(rep, out, "future", "not-yet", STRIP_FUTURE, known, rep->to_us, 0);
+	fprintf(out,
+		"<rect class=\"frame\" x=\"0.5\" y=\"0.5\" width=\"%.0f\" height=\"19\" "
+		"fill=\"none\" stroke=\"#999\" pointer-events=\"none\"/></svg>\n",
+		STRIP_WIDTH - 1);
+}
+
+static void legend_item(FILE *out, const char *fill, const char *label)
+{
+	fprintf(out, "<span><i style=\"background:%s\"></i>", fill);
+	page_html_text(out, label);
+	fputs("</span>", out);
+}
+
+/* What each colour of the strips means: recorded, the reasons of the gaps
+ * the report has, and "not yet" when the window is not over. */
+static void legend_html(const struct continuity_report *rep, FILE *out)
+{
+	char gen[40];
+	size_t n = sizeof(strip_colours) / sizeof(strip_colours[0]);
+	bool other = false;
+
+	fputs("<p class=\"legend\">", out);
+	legend_item(out, STRIP_RECORDED, "recorded");
+	for (size_t k = 0; k <= n; k++) {
+		bool used = false;
+		for (size_t i = 0; i < rep->ncameras && !used; i++) {
+			const struct continuity_camera *c = &rep->cameras[i];
+			for (size_t g = 0; g < c->ngaps && !used; g++) {
+				const struct strip_colour *sc = strip_colour(c->gaps[g].reason);
+				used = k < n ? sc == &strip_colours[k] : sc == &strip_other;
+			}
+		}
+		if (used && k < n)
+			legend_item(out, strip_colours[k].fill, strip_colours[k].label);
+		other |= used && k == n;
+	}
+	if (other)
+		legend_item(out, strip_other.fill, strip_other.label);
+	if (strip_known_end(rep) < rep->to_us) {
+		time_format_local(rep->generated_us, gen, sizeof(gen));
+		char label[80];
+		snprintf(label, sizeof(label), "not yet (after %s)", gen);
+		legend_item(out, STRIP_FUTURE, label);
+	}
+	fputs("</p>\n", out);
+}
+
+static void continuity_html_gaps(const struct continuity_camera *c, FILE *out)
+{
+	char a[40], b[40], len[48];
+
+	if (c->ngaps == 0) {
+		fputs("<p class=\"ok\">continuous</p>\n", out);
+		return;
+	}
+	fputs("<table><tr><th>start</th><th>end</th><th>length</th><th>reason</th>"
+	      "<th>detail</th></tr>\n",
+	      out);
+	for (size_t g = 0; g < c->ngaps; g++) {
+		const struct continuity_gap *x = &c->gaps[g];
+		time_format_local(x->start_us, a, sizeof(a));
+		time_format_local(x->end_us, b, sizeof(b));
+		duration_format(x->end_us - x->start_us, len, sizeof(len));
+		fprintf(out, "<tr><td>%s</td><td>%s</td><td>%s</td><td>", a, b, len);
+		page_html_text(out, x->reason);
+		fputs("</td><td>", out);
+		page_html_text(out, x->detail);
+		fputs("</td></tr>\n", out);
+	}
+	fputs("</table>\n", out);
+}
+
 static void continuity_html(const struct continuity_report *rep, FILE *out)
 {
-	char from[40], to[40], rec[48], verdict[96], a[40], b[40], len[48], gen[40];
-	const double width = 900.0;
-	double span = (double)(rep->to_us - rep->from_us);
+	char from[40], to[40], rec[48], verdict[96], gen[40];
 
 	time_format_local(rep->from_us, from, sizeof(from));
 	time_format_local(rep->to_us, to, sizeof(to));
@@ -150,47 +321,14 @@ static void continuity_html(const struct continuity_report *rep, FILE *out)
 			c->coverage_percent, c->ngaps ? "bad" : "ok", verdict);
 	}
 	fputs("</table>\n", out);
+	legend_html(rep, out);
 	for (size_t i = 0; i < rep->ncameras; i++) {
 		const struct continuity_camera *c = &rep->cameras[i];
 		fputs("<h2>", out);
 		page_html_text(out, c->camera);
 		fputs("</h2>\n", out);
-		/* green where there is footage, red where there is none */
-		fprintf(out,
-			"<svg width=\"%.0f\" height=\"26\" role=\"img\">"
-			"<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"20\" fill=\"#3c9a52\"/>",
-			width, width);
-		for (size_t g = 0; g < c->ngaps && span > 0; g++) {
-			const struct continuity_gap *x = &c->gaps[g];
-			double x0 = (double)(x->start_us - rep->from_us) / span * width;
-			double w = (double)(x->end_us - x->start_us) / span * width;
-			fprintf(out,
-				"<rect x=\"%.2f\" y=\"0\" width=\"%.2f\" height=\"20\" fill=\"%s\">"
-				"<title>%s</title></rect>",
-				x0, w < 1 ? 1 : w,
-				strcmp(x->reason, "not-recording") == 0 ? "#bbb" : "#c62828",
-				x->reason);
-		}
-		fputs("</svg>\n", out);
-		if (c->ngaps == 0) {
-			fputs("<p class=\"ok\">continuous</p>\n", out);
-			continue;
-		}
-		fputs("<table><tr><th>start</th><th>end</th><th>length</th><th>reason</th>"
-		      "<th>detail</th></tr>\n",
-		      out);
-		for (size_t g = 0; g < c->ngaps; g++) {
-			const struct continuity_gap *x = &c->gaps[g];
-			time_format_local(x->start_us, a, sizeof(a));
-			time_format_local(x->end_us, b, sizeof(b));
-			duration_format(x->end_us - x->start_us, len, sizeof(len));
-			fprintf(out, "<tr><td>%s</td><td>%s</td><td>%s</td><td>", a, b, len);
-			page_html_text(out, x->reason);
-			fputs("</td><td>", out);
-			page_html_text(out, x->detail);
-			fputs("</td></tr>\n", out);
-		}
-		fputs("</table>\n", out);
+		strip_html(rep, c, out);
+		continuity_html_gaps(c, out);
 	}
 	page_html_end(out);
 }
