@@ -70,6 +70,63 @@ static int collect_hold(const struct catalog_hold *h, void *ctx)
 	return 0;
 }
 
+/* The verdict on the floor and why: a breach when footage younger than the
+ * floor was deleted, not applicable before the camera has recorded for
+ * the floor's length, else met. */
+static int retention_verdict(struct catalog *cat, const struct retention_rule *rule, int64_t now,
+			     struct retention_camera_report *c)
+{
+	int64_t below = 0;
+	for (int i = 0; i < c->ndeleted; i++)
+		if (strcmp(c->deleted[i].reason, RETENTION_BELOW_FLOOR) == 0)
+			below += c->deleted[i].segments;
+	int64_t floor_us = (int64_t)rule->retain_days * DAY_US;
+	if (below > 0) {
+		c->verdict = "breached";
+		snprintf(c->why, sizeof(c->why),
+			 "%" PRId64
+			 " segments younger than the %d-day floor were deleted for space",
+			 below, rule->retain_days);
+	} else if (c->first_us < 0) {
+		c->verdict = "not-applicable";
+		snprintf(c->why, sizeof(c->why), "no footage recorded yet");
+	} else if (now - c->first_us < floor_us) {
+		c->verdict = "not-applicable";
+		snprintf(c->why, sizeof(c->why),
+			 "recording for %.1f days, less than the %d-day floor: nothing may be "
+			 "deleted yet",
+			 (double)(now - c->first_us) / (double)DAY_US, rule->retain_days);
+	} else {
+		/* within the floor, footage may be missing because the camera did
+		 * not record (outages are continuity's business), never because
+		 * it was deleted */
+		struct continuity_camera within;
+		int64_t from = now - floor_us > c->first_us ? now - floor_us : c->first_us;
+		int ret = continuity_compute_camera(cat, c->camera, from, now, now, &within);
+		if (ret < 0)
+			return ret;
+		int64_t deleted_us = 0;
+		for (size_t i = 0; i < within.ngaps; i++)
+			if (strcmp(within.gaps[i].reason, "deleted") == 0)
+				deleted_us += within.gaps[i].end_us - within.gaps[i].start_us;
+		free(within.gaps);
+		if (deleted_us > 0) {
+			c->verdict = "breached";
+			snprintf(c->why, sizeof(c->why),
+				 "%.1f hours of footage younger than the %d-day floor are deleted",
+				 (double)deleted_us / 3600e6, rule->retain_days);
+		} else {
+			c->verdict = "met";
+			snprintf(c->why, sizeof(c->why),
+				 "nothing younger than the %d-day floor was deleted; footage "
+				 "reaches "
+				 "back %.1f days",
+				 rule->retain_days, c->days_covered);
+		}
+	}
+	return 0;
+}
+
 static int retention_camera(const struct config *cfg, struct catalog *cat, const char *camera,
 			    int64_t now, int64_t period_from, struct retention_camera_report *c)
 {
@@ -100,54 +157,7 @@ static int retention_camera(const struct config *cfg, struct catalog *cat, const
 	if ((ret = catalog_days_each(cat, camera, today - 89, today + 1, add_strip_day, &sc)) < 0)
 		return ret;
 
-	int64_t below = 0;
-	for (int i = 0; i < c->ndeleted; i++)
-		if (strcmp(c->deleted[i].reason, RETENTION_BELOW_FLOOR) == 0)
-			below += c->deleted[i].segments;
-	int64_t floor_us = (int64_t)rule.retain_days * DAY_US;
-	if (below > 0) {
-		c->verdict = "breached";
-		snprintf(c->why, sizeof(c->why),
-			 "%" PRId64
-			 " segments younger than the %d-day floor were deleted for space",
-			 below, rule.retain_days);
-	} else if (c->first_us < 0) {
-		c->verdict = "not-applicable";
-		snprintf(c->why, sizeof(c->why), "no footage recorded yet");
-	} else if (now - c->first_us < floor_us) {
-		c->verdict = "not-applicable";
-		snprintf(c->why, sizeof(c->why),
-			 "recording for %.1f days, less than the %d-day floor: nothing may be "
-			 "deleted yet",
-			 (double)(now - c->first_us) / (double)DAY_US, rule.retain_days);
-	} else {
-		/* within the floor, footage may be missing because the camera did
-		 * not record (outages are continuity's business), never because
-		 * it was deleted */
-		struct continuity_camera within;
-		int64_t from = now - floor_us > c->first_us ? now - floor_us : c->first_us;
-		if ((ret = continuity_compute_camera(cat, camera, from, now, now, &within)) < 0)
-			return ret;
-		int64_t deleted_us = 0;
-		for (size_t i = 0; i < within.ngaps; i++)
-			if (strcmp(within.gaps[i].reason, "deleted") == 0)
-				deleted_us += within.gaps[i].end_us - within.gaps[i].start_us;
-		free(within.gaps);
-		if (deleted_us > 0) {
-			c->verdict = "breached";
-			snprintf(c->why, sizeof(c->why),
-				 "%.1f hours of footage younger than the %d-day floor are deleted",
-				 (double)deleted_us / 3600e6, rule.retain_days);
-		} else {
-			c->verdict = "met";
-			snprintf(c->why, sizeof(c->why),
-				 "nothing younger than the %d-day floor was deleted; footage "
-				 "reaches "
-				 "back %.1f days",
-				 rule.retain_days, c->days_covered);
-		}
-	}
-	return 0;
+	return retention_verdict(cat, &rule, now, c);
 }
 
 int retention_report_compute(const struct config *cfg, struct catalog *cat, int64_t now_us,
@@ -360,10 +370,91 @@ static void retention_csv(const struct retention_report *rep, FILE *out)
 	}
 }
 
+static void retention_html_row(const struct retention_camera_report *c, FILE *out)
+{
+	char oldest[40];
+	const char *cls = strcmp(c->verdict, "met") == 0	? "ok"
+			  : strcmp(c->verdict, "breached") == 0 ? "bad"
+								: "na";
+	if (c->oldest_us >= 0)
+		time_format_local(c->oldest_us, oldest, sizeof(oldest));
+	else
+		snprintf(oldest, sizeof(oldest), "none");
+	fputs("<tr><td>", out);
+	page_html_text(out, c->camera);
+	fprintf(out, "</td><td class=\"%s\">%s</td><td>%s</td><td>%.1f</td><td>%d days</td><td>",
+		cls, c->verdict, oldest, c->days_covered, c->floor_days);
+	if (!c->ndeleted)
+		fputs("none", out);
+	for (int d = 0; d < c->ndeleted; d++)
+		fprintf(out, "%s%s: %" PRId64, d ? ", " : "", c->deleted[d].reason,
+			c->deleted[d].segments);
+	fprintf(out, "</td><td>%d</td></tr>\n", c->holds);
+}
+
+/* A day of the 90-day strip: grey before the first footage, red when
+ * nothing was recorded, else the darker the green the more. */
+static void retention_day_fill(const struct retention_camera_report *c, int64_t day, double frac,
+			       char *fill, size_t size)
+{
+	if (c->first_us < 0 || (day + 1) * DAY_US <= c->first_us) {
+		snprintf(fill, size, "#e0e0e0");
+	} else if (frac <= 0.0) {
+		snprintf(fill, size, "#c62828");
+	} else {
+		int g = 200 - (int)(frac * 120);
+		snprintf(fill, size, "#2e%02x46", g < 0 ? 0 : g > 255 ? 255 : g);
+	}
+}
+
+static void retention_html_strip(const struct retention_camera_report *c, int64_t today, FILE *out)
+{
+	fputs("<h2>", out);
+	page_html_text(out, c->camera);
+	fprintf(out, "</h2>\n<p class=\"note\">");
+	page_html_text(out, c->why);
+	fputs("</p>\n<svg width=\"900\" height=\"34\" role=\"img\">", out);
+	for (int d = 0; d < 90; d++) {
+		double frac = (double)c->day_recorded_us[d] / (double)DAY_US;
+		int64_t day = today - 89 + d;
+		char fill[16], date[40];
+		retention_day_fill(c, day, frac, fill, sizeof(fill));
+		time_format_utc_s(day * DAY_US, date, sizeof(date));
+		date[10] = '\0';
+		fprintf(out,
+			"<rect x=\"%d\" y=\"0\" width=\"9\" height=\"24\" fill=\"%s\">"
+			"<title>%s: %.1f%% recorded</title></rect>",
+			d * 10, fill, date, frac * 100);
+	}
+	fputs("<text x=\"0\" y=\"33\" font-size=\"9\">90 days ago</text>"
+	      "<text x=\"870\" y=\"33\" font-size=\"9\">today</text></svg>\n",
+	      out);
+}
+
+static void retention_html_holds(const struct retention_report *rep, FILE *out)
+{
+	if (!rep->nholds)
+		return;
+	fputs("<h2>Legal holds in "
+	      "force</h2>\n<table><tr><th>#</th><th>camera</th><th>from</th>"
+	      "<th>to</th><th>reason</th></tr>\n",
+	      out);
+	for (size_t h = 0; h < rep->nholds; h++) {
+		char a[40], b[40];
+		time_format_local(rep->holds[h].start_us, a, sizeof(a));
+		time_format_local(rep->holds[h].end_us, b, sizeof(b));
+		fprintf(out, "<tr><td>%" PRId64 "</td><td>", rep->holds[h].id);
+		page_html_text(out, rep->holds[h].camera);
+		fprintf(out, "</td><td>%s</td><td>%s</td><td>", a, b);
+		page_html_text(out, rep->holds[h].reason);
+		fputs("</td></tr>\n", out);
+	}
+	fputs("</table>\n", out);
+}
+
 static void retention_html(const struct retention_report *rep, FILE *out)
 {
-	char gen[40], oldest[40], fc[96], total[32], freeb[32];
-	int64_t today = rep->generated_us / DAY_US;
+	char gen[40], fc[96], total[32], freeb[32];
 
 	time_format_local(rep->generated_us, gen, sizeof(gen));
 	forecast_text(&rep->capacity, fc, sizeof(fc));
@@ -378,85 +469,15 @@ static void retention_html(const struct retention_report *rep, FILE *out)
 	      "covered</th>"
 	      "<th>floor</th><th>deleted in period</th><th>holds</th></tr>\n",
 	      out);
-	for (size_t i = 0; i < rep->ncameras; i++) {
-		const struct retention_camera_report *c = &rep->cameras[i];
-		const char *cls = strcmp(c->verdict, "met") == 0	? "ok"
-				  : strcmp(c->verdict, "breached") == 0 ? "bad"
-									: "na";
-		if (c->oldest_us >= 0)
-			time_format_local(c->oldest_us, oldest, sizeof(oldest));
-		else
-			snprintf(oldest, sizeof(oldest), "none");
-		fputs("<tr><td>", out);
-		page_html_text(out, c->camera);
-		fprintf(out,
-			"</td><td class=\"%s\">%s</td><td>%s</td><td>%.1f</td><td>%d days</td><td>",
-			cls, c->verdict, oldest, c->days_covered, c->floor_days);
-		if (!c->ndeleted)
-			fputs("none", out);
-		for (int d = 0; d < c->ndeleted; d++)
-			fprintf(out, "%s%s: %" PRId64, d ? ", " : "", c->deleted[d].reason,
-				c->deleted[d].segments);
-		fprintf(out, "</td><td>%d</td></tr>\n", c->holds);
-	}
+	for (size_t i = 0; i < rep->ncameras; i++)
+		retention_html_row(&rep->cameras[i], out);
 	fputs("</table>\n<p class=\"note\">Each strip shows the last 90 days, oldest on the left: "
 	      "the darker the green, the more of the day was recorded; red, nothing "
 	      "recorded.</p>\n",
 	      out);
-	for (size_t i = 0; i < rep->ncameras; i++) {
-		const struct retention_camera_report *c = &rep->cameras[i];
-		fputs("<h2>", out);
-		page_html_text(out, c->camera);
-		fprintf(out, "</h2>\n<p class=\"note\">");
-		page_html_text(out, c->why);
-		fputs("</p>\n<svg width=\"900\" height=\"34\" role=\"img\">", out);
-		for (int d = 0; d < 90; d++) {
-			double frac = (double)c->day_recorded_us[d] / (double)DAY_US;
-			int64_t day = today - 89 + d;
-			bool before = c->first_us < 0 || (day + 1) * DAY_US <= c->first_us;
-			const char *fill;
-			char color[16];
-			if (before) {
-				fill = "#e0e0e0";
-			} else if (frac <= 0.0) {
-				fill = "#c62828";
-			} else {
-				int g = 200 - (int)(frac * 120);
-				snprintf(color, sizeof(color), "#2e%02x46",
-					 g < 0	   ? 0
-					 : g > 255 ? 255
-						   : g);
-				fill = color;
-			}
-			char date[40];
-			time_format_utc_s(day * DAY_US, date, sizeof(date));
-			date[10] = '\0';
-			fprintf(out,
-				"<rect x=\"%d\" y=\"0\" width=\"9\" height=\"24\" fill=\"%s\">"
-				"<title>%s: %.1f%% recorded</title></rect>",
-				d * 10, fill, date, frac * 100);
-		}
-		fputs("<text x=\"0\" y=\"33\" font-size=\"9\">90 days ago</text>"
-		      "<text x=\"870\" y=\"33\" font-size=\"9\">today</text></svg>\n",
-		      out);
-	}
-	if (rep->nholds) {
-		fputs("<h2>Legal holds in "
-		      "force</h2>\n<table><tr><th>#</th><th>camera</th><th>from</th>"
-		      "<th>to</th><th>reason</th></tr>\n",
-		      out);
-		for (size_t h = 0; h < rep->nholds; h++) {
-			char a[40], b[40];
-			time_format_local(rep->holds[h].start_us, a, sizeof(a));
-			time_format_local(rep->holds[h].end_us, b, sizeof(b));
-			fprintf(out, "<tr><td>%" PRId64 "</td><td>", rep->holds[h].id);
-			page_html_text(out, rep->holds[h].camera);
-			fprintf(out, "</td><td>%s</td><td>%s</td><td>", a, b);
-			page_html_text(out, rep->holds[h].reason);
-			fputs("</td></tr>\n", out);
-		}
-		fputs("</table>\n", out);
-	}
+	for (size_t i = 0; i < rep->ncameras; i++)
+		retention_html_strip(&rep->cameras[i], rep->generated_us / DAY_US, out);
+	retention_html_holds(rep, out);
 	page_html_end(out);
 }
 
