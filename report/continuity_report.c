@@ -189,10 +189,10 @@ static void strip_rect(const struct continuity_report *rep, FILE *out, const cha
 		w = min_width;
 	time_format_local(start, a, sizeof(a));
 	time_format_local(end, b, sizeof(b));
-	fprintf(out,
-		"<rect class=\"%s\" data-reason=\"%s\" x=\"%.2f\" y=\"0\" width=\"%.2f\" "
-		"height=\"20\" fill=\"%s\"><title>",
-		cls, reason, x, w, fill);
+	fprintf(out, "<rect class=\"%s\" data-reason=\"", cls);
+	page_html_text(out, reason);
+	fprintf(out, "\" x=\"%.2f\" y=\"0\" width=\"%.2f\" height=\"20\" fill=\"%s\"><title>", x, w,
+		fill);
 	page_html_text(out, reason);
 	fprintf(out, " %s - %s</title></rect>", a, b);
 }

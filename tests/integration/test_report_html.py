@@ -157,3 +157,6 @@ def test_html_strip_draws_only_recorded_time():
             green_cols = [x for x, (_, fill) in enumerate(strip["seen"]) if fill == GREEN]
             assert green_cols and min(green_cols) >= int(px(spans[0][0])) and \
                 max(green_cols) <= px(spans[-1][1]), green_cols
+
+
+test_html_strip_draws_only_recorded_time.san = True
