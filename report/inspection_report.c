@@ -212,8 +212,10 @@ static int cameras(const struct config *cfg, struct catalog *cat, struct inspect
 
 	for (size_t i = 0; i < cfg->ncameras && ret == 0; i++)
 		ret = camera_add(&b, cfg->cameras[i].id, -1);
-	if (ret < 0)
+	if (ret < 0) {
+		snprintf(err, errlen, "%s", strerror(-ret));
 		goto out;
+	}
 	if ((ret = catalog_cameras_each(cat, add_catalog_camera, &b)) < 0)
 		goto fail;
 	for (size_t i = 0; i < rep->ncameras; i++)
@@ -235,6 +237,7 @@ int inspection_report_compute(const struct config *cfg, struct catalog *cat, con
 	int ret;
 
 	report_init(cfg, week, from_us, to_us, now_us, rep);
+	err[0] = '\0';
 	if ((ret = cameras(cfg, cat, rep, err, errlen)) < 0)
 		goto out;
 	/* no ticket database: a recorder without a checker, the record is
@@ -242,6 +245,9 @@ int inspection_report_compute(const struct config *cfg, struct catalog *cat, con
 	struct ticket_db *db = page_open_tickets(cfg, &ret, rep->warning, sizeof(rep->warning));
 	if (!db && ret == -ENOENT)
 		rep->warning[0] = '\0';
+	else if (!db && !rep->warning[0])
+		snprintf(rep->warning, sizeof(rep->warning), "cannot open '%s'",
+			 cfg->checker_database);
 	ret = 0;
 	if (db && (ret = read_tickets(db, cfg, rep)) < 0)
 		snprintf(err, errlen, "cannot read '%s': %s", cfg->checker_database,

@@ -61,14 +61,18 @@ int sla_report_compute(const struct config *cfg, const char *quarter, int64_t fr
 	int ret;
 
 	memset(rep, 0, sizeof(*rep));
+	err[0] = '\0';
 	snprintf(rep->quarter, sizeof(rep->quarter), "%s", quarter);
 	rep->site = cfg->site ? cfg->site : "";
 	rep->from_us = from_us;
 	rep->to_us = to_us;
 	rep->generated_us = now_us;
 	struct ticket_db *db = page_open_tickets(cfg, &ret, err, errlen);
-	if (!db)
+	if (!db) {
+		if (!err[0])
+			snprintf(err, errlen, "cannot open '%s'", cfg->checker_database);
 		return ret;
+	}
 	if ((ret = ticket_db_each(db, &f, collect, &l)) < 0) {
 		snprintf(err, errlen, "cannot read '%s': %s", cfg->checker_database,
 			 strerror(-ret));
