@@ -52,7 +52,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -413,12 +415,95 @@ static int send_all(struct rtsp_client *c, const char *buf, size_t n)
 	return 0;
 }
 
+/*
+ * A name lookup that a stop or the deadline can walk away from:
+ * getaddrinfo(3) cannot be interrupted, and a camera named by a host whose
+ * DNS server does not answer would hold the worker for the resolver's
+ * timeouts (5 s a try, per try and per server).  The lookup runs in a
+ * thread of its own, which frees it when the caller has gone.  A numeric
+ * address needs neither a lookup nor a thread.
+ */
+struct lookup {
+	atomic_int refs; /* the caller's and the thread's */
+	atomic_bool done;
+	char host[256], port[8];
+	struct addrinfo *res;
+	int ret;
+};
+
+static void lookup_unref(struct lookup *l)
+{
+	if (atomic_fetch_sub(&l->refs, 1) == 1) {
+		if (l->res)
+			freeaddrinfo(l->res);
+		free(l);
+	}
+}
+
+static void *lookup_main(void *arg)
+{
+	struct lookup *l = arg;
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	l->ret = getaddrinfo(l->host, l->port, &hints, &l->res);
+	atomic_store(&l->done, true);
+	lookup_unref(l);
+	return NULL;
+}
+
+static int resolve(struct rtsp_client *c, struct addrinfo **res)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC,
+				  .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICHOST };
+	if (getaddrinfo(c->url.host, c->url.port, &hints, res) == 0)
+		return 0;
+
+	struct lookup *l = calloc(1, sizeof(*l));
+	pthread_attr_t attr;
+	pthread_t thread;
+	if (!l)
+		return AVERROR(ENOMEM);
+	snprintf(l->host, sizeof(l->host), "%s", c->url.host);
+	snprintf(l->port, sizeof(l->port), "%s", c->url.port);
+	atomic_init(&l->refs, 2);
+	atomic_init(&l->done, false);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	int err = pthread_create(&thread, &attr, lookup_main, l);
+	pthread_attr_destroy(&attr);
+	if (err != 0) {
+		free(l);
+		return AVERROR(err);
+	}
+	int64_t until = clock_mono_us() + c->rw_timeout_us;
+	int ret = 0;
+	while (!atomic_load(&l->done)) {
+		if (interrupted(c)) {
+			ret = AVERROR_EXIT;
+			break;
+		}
+		if (clock_mono_us() >= until) {
+			ret = AVERROR(ETIMEDOUT);
+			break;
+		}
+		poll(NULL, 0, 20);
+	}
+	if (ret == 0 && l->ret != 0)
+		ret = AVERROR(EIO); /* libavformat: "Failed to resolve hostname" */
+	if (ret == 0) {
+		*res = l->res;
+		l->res = NULL;
+	}
+	lookup_unref(l);
+	return ret;
+}
+
 static int connect_to(struct rtsp_client *c)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res, *ai;
-	int ret = getaddrinfo(c->url.host, c->url.port, &hints, &res);
-	if (ret != 0)
-		return AVERROR(EIO); /* libavformat: "Failed to resolve hostname" */
+	struct addrinfo *res, *ai;
+	int ret = resolve(c, &res);
+	if (ret < 0)
+		return ret;
 	ret = AVERROR(ECONNREFUSED);
 	for (ai = res; ai; ai = ai->ai_next) {
 		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,

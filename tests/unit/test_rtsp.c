@@ -646,6 +646,28 @@ static void test_digest_of_other_algorithm_does_not_force_basic(void)
 	basic_refused(CAM_DIGEST_OTHER);
 }
 
+/* A camera named by a host name: the lookup runs in a thread of its own
+ * (one a stop can walk away from) and its answer is used. */
+static void test_host_name_looked_up(void)
+{
+	struct cam k;
+	struct rtsp_client *c = NULL;
+	AVFormatContext *ic = NULL;
+	char url[128];
+
+	CHECK_INT(cam_start(&k, CAM_BASIC), 0);
+	snprintf(url, sizeof(url), "rtsp://u:secret@localhost:%d/x", k.port);
+	struct rtsp_params p = {
+		.url = url,
+		.name = "t",
+		.interrupt = { .callback = stop_cb },
+		.rw_timeout_us = USEC_PER_SEC,
+	};
+	stop_at_mono = 0;
+	CHECK_INT(rtsp_open(&c, &ic, &p), RTSP_BASIC_REFUSED);
+	cam_stop(&k);
+}
+
 const struct test_case rtsp_tests[] = {
 	{ "url", test_url },
 	{ "sdp_h264", test_sdp_h264 },
@@ -661,5 +683,6 @@ const struct test_case rtsp_tests[] = {
 	{ "basic_only_camera_refused", test_basic_only_camera_refused },
 	{ "digest_of_other_algorithm_does_not_force_basic",
 	  test_digest_of_other_algorithm_does_not_force_basic },
+	{ "host_name_looked_up", test_host_name_looked_up },
 	{ NULL, NULL },
 };
