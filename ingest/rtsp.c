@@ -20,8 +20,10 @@
  * thread from seeing a stop.  Each wait has a deadline on progress, fixed
  * when the wait begins and checked before every recv(2) too: a request's
  * whole reply within rw_timeout_us, a whole access unit of the video within
- * read_timeout_us; what else arrives meanwhile does not move it.  Once the first keyframe is out
- * (the one that anchors the run's wall-clock mapping), the socket's receive low-water mark
+ * read_timeout_us; what else arrives meanwhile does not move it.
+ *
+ * Batching.  Once the first keyframe is out (the one that anchors the
+ * run's wall-clock mapping), the socket's receive low-water mark
  * (SO_RCVLOWAT) is raised to RCVLOWAT: the thread wakes when that much has
  * arrived, or at the timeout with what there is, instead of for every
  * burst the camera sends (a wake-up costs more than everything else done
