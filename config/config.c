@@ -113,6 +113,7 @@ static const struct key_spec key_table[] = {
 	{ "camera", "password_env", KEY_STRING, K(password_env), NULL, 0, 0, NULL },
 	{ "camera", "password_file", KEY_STRING, K(password_file), NULL, 0, 0, NULL },
 	{ "camera", "transport", KEY_ENUM, K(transport), "tcp", 0, 0, transport_names },
+	{ "camera", "allow_basic_auth", KEY_BOOL, K(allow_basic_auth), "false", 0, 0, NULL },
 	{ "camera", "segment_seconds", KEY_INT, K(segment_seconds), "60", 2, 3600, NULL },
 	{ "camera", "retain_days", KEY_INT, K(retain_days), "-1", 1, 36500, NULL },
 	{ "camera", "delete_after_days", KEY_INT, K(delete_after_days), "-1", 1, 36500, NULL },

@@ -46,6 +46,7 @@ struct camera_config {
 	char *site;
 	char *location;
 	enum camera_transport transport;
+	bool allow_basic_auth; /* Basic (password in clear) over plain RTSP */
 	int segment_seconds;
 	int retain_days;
 	int delete_after_days;

@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -107,6 +108,7 @@ struct worker {
 	int keys_without_params; /* this connection's unusable keyframes */
 	int64_t storage_retry_mono;
 	bool timed_out;		 /* the last blocking call hit its deadline */
+	bool redirect_refused;	 /* libavformat was sent to another host */
 	int64_t open_mono;	 /* the connection attempt in progress began */
 	int64_t call_start_mono; /* the blocking call in progress began */
 	int64_t call_budget_us;	 /* and the deadline it was given */
@@ -363,11 +365,29 @@ static bool stopping(const struct worker *w)
 	return atomic_load(&w->ing->stopping);
 }
 
+/* Has libavformat's RTSP client followed a redirect to another host?  It
+ * does so by changing ic->url, and sends the first URL's credentials to
+ * the new one; it asks this callback before it writes anything there. */
+static bool redirected_away(const struct worker *w)
+{
+	if (w->rtsp || !w->ic || !w->ic->url || strcmp(w->ic->url, w->cam->url) == 0)
+		return false;
+	char from[256] = "", to[256] = "";
+	int port;
+	av_url_split(NULL, 0, NULL, 0, from, sizeof(from), &port, NULL, 0, w->cam->url);
+	av_url_split(NULL, 0, NULL, 0, to, sizeof(to), &port, NULL, 0, w->ic->url);
+	return strcasecmp(from, to) != 0;
+}
+
 static int interrupt_cb(void *opaque)
 {
 	struct worker *w = opaque;
 	if (stopping(w))
 		return 1;
+	if (redirected_away(w)) {
+		w->redirect_refused = true;
+		return 1;
+	}
 	if (clock_mono_us() > atomic_load(&w->deadline_mono)) {
 		w->timed_out = true;
 		return 1;
@@ -731,6 +751,9 @@ static int open_fast(struct worker *w)
 		 * DESCRIBE or PLAY in seconds) gets the connect timeout, not
 		 * the stall timeout of a stream already flowing */
 		.rw_timeout_us = (int64_t)cfg->connect_timeout_seconds * USEC_PER_SEC,
+		/* no whole video frame this long is a stall, whatever else comes */
+		.read_timeout_us = (int64_t)cfg->stall_seconds * USEC_PER_SEC,
+		.allow_basic = w->cam->allow_basic_auth,
 	};
 
 	arm_deadline(w, (int64_t)cfg->connect_timeout_seconds * USEC_PER_SEC);
@@ -747,6 +770,7 @@ static int open_stream(struct worker *w)
 	int ret;
 
 	w->open_mono = clock_mono_us();
+	w->redirect_refused = false;
 	if (!w->rtsp_fallback && w->cam->transport == TRANSPORT_TCP && rtsp_fast_url(w->cam->url)) {
 		ret = open_fast(w);
 		if (ret != RTSP_FALLBACK) {
@@ -771,6 +795,12 @@ static int open_stream(struct worker *w)
 	av_dict_set(&opts, "timeout", num, 0);
 	av_dict_set(&opts, "user_agent", "vigil/" VIGIL_VERSION, 0);
 	av_dict_set(&opts, "allowed_media_types", "video+audio", 0);
+	/* what a camera's answers may make libavformat open: RTSP and its
+	 * media, TLS only for rtsps:// (redirects: redirected_away) */
+	av_dict_set(&opts, "protocol_whitelist",
+		    strncasecmp(w->cam->url, "rtsps:", 6) == 0 ? "rtsp,rtsps,rtp,tcp,udp,tls"
+							       : "rtsp,rtp,tcp,udp",
+		    0);
 
 	arm_deadline(w, (int64_t)cfg->connect_timeout_seconds * USEC_PER_SEC);
 	ret = avformat_open_input(&w->ic, w->cam->url, NULL, &opts);
@@ -1129,7 +1159,7 @@ static enum gap_reason record_stream(struct worker *w, char *why, size_t whylen)
 				w->rtsp_fallback = true;
 				reason = GAP_STREAM_ERROR;
 				snprintf(why, whylen, "the stream needs libavformat's RTSP client");
-			} else if (w->timed_out) {
+			} else if (w->timed_out || ret == AVERROR(ETIMEDOUT)) {
 				reason = GAP_STREAM_STALLED;
 				snprintf(why, whylen, "no media for %d s", cfg->stall_seconds);
 			} else if (ret == AVERROR_EOF || ret == AVERROR(ECONNRESET) ||
@@ -1173,6 +1203,19 @@ static enum gap_reason open_failure(struct worker *w, int err, char *why, size_t
 
 	if (w->timed_out) {
 		snprintf(why, whylen, "no answer within %d s", cfg->connect_timeout_seconds);
+		return GAP_CAMERA_UNREACHABLE;
+	}
+	if (w->redirect_refused) {
+		snprintf(why, whylen,
+			 "redirect to another host refused: the credentials must "
+			 "not follow it");
+		return GAP_CAMERA_UNREACHABLE;
+	}
+	if (err == RTSP_BASIC_REFUSED) {
+		snprintf(why, whylen,
+			 "authentication refused: the camera offers Basic and no MD5 "
+			 "Digest; Basic sends the password in clear (allow_basic_auth "
+			 "is off)");
 		return GAP_CAMERA_UNREACHABLE;
 	}
 	/* a request left unanswered past the socket timeout (stall_seconds)

@@ -13,10 +13,16 @@
  * awaited (between PLAY and its answer); while streaming it holds at most
  * one.
  *
- * Waiting.  The socket has a receive timeout (RECV_TIMEOUT_MS), after
- * which the interrupt callback is asked (the worker's deadline and stop
- * flag), as libavformat does every 100 ms; requests are also bounded by
- * rw_timeout_us.  Once the first keyframe is out (the one that anchors the
+ * Waiting.  The socket has a receive timeout (RECV_TIMEOUT_MS), and the
+ * interrupt callback (the worker's deadline and stop flag) is asked before
+ * every recv(2), whether the last one brought data or not: a camera that
+ * sends a byte every 100 ms, or RTCP and nothing else, cannot keep the
+ * thread from seeing a stop.  Each wait has a deadline on progress, fixed
+ * when the wait begins and checked before every recv(2) too: a request's
+ * whole reply within rw_timeout_us, a whole access unit of the video within
+ * read_timeout_us; what else arrives meanwhile does not move it.
+ *
+ * Batching.  Once the first keyframe is out (the one that anchors the
  * run's wall-clock mapping), the socket's receive low-water mark
  * (SO_RCVLOWAT) is raised to RCVLOWAT: the thread wakes when that much has
  * arrived, or at the timeout with what there is, instead of for every
@@ -48,7 +54,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +96,8 @@ struct rtsp_client {
 	char user_agent[64];
 	AVIOInterruptCB intr;
 	int64_t rw_timeout_us;
+	int64_t read_timeout_us;
+	bool allow_basic;
 	struct rtsp_url url;
 
 	enum auth_kind auth;
@@ -353,6 +363,9 @@ static int wait_fd(struct rtsp_client *c, short events, int64_t until)
 
 /* Appends what the socket holds to the input buffer, waiting for data
  * until `until` at most (0: as long as the interrupt callback allows).
+ * The callback and the deadline are checked first, every time: the
+ * callers loop on fill() while what comes is not what they wait for, so a
+ * camera that never stops sending must not keep them from being asked.
  * Returns 0, or a negative AVERROR. */
 static int fill(struct rtsp_client *c, int64_t until)
 {
@@ -365,6 +378,10 @@ static int fill(struct rtsp_client *c, int64_t until)
 	if (c->in_end == c->in_cap)
 		return AVERROR_INVALIDDATA; /* an item larger than the buffer */
 	for (;;) {
+		if (interrupted(c))
+			return AVERROR_EXIT;
+		if (until > 0 && clock_mono_us() >= until)
+			return AVERROR(ETIMEDOUT);
 		/* blocks until the low-water mark, or RECV_TIMEOUT_MS */
 		ssize_t r = recv(c->fd, c->in + c->in_end, c->in_cap - c->in_end, 0);
 		if (r > 0) {
@@ -376,10 +393,6 @@ static int fill(struct rtsp_client *c, int64_t until)
 			return AVERROR_EOF;
 		if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
 			return AVERROR(errno);
-		if (interrupted(c))
-			return AVERROR_EXIT;
-		if (until > 0 && clock_mono_us() >= until)
-			return AVERROR(ETIMEDOUT);
 	}
 }
 
@@ -404,12 +417,95 @@ static int send_all(struct rtsp_client *c, const char *buf, size_t n)
 	return 0;
 }
 
+/*
+ * A name lookup that a stop or the deadline can walk away from:
+ * getaddrinfo(3) cannot be interrupted, and a camera named by a host whose
+ * DNS server does not answer would hold the worker for the resolver's
+ * timeouts (5 s a try, per try and per server).  The lookup runs in a
+ * thread of its own, which frees it when the caller has gone.  A numeric
+ * address needs neither a lookup nor a thread.
+ */
+struct lookup {
+	atomic_int refs; /* the caller's and the thread's */
+	atomic_bool done;
+	char host[256], port[8];
+	struct addrinfo *res;
+	int ret;
+};
+
+static void lookup_unref(struct lookup *l)
+{
+	if (atomic_fetch_sub(&l->refs, 1) == 1) {
+		if (l->res)
+			freeaddrinfo(l->res);
+		free(l);
+	}
+}
+
+static void *lookup_main(void *arg)
+{
+	struct lookup *l = arg;
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	l->ret = getaddrinfo(l->host, l->port, &hints, &l->res);
+	atomic_store(&l->done, true);
+	lookup_unref(l);
+	return NULL;
+}
+
+static int resolve(struct rtsp_client *c, struct addrinfo **res)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC,
+				  .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICHOST };
+	if (getaddrinfo(c->url.host, c->url.port, &hints, res) == 0)
+		return 0;
+
+	struct lookup *l = calloc(1, sizeof(*l));
+	pthread_attr_t attr;
+	pthread_t thread;
+	if (!l)
+		return AVERROR(ENOMEM);
+	snprintf(l->host, sizeof(l->host), "%s", c->url.host);
+	snprintf(l->port, sizeof(l->port), "%s", c->url.port);
+	atomic_init(&l->refs, 2);
+	atomic_init(&l->done, false);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	int err = pthread_create(&thread, &attr, lookup_main, l);
+	pthread_attr_destroy(&attr);
+	if (err != 0) {
+		free(l);
+		return AVERROR(err);
+	}
+	int64_t until = clock_mono_us() + c->rw_timeout_us;
+	int ret = 0;
+	while (!atomic_load(&l->done)) {
+		if (interrupted(c)) {
+			ret = AVERROR_EXIT;
+			break;
+		}
+		if (clock_mono_us() >= until) {
+			ret = AVERROR(ETIMEDOUT);
+			break;
+		}
+		poll(NULL, 0, 20);
+	}
+	if (ret == 0 && l->ret != 0)
+		ret = AVERROR(EIO); /* libavformat: "Failed to resolve hostname" */
+	if (ret == 0) {
+		*res = l->res;
+		l->res = NULL;
+	}
+	lookup_unref(l);
+	return ret;
+}
+
 static int connect_to(struct rtsp_client *c)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res, *ai;
-	int ret = getaddrinfo(c->url.host, c->url.port, &hints, &res);
-	if (ret != 0)
-		return AVERROR(EIO); /* libavformat: "Failed to resolve hostname" */
+	struct addrinfo *res, *ai;
+	int ret = resolve(c, &res);
+	if (ret < 0)
+		return ret;
 	ret = AVERROR(ECONNREFUSED);
 	for (ai = res; ai; ai = ai->ai_next) {
 		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
@@ -875,6 +971,9 @@ static int next_item(struct rtsp_client *c, struct reply *reply, bool *got)
 
 /* ---- requests ---------------------------------------------------------------- */
 
+static void log_failure(const struct rtsp_client *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 static void md5_hex(const char *s, char out[33])
 {
 	uint8_t d[16];
@@ -930,18 +1029,26 @@ static void challenge_param(const char *ch, const char *param, char *out, size_t
 	}
 }
 
-/* Learns the authentication the camera asks for; Digest when offered. */
+/*
+ * Learns the authentication the camera asks for; Digest (MD5) when
+ * offered.  Basic only when allowed: a camera, or anyone on the path, can
+ * offer Basic alone (or beside a Digest of an algorithm this client does
+ * not do) to have the password sent in clear.  Returns 0, -ENOENT when
+ * nothing usable is offered, or RTSP_BASIC_REFUSED.
+ */
 static int take_challenge(struct rtsp_client *c, const struct reply *r)
 {
-	char ch[1024];
+	char ch[1024], other[32] = "";
 	bool basic = false;
 
 	for (int i = 0; reply_header(r, "WWW-Authenticate", i, ch, sizeof(ch)) == 0; i++) {
 		if (strncasecmp(ch, "Digest ", 7) == 0) {
 			char alg[32], qop[64];
 			challenge_param(ch + 7, "algorithm", alg, sizeof(alg));
-			if (alg[0] && strcasecmp(alg, "MD5") != 0)
+			if (alg[0] && strcasecmp(alg, "MD5") != 0) {
+				copy_str(other, sizeof(other), alg, strlen(alg));
 				continue;
+			}
 			challenge_param(ch + 7, "realm", c->realm, sizeof(c->realm));
 			challenge_param(ch + 7, "nonce", c->nonce, sizeof(c->nonce));
 			challenge_param(ch + 7, "opaque", c->opaque, sizeof(c->opaque));
@@ -955,9 +1062,21 @@ static int take_challenge(struct rtsp_client *c, const struct reply *r)
 		if (strncasecmp(ch, "Basic", 5) == 0)
 			basic = true;
 	}
-	if (basic) {
+	if (basic && c->allow_basic) {
 		c->auth = AUTH_BASIC;
 		return 0;
+	}
+	if (basic) {
+		/* the log line is camera input: only printable ASCII of it */
+		for (char *o = other; *o; o++)
+			if (*o < 0x21 || *o > 0x7e)
+				*o = '?';
+		log_failure(c,
+			    "the camera asks for Basic authentication%s%s%s, which would send the "
+			    "password in clear: refused (allow_basic_auth is off)",
+			    other[0] ? " (its Digest is '" : "", other,
+			    other[0] ? "', not MD5)" : "");
+		return RTSP_BASIC_REFUSED;
 	}
 	return -ENOENT;
 }
@@ -1053,7 +1172,12 @@ static int request(struct rtsp_client *c, const char *method, const char *uri, c
 			return 0;
 		char stale[16] = "";
 		enum auth_kind before = c->auth;
-		if (take_challenge(c, r) < 0)
+		int taken = take_challenge(c, r);
+		if (taken == RTSP_BASIC_REFUSED) {
+			reply_free(r);
+			return taken;
+		}
+		if (taken < 0)
 			return 0;
 		char ch[1024];
 		if (reply_header(r, "WWW-Authenticate", 0, ch, sizeof(ch)) == 0)
@@ -1067,9 +1191,6 @@ static int request(struct rtsp_client *c, const char *method, const char *uri, c
 /* Says why a request failed, as libavformat's own messages reach the log:
  * at info, or at debug when it repeats the previous line of this thread (a
  * camera refusing every retry).  No URL: it may carry credentials. */
-static void log_failure(const struct rtsp_client *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
 static void log_failure(const struct rtsp_client *c, const char *fmt, ...)
 {
 	static __thread char previous[192];
@@ -1367,6 +1488,8 @@ int rtsp_open(struct rtsp_client **out, AVFormatContext **icp, const struct rtsp
 		 p->user_agent ? p->user_agent : "vigil");
 	c->intr = p->interrupt;
 	c->rw_timeout_us = p->rw_timeout_us > 0 ? p->rw_timeout_us : 10 * USEC_PER_SEC;
+	c->read_timeout_us = p->read_timeout_us;
+	c->allow_basic = p->allow_basic;
 	if (rtsp_parse_url(p->url, &c->url) < 0) {
 		ret = RTSP_FALLBACK; /* let libavformat say what is wrong with it */
 		goto fail;
@@ -1456,7 +1579,8 @@ fail:
 
 int rtsp_read(struct rtsp_client *c, AVPacket *pkt)
 {
-	bool asked = false;
+	/* progress is a whole unit of the video: nothing else moves this */
+	int64_t until = c->read_timeout_us > 0 ? clock_mono_us() + c->read_timeout_us : 0;
 
 	for (;;) {
 		if (c->nready > 0) {
@@ -1484,16 +1608,11 @@ int rtsp_read(struct rtsp_client *c, AVPacket *pkt)
 			return ret;
 		if (ret > 0)
 			continue;
-		/* nothing whole in the buffer: a stop or a deadline first, as
-		 * libavformat asks its interrupt callback before each read */
-		if (!asked) {
-			if (interrupted(c))
-				return AVERROR_EXIT;
-			asked = true;
-		}
+		/* nothing whole in the buffer: fill() asks the interrupt
+		 * callback and checks the deadline before it reads */
 		keepalive(c);
-		if ((ret = fill(c, 0)) < 0) {
-			if (ret == AVERROR_EXIT || c->au_len == 0)
+		if ((ret = fill(c, until)) < 0) {
+			if (ret == AVERROR_EXIT || ret == AVERROR(ETIMEDOUT) || c->au_len == 0)
 				return ret;
 			/* the connection ended: the frame being built is whole */
 			c->error = ret;

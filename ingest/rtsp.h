@@ -29,11 +29,18 @@
  * authentication), SETUP, PLAY; keeps the session alive with GET_PARAMETER
  * (or OPTIONS) every half session timeout; and sends TEARDOWN at close.
  *
+ * Every wait is bounded by progress, not by bytes: a request fails when
+ * its whole reply has not come within rw_timeout_us, rtsp_read when no
+ * whole access unit of the video has come within read_timeout_us, however
+ * much else (stray bytes, RTCP, other payload types, server requests) the
+ * camera sends meanwhile; and the interrupt callback is asked before every
+ * read of the socket, so a stop is seen within RECV_TIMEOUT_MS (150 ms).
+ *
  * Errors are libavformat's: AVERROR_EOF when the camera closes the
  * connection, AVERROR_EXIT when the interrupt callback asks to stop,
- * AVERROR(ETIMEDOUT) when a request is not answered within rw_timeout_us,
- * AVERROR_HTTP_UNAUTHORIZED / _NOT_FOUND / ... for RTSP status codes, and
- * RTSP_FALLBACK when the stream needs libavformat.
+ * AVERROR(ETIMEDOUT) when a request or a read makes no progress in time,
+ * AVERROR_HTTP_UNAUTHORIZED / _NOT_FOUND / ... for RTSP status codes,
+ * RTSP_FALLBACK when the stream needs libavformat, and RTSP_BASIC_REFUSED.
  *
  * Thread safety: a client is used by one thread.
  */
@@ -48,6 +55,11 @@
 
 /* The stream (or the URL) needs libavformat's demuxer. */
 #define RTSP_FALLBACK FFERRTAG('V', 'R', 'F', 'B')
+/* The camera asks for Basic authentication (it offers no Digest this
+ * client answers) and rtsp_params.allow_basic is false: the password would
+ * cross the network in clear.  Not a reason to fall back: libavformat
+ * would send it. */
+#define RTSP_BASIC_REFUSED FFERRTAG('V', 'R', 'B', 'A')
 
 struct rtsp_client;
 
@@ -55,8 +67,10 @@ struct rtsp_params {
 	const char *url;  /* rtsp://[user[:password]@]host[:port]/path */
 	const char *name; /* for log lines: the camera id */
 	const char *user_agent;
-	AVIOInterruptCB interrupt; /* asked at least every 100 ms while waiting */
-	int64_t rw_timeout_us;	   /* a request unanswered this long fails */
+	AVIOInterruptCB interrupt; /* asked at least every 150 ms, whatever comes */
+	int64_t rw_timeout_us;	   /* a request not answered whole this long fails */
+	int64_t read_timeout_us;   /* rtsp_read: no whole video unit this long fails */
+	bool allow_basic;	   /* answer a Basic challenge (password in clear) */
 };
 
 /* True when url is one this client may try (rtsp://, not rtsps://). */
@@ -71,8 +85,9 @@ bool rtsp_fast_url(const char *url);
 int rtsp_open(struct rtsp_client **out, AVFormatContext **ic, const struct rtsp_params *p);
 
 /* The next access unit of the video stream into pkt (which must be blank).
- * Returns 0 or a negative AVERROR; RTSP_FALLBACK when the stream turned
- * out to need libavformat (B frames, an unsupported packetization). */
+ * Returns 0 or a negative AVERROR; AVERROR(ETIMEDOUT) when no unit came
+ * whole within read_timeout_us; RTSP_FALLBACK when the stream turned out
+ * to need libavformat (B frames, an unsupported packetization). */
 int rtsp_read(struct rtsp_client *c, AVPacket *pkt);
 
 /* When the last data of the unit handed out last (by rtsp_read or

@@ -68,6 +68,17 @@ struct conn {
 	bool closing;
 	struct hostile_stats *st;
 
+	/* STALL, REPEAT, AUTH */
+	bool stall_next, stalled;
+	const uint8_t *drip;
+	size_t driplen, dripped;
+	const uint8_t *repeat;
+	size_t repeatlen;
+	int every_ms;
+	int64_t next_ms;
+	const uint8_t *challenge;
+	size_t challengelen;
+
 	/* the buffers last: hostile_serve() clears what comes before */
 	uint8_t in[INBUF];
 	uint8_t out[OUTBUF];
@@ -127,7 +138,7 @@ static bool peek_record(const struct conn *c, int *type, const uint8_t **payload
 static bool is_control(int type)
 {
 	return type == HOSTILE_SDP || type == HOSTILE_REPLY || type == HOSTILE_HEADER ||
-	       type == HOSTILE_STATUS;
+	       type == HOSTILE_STATUS || type == HOSTILE_STALL || type == HOSTILE_AUTH;
 }
 
 /* Takes the control records in front of the next answer. */
@@ -141,8 +152,9 @@ static void take_controls(struct conn *c)
 	c->headerslen = 0;
 	c->status = 200;
 	while (peek_record(c, &type, &p, &len, &next)) {
-		if (!is_control(type) && type != HOSTILE_CLOSE && type >= HOSTILE_SDP &&
-		    type <= HOSTILE_STATUS)
+		if ((!is_control(type) && type != HOSTILE_CLOSE && type >= HOSTILE_SDP &&
+		     type <= HOSTILE_STATUS) ||
+		    type == HOSTILE_REPEAT)
 			return; /* media: after PLAY */
 		c->pos = next;
 		switch (type) {
@@ -170,11 +182,18 @@ static void take_controls(struct conn *c)
 			c->replylen = len;
 			c->have_reply = true;
 			return;
-		case HOSTILE_CLOSE:
-			c->closing = true;
-			return;
-		default:
-			break; /* unknown: skipped */
+		case HOSTILE_CLOSE: c->closing = true; return;
+		case HOSTILE_STALL:
+			c->stall_next = true;
+			c->every_ms = len >= 1 && p[0] ? p[0] * 10 : 10;
+			c->drip = len > 1 ? p + 1 : (const uint8_t *)"x";
+			c->driplen = len > 1 ? len - 1 : 1;
+			break;
+		case HOSTILE_AUTH:
+			c->challenge = p;
+			c->challengelen = len;
+			break;
+		default: break; /* unknown: skipped */
 		}
 	}
 }
@@ -209,18 +228,52 @@ static bool answer(struct conn *c, const char *req)
 	const char *body = "";
 	size_t bodylen = 0;
 
+	if (c->stalled)
+		return true; /* STALL: never answered */
 	sscanf(req, "%31s", method);
 	header_value(req, "CSeq:", cseq, sizeof(cseq));
 	c->st->requests++;
 	take_controls(c);
 	if (c->closing)
 		return false;
+	if (c->stall_next) {
+		c->stall_next = false;
+		c->stalled = true;
+		c->next_ms = now_ms() + c->every_ms;
+	}
 	if (c->have_reply)
 		return send_all(c, c->reply, c->replylen);
+	if (c->challenge) {
+		char auth[512];
+		if (header_value(req, "Authorization:", auth, sizeof(auth))) {
+			if (strncasecmp(auth, "Basic", 5) == 0)
+				c->st->basic_auth++;
+		} else {
+			int n = snprintf((char *)c->out, sizeof(c->out),
+					 "RTSP/1.0 401 Unauthorized\r\nCSeq: %s\r\n", cseq);
+			for (size_t i = 0;
+			     i < c->challengelen && n > 0 && (size_t)n + 64 < sizeof(c->out);) {
+				size_t l = 0;
+				while (i + l < c->challengelen && c->challenge[i + l] != '\n')
+					l++;
+				if ((size_t)n + l + 64 >= sizeof(c->out))
+					break;
+				n += snprintf((char *)c->out + n, sizeof(c->out) - (size_t)n,
+					      "WWW-Authenticate: %.*s\r\n", (int)l,
+					      (const char *)c->challenge + i);
+				i += l + 1;
+			}
+			if (n < 0 || (size_t)n + 3 > sizeof(c->out))
+				return false;
+			memcpy(c->out + n, "\r\n", 2);
+			return send_all(c, c->out, (size_t)n + 2);
+		}
+	}
 
 	if (strcmp(method, "OPTIONS") == 0) {
 		snprintf(extra, sizeof(extra),
-			 "Public: OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER\r\n");
+			 "Public: OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, "
+			 "GET_PARAMETER\r\n");
 	} else if (strcmp(method, "DESCRIBE") == 0) {
 		body = c->sdp ? (const char *)c->sdp : default_sdp;
 		bodylen = c->sdp ? c->sdplen : strlen(default_sdp);
@@ -356,13 +409,46 @@ static bool send_media(struct conn *c)
 			c->quiet_until_ms = now_ms() + ms;
 			return true;
 		}
-		case HOSTILE_CLOSE:
-			return false;
-		default:
-			break;
+		case HOSTILE_CLOSE: return false;
+		case HOSTILE_REPEAT:
+			c->every_ms = len >= 1 && p[0] ? p[0] * 10 : 10;
+			c->repeat = p + (len >= 1 ? 1 : 0);
+			c->repeatlen = len >= 1 ? len - 1 : 0;
+			c->next_ms = now_ms();
+			return true;
+		default: break;
 		}
 	}
 	return true;
+}
+
+/* STALL and REPEAT, when their interval has come.  false: close. */
+static bool send_forever(struct conn *c)
+{
+	if (now_ms() < c->next_ms)
+		return true;
+	c->next_ms = now_ms() + c->every_ms;
+	if (c->stalled) {
+		uint8_t b = c->drip[c->dripped++ % c->driplen];
+		return send_all(c, &b, 1);
+	}
+	/* the inner record is a script of its own: send it as one */
+	const uint8_t *script = c->script;
+	size_t size = c->size, pos = c->pos;
+	c->script = c->repeat;
+	c->size = c->repeatlen;
+	c->pos = 0;
+	c->repeat = NULL; /* a REPEAT inside does not nest */
+	bool ok = send_media(c);
+	if (!c->repeat) {
+		c->repeat = c->script;
+		c->repeatlen = c->size;
+	}
+	c->script = script;
+	c->size = size;
+	c->pos = pos;
+	c->every_ms = c->every_ms > 0 ? c->every_ms : 10;
+	return ok;
 }
 
 int hostile_serve(int fd, const uint8_t *script, size_t size, int budget_ms,
@@ -384,11 +470,15 @@ int hostile_serve(int fd, const uint8_t *script, size_t size, int budget_ms,
 		int64_t now = now_ms();
 		if (now >= c.deadline_ms)
 			return -1;
-		if (c.st->played && !send_media(&c))
+		if (c.st->played && !c.repeat && !send_media(&c))
 			return 0;
-		if (c.st->played && c.pos >= c.size && now_ms() >= c.quiet_until_ms)
+		if ((c.stalled || (c.repeat && c.st->played)) && !send_forever(&c))
+			return 0;
+		if (c.st->played && !c.repeat && c.pos >= c.size && now_ms() >= c.quiet_until_ms)
 			return 0; /* the script is done */
 		int wait = (int)(c.deadline_ms - now_ms());
+		if ((c.stalled || (c.repeat && c.st->played)) && c.next_ms - now_ms() < wait)
+			wait = (int)(c.next_ms - now_ms());
 		if (c.st->played && c.quiet_until_ms > now_ms() &&
 		    c.quiet_until_ms - now_ms() < wait)
 			wait = (int)(c.quiet_until_ms - now_ms());

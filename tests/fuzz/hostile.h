@@ -27,6 +27,19 @@
  * The client's own requests and interleaved RTCP are read and answered
  * (OPTIONS, DESCRIBE, SETUP with the channels it asked for, PLAY,
  * GET_PARAMETER, TEARDOWN ...) throughout.
+ *
+ * Cameras that never let a wait end (each until the client hangs up or
+ * the budget runs out):
+ *   STALL   control: payload[0] x 10 ms, then bytes.  After the next
+ *           answer the server answers nothing more and sends the bytes
+ *           one at a time, cycling ('x' when none), one per interval.
+ *   REPEAT  media: payload[0] x 10 ms, then one media record (type,
+ *           length, payload) sent every interval from now on, the rest of
+ *           the script never (RTCP only, another payload type only ...).
+ *   AUTH    control: WWW-Authenticate values, one a line.  From now on a
+ *           request without an Authorization header is answered 401 with
+ *           them; hostile_stats.basic_auth counts Basic credentials that
+ *           came (a password that crossed in clear).
  */
 #ifndef VIGIL_TESTS_FUZZ_HOSTILE_H
 #define VIGIL_TESTS_FUZZ_HOSTILE_H
@@ -44,13 +57,17 @@ enum hostile_record {
 	HOSTILE_CLOSE = 7,
 	HOSTILE_RTPH = 8,
 	HOSTILE_STATUS = 9,
+	HOSTILE_STALL = 10,
+	HOSTILE_REPEAT = 11,
+	HOSTILE_AUTH = 12,
 };
 
 struct hostile_stats {
-	int requests;	  /* RTSP requests answered */
-	int media;	  /* media records sent */
-	int played;	  /* PLAY was answered */
+	int requests;	   /* RTSP requests answered */
+	int media;	   /* media records sent */
+	int played;	   /* PLAY was answered */
 	int client_closed; /* the client hung up first */
+	int basic_auth;	   /* requests that carried Basic credentials */
 };
 
 /*

@@ -110,8 +110,10 @@ static void *serve(void *arg)
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	long ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
 	pthread_mutex_lock(&out_lock);
-	printf("served %s requests=%d media=%d played=%d client_closed=%d budget_out=%d ms=%ld\n",
-	       c->name, st.requests, st.media, st.played, st.client_closed, ret < 0, ms);
+	printf("served %s requests=%d media=%d played=%d client_closed=%d budget_out=%d ms=%ld "
+	       "basic_auth=%d\n",
+	       c->name, st.requests, st.media, st.played, st.client_closed, ret < 0, ms,
+	       st.basic_auth);
 	fflush(stdout);
 	pthread_mutex_unlock(&out_lock);
 	free(j);

@@ -28,6 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(HERE, "corpus")
 
 SDP, RTP, RAW, REPLY, HEADER, PAUSE, CLOSE, RTPH, STATUS = range(1, 10)
+STALL, REPEAT, AUTH = range(10, 13)
 
 
 def rec(kind, payload=b""):
@@ -213,6 +214,18 @@ def rtsp_cases():
     # ---- timing
     c["slow-drip"] = rec(SDP, good) + b"".join(packetize(au, 3600) + rec(PAUSE, b"\x02") for au in aus[:30])
     c["stall-after-play"] = rec(SDP, good) + stream(aus, 5) + rec(PAUSE, b"\x64")
+    # ---- waits that must end on progress, not on bytes (issue 11)
+    c["slow-bytes-after-options"] = rec(STALL, b"\x0a" + b"x")
+    rtcp_rr = bytes([0x81, 201, 0, 7]) + b"\x12\x34\x56\x78" + bytes(24)
+    c["rtcp-only-after-play"] = rec(SDP, good) + \
+        rec(REPEAT, b"\x02" + rec(RTP, bytes([1]) + rtcp_rr))
+    c["other-payload-type-only"] = rec(SDP, good) + \
+        rec(REPEAT, b"\x02" + rtph(b"\x65\x88\x84\x00\x33\xff", pt=97, ts_step=3600, marker=True))
+    # ---- authentication that would send the password in clear
+    c["basic-only"] = rec(AUTH, 'Basic realm="cam"') + rec(SDP, good) + stream(aus, 10)
+    c["digest-unknown-algorithm"] = rec(AUTH, 'Digest realm="cam", nonce="5a1t", '
+                                              'algorithm=SHA-512-256\nBasic realm="cam"') + \
+        rec(SDP, good) + stream(aus, 10)
     for name, data in c.items():
         write("rtsp", name, data)
     return len(c)

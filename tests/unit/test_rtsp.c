@@ -1,9 +1,19 @@
 /* ingest/rtsp: the lean RTSP client's pure parts: URLs, SDPs, Digest
  * authentication, and RTP depacketization into access units (packets are
- * built byte by byte here, as a camera would send them). */
+ * built byte by byte here, as a camera would send them); then its waits
+ * and its authentication against a small camera in a thread that never
+ * lets a wait end, or asks for Basic. */
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "util/clock.h"
 
 #include "ingest/fragwriter.h"
 #include "ingest/rtsp.h"
@@ -117,11 +127,12 @@ static void test_sdp_needs_libavformat(void)
 	CHECK(s->unsupported);
 
 	/* H.265 with its three parameter sets; an absolute control */
-	CHECK_INT(rtsp_parse_sdp("m=video 0 RTP/AVP 96\r\na=rtpmap:96 H265/90000\r\n"
-				 "a=fmtp:96 sprop-vps=QAEMAf//;sprop-sps=QgEBAWA=;sprop-pps=RAHA\r\n"
-				 "a=control:rtsp://h/x/track1\r\n",
-				 "rtsp://h/x/", s),
-		  0);
+	CHECK_INT(
+		rtsp_parse_sdp("m=video 0 RTP/AVP 96\r\na=rtpmap:96 H265/90000\r\n"
+			       "a=fmtp:96 sprop-vps=QAEMAf//;sprop-sps=QgEBAWA=;sprop-pps=RAHA\r\n"
+			       "a=control:rtsp://h/x/track1\r\n",
+			       "rtsp://h/x/", s),
+		0);
 	CHECK(!s->unsupported);
 	CHECK_INT(s->codec, AV_CODEC_ID_HEVC);
 	CHECK_STR(s->control, "rtsp://h/x/track1");
@@ -137,9 +148,12 @@ static void test_digest(void)
 			     "/dir/index.html", "dcd98b7102dd2f0e8b11d0f600bfb0c093", "00000001",
 			     "0a4f113b", "auth", out);
 	CHECK_STR(out, "6629fae49393a05397450978507c4ef1");
-	/* without qop: MD5(HA1:nonce:HA2) */
-	rtsp_digest_response("u", "r", "p", "DESCRIBE", "rtsp://h/x", "n", "", "", NULL, out);
-	CHECK_INT(strlen(out), 32);
+	/* without qop: MD5(HA1:nonce:HA2), RFC 2069's example (its
+	 * password is "CircleOfLife"; the value as its erratum corrects it) */
+	rtsp_digest_response("Mufasa", "testrealm@host.com", "CircleOfLife", "GET",
+			     "/dir/index.html", "dcd98b7102dd2f0e8b11d0f600bfb0c093", "", "", NULL,
+			     out);
+	CHECK_STR(out, "1949323746fe6a43ef61f9606e7febea");
 }
 
 /* ---- RTP packets ---------------------------------------------------------- */
@@ -186,7 +200,9 @@ static void test_h264_units(void)
 	 * three FU-A fragments */
 	static const uint8_t sps[] = { 0x67, 0x42, 0x00, 0x1e }, pps[] = { 0x68, 0xce };
 	rtp_begin(&p, 96, 0, seq++, 9000);
-	uint8_t stap[] = { 0x18, 0, sizeof(sps), 0x67, 0x42, 0x00, 0x1e, 0, sizeof(pps), 0x68, 0xce };
+	uint8_t stap[] = {
+		0x18, 0, sizeof(sps), 0x67, 0x42, 0x00, 0x1e, 0, sizeof(pps), 0x68, 0xce
+	};
 	rtp_put(&p, stap, sizeof(stap));
 	CHECK_INT(feed(c, &p, pkt), 0);
 	uint8_t idr[300];
@@ -214,7 +230,8 @@ static void test_h264_units(void)
 	size_t want = 4 + sizeof(sps) + 4 + sizeof(pps) + 4 + sizeof(idr);
 	CHECK_INT(pkt->size, want);
 	if ((size_t)pkt->size == want) {
-		CHECK(memcmp(pkt->data, "\0\0\0\1\x67\x42\x00\x1e\0\0\0\1\x68\xce\0\0\0\1", 18) == 0);
+		CHECK(memcmp(pkt->data, "\0\0\0\1\x67\x42\x00\x1e\0\0\0\1\x68\xce\0\0\0\1", 18) ==
+		      0);
 		CHECK(memcmp(pkt->data + 18, idr, sizeof(idr)) == 0);
 	}
 	/* with the index of its NAL units, for the fragment writer */
@@ -320,8 +337,8 @@ static void test_h265_units(void)
 	/* an aggregation packet (VPS, SPS, PPS), then an IDR_W_RADL (type 19)
 	 * in two fragmentation units */
 	rtp_begin(&p, 96, 0, 1, 0);
-	static const uint8_t ap[] = { 0x60, 0x01, 0, 3, 0x40, 0x01, 0x0c, 0, 3, 0x42, 0x01, 0x01,
-				      0, 3, 0x44, 0x01, 0xc0 };
+	static const uint8_t ap[] = { 0x60, 0x01, 0,	3, 0x40, 0x01, 0x0c, 0,	  3,
+				      0x42, 0x01, 0x01, 0, 3,	 0x44, 0x01, 0xc0 };
 	rtp_put(&p, ap, sizeof(ap));
 	feed(c, &p, pkt);
 	static const uint8_t fu1[] = { 0x62, 0x01, 0x80 | 19, 0xaa, 0xbb };
@@ -337,9 +354,10 @@ static void test_h265_units(void)
 	rtp_put(&p, trail, sizeof(trail));
 	CHECK_INT(feed(c, &p, pkt), 1);
 	CHECK(pkt->flags & AV_PKT_FLAG_KEY);
-	static const uint8_t want[] = { 0, 0, 0, 1, 0x40, 0x01, 0x0c, 0, 0, 0, 1, 0x42, 0x01, 0x01,
-					0, 0, 0, 1, 0x44, 0x01, 0xc0, 0, 0, 0, 1, 0x26, 0x01,
-					0xaa, 0xbb, 0xcc };
+	static const uint8_t want[] = {
+		0, 0, 0, 1,    0x40, 0x01, 0x0c, 0, 0, 0, 1,	0x42, 0x01, 0x01, 0,
+		0, 0, 1, 0x44, 0x01, 0xc0, 0,	 0, 0, 1, 0x26, 0x01, 0xaa, 0xbb, 0xcc
+	};
 	CHECK_INT(pkt->size, sizeof(want));
 	if ((size_t)pkt->size == sizeof(want))
 		CHECK(memcmp(pkt->data, want, sizeof(want)) == 0);
@@ -372,6 +390,284 @@ static void test_lost_fragment_is_not_glued(void)
 	rtsp_close(&c);
 }
 
+/* ---- waits and authentication against a camera in a thread ------------- */
+
+enum cam_mode {
+	CAM_DRIP,	  /* answers OPTIONS, then one byte every 50 ms */
+	CAM_RTCP,	  /* streams RTCP only after PLAY */
+	CAM_OTHER_PT,	  /* streams RTP of payload type 97 only after PLAY */
+	CAM_BASIC,	  /* asks for Basic */
+	CAM_DIGEST_OTHER, /* offers Digest SHA-512-256 and Basic */
+};
+
+struct cam {
+	enum cam_mode mode;
+	int lfd, port;
+	pthread_t thread;
+	atomic_int basic_seen; /* requests with Basic credentials */
+};
+
+static const char cam_sdp[] = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=t\r\nt=0 0\r\n"
+			      "a=control:*\r\nm=video 0 RTP/AVP 96\r\n"
+			      "a=rtpmap:96 H264/90000\r\n"
+			      "a=fmtp:96 packetization-mode=1;"
+			      "sprop-parameter-sets=Z0LAC9kChH5cBEAAAAMAQAAADIPFCpI=,aMuDyyA=\r\n"
+			      "a=control:stream=0\r\n";
+
+static void cam_answer(struct cam *k, int fd, const char *req)
+{
+	char method[32] = "", out[2048];
+	const char *cs = strstr(req, "CSeq: ");
+	int cseq = cs ? atoi(cs + 6) : 0, n;
+	bool authed = strstr(req, "Authorization: ") != NULL;
+
+	sscanf(req, "%31s", method);
+	if (strstr(req, "Authorization: Basic "))
+		atomic_fetch_add(&k->basic_seen, 1);
+	if ((k->mode == CAM_BASIC || k->mode == CAM_DIGEST_OTHER) && !authed) {
+		n = snprintf(out, sizeof(out),
+			     "RTSP/1.0 401 Unauthorized\r\nCSeq: %d\r\n%sWWW-Authenticate: Basic "
+			     "realm=\"cam\"\r\n\r\n",
+			     cseq,
+			     k->mode == CAM_DIGEST_OTHER
+				     ? "WWW-Authenticate: Digest realm=\"cam\", nonce=\"n1\", "
+				       "algorithm=SHA-512-256\r\n"
+				     : "");
+	} else if (strcmp(method, "DESCRIBE") == 0 && k->mode != CAM_BASIC &&
+		   k->mode != CAM_DIGEST_OTHER) {
+		n = snprintf(out, sizeof(out),
+			     "RTSP/1.0 200 OK\r\nCSeq: %d\r\nContent-Base: rtsp://127.0.0.1/x/\r\n"
+			     "Content-Type: application/sdp\r\nContent-Length: %zu\r\n\r\n%s",
+			     cseq, strlen(cam_sdp), cam_sdp);
+	} else if (strcmp(method, "DESCRIBE") == 0) {
+		n = snprintf(out, sizeof(out), "RTSP/1.0 404 Not Found\r\nCSeq: %d\r\n\r\n", cseq);
+	} else {
+		n = snprintf(out, sizeof(out),
+			     "RTSP/1.0 200 OK\r\nCSeq: %d\r\nSession: 12345678;timeout=60\r\n"
+			     "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n",
+			     cseq);
+	}
+	if (send(fd, out, (size_t)n, MSG_NOSIGNAL) < 0)
+		return;
+}
+
+/* Serves one connection for at most 6 s: a client that is still there
+ * then was held by the camera. */
+static void *cam_main(void *arg)
+{
+	struct cam *k = arg;
+	int fd = accept(k->lfd, NULL, NULL);
+	char in[8192];
+	size_t len = 0;
+	bool streaming = false;
+	int64_t end = clock_mono_us() + 6 * USEC_PER_SEC;
+	uint16_t seq = 0;
+
+	if (fd < 0)
+		return NULL;
+	while (clock_mono_us() < end) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int every = k->mode == CAM_DRIP ? 50 : 5;
+		if (poll(&pfd, 1, every) > 0) {
+			ssize_t r = recv(fd, in + len, sizeof(in) - len - 1, 0);
+			if (r <= 0)
+				break; /* the client hung up */
+			len += (size_t)r;
+			in[len] = '\0';
+			char *e;
+			while ((e = strstr(in, "\r\n\r\n"))) {
+				*e = '\0';
+				if (!(k->mode == CAM_DRIP && strncmp(in, "OPTIONS", 7) != 0))
+					cam_answer(k, fd, in);
+				if (strncmp(in, "PLAY", 4) == 0)
+					streaming = true;
+				size_t used = (size_t)(e + 4 - in);
+				memmove(in, e + 4, len - used + 1);
+				len -= used;
+			}
+			continue;
+		}
+		if (k->mode == CAM_DRIP) {
+			if (send(fd, "x", 1, MSG_NOSIGNAL) < 0)
+				break;
+		} else if (streaming) {
+			/* RTCP (a receiver report) on channel 1, or RTP that is not
+			 * the video's payload type on channel 0 */
+			uint8_t f[4 + 16] = { '$', 1, 0, 8, 0x81, 201, 0, 1, 1, 2, 3, 4 };
+			size_t fl = 12;
+			if (k->mode == CAM_OTHER_PT) {
+				uint8_t rtp[16] = { '$',
+						    0,
+						    0,
+						    12,
+						    0x80,
+						    97,
+						    (uint8_t)(seq >> 8),
+						    (uint8_t)seq,
+						    0,
+						    0,
+						    0,
+						    (uint8_t)seq };
+				memcpy(f, rtp, sizeof(rtp));
+				fl = 16;
+				seq++;
+			}
+			if (send(fd, f, fl, MSG_NOSIGNAL) < 0)
+				break;
+		}
+	}
+	close(fd);
+	return NULL;
+}
+
+static int cam_start(struct cam *k, enum cam_mode mode)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof(a);
+
+	memset(k, 0, sizeof(*k));
+	k->mode = mode;
+	k->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	if (k->lfd < 0 || bind(k->lfd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    listen(k->lfd, 1) < 0 || getsockname(k->lfd, (struct sockaddr *)&a, &al) < 0)
+		return -1;
+	k->port = ntohs(a.sin_port);
+	return pthread_create(&k->thread, NULL, cam_main, k) == 0 ? 0 : -1;
+}
+
+static void cam_stop(struct cam *k)
+{
+	pthread_join(k->thread, NULL);
+	close(k->lfd);
+}
+
+static int64_t stop_at_mono;
+
+static int stop_cb(void *opaque)
+{
+	(void)opaque;
+	return stop_at_mono > 0 && clock_mono_us() >= stop_at_mono;
+}
+
+static int cam_open(struct cam *k, bool allow_basic, struct rtsp_client **c, AVFormatContext **ic)
+{
+	char url[128];
+	snprintf(url, sizeof(url), "rtsp://u:secret@127.0.0.1:%d/x", k->port);
+	struct rtsp_params p = {
+		.url = url,
+		.name = "t",
+		.interrupt = { .callback = stop_cb },
+		.rw_timeout_us = USEC_PER_SEC,
+		.read_timeout_us = USEC_PER_SEC,
+		.allow_basic = allow_basic,
+	};
+	stop_at_mono = 0;
+	return rtsp_open(c, ic, &p);
+}
+
+static void test_request_bounded_by_a_whole_reply(void)
+{
+	struct cam k;
+	struct rtsp_client *c = NULL;
+	AVFormatContext *ic = NULL;
+
+	CHECK_INT(cam_start(&k, CAM_DRIP), 0);
+	int64_t t0 = clock_mono_us();
+	/* a byte every 50 ms after OPTIONS: DESCRIBE is never answered */
+	CHECK_INT(cam_open(&k, false, &c, &ic), AVERROR(ETIMEDOUT));
+	int64_t took = clock_mono_us() - t0;
+	CHECK(took < 2 * USEC_PER_SEC);
+	CHECK(c == NULL);
+	cam_stop(&k);
+}
+
+static void read_bounded(enum cam_mode mode)
+{
+	struct cam k;
+	struct rtsp_client *c = NULL;
+	AVFormatContext *ic = NULL;
+	AVPacket *pkt = av_packet_alloc();
+
+	CHECK_INT(cam_start(&k, mode), 0);
+	CHECK_INT(cam_open(&k, false, &c, &ic), 0);
+	if (c) {
+		/* no video unit within read_timeout_us, whatever else comes */
+		int64_t t0 = clock_mono_us();
+		CHECK_INT(rtsp_read(c, pkt), AVERROR(ETIMEDOUT));
+		int64_t took = clock_mono_us() - t0;
+		CHECK(took >= USEC_PER_SEC - 1000 && took < USEC_PER_SEC + USEC_PER_SEC / 2);
+		/* and a stop is seen at once, long before the deadline */
+		stop_at_mono = clock_mono_us() + 300000;
+		t0 = clock_mono_us();
+		CHECK_INT(rtsp_read(c, pkt), AVERROR_EXIT);
+		CHECK(clock_mono_us() - t0 < 700000);
+	}
+	rtsp_close(&c);
+	avformat_close_input(&ic);
+	av_packet_free(&pkt);
+	cam_stop(&k);
+}
+
+static void test_read_bounded_with_rtcp_only(void)
+{
+	read_bounded(CAM_RTCP);
+}
+
+static void test_read_bounded_with_other_payload_type(void)
+{
+	read_bounded(CAM_OTHER_PT);
+}
+
+static void basic_refused(enum cam_mode mode)
+{
+	struct cam k;
+	struct rtsp_client *c = NULL;
+	AVFormatContext *ic = NULL;
+
+	CHECK_INT(cam_start(&k, mode), 0);
+	CHECK_INT(cam_open(&k, false, &c, &ic), RTSP_BASIC_REFUSED);
+	cam_stop(&k);
+	CHECK_INT(atomic_load(&k.basic_seen), 0); /* the password never went */
+
+	/* allowed for this camera: Basic is answered (DESCRIBE then fails) */
+	CHECK_INT(cam_start(&k, mode), 0);
+	CHECK_INT(cam_open(&k, true, &c, &ic), AVERROR_HTTP_NOT_FOUND);
+	cam_stop(&k);
+	CHECK(atomic_load(&k.basic_seen) >= 1);
+}
+
+static void test_basic_only_camera_refused(void)
+{
+	basic_refused(CAM_BASIC);
+}
+
+static void test_digest_of_other_algorithm_does_not_force_basic(void)
+{
+	basic_refused(CAM_DIGEST_OTHER);
+}
+
+/* A camera named by a host name: the lookup runs in a thread of its own
+ * (one a stop can walk away from) and its answer is used. */
+static void test_host_name_looked_up(void)
+{
+	struct cam k;
+	struct rtsp_client *c = NULL;
+	AVFormatContext *ic = NULL;
+	char url[128];
+
+	CHECK_INT(cam_start(&k, CAM_BASIC), 0);
+	snprintf(url, sizeof(url), "rtsp://u:secret@localhost:%d/x", k.port);
+	struct rtsp_params p = {
+		.url = url,
+		.name = "t",
+		.interrupt = { .callback = stop_cb },
+		.rw_timeout_us = USEC_PER_SEC,
+	};
+	stop_at_mono = 0;
+	CHECK_INT(rtsp_open(&c, &ic, &p), RTSP_BASIC_REFUSED);
+	cam_stop(&k);
+}
+
 const struct test_case rtsp_tests[] = {
 	{ "url", test_url },
 	{ "sdp_h264", test_sdp_h264 },
@@ -381,5 +677,12 @@ const struct test_case rtsp_tests[] = {
 	{ "h264_recovery_point_and_fallbacks", test_h264_recovery_point_and_fallbacks },
 	{ "h265_units", test_h265_units },
 	{ "lost_fragment_is_not_glued", test_lost_fragment_is_not_glued },
+	{ "request_bounded_by_a_whole_reply", test_request_bounded_by_a_whole_reply },
+	{ "read_bounded_with_rtcp_only", test_read_bounded_with_rtcp_only },
+	{ "read_bounded_with_other_payload_type", test_read_bounded_with_other_payload_type },
+	{ "basic_only_camera_refused", test_basic_only_camera_refused },
+	{ "digest_of_other_algorithm_does_not_force_basic",
+	  test_digest_of_other_algorithm_does_not_force_basic },
+	{ "host_name_looked_up", test_host_name_looked_up },
 	{ NULL, NULL },
 };
