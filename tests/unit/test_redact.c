@@ -3,8 +3,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "tests/unit/test.h"
+#include "util/log.h"
 #include "util/redact.h"
 
 /* A canary with characters that URLs and base64 treat specially. */
@@ -358,6 +360,50 @@ static void controls_cleaned(void)
 	CHECK_STR(s, "RTSP/1.0 200 OK??2026 fake: ok?[2J end???\xc3\xa9");
 }
 
+/* What the log writes for one message, read back from a file standing in
+ * for stderr. */
+static void log_capture(const char *msg, char *out, size_t size)
+{
+	FILE *f = tmpfile();
+	int saved = dup(STDERR_FILENO);
+	out[0] = '\0';
+	if (!f || saved < 0) {
+		test_fail(__FILE__, __LINE__, "cannot capture stderr");
+		return;
+	}
+	dup2(fileno(f), STDERR_FILENO);
+	log_error("%s", msg);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	rewind(f);
+	size_t n = fread(out, 1, size - 1, f);
+	out[n] = '\0';
+	fclose(f);
+}
+
+/* A secret across the 2048-byte cut of a log line must not leave its first
+ * half behind; and a camera's CR/LF must not start a forged line. */
+static void log_scrubs_before_cut(void)
+{
+	static char msg[4096], out[8192];
+	const char *secret = "Sp1it-Acr0ss-The-Cut";
+
+	redact_reset();
+	CHECK_INT(redact_add_secret(secret), 0);
+	for (size_t at = 2030; at <= 2050; at += 4) {
+		memset(msg, 'a', at);
+		snprintf(msg + at, sizeof(msg) - at, "%s and more after it", secret);
+		log_capture(msg, out, sizeof(out));
+		CHECK(strstr(out, "Sp1it-A") == NULL);
+		CHECK(strstr(out, "Sp1it") == NULL);
+	}
+	log_capture("camera 'x': server said OK\r\n2026-12-02 vigil[1] error: forged", out,
+		    sizeof(out));
+	CHECK_INT(strchr(out, '\n') == out + strlen(out) - 1, 1);
+	CHECK(strstr(out, "OK??2026") != NULL);
+	redact_reset();
+}
+
 const struct test_case redact_tests[] = {
 	{ "raw_and_percent_forms", raw_and_percent_forms },
 	{ "unrelated_text_untouched", unrelated_text_untouched },
@@ -370,5 +416,6 @@ const struct test_case redact_tests[] = {
 	{ "many_secrets_all_scrubbed", many_secrets_all_scrubbed },
 	{ "short_secret_only_in_context", short_secret_only_in_context },
 	{ "controls_cleaned", controls_cleaned },
+	{ "log_scrubs_before_cut", log_scrubs_before_cut },
 	{ NULL, NULL },
 };
