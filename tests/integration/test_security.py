@@ -35,7 +35,8 @@ import urllib.parse
 
 from harness import (Camsim, Recorder, catalog_path, footage_files, secret_forms, segments, start,
                      vigil, wait_until, workdir, write_config)
-from mqtt_harness import Broker, Checker, WebhookReceiver, make_tls, mqtt_section, tickets
+from mqtt_harness import (Broker, Checker, FakeRecorder, WebhookReceiver, make_tls, mqtt_section,
+                          tickets)
 from test_faults_camera import all_gaps, holes, open_gap_start, resumed_at
 
 CANARY = "Cn@ry!%/:"
@@ -311,3 +312,75 @@ def test_root_refused_or_privileges_dropped():
 
 
 test_root_refused_or_privileges_dropped.timeout = 120
+
+
+def outbox_errors(config):
+    import sqlite3
+    from mqtt_harness import ticket_db
+    db = sqlite3.connect("file:%s?mode=ro" % ticket_db(config), uri=True, timeout=10)
+    try:
+        return [r[0] for r in db.execute("SELECT last_error FROM outbox").fetchall()]
+    finally:
+        db.close()
+
+
+def test_ticket_system_answers_cannot_steer_requests():
+    """What a ticket system answers goes into URL paths and headers: a GLPI
+    imitation (a real one cannot be made to) answers a session token with a
+    CR/LF and a header after it, then a ticket id that climbs the path.
+    Neither may reach a request: no injected header, no path but the API's,
+    and the outbox says why."""
+    wd = workdir()
+    hostile_id = "42/../../User/1?x="
+    seen = {"init": 0}
+
+    def respond(req):
+        p, m = req["path"], req["method"]
+        if p.endswith("/initSession"):
+            seen["init"] += 1
+            tok = "sess-1\r\nX-Injected: yes" if seen["init"] == 1 else "sess-%d" % seen["init"]
+            return 200, {"session_token": tok}, 0
+        if p.endswith("/killSession"):
+            return 200, [], 0
+        if p.endswith("/Ticket") and m == "POST":
+            return 201, {"id": hostile_id, "message": ""}, 0
+        if "/search/Ticket" in p:
+            return 200, {"totalcount": 1, "data": [{"2": hostile_id}]}, 0
+        return 404, {"error": "no such thing"}, 0
+
+    rx = WebhookReceiver(respond)
+    broker = Broker(wd)
+    config = write_config(wd, {}, mqtt=mqtt_section(broker),
+                          checker={"grace_seconds": "60", "clear_seconds": "120"},
+                          tickets={"webhook_url": rx.url + "/apirest.php", "webhook_format": "glpi",
+                                   "token_env": "WH_TOKEN", "app_token": "APP-1",
+                                   "timeout_seconds": "2"})
+    env = dict(os.environ, WH_TOKEN="tok-S3cret/9+x", VIGIL_TIME_SCALE="1000")
+    chk = Checker(config, env=env)
+    chk.wait_log("mqtt: connected")
+    fake = FakeRecorder(broker, "rec7")
+    fake.status("online")
+    fake.health()
+    fake.camera("gate3", "down", gap_age=0.5, last_error="cannot connect: Connection refused")
+    # the hostile session, then a creation whose id is refused, then the
+    # retry's search that answers the same id
+    wait_until(lambda: len(rx.all()) >= 7, 30, what="seven requests to the ticket system")
+    reqs = rx.all()
+    for r in reqs:
+        assert "x-injected" not in r["headers"], r
+        assert "\r" not in r["headers"].get("session-token", "") and \
+            "\n" not in r["headers"].get("session-token", ""), r
+        assert ".." not in r["path"] and "/User" not in r["path"], r["path"]
+        assert r["path"].split("?")[0] in ("/apirest.php/initSession", "/apirest.php/killSession",
+                                           "/apirest.php/Ticket", "/apirest.php/search/Ticket"), r
+    assert any("/search/Ticket" in r["path"] for r in reqs), "the retry looks for the ticket"
+    wait_until(lambda: any("not a plain token" in e for e in outbox_errors(config)), 10,
+               what="the refused id in the outbox")
+    assert chk.stop() == 0
+    # the first session was refused before any use of it
+    assert not any(r["headers"].get("session-token", "").startswith("sess-1") for r in reqs)
+    assert "session_token with spaces or control characters" in chk.log_text()
+    assert all(not t["external_id"] for t in tickets(config)), tickets(config)
+    # nothing created twice: one creation, then searches
+    assert sum(1 for r in reqs if r["method"] == "POST") == 1, reqs
+    rx.close()
