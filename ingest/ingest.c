@@ -236,6 +236,7 @@ static void set_state(struct worker *w, enum camera_state s, const char *error)
 	if (error) {
 		snprintf(w->st.last_error, sizeof(w->st.last_error), "%s", error);
 		redact_scrub(w->st.last_error, sizeof(w->st.last_error));
+		redact_clean_controls(w->st.last_error);
 	}
 	pthread_mutex_unlock(&w->lock);
 	if (changed) {
@@ -313,6 +314,12 @@ static void note_outage(struct worker *w, enum gap_reason reason, const char *de
 	enum camera_state state = reason == GAP_STORAGE_ERROR || reason == GAP_STORAGE_FULL
 					  ? CAMERA_STORAGE_ERROR
 					  : CAMERA_RECONNECTING;
+	/* the detail may quote the camera (a reply, SDP): evidence gets no
+	 * control characters */
+	char clean[sizeof(w->outage_detail)];
+	snprintf(clean, sizeof(clean), "%s", detail);
+	redact_clean_controls(clean);
+	detail = clean;
 
 	if (w->in_outage) {
 		set_state(w, state, detail);

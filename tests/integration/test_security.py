@@ -26,6 +26,7 @@ import glob
 import json
 import os
 import pwd
+import re
 import shutil
 import stat
 import subprocess
@@ -384,3 +385,105 @@ def test_ticket_system_answers_cannot_steer_requests():
     # nothing created twice: one creation, then searches
     assert sum(1 for r in reqs if r["method"] == "POST") == 1, reqs
     rx.close()
+
+
+class ControlCamera:
+    """A loopback RTSP server whose words carry control characters: an ESC
+    that clears a terminal, a BEL, a C1 CSI, and a reason phrase and SDP
+    that would start a forged log line if CR/LF were let through.  The
+    first connection is refused with such a reason phrase; the later ones
+    are described with such an SDP (an unknown codec: the lean client
+    hands it to libavformat, which echoes it too) and refused at SETUP."""
+
+    EVIL = b"\x1b[2J\x07\xc2\x9b31m"
+
+    def __init__(self):
+        import socket
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.url = "rtsp://127.0.0.1:%d/live" % self.port
+        self.connections = 0
+        self.stopped = False
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while not self.stopped:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._talk, args=(conn, self.connections), daemon=True).start()
+
+    def _talk(self, conn, n):
+        data = b""
+        conn.settimeout(10)
+        try:
+            while True:
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        return
+                    data += chunk
+                head, data = data.split(b"\r\n\r\n", 1)
+                lines = head.split(b"\r\n")
+                method = lines[0].split(b" ")[0]
+                cseq = b"0"
+                for l in lines[1:]:
+                    if l.lower().startswith(b"cseq:"):
+                        cseq = l.split(b":", 1)[1].strip()
+                if method == b"OPTIONS":
+                    conn.sendall(b"RTSP/1.0 200 OK\r\nCSeq: " + cseq +
+                                 b"\r\nPublic: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n\r\n")
+                elif method == b"DESCRIBE" and n == 1:
+                    conn.sendall(b"RTSP/1.0 404 Not" + self.EVIL + b" Found\r\nCSeq: " + cseq +
+                                 b"\r\n\r\n")
+                elif method == b"DESCRIBE":
+                    sdp = (b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=Cam" + self.EVIL +
+                           b"\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 EV" + self.EVIL +
+                           b"IL/90000\r\na=control:trackID=0\r\n")
+                    conn.sendall(b"RTSP/1.0 200 OK\r\nCSeq: " + cseq +
+                                 b"\r\nContent-Type: application/sdp\r\nContent-Base: " +
+                                 self.url.encode() + b"/\r\nContent-Length: " +
+                                 str(len(sdp)).encode() + b"\r\n\r\n" + sdp)
+                else:
+                    conn.sendall(b"RTSP/1.0 461 Unsupported" + self.EVIL + b" Transport\r\nCSeq: "
+                                 + cseq + b"\r\n\r\n")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        self.stopped = True
+        self.sock.close()
+
+
+def test_camera_text_reaches_no_log_or_gap_with_its_controls():
+    """What a camera says (reason phrases, SDP) is echoed into log lines and
+    gap details: none of its control characters may get there."""
+    wd = workdir()
+    cam = ControlCamera()
+    config = write_config(wd, {"evil": cam.url}, recorder={"reconnect_max_seconds": "1"})
+    rec = Recorder(config, args=["-v"])
+    wait_until(lambda: cam.connections >= 4, 30, what="the camera asked again and again")
+    rec.wait_log("Not?[2J??", timeout=20)
+    assert rec.stop() == 0
+    cam.close()
+    with open(rec.log, "rb") as f:
+        log = f.read()
+    for bad in (b"\x1b", b"\x07", b"\xc2\x9b", b"\r"):
+        assert bad not in log, "%r in the recorder log" % bad
+    # every line is one of vigil's, none started by the camera
+    for line in log.decode("utf-8", "replace").splitlines():
+        assert re.match(r"\d{4}-\d\d-\d\dT", line) or line.startswith(config) or \
+            not line.strip(), line
+    gaps = all_gaps(config)
+    assert gaps and all(g["reason"] for g in gaps), gaps
+    for g in gaps:
+        assert not any(ord(ch) < 0x20 or 0x7f <= ord(ch) <= 0x9f for ch in g["detail"] or ""), g
+
+
+test_camera_text_reaches_no_log_or_gap_with_its_controls.san = True
