@@ -487,3 +487,4 @@ def test_camera_text_reaches_no_log_or_gap_with_its_controls():
 
 
 test_camera_text_reaches_no_log_or_gap_with_its_controls.san = True
+test_ticket_system_answers_cannot_steer_requests.san = True
