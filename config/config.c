@@ -149,6 +149,7 @@ struct parse {
 	int key_line[NKEYS];
 	int (*camera_lines)[NKEYS];
 	size_t camera_cap;
+	int inline_secret_line; /* a line of the file that holds a password */
 };
 
 static void add_problem(struct config_problems *problems, const char *file, int line, bool warning,
@@ -554,6 +555,49 @@ static char *read_secret_file(const char *path, char *why, size_t whylen)
 	return buf_detach(&b);
 }
 
+/* A secret others can read is a secret no longer: say so (the config still
+ * loads, as the operator may have reasons, e.g. a read-only bind mount). */
+static void check_secret_mode(struct parse *p, int line, const char *what, const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) == 0 && (st.st_mode & S_IROTH))
+		WARN(p, line, "%s '%s' is readable by every user (mode %04o): chmod o-r it", what,
+		     path, (unsigned)(st.st_mode & 07777));
+}
+
+/* The registration of a secret for redaction failed: the config must not
+ * load, or the secret would reach the log. */
+static void registration_failed(struct parse *p, int line, const char *whose, int ret)
+{
+	ERR(p, line, "%s: cannot register the secret for redaction: %s", whose, strerror(-ret));
+}
+
+/* Is the host of url (or host itself when url has no "://") this machine? */
+static bool host_is_loopback(const char *url)
+{
+	const char *s = strstr(url, "://");
+	s = s ? s + 3 : url;
+	size_t n = strcspn(s, "/?#");
+	const char *at = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '@')
+			at = s + i;
+	if (at) {
+		n -= (size_t)(at + 1 - s);
+		s = at + 1;
+	}
+	char host[256];
+	if (*s == '[') {
+		size_t e = strcspn(s, "]");
+		snprintf(host, sizeof(host), "%.*s", (int)(e > 1 ? e - 1 : 0), s + 1);
+	} else {
+		size_t e = strcspn(s, ":/?#");
+		snprintf(host, sizeof(host), "%.*s", (int)(e < n ? e : n), s);
+	}
+	return strcasecmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
+	       strcmp(host, "::1") == 0;
+}
+
 /* Builds scheme://user:password@rest from a URL and credentials. */
 static char *url_with_credentials(const char *url, const char *user, const char *password)
 {
@@ -596,12 +640,14 @@ static char *url_with_credentials(const char *url, const char *user, const char 
 	return buf_detach(&b);
 }
 
-/* Percent-decodes the password in a URL's userinfo, for registering it. */
-static void register_url_password(const char *url)
+/* Percent-decodes the password in a URL's userinfo, for registering it.
+ * Returns 1 when the URL holds a password, 0 when not, or -ENOMEM. */
+static int register_url_password(const char *url)
 {
+	int ret;
 	const char *scheme_end = strstr(url, "://");
 	if (!scheme_end)
-		return;
+		return 0;
 	const char *auth = scheme_end + 3;
 	const char *auth_end = auth + strcspn(auth, "/?#");
 	const char *at = NULL;
@@ -609,10 +655,10 @@ static void register_url_password(const char *url)
 		if (*q == '@')
 			at = q;
 	if (!at)
-		return;
+		return 0;
 	const char *colon = memchr(auth, ':', (size_t)(at - auth));
 	if (!colon || colon + 1 == at)
-		return;
+		return 0;
 	char user[512], pass[1024];
 	size_t ul = 0, pl = 0;
 	for (const char *q = auth; q < colon && ul + 1 < sizeof(user); q++)
@@ -629,11 +675,27 @@ static void register_url_password(const char *url)
 		}
 	}
 	pass[pl] = '\0';
-	redact_add_credentials(user, pass);
+	if ((ret = redact_add_credentials(user, pass)) < 0)
+		return ret;
 	/* the encoded form as written, in case it differs from our encoding */
 	char raw[1024];
 	snprintf(raw, sizeof(raw), "%.*s", (int)(at - colon - 1), colon + 1);
-	redact_add_secret(raw);
+	if ((ret = redact_add_secret(raw)) < 0)
+		return ret;
+	return 1;
+}
+
+/* Registers the password of a camera's URL; an inline one (not from
+ * url_file) marks the config file as holding a secret. */
+static void camera_url_password(struct parse *p, struct camera_config *cam)
+{
+	char whose[160];
+	int ret = register_url_password(cam->url);
+	snprintf(whose, sizeof(whose), "camera '%s'", cam->id);
+	if (ret < 0)
+		registration_failed(p, cam->line, whose, ret);
+	else if (ret > 0 && !cam->url_file && !p->inline_secret_line)
+		p->inline_secret_line = camera_key_line(p, cam, "url");
 }
 
 static void resolve_camera(struct parse *p, struct camera_config *cam)
@@ -662,7 +724,7 @@ static void resolve_camera(struct parse *p, struct camera_config *cam)
 		if (!cam->url && !cam->url_file)
 			ERR(p, cam->line, "camera '%s' has no url (set url or url_file)", cam->id);
 		if (cam->url)
-			register_url_password(cam->url);
+			camera_url_password(p, cam);
 		char shown[2048];
 		redact_url(cam->url ? cam->url : "(in url_file)", shown, sizeof(shown));
 		cam->display_url = strdup(shown);
@@ -676,12 +738,14 @@ static void resolve_camera(struct parse *p, struct camera_config *cam)
 			return;
 		}
 		cam->url = url;
+		check_secret_mode(p, camera_key_line(p, cam, "url_file"), "url_file",
+				  cam->url_file);
 	}
 	if (!cam->url || !*cam->url) {
 		ERR(p, cam->line, "camera '%s' has no url (set url or url_file)", cam->id);
 		return;
 	}
-	register_url_password(cam->url);
+	camera_url_password(p, cam);
 	if (strncmp(cam->url, "rtsp://", 7) != 0 && strncmp(cam->url, "rtsps://", 8) != 0) {
 		char shown[1024];
 		redact_url(cam->url, shown, sizeof(shown));
@@ -713,10 +777,19 @@ static void resolve_camera(struct parse *p, struct camera_config *cam)
 			    "camera '%s': password_file: %s", cam->id, why);
 			return;
 		}
+		check_secret_mode(p, camera_key_line(p, cam, "password_file"), "password_file",
+				  cam->password_file);
 	}
 	if (password || cam->username) {
-		redact_add_credentials(cam->username ? cam->username : "",
-				       password ? password : "");
+		int ret = redact_add_credentials(cam->username ? cam->username : "",
+						 password ? password : "");
+		if (ret < 0) {
+			char whose[160];
+			snprintf(whose, sizeof(whose), "camera '%s'", cam->id);
+			registration_failed(p, cam->line, whose, ret);
+			free(password);
+			return;
+		}
 		char *full =
 			url_with_credentials(cam->url, cam->username, password ? password : "");
 		free(password);
@@ -846,6 +919,9 @@ static void resolve_global(struct parse *p)
 		if (!cfg->mqtt_password)
 			ERR(p, key_line(p, "mqtt", "password_file"), "[mqtt] password_file: %s",
 			    why);
+		else
+			check_secret_mode(p, key_line(p, "mqtt", "password_file"),
+					  "[mqtt] password_file", cfg->mqtt_password_file);
 	} else if (cfg->mqtt_password_env) {
 		const char *v = getenv(cfg->mqtt_password_env);
 		if (!v)
@@ -854,8 +930,18 @@ static void resolve_global(struct parse *p)
 		else
 			cfg->mqtt_password = strdup(v);
 	}
-	if (cfg->mqtt_password)
-		redact_add_credentials(cfg->mqtt_username, cfg->mqtt_password);
+	int ret;
+	if (cfg->mqtt_password &&
+	    (ret = redact_add_credentials(cfg->mqtt_username, cfg->mqtt_password)) < 0)
+		registration_failed(p, password_line, "[mqtt] password", ret);
+	if (cfg->mqtt_password && key_line(p, "mqtt", "password") && !p->inline_secret_line)
+		p->inline_secret_line = key_line(p, "mqtt", "password");
+	/* without TLS the password crosses the network as it is */
+	if (cfg->mqtt_password && !cfg->mqtt_tls_ca && !cfg->mqtt_tls_cert &&
+	    !host_is_loopback(cfg->mqtt_host))
+		WARN(p, password_line,
+		     "[mqtt] the password would be sent in clear to '%s' (plain MQTT): set tls_ca",
+		     cfg->mqtt_host);
 	if (cfg->mqtt_password && !cfg->mqtt_username)
 		ERR(p, password_line, "[mqtt] a password needs a username");
 	if ((cfg->mqtt_tls_cert != NULL) != (cfg->mqtt_tls_key != NULL))
@@ -880,6 +966,9 @@ static void resolve_global(struct parse *p)
 		if (!cfg->webhook_token)
 			ERR(p, key_line(p, "tickets", "token_file"), "[tickets] token_file: %s",
 			    why);
+		else
+			check_secret_mode(p, key_line(p, "tickets", "token_file"),
+					  "[tickets] token_file", cfg->webhook_token_file);
 	} else if (cfg->webhook_token_env) {
 		const char *v = getenv(cfg->webhook_token_env);
 		if (!v)
@@ -888,14 +977,25 @@ static void resolve_global(struct parse *p)
 		else
 			cfg->webhook_token = strdup(v);
 	}
-	if (cfg->webhook_token)
-		redact_add_secret(cfg->webhook_token);
+	if (cfg->webhook_token && (ret = redact_add_secret(cfg->webhook_token)) < 0)
+		registration_failed(p, key_line(p, "tickets", "token_file"), "[tickets] token",
+				    ret);
 	if (cfg->webhook_url && strncmp(cfg->webhook_url, "http://", 7) != 0 &&
 	    strncmp(cfg->webhook_url, "https://", 8) != 0)
 		ERR(p, key_line(p, "tickets", "webhook_url"),
 		    "[tickets] webhook_url must start with http:// or https://");
-	if (cfg->webhook_url)
-		register_url_password(cfg->webhook_url);
+	int url_secret = cfg->webhook_url ? register_url_password(cfg->webhook_url) : 0;
+	if (url_secret < 0)
+		registration_failed(p, key_line(p, "tickets", "webhook_url"),
+				    "[tickets] webhook_url", url_secret);
+	if (url_secret > 0 && !p->inline_secret_line)
+		p->inline_secret_line = key_line(p, "tickets", "webhook_url");
+	if (cfg->webhook_url && (cfg->webhook_token || url_secret > 0) &&
+	    strncmp(cfg->webhook_url, "http://", 7) == 0 && !host_is_loopback(cfg->webhook_url))
+		WARN(p, key_line(p, "tickets", "webhook_url"),
+		     "[tickets] the token would be sent in clear over http:// to a remote host: "
+		     "use "
+		     "https://");
 }
 
 struct config *config_new_default(void)
@@ -949,6 +1049,9 @@ struct config *config_load_flags(const char *path, unsigned flags, struct config
 	for (size_t i = 0; i < cfg->ncameras; i++)
 		resolve_camera(&p, &cfg->cameras[i]);
 	check_storage(&p);
+	if (p.inline_secret_line)
+		check_secret_mode(&p, p.inline_secret_line, "the config (it holds a password)",
+				  path);
 	if (cfg->ncameras == 0)
 		WARN(&p, 0, "no [camera ID] section: nothing will be recorded");
 

@@ -176,8 +176,9 @@ static void av_log_cb(void *avcl, int level, const char *fmt, va_list vl)
 {
 	static __thread int print_prefix = 1;
 	static __thread char previous[256];
-	char line[1024], clean[1024];
+	char line[1024], *full = NULL;
 	enum log_level ours;
+	va_list again;
 
 	if (level > av_log_get_level())
 		return;
@@ -187,26 +188,33 @@ static void av_log_cb(void *avcl, int level, const char *fmt, va_list vl)
 		ours = LOG_LEVEL_DEBUG;
 	if (!log_enabled(ours))
 		return;
-	av_log_format_line2(avcl, level, fmt, vl, line, sizeof(line), &print_prefix);
-	size_t len = strlen(line);
-	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-		line[--len] = '\0';
-	if (len == 0)
-		return;
+	/* formatted whole: the log scrubs secrets before it cuts the line */
+	int prefix = print_prefix;
+	va_copy(again, vl);
+	int need = av_log_format_line2(avcl, level, fmt, vl, line, sizeof(line), &print_prefix);
+	if (need >= (int)sizeof(line) && (full = malloc((size_t)need + 1)) != NULL)
+		av_log_format_line2(avcl, level, fmt, again, full, need + 1, &prefix);
+	va_end(again);
+	char *text = full ? full : line;
+	size_t len = strlen(text);
+	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+		text[--len] = '\0';
 	/* the "[rtsp @ 0x...]" prefix changes with every connection */
-	const char *body = line[0] == '[' && strstr(line, "] ") ? strstr(line, "] ") + 2 : line;
-	if (strncmp(body, previous, sizeof(previous) - 1) == 0) {
-		if (!log_enabled(LOG_LEVEL_DEBUG))
-			return;
+	const char *body = text[0] == '[' && strstr(text, "] ") ? strstr(text, "] ") + 2 : text;
+	if (len == 0 ||
+	    (strncmp(body, previous, sizeof(previous) - 1) == 0 && !log_enabled(LOG_LEVEL_DEBUG)))
+		goto out;
+	if (strncmp(body, previous, sizeof(previous) - 1) == 0)
 		ours = LOG_LEVEL_DEBUG;
-	}
 	snprintf(previous, sizeof(previous), "%s", body);
-	/* URLs in libav's messages carry userinfo; log_msg scrubs the rest */
-	redact_url(line, clean, sizeof(clean));
+	/* log_msg masks the userinfo of the URLs in libav's messages and
+	 * scrubs the rest */
 	if (thread_camera)
-		log_msg(ours, "camera '%s': libav: %s", thread_camera, clean);
+		log_msg(ours, "camera '%s': libav: %s", thread_camera, text);
 	else
-		log_msg(ours, "libav: %s", clean);
+		log_msg(ours, "libav: %s", text);
+out:
+	free(full);
 }
 
 void ingest_install_av_log(void)
@@ -230,6 +238,7 @@ static void set_state(struct worker *w, enum camera_state s, const char *error)
 	if (error) {
 		snprintf(w->st.last_error, sizeof(w->st.last_error), "%s", error);
 		redact_scrub(w->st.last_error, sizeof(w->st.last_error));
+		redact_clean_controls(w->st.last_error);
 	}
 	pthread_mutex_unlock(&w->lock);
 	if (changed) {
@@ -307,6 +316,12 @@ static void note_outage(struct worker *w, enum gap_reason reason, const char *de
 	enum camera_state state = reason == GAP_STORAGE_ERROR || reason == GAP_STORAGE_FULL
 					  ? CAMERA_STORAGE_ERROR
 					  : CAMERA_RECONNECTING;
+	/* the detail may quote the camera (a reply, SDP): evidence gets no
+	 * control characters */
+	char clean[sizeof(w->outage_detail)];
+	snprintf(clean, sizeof(clean), "%s", detail);
+	redact_clean_controls(clean);
+	detail = clean;
 
 	if (w->in_outage) {
 		set_state(w, state, detail);

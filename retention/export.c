@@ -12,6 +12,11 @@
  * The manifest (OUT.mp4.manifest.json) names the camera, the window, every
  * source segment with its SHA-256 from the catalog, the gaps, and the
  * SHA-256 of OUT.mp4 itself.
+ *
+ * Both files are created with O_EXCL|O_NOFOLLOW, and the MP4 is written,
+ * re-read for faststart and hashed through the descriptor created, never
+ * reopened by name: a link planted in the output folder cannot make the
+ * export write over another file, nor hash another file than it wrote.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "retention/retention.h"
@@ -46,8 +52,127 @@ static int collect_live(const struct catalog_segment *seg, void *ctx)
 	return 0;
 }
 
+/* libavformat I/O over a descriptor we own; each context keeps its own
+ * offset (pread/pwrite), since faststart reads and writes at once. */
+struct fdio {
+	int fd;
+	int64_t pos;
+};
+
+static int fdio_read(void *opaque, uint8_t *buf, int n)
+{
+	struct fdio *f = opaque;
+	ssize_t r;
+	do
+		r = pread(f->fd, buf, (size_t)n, f->pos);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return AVERROR(errno);
+	if (r == 0)
+		return AVERROR_EOF;
+	f->pos += r;
+	return (int)r;
+}
+
+/* libavformat 61 made the buffer const */
+#if LIBAVFORMAT_VERSION_MAJOR >= 61
+#define FDIO_WRITE_CONST const
+#else
+#define FDIO_WRITE_CONST
+#endif
+
+static int fdio_write(void *opaque, FDIO_WRITE_CONST uint8_t *buf, int n)
+{
+	struct fdio *f = opaque;
+	int done = 0;
+	while (done < n) {
+		ssize_t w = pwrite(f->fd, buf + done, (size_t)(n - done), f->pos);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return AVERROR(w < 0 ? errno : EIO);
+		done += (int)w;
+		f->pos += w;
+	}
+	return n;
+}
+
+static int64_t fdio_seek(void *opaque, int64_t offset, int whence)
+{
+	struct fdio *f = opaque;
+	struct stat st;
+	whence &= ~AVSEEK_FORCE;
+	if (whence == AVSEEK_SIZE || whence == SEEK_END) {
+		if (fstat(f->fd, &st) < 0)
+			return AVERROR(errno);
+		if (whence == AVSEEK_SIZE)
+			return st.st_size;
+		offset += st.st_size;
+	} else if (whence == SEEK_CUR) {
+		offset += f->pos;
+	} else if (whence != SEEK_SET) {
+		return AVERROR(EINVAL);
+	}
+	if (offset < 0)
+		return AVERROR(EINVAL);
+	f->pos = offset;
+	return offset;
+}
+
+static int fdio_open(int fd, bool write, AVIOContext **pb)
+{
+	const int size = 64 * 1024;
+	struct fdio *f = av_mallocz(sizeof(*f));
+	unsigned char *buf = av_malloc(size);
+	if (!f || !buf) {
+		av_free(f);
+		av_free(buf);
+		return AVERROR(ENOMEM);
+	}
+	f->fd = fd;
+	*pb = avio_alloc_context(buf, size, write, f, fdio_read, write ? fdio_write : NULL,
+				 fdio_seek);
+	if (!*pb) {
+		av_free(f);
+		av_free(buf);
+		return AVERROR(ENOMEM);
+	}
+	return 0;
+}
+
+static int fdio_close(AVIOContext **pb)
+{
+	if (!*pb)
+		return 0;
+	avio_flush(*pb);
+	int ret = (*pb)->error;
+	av_freep(&(*pb)->opaque);
+	av_freep(&(*pb)->buffer);
+	avio_context_free(pb);
+	return ret;
+}
+
+/* faststart reopens the output by name to move the index: it gets our
+ * descriptor instead (the muxer's opaque) */
+static int reopen_own(struct AVFormatContext *s, AVIOContext **pb, const char *url, int flags,
+		      AVDictionary **options)
+{
+	(void)url;
+	(void)options;
+	if (flags & AVIO_FLAG_WRITE)
+		return AVERROR(EPERM);
+	return fdio_open(*(int *)s->opaque, false, pb);
+}
+
+static int close_own(struct AVFormatContext *s, AVIOContext *pb)
+{
+	(void)s;
+	return fdio_close(&pb);
+}
+
 struct muxer {
 	AVFormatContext *oc;
+	int fd;		  /* the output, created by us */
 	int out_index[2]; /* output stream for input video, audio; -1 none */
 	AVRational out_tb[2];
 	int64_t last_dts[2]; /* in the output time base */
@@ -81,10 +206,13 @@ static int open_muxer(struct muxer *m, const char *path, AVFormatContext *first,
 		st->time_base = in->time_base;
 		m->out_index[k] = st->index;
 	}
-	if ((ret = avio_open(&m->oc->pb, path, AVIO_FLAG_WRITE)) < 0) {
+	if ((ret = fdio_open(m->fd, true, &m->oc->pb)) < 0) {
 		snprintf(err, errlen, "cannot write '%s': %s", path, av_err2str(ret));
 		return ret;
 	}
+	m->oc->opaque = &m->fd;
+	m->oc->io_open = reopen_own;
+	m->oc->io_close2 = close_own;
 	AVDictionary *opts = NULL;
 	av_dict_set(&opts, "movflags", "+faststart", 0);
 	ret = avformat_write_header(m->oc, &opts);
@@ -198,6 +326,42 @@ out:
 	return ret;
 }
 
+/* The SHA-256 of what the descriptor holds, read from its start. */
+static int hash_fd(int fd, char hex[SHA256_HEX_SIZE], int64_t *bytes)
+{
+	const size_t size = 1 << 16;
+	unsigned char *chunk = malloc(size);
+	struct sha256 *h = sha256_new();
+	int64_t total = 0;
+	int ret = 0;
+
+	if (!h || !chunk) {
+		free(chunk);
+		sha256_free(&h);
+		return -ENOMEM;
+	}
+	for (;;) {
+		ssize_t r = pread(fd, chunk, size, total);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			ret = -errno;
+			break;
+		}
+		if (r == 0)
+			break;
+		sha256_update(h, chunk, (size_t)r);
+		total += r;
+	}
+	if (ret == 0) {
+		sha256_final_hex(h, hex);
+		*bytes = total;
+	}
+	sha256_free(&h);
+	free(chunk);
+	return ret;
+}
+
 static int write_manifest(const struct config *cfg, const struct export_request *req,
 			  const struct seg_list *segs, const struct continuity_report *cont,
 			  const struct export_result *res, char *err, size_t errlen)
@@ -268,7 +432,8 @@ static int write_manifest(const struct config *cfg, const struct export_request 
 		return -ENOMEM;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", res->manifest_path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	/* a link planted at the temporary's name is not followed */
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (fd < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "cannot write '%s': %s", tmp, strerror(errno));
@@ -280,10 +445,11 @@ static int write_manifest(const struct config *cfg, const struct export_request 
 		ret = -errno;
 	close(fd);
 	buf_release(&b);
-	if (ret == 0 && rename(tmp, res->manifest_path) < 0)
+	/* link, not rename: a manifest that appeared meanwhile is not replaced */
+	if (ret == 0 && link(tmp, res->manifest_path) < 0)
 		ret = -errno;
+	unlink(tmp);
 	if (ret < 0) {
-		unlink(tmp);
 		snprintf(err, errlen, "cannot write '%s': %s", res->manifest_path, strerror(-ret));
 	}
 	return ret;
@@ -306,15 +472,15 @@ int retention_export(const struct config *cfg, struct catalog *cat,
 		return -ENAMETOOLONG;
 	}
 	/* exports are evidence: never overwrite one */
-	int fd = open(req->out_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	if (fd < 0) {
+	m.fd = open(req->out_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (m.fd < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "cannot create '%s': %s", req->out_path, strerror(errno));
 		return ret;
 	}
-	close(fd);
-	if (access(res->manifest_path, F_OK) == 0) {
+	if (faccessat(AT_FDCWD, res->manifest_path, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
 		unlink(req->out_path);
+		close(m.fd);
 		snprintf(err, errlen, "'%s' already exists", res->manifest_path);
 		return -EEXIST;
 	}
@@ -345,8 +511,11 @@ int retention_export(const struct config *cfg, struct catalog *cat,
 		snprintf(err, errlen, "cannot finish the export: %s", av_err2str(ret));
 		goto fail;
 	}
-	avio_closep(&m.oc->pb);
-	if ((ret = sha256_file_hex(req->out_path, res->sha256, &res->bytes)) < 0) {
+	if ((ret = fdio_close(&m.oc->pb)) < 0 || (ret = fsync(m.fd) < 0 ? AVERROR(errno) : 0) < 0) {
+		snprintf(err, errlen, "cannot write '%s': %s", req->out_path, av_err2str(ret));
+		goto fail;
+	}
+	if ((ret = hash_fd(m.fd, res->sha256, &res->bytes)) < 0) {
 		snprintf(err, errlen, "cannot read back '%s': %s", req->out_path, strerror(-ret));
 		goto fail;
 	}
@@ -369,9 +538,10 @@ fail:
 	unlink(req->out_path);
 out:
 	if (m.oc) {
-		avio_closep(&m.oc->pb);
+		fdio_close(&m.oc->pb);
 		avformat_free_context(m.oc);
 	}
+	close(m.fd);
 	continuity_release(&cont);
 	free(segs.v);
 	return ret;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/redact.h"
 #include "util/timefmt.h"
 
 static const char *const state_names[] = { "starting", "recording",	"degraded", "reconnecting",
@@ -63,6 +64,7 @@ void health_clean_text(const char *s, size_t len, char *out, size_t size)
 		out[o++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
 	}
 	out[o] = '\0';
+	redact_clean_controls(out); /* and the C1 controls, U+0080..U+009F */
 }
 
 /* Copies one topic level [s, s+len) if it is an id. */

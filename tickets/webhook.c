@@ -30,6 +30,7 @@
  */
 #include "tickets/webhook.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -166,6 +167,9 @@ static struct curl_slist *add_header(struct curl_slist *h, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	/* one header, never two: what the values came from was checked, this
+	 * is the last guard */
+	line[strcspn(line, "\r\n")] = '\0';
 	struct curl_slist *n = curl_slist_append(h, line);
 	return n ? n : h;
 }
@@ -198,6 +202,46 @@ static struct curl_slist *base_headers(struct webhook *wh, const char *key)
 		break;
 	}
 	return h;
+}
+
+/*
+ * What a ticket system answers goes back into URL paths (/Ticket/ID) and
+ * headers (Session-Token): an id must be a plain token (letters, digits,
+ * '-', '_'), so that "1/../../User" or "1?x=" cannot steer the request; a
+ * session token printable ASCII without spaces, so that CR/LF cannot add a
+ * header.
+ */
+static bool plain_token(const char *s)
+{
+	if (!*s)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (!isalnum(*p) && *p != '-' && *p != '_')
+			return false;
+	return true;
+}
+
+static bool header_token(const char *s)
+{
+	if (!*s)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p <= 0x20 || *p >= 0x7f)
+			return false;
+	return true;
+}
+
+/* Refuses an id the ticket system answered that is not a plain token. */
+static int check_id(const char *id, struct reply *r)
+{
+	char shown[40];
+	if (plain_token(id))
+		return 0;
+	snprintf(shown, sizeof(shown), "%.32s", id);
+	redact_clean_controls(shown);
+	snprintf(r->why, sizeof(r->why),
+		 "the ticket system answered a ticket id '%s' that is not a plain token", shown);
+	return -EIO;
 }
 
 /* A string or integer at path in the last answer; 0 or -ENOENT. */
@@ -333,8 +377,12 @@ static void url_join(struct webhook *wh, char *out, size_t size, const char *fmt
 static int created_id(struct webhook *wh, char *id, size_t size, struct reply *r)
 {
 	const char *path = wh->cfg->webhook_format == WEBHOOK_REDMINE ? "issue.id" : "id";
-	if (answer(wh, path, id, size) == 0)
-		return 0;
+	if (answer(wh, path, id, size) == 0) {
+		/* made, but with an id we will not use: the retry looks for it
+		 * rather than making another */
+		r->maybe_sent = !plain_token(id);
+		return check_id(id, r);
+	}
 	snprintf(r->why, sizeof(r->why), "the answer to the creation has no ticket id");
 	return -EIO;
 }
@@ -376,7 +424,9 @@ static int search_existing(struct webhook *wh, const struct ticket *t, const cha
 	const char *path = wh->cfg->webhook_format == WEBHOOK_GLPI     ? "data.0.2"
 			   : wh->cfg->webhook_format == WEBHOOK_ZAMMAD ? "tickets.0"
 								       : "issues.0.id";
-	return answer(wh, path, id, size);
+	if ((ret = answer(wh, path, id, size)) < 0)
+		return ret;
+	return check_id(id, r);
 }
 
 /* Sends the body built in wh->body; 0 when the answer is 2xx. */
@@ -467,7 +517,11 @@ static int update_external(struct webhook *wh, const struct ticket *t,
 	char note[1536], url[URL_MAX];
 	struct json_writer w;
 	const char *id = t->external_id;
+	int ret;
 
+	/* stored before ids were checked, or by another version */
+	if ((ret = check_id(id, r)) < 0)
+		return ret;
 	event_note(t, ev, note, sizeof(note));
 	buf_reset(&wh->body);
 	jw_init_buf(&w, &wh->body);
@@ -531,8 +585,15 @@ static int glpi_init(struct webhook *wh, const char *key, struct reply *r)
 		return ret;
 	if (!ok(r))
 		return -EIO;
-	if (answer(wh, "session_token", wh->session, sizeof(wh->session)) == 0)
-		return 0;
+	if (answer(wh, "session_token", wh->session, sizeof(wh->session)) == 0) {
+		if (header_token(wh->session))
+			return 0;
+		wh->session[0] = '\0';
+		snprintf(r->why, sizeof(r->why),
+			 "GLPI initSession answered a session_token with spaces or control "
+			 "characters");
+		return -EIO;
+	}
 	snprintf(r->why, sizeof(r->why), "GLPI initSession answered without a session_token");
 	return -EIO;
 }

@@ -1,7 +1,10 @@
 /*
- * Line logger.  Each message is formatted into a bounded stack buffer,
- * scrubbed of registered secrets, prefixed with the time and level, and
- * written with one write(2) so concurrent lines stay whole.
+ * Line logger.  Each message is formatted whole, scrubbed of registered
+ * secrets, cleared of control characters (a camera's text must not forge a
+ * line or drive a terminal), and only then cut to LOG_MSG_MAX: a secret
+ * across the cut would otherwise leak in part.  It is then prefixed with
+ * the time and level and written with one write(2) so concurrent lines
+ * stay whole.
  */
 #include "util/log.h"
 
@@ -48,15 +51,46 @@ int log_enabled(enum log_level level)
 	return (int)level <= atomic_load(&log_max_level);
 }
 
+#define LOG_MSG_MAX 2048
+
+/*
+ * Formats the message whole into msg (or a heap buffer when it is longer),
+ * scrubs it with room for every mark to grow it, and cuts it after.
+ * Returns the text to show, msg or the heap buffer in *heap.
+ */
+static const char *format_scrubbed(char *msg, size_t size, char **heap, const char *fmt, va_list ap)
+{
+	va_list again;
+
+	*heap = NULL;
+	va_copy(again, ap);
+	int n = vsnprintf(msg, size, fmt, ap);
+	/* a mark is at most three times what it replaces */
+	if (n >= 0 && (size_t)n * 3 + 1 > size) {
+		size_t room = (size_t)n * 3 + 1;
+		*heap = malloc(room);
+		if (*heap)
+			vsnprintf(*heap, room, fmt, again);
+	}
+	va_end(again);
+	char *text = *heap ? *heap : msg;
+	size_t cap = *heap ? (size_t)n * 3 + 1 : size;
+	redact_scrub(text, cap);
+	redact_clean_controls(text);
+	if (strlen(text) >= LOG_MSG_MAX)
+		text[LOG_MSG_MAX - 1] = '\0';
+	return text;
+}
+
 static void log_emit(enum log_level level, const char *errstr, const char *fmt, va_list ap)
 {
-	char msg[2048];
-	char line[2200];
+	char buf[LOG_MSG_MAX];
+	char line[LOG_MSG_MAX + 160];
 	char when[40];
+	char *heap;
 	int n;
 
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	redact_scrub(msg, sizeof(msg));
+	const char *msg = format_scrubbed(buf, sizeof(buf), &heap, fmt, ap);
 	time_format_utc_ms(clock_wall_us(), when, sizeof(when));
 	if (errstr)
 		n = snprintf(line, sizeof(line), "%s %s[%d] %s: %s: %s\n", when, log_ident,
@@ -64,6 +98,7 @@ static void log_emit(enum log_level level, const char *errstr, const char *fmt, 
 	else
 		n = snprintf(line, sizeof(line), "%s %s[%d] %s: %s\n", when, log_ident,
 			     (int)getpid(), level_names[level], msg);
+	free(heap);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(line)) {

@@ -59,3 +59,36 @@ def test_canary_password_appears_nowhere():
     # libavformat's own complaint about the refused camera made it to the log
     assert "401" in outputs["recorder log"] or "Unauthorized" in outputs["recorder log"] \
         or "refused the credentials" in outputs["recorder log"]
+
+
+def test_short_and_normal_passwords():
+    """A password too short to tell from ordinary text (`x`, a camera's
+    default `12345`) is masked where a secret stands (the URL's userinfo)
+    and leaves the rest of each line alone: with `x`, `1280x720` once read
+    `1280***720` in every log line.  A normal password goes everywhere."""
+    import re
+    import urllib.parse
+    for password in ("x", "12345", "N0rmal-Passw0rd"):
+        wd = workdir()
+        cams = Camsim(wd, cameras=1, extra=["--user", USER, "--password", password])
+        config = write_config(wd, {"cam1": cams.url("cam1", USER, password)})
+        rec = Recorder(config, args=["-v"])
+        rec.wait_log("camera 'cam1': video ", timeout=30)
+        wait_until(lambda: any(s["state"] == "complete" for s in segments(config)), 40,
+                   what="a segment with password %r" % password)
+        assert rec.stop() == 0
+        log = rec.log_text()
+        code, out, err = vigil("config", "check", "-c", config)
+        assert code == 0, err
+        shown = out + err + log
+        # the URL never shows it, in any form
+        for form in (password, urllib.parse.quote(password, safe="")):
+            assert "%s:%s@" % (USER, form) not in shown, (password, shown)
+        assert "rtsp://%s:***@127.0.0.1" % USER in out, out
+        # ordinary text is left whole: the frame size, every timestamp
+        assert re.search(r"camera 'cam1': video \S+ \d+x\d+", log), log
+        for line in log.splitlines():
+            if re.match(r"\d{4}-", line):
+                assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ", line), line
+        if len(password) >= 8:
+            assert password not in shown, "a normal password is scrubbed everywhere"

@@ -26,6 +26,7 @@ import glob
 import json
 import os
 import pwd
+import re
 import shutil
 import stat
 import subprocess
@@ -35,7 +36,8 @@ import urllib.parse
 
 from harness import (Camsim, Recorder, catalog_path, footage_files, secret_forms, segments, start,
                      vigil, wait_until, workdir, write_config)
-from mqtt_harness import Broker, Checker, WebhookReceiver, make_tls, mqtt_section, tickets
+from mqtt_harness import (Broker, Checker, FakeRecorder, WebhookReceiver, make_tls, mqtt_section,
+                          tickets)
 from test_faults_camera import all_gaps, holes, open_gap_start, resumed_at
 
 CANARY = "Cn@ry!%/:"
@@ -311,3 +313,178 @@ def test_root_refused_or_privileges_dropped():
 
 
 test_root_refused_or_privileges_dropped.timeout = 120
+
+
+def outbox_errors(config):
+    import sqlite3
+    from mqtt_harness import ticket_db
+    db = sqlite3.connect("file:%s?mode=ro" % ticket_db(config), uri=True, timeout=10)
+    try:
+        return [r[0] for r in db.execute("SELECT last_error FROM outbox").fetchall()]
+    finally:
+        db.close()
+
+
+def test_ticket_system_answers_cannot_steer_requests():
+    """What a ticket system answers goes into URL paths and headers: a GLPI
+    imitation (a real one cannot be made to) answers a session token with a
+    CR/LF and a header after it, then a ticket id that climbs the path.
+    Neither may reach a request: no injected header, no path but the API's,
+    and the outbox says why."""
+    wd = workdir()
+    hostile_id = "42/../../User/1?x="
+    seen = {"init": 0}
+
+    def respond(req):
+        p, m = req["path"], req["method"]
+        if p.endswith("/initSession"):
+            seen["init"] += 1
+            tok = "sess-1\r\nX-Injected: yes" if seen["init"] == 1 else "sess-%d" % seen["init"]
+            return 200, {"session_token": tok}, 0
+        if p.endswith("/killSession"):
+            return 200, [], 0
+        if p.endswith("/Ticket") and m == "POST":
+            return 201, {"id": hostile_id, "message": ""}, 0
+        if "/search/Ticket" in p:
+            return 200, {"totalcount": 1, "data": [{"2": hostile_id}]}, 0
+        return 404, {"error": "no such thing"}, 0
+
+    rx = WebhookReceiver(respond)
+    broker = Broker(wd)
+    config = write_config(wd, {}, mqtt=mqtt_section(broker),
+                          checker={"grace_seconds": "60", "clear_seconds": "120"},
+                          tickets={"webhook_url": rx.url + "/apirest.php", "webhook_format": "glpi",
+                                   "token_env": "WH_TOKEN", "app_token": "APP-1",
+                                   "timeout_seconds": "2"})
+    env = dict(os.environ, WH_TOKEN="tok-S3cret/9+x", VIGIL_TIME_SCALE="1000")
+    chk = Checker(config, env=env)
+    chk.wait_log("mqtt: connected")
+    fake = FakeRecorder(broker, "rec7")
+    fake.status("online")
+    fake.health()
+    fake.camera("gate3", "down", gap_age=0.5, last_error="cannot connect: Connection refused")
+    # the hostile session, then a creation whose id is refused, then the
+    # retry's search that answers the same id
+    wait_until(lambda: len(rx.all()) >= 7, 30, what="seven requests to the ticket system")
+    reqs = rx.all()
+    for r in reqs:
+        assert "x-injected" not in r["headers"], r
+        assert "\r" not in r["headers"].get("session-token", "") and \
+            "\n" not in r["headers"].get("session-token", ""), r
+        assert ".." not in r["path"] and "/User" not in r["path"], r["path"]
+        assert r["path"].split("?")[0] in ("/apirest.php/initSession", "/apirest.php/killSession",
+                                           "/apirest.php/Ticket", "/apirest.php/search/Ticket"), r
+    assert any("/search/Ticket" in r["path"] for r in reqs), "the retry looks for the ticket"
+    wait_until(lambda: any("not a plain token" in e for e in outbox_errors(config)), 10,
+               what="the refused id in the outbox")
+    assert chk.stop() == 0
+    # the first session was refused before any use of it
+    assert not any(r["headers"].get("session-token", "").startswith("sess-1") for r in reqs)
+    assert "session_token with spaces or control characters" in chk.log_text()
+    assert all(not t["external_id"] for t in tickets(config)), tickets(config)
+    # nothing created twice: one creation, then searches
+    assert sum(1 for r in reqs if r["method"] == "POST") == 1, reqs
+    rx.close()
+
+
+class ControlCamera:
+    """A loopback RTSP server whose words carry control characters: an ESC
+    that clears a terminal, a BEL, a C1 CSI, and a reason phrase and SDP
+    that would start a forged log line if CR/LF were let through.  The
+    first connection is refused with such a reason phrase; the later ones
+    are described with such an SDP (an unknown codec: the lean client
+    hands it to libavformat, which echoes it too) and refused at SETUP."""
+
+    EVIL = b"\x1b[2J\x07\xc2\x9b31m"
+
+    def __init__(self):
+        import socket
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.url = "rtsp://127.0.0.1:%d/live" % self.port
+        self.connections = 0
+        self.stopped = False
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while not self.stopped:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._talk, args=(conn, self.connections), daemon=True).start()
+
+    def _talk(self, conn, n):
+        data = b""
+        conn.settimeout(10)
+        try:
+            while True:
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        return
+                    data += chunk
+                head, data = data.split(b"\r\n\r\n", 1)
+                lines = head.split(b"\r\n")
+                method = lines[0].split(b" ")[0]
+                cseq = b"0"
+                for l in lines[1:]:
+                    if l.lower().startswith(b"cseq:"):
+                        cseq = l.split(b":", 1)[1].strip()
+                if method == b"OPTIONS":
+                    conn.sendall(b"RTSP/1.0 200 OK\r\nCSeq: " + cseq +
+                                 b"\r\nPublic: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n\r\n")
+                elif method == b"DESCRIBE" and n == 1:
+                    conn.sendall(b"RTSP/1.0 404 Not" + self.EVIL + b" Found\r\nCSeq: " + cseq +
+                                 b"\r\n\r\n")
+                elif method == b"DESCRIBE":
+                    sdp = (b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=Cam" + self.EVIL +
+                           b"\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 EV" + self.EVIL +
+                           b"IL/90000\r\na=control:trackID=0\r\n")
+                    conn.sendall(b"RTSP/1.0 200 OK\r\nCSeq: " + cseq +
+                                 b"\r\nContent-Type: application/sdp\r\nContent-Base: " +
+                                 self.url.encode() + b"/\r\nContent-Length: " +
+                                 str(len(sdp)).encode() + b"\r\n\r\n" + sdp)
+                else:
+                    conn.sendall(b"RTSP/1.0 461 Unsupported" + self.EVIL + b" Transport\r\nCSeq: "
+                                 + cseq + b"\r\n\r\n")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        self.stopped = True
+        self.sock.close()
+
+
+def test_camera_text_reaches_no_log_or_gap_with_its_controls():
+    """What a camera says (reason phrases, SDP) is echoed into log lines and
+    gap details: none of its control characters may get there."""
+    wd = workdir()
+    cam = ControlCamera()
+    config = write_config(wd, {"evil": cam.url}, recorder={"reconnect_max_seconds": "1"})
+    rec = Recorder(config, args=["-v"])
+    wait_until(lambda: cam.connections >= 4, 30, what="the camera asked again and again")
+    rec.wait_log("Not?[2J??", timeout=20)
+    assert rec.stop() == 0
+    cam.close()
+    with open(rec.log, "rb") as f:
+        log = f.read()
+    for bad in (b"\x1b", b"\x07", b"\xc2\x9b", b"\r"):
+        assert bad not in log, "%r in the recorder log" % bad
+    # every line is one of vigil's, none started by the camera
+    for line in log.decode("utf-8", "replace").splitlines():
+        assert re.match(r"\d{4}-\d\d-\d\dT", line) or line.startswith(config) or \
+            not line.strip(), line
+    gaps = all_gaps(config)
+    assert gaps and all(g["reason"] for g in gaps), gaps
+    for g in gaps:
+        assert not any(ord(ch) < 0x20 or 0x7f <= ord(ch) <= 0x9f for ch in g["detail"] or ""), g
+
+
+test_camera_text_reaches_no_log_or_gap_with_its_controls.san = True
+test_ticket_system_answers_cannot_steer_requests.san = True

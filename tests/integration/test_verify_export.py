@@ -157,3 +157,47 @@ def test_export_is_one_playable_mp4_with_a_manifest():
         f.write(b"\0")
     code, stdout, _ = vigil("verify", "-c", config, "--export", out, "--json")
     assert code == 1 and json.loads(stdout)["problems"][0]["kind"] == "export-changed"
+
+
+def test_export_does_not_follow_planted_links():
+    """Someone who can write to the export folder plants a link at the name
+    of the manifest's temporary (or of the MP4) pointing at a file of
+    theirs to clobber: export must not write through it."""
+    wd = workdir()
+    cams = Camsim(wd, cameras=1)
+    config = write_config(wd, {"cam1": cams.url("cam1")})
+    rec = Recorder(config)
+    wait_until(lambda: len([s for s in segments(config) if s["state"] == "complete"]) >= 2, 30,
+               what="two segments")
+    assert rec.stop() == 0
+    segs = [s for s in segments(config) if s["state"] == "complete"]
+    iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%06dZ" % round((t % 1) * 1e6)
+    window = ("--from", iso(rfc3339(segs[0]["start"])), "--to", iso(rfc3339(segs[-1]["end"])))
+    victim = os.path.join(wd, "victim.txt")
+    with open(victim, "w") as f:
+        f.write("precious\n")
+
+    out = os.path.join(wd, "evidence.mp4")
+    os.symlink(victim, out + ".manifest.json.tmp")
+    code, _, err = vigil("export", "-c", config, "--camera", "cam1", *window, "-o", out)
+    with open(victim) as f:
+        assert f.read() == "precious\n", "the export wrote through the planted link"
+    assert code != 0 and "tmp" in err, err
+    assert not os.path.exists(out), "a failed export leaves no MP4"
+    assert not os.path.exists(out + ".manifest.json")
+
+    out2 = os.path.join(wd, "evidence2.mp4")
+    os.symlink(victim, out2)
+    code, _, err = vigil("export", "-c", config, "--camera", "cam1", *window, "-o", out2)
+    assert code != 0 and "exists" in err, err
+    with open(victim) as f:
+        assert f.read() == "precious\n"
+
+    # with the folder clean, the same export works and verifies
+    os.unlink(out + ".manifest.json.tmp")
+    code, _, err = vigil("export", "-c", config, "--camera", "cam1", *window, "-o", out)
+    assert code == 0, err
+    code, stdout, _ = vigil("verify", "-c", config, "--export", out, "--json")
+    assert code == 0 and json.loads(stdout)["ok"], stdout
+    c = segcheck([out])[0]
+    assert c["ok"] and c["first_key"], c

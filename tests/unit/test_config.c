@@ -41,12 +41,20 @@ static int cf_line(struct cfgfile *f, const char *fmt, ...)
 }
 
 /* Writes the file to test_dir()/name, releases the text, returns the path
- * (a copy the caller frees). */
+ * (a copy the caller frees).  Private, as a config holding a password
+ * should be (a readable one is warned about). */
 static char *cf_write(struct cfgfile *f, const char *name)
 {
 	char *path = strdup(test_write_file(name, f->text.data ? f->text.data : ""));
+	chmod(path, 0600);
 	buf_release(&f->text);
 	return path;
+}
+
+/* A secret file as an operator should leave it. */
+static void write_secret(const char *name, const char *text)
+{
+	chmod(test_write_file(name, text), 0600);
 }
 
 /* How many problems are at line and contain needle, of the given kind. */
@@ -83,13 +91,14 @@ static void design_example(void)
 	char *mqtt_pass = path_in_test_dir("mqtt.pass");
 
 	redact_reset();
-	test_write_file("mqtt.pass", "mqtt-S3cret\n");
+	write_secret("mqtt.pass", "mqtt-S3cret\n");
 	mkdir(footage, 0750);
 	setenv("VIGIL_TEST_GATE3_PASS", "Gate3-Pa55", 1);
 
 	cf_init(&f);
 	cf_line(&f, "[recorder]");
-	cf_line(&f, "id = zone1-rec1                 ; names this recorder in MQTT topics and tickets");
+	cf_line(&f,
+		"id = zone1-rec1                 ; names this recorder in MQTT topics and tickets");
 	cf_line(&f, "site = Zone 1 bonded warehouse");
 	cf_line(&f, "%s", "");
 	cf_line(&f, "[storage]");
@@ -391,9 +400,9 @@ static void credentials(void)
 
 	redact_reset();
 	setenv("VIGIL_TEST_CANARY", CANARY, 1);
-	test_write_file("cam.pass", "p@ss word\r\nsecond line ignored\n");
-	test_write_file("cam.url", "rtsp://admin:s3cr%2Ft@10.0.0.2/stream\n");
-	test_write_file("cam2.url", "rtsp://op@10.0.0.6/live");
+	write_secret("cam.pass", "p@ss word\r\nsecond line ignored\n");
+	write_secret("cam.url", "rtsp://admin:s3cr%2Ft@10.0.0.2/stream\n");
+	write_secret("cam2.url", "rtsp://op@10.0.0.6/live");
 
 	cf_init(&f);
 	cf_line(&f, "[storage]");
@@ -466,10 +475,12 @@ static void credentials(void)
 			CHECK(!strstr(d, "s3cr"));
 			CHECK(!strstr(d, "oldpass"));
 		}
-		/* every password is registered for scrubbing, raw and encoded */
-		char line[256] = "a " CANARY " b " CANARY_ENC " c p@ss word d s3cr/t e s3cr%2Ft";
+		/* every password is registered for scrubbing, raw and encoded;
+		 * s3cr/t, shorter than REDACT_MIN_ANYWHERE, where a secret stands */
+		char line[256] =
+			"a " CANARY " b " CANARY_ENC " c p@ss word d pwd=s3cr/t e s3cr%2Ft";
 		redact_scrub(line, sizeof(line));
-		CHECK_STR(line, "a *** b *** c *** d *** e ***");
+		CHECK_STR(line, "a *** b *** c *** d pwd=*** e ***");
 	}
 	config_free(&cfg);
 	config_problems_release(&pr);
@@ -553,14 +564,17 @@ static void malformed_reports_everything(void)
 	EXPECT(cf_line(&f, "[camera]"), "camera section needs an id");
 	cf_line(&f, "[camera pwfile]");
 	cf_line(&f, "url = rtsp://viewer@10.0.0.9/x");
-	EXPECT(cf_line(&f, "password_file = %s", missing), "camera 'pwfile': password_file: cannot read");
+	EXPECT(cf_line(&f, "password_file = %s", missing),
+	       "camera 'pwfile': password_file: cannot read");
 	int l_long = cf_line(&f, "[camera long]");
 	EXPECT(l_long, "camera 'long' has no url");
 	EXPECT(cf_line(&f, "url = rtsp://10.0.0.1/%s", longline), "line longer than");
 	cf_line(&f, "[camera leak]");
 	EXPECT(cf_line(&f, "url = http://u:Sup3r-Url-S3cret@h/x"), "is not rtsp:// or rtsps://");
-	EXPECT(cf_line(&f, "segment_seconds = 1"), "segment_seconds: '1' is not a whole number from 2");
-	EXPECT(cf_line(&f, "transport = carrier-pigeon"), "transport: 'carrier-pigeon' is not one of: udp, tcp");
+	EXPECT(cf_line(&f, "segment_seconds = 1"),
+	       "segment_seconds: '1' is not a whole number from 2");
+	EXPECT(cf_line(&f, "transport = carrier-pigeon"),
+	       "transport: 'carrier-pigeon' is not one of: udp, tcp");
 	cf_line(&f, "[camera envcam]");
 	cf_line(&f, "url = rtsp://viewer@10.0.0.10/x");
 	cf_line(&f, "password_env = VIGIL_TEST_SECRET");
@@ -582,8 +596,9 @@ static void malformed_reports_everything(void)
 	for (int i = 0; i < n; i++) {
 		int got = count_problems(&pr, want[i].line, want[i].text, false);
 		if (got != 1)
-			test_fail(__FILE__, __LINE__, "expected one error at line %d with \"%s\", got %d",
-				  want[i].line, want[i].text, got);
+			test_fail(__FILE__, __LINE__,
+				  "expected one error at line %d with \"%s\", got %d", want[i].line,
+				  want[i].text, got);
 	}
 	CHECK_INT(pr.errors, n);
 	CHECK_INT(pr.count, n);
@@ -654,7 +669,8 @@ static void global_problems_have_lines(void)
 	/* camera problems found after parsing name the later of two keys */
 	cf_line(&f, "[camera both_urls]");
 	cf_line(&f, "url_file = %s", nofile);
-	EXPECT(cf_line(&f, "url = rtsp://10.0.0.2/x"), "camera 'both_urls': set url or url_file, not both");
+	EXPECT(cf_line(&f, "url = rtsp://10.0.0.2/x"),
+	       "camera 'both_urls': set url or url_file, not both");
 	cf_line(&f, "[camera both_pw]");
 	cf_line(&f, "url = rtsp://10.0.0.3/x");
 	cf_line(&f, "password_file = %s", nofile);
@@ -664,7 +680,8 @@ static void global_problems_have_lines(void)
 	EXPECT(cf_line(&f, "url_file = %s", nofile), "camera 'badurlfile': url_file: cannot read");
 	cf_line(&f, "[camera dirpw]");
 	cf_line(&f, "url = rtsp://viewer@10.0.0.4/x");
-	EXPECT(cf_line(&f, "password_file = %s", test_dir()), "camera 'dirpw': password_file: cannot read");
+	EXPECT(cf_line(&f, "password_file = %s", test_dir()),
+	       "camera 'dirpw': password_file: cannot read");
 #undef EXPECT
 	char *path = cf_write(&f, "global.conf");
 	struct config *cfg = config_load(path, &pr);
@@ -675,8 +692,9 @@ static void global_problems_have_lines(void)
 	for (int i = 0; i < n; i++) {
 		int got = count_problems(&pr, want[i].line, want[i].text, false);
 		if (got != 1)
-			test_fail(__FILE__, __LINE__, "expected one error at line %d with \"%s\", got %d",
-				  want[i].line, want[i].text, got);
+			test_fail(__FILE__, __LINE__,
+				  "expected one error at line %d with \"%s\", got %d", want[i].line,
+				  want[i].text, got);
 	}
 	CHECK_INT(pr.errors, n + 1);
 	if (pr.errors != (size_t)n + 1)
@@ -716,8 +734,11 @@ static void retain_below_floor_is_warning(void)
 	CHECK(cfg != NULL);
 	CHECK_INT(pr.errors, 0);
 	CHECK(pr.count >= 2);
-	CHECK_INT(count_problems(&pr, l_retain, "[retention] retain_days 30 is below the 90-day", true), 1);
-	CHECK_INT(count_problems(&pr, l_c3, "camera 'c3': retain_days 7 is below the 90-day", true), 1);
+	CHECK_INT(count_problems(&pr, l_retain, "[retention] retain_days 30 is below the 90-day",
+				 true),
+		  1);
+	CHECK_INT(count_problems(&pr, l_c3, "camera 'c3': retain_days 7 is below the 90-day", true),
+		  1);
 	for (size_t i = 0; i < pr.count; i++) {
 		CHECK(pr.items[i].warning);
 		CHECK(!strstr(pr.items[i].message, "'c2'")); /* 95 is fine */
@@ -940,7 +961,8 @@ static void storage_not_writable(void)
 	char *text = load_unprivileged(path, &loaded);
 	CHECK(text != NULL);
 	CHECK(!loaded);
-	snprintf(want, sizeof(want), "%d\t[storage] path '%s' does not exist and cannot be created under '%s'\n",
+	snprintf(want, sizeof(want),
+		 "%d\t[storage] path '%s' does not exist and cannot be created under '%s'\n",
 		 l_path, under, ro);
 	CHECK_CONTAINS(text, want);
 	free(text);
@@ -1006,7 +1028,127 @@ static void storage_not_writable(void)
 	redact_reset();
 }
 
+/* How many problems of the given kind contain needle, at any line. */
+static int count_anywhere(const struct config_problems *pr, const char *needle, bool warning)
+{
+	int n = 0;
+	for (size_t i = 0; i < pr->count; i++)
+		if (pr->items[i].warning == warning && strstr(pr->items[i].message, needle))
+			n++;
+	return n;
+}
+
+/* Secrets others can read, or that would cross the network in clear, are
+ * warned about; the same config kept private and local is not. */
+static void exposed_secrets_warned(void)
+{
+	char *footage = path_in_test_dir("footage");
+	char *pwfile = path_in_test_dir("cam.pass");
+	mkdir(footage, 0750);
+	setenv("VIGIL_TEST_TOKEN", "tok-0123456789", 1);
+
+	for (int exposed = 1; exposed >= 0; exposed--) {
+		struct cfgfile f;
+		struct config_problems pr;
+		redact_reset();
+		test_write_file("cam.pass", "Camera-Pa55word\n");
+		chmod(pwfile, exposed ? 0644 : 0640);
+		cf_init(&f);
+		cf_line(&f, "[storage]");
+		cf_line(&f, "path = %s", footage);
+		cf_line(&f, "[mqtt]");
+		cf_line(&f, "host = %s", exposed ? "broker.example.net" : "127.0.0.1");
+		cf_line(&f, "username = vigil");
+		int mqtt_line = cf_line(&f, "password = Mqtt-Pa55word");
+		cf_line(&f, "[tickets]");
+		int wh_line = cf_line(&f, "webhook_url = http://%s/hook",
+				      exposed ? "tickets.example.net" : "localhost:8080");
+		cf_line(&f, "token_env = VIGIL_TEST_TOKEN");
+		cf_line(&f, "[camera gate]");
+		cf_line(&f, "url = rtsp://10.0.0.5/live");
+		cf_line(&f, "username = op");
+		int pw_line = cf_line(&f, "password_file = %s", pwfile);
+		char *path = cf_write(&f, "exposed.conf");
+		chmod(path, exposed ? 0644 : 0640);
+
+		struct config *cfg = config_load(path, &pr);
+		CHECK(cfg != NULL);
+		CHECK_INT(pr.errors, 0);
+		int want = exposed ? 1 : 0;
+		CHECK_INT(count_problems(&pr, pw_line, "password_file", true) == 1 &&
+				  count_anywhere(&pr, "readable by every user", true) == 2,
+			  want);
+		CHECK_INT(count_problems(&pr, mqtt_line, "the config (it holds a password)", true),
+			  want);
+		CHECK_INT(count_problems(&pr, mqtt_line, "sent in clear to 'broker.example.net'",
+					 true),
+			  want);
+		CHECK_INT(count_problems(&pr, wh_line, "sent in clear over http://", true), want);
+		CHECK_INT(pr.count, exposed ? 4 : 0);
+		if (pr.count != (exposed ? 4u : 0u))
+			dump_problems(&pr);
+		config_free(&cfg);
+		config_problems_release(&pr);
+		free(path);
+	}
+	unsetenv("VIGIL_TEST_TOKEN");
+	free(footage);
+	free(pwfile);
+	redact_reset();
+}
+
+/*
+ * Fifty cameras with passwords of their own: every password is scrubbed
+ * after the load (the old fixed table dropped them past about 34, and the
+ * load went on).  A secret that cannot be registered fails the load.
+ */
+static void every_password_registered(void)
+{
+	struct cfgfile f;
+	struct config_problems pr;
+	char *footage = path_in_test_dir("footage");
+	mkdir(footage, 0750);
+
+	redact_reset();
+	cf_init(&f);
+	cf_line(&f, "[storage]");
+	cf_line(&f, "path = %s", footage);
+	for (int i = 0; i < 50; i++) {
+		cf_line(&f, "[camera cam%d]", i);
+		cf_line(&f, "url = rtsp://viewer:Cam%02d-Secret-%d@10.0.1.%d/live", i, i * 7919, i);
+	}
+	char *path = cf_write(&f, "forty.conf");
+	struct config *cfg = config_load(path, &pr);
+	CHECK(cfg != NULL);
+	for (int i = 0; i < 50; i++) {
+		char pass[64], line[256];
+		snprintf(pass, sizeof(pass), "Cam%02d-Secret-%d", i, i * 7919);
+		snprintf(line, sizeof(line), "camera said %s", pass);
+		redact_scrub(line, sizeof(line));
+		CHECK_STR(line, "camera said ***");
+	}
+	config_free(&cfg);
+	config_problems_release(&pr);
+
+	/* the table cannot take the camera's password: no config */
+	redact_reset();
+	redact_set_max_forms(2);
+	cfg = config_load(path, &pr);
+	CHECK(cfg == NULL);
+	CHECK(pr.errors >= 1);
+	CHECK(count_anywhere(&pr, "camera 'cam0': cannot register the secret for redaction",
+			     false) == 1);
+	redact_set_max_forms(0);
+	config_free(&cfg);
+	config_problems_release(&pr);
+	free(path);
+	free(footage);
+	redact_reset();
+}
+
 const struct test_case config_tests[] = {
+	{ "exposed_secrets_warned", exposed_secrets_warned },
+	{ "every_password_registered", every_password_registered },
 	{ "design_example", design_example },
 	{ "defaults", defaults },
 	{ "camera_overrides", camera_overrides },

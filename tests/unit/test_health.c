@@ -389,6 +389,12 @@ static void camera_payloads(void)
 	CHECK_STR(m.site, "Zone 1");
 	CHECK_STR(m.location, "Gate 3");
 	CHECK_INT(m.since_us, -1);
+	/* a camera's text reaches tickets and reports without its controls:
+	 * C0 (a forged line), ESC, DEL and the C1 CSI */
+	j = "{\"at\":\"2026-11-02T06:00:00Z\",\"state\":\"down\",\"last_error\":"
+	    "\"401 Unauthorized\\r\\nX: y\\u001b[2J\\u007f\\u009b1m\\u00e9\"}";
+	CHECK_INT(health_parse_camera(&cam_topic, j, strlen(j), &m, why, sizeof(why)), 0);
+	CHECK_STR(m.last_error, "401 Unauthorized??X: y?[2J???1m\xc3\xa9");
 	/* a gap said to start after the message is not believed */
 	j = "{\"at\":\"2026-11-02T06:00:00Z\",\"state\":\"down\",\"gap_start\":\"2027-01-01T00:00:"
 	    "00Z\"}";

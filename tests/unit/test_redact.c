@@ -3,8 +3,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "tests/unit/test.h"
+#include "util/log.h"
 #include "util/redact.h"
 
 /* A canary with characters that URLs and base64 treat specially. */
@@ -56,7 +58,7 @@ static void unrelated_text_untouched(void)
 		"camera gate3 connected to rtsp://10.0.0.1/x at 25 fps",
 		"Cn@r y!%/ almost but not quite",
 		"Cn%40ry%21%25%2F%3", /* one character short */
-		"dmlld2VyOk", /* base64 of "viewer:" alone */
+		"dmlld2VyOk",	      /* base64 of "viewer:" alone */
 		"",
 	};
 	redact_reset();
@@ -116,9 +118,9 @@ static void base64_every_alignment_one(const char *secret)
 			CHECK_INT(base64_encode(raw, pre + n + post, enc, sizeof(enc)), 0);
 
 			/* character k covers bits [6k, 6k+6) of the input */
-			size_t first = (pre * 8 + 5) / 6;      /* first pure-secret char */
-			size_t last = ((pre + n) * 8) / 6;     /* one past the last */
-			size_t keep_head = (pre * 8) / 6;      /* pure-prefix chars */
+			size_t first = (pre * 8 + 5) / 6;  /* first pure-secret char */
+			size_t last = ((pre + n) * 8) / 6; /* one past the last */
+			size_t keep_head = (pre * 8) / 6;  /* pure-prefix chars */
 			char core[128];
 			snprintf(core, sizeof(core), "%.*s", (int)(last - first), enc + first);
 
@@ -126,10 +128,11 @@ static void base64_every_alignment_one(const char *secret)
 			int count = redact_scrub(scrubbed, sizeof(scrubbed));
 			if (count < 1 || strstr(scrubbed, core) || !strstr(scrubbed, REDACT_MARK) ||
 			    strncmp(scrubbed, enc, keep_head) != 0)
-				test_fail(__FILE__, __LINE__,
-					  "secret '%s' at offset %zu (+%zu after): '%s' scrubbed to "
-					  "'%s' (core '%s', %d replacements)",
-					  secret, pre, post, enc, scrubbed, core, count);
+				test_fail(
+					__FILE__, __LINE__,
+					"secret '%s' at offset %zu (+%zu after): '%s' scrubbed to "
+					"'%s' (core '%s', %d replacements)",
+					secret, pre, post, enc, scrubbed, core, count);
 		}
 	}
 	redact_reset();
@@ -137,9 +140,9 @@ static void base64_every_alignment_one(const char *secret)
 
 static void base64_every_alignment(void)
 {
-	base64_every_alignment_one(CANARY);	    /* 9 bytes: n % 3 == 0 */
-	base64_every_alignment_one(CANARY "x");	    /* n % 3 == 1 */
-	base64_every_alignment_one(CANARY "xy");    /* n % 3 == 2 */
+	base64_every_alignment_one(CANARY);	   /* 9 bytes: n % 3 == 0 */
+	base64_every_alignment_one(CANARY "x");	   /* n % 3 == 1 */
+	base64_every_alignment_one(CANARY "xy");   /* n % 3 == 2 */
 	base64_every_alignment_one("s3cr3t-P4ss"); /* plain ASCII */
 }
 
@@ -217,16 +220,20 @@ static void base64_vectors(void)
 	static const struct {
 		const char *in, *want;
 	} cases[] = {
-		{ "", "" },	     { "f", "Zg==" },	      { "fo", "Zm8=" },
-		{ "foo", "Zm9v" },   { "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" },
+		{ "", "" },
+		{ "f", "Zg==" },
+		{ "fo", "Zm8=" },
+		{ "foo", "Zm9v" },
+		{ "foob", "Zm9vYg==" },
+		{ "fooba", "Zm9vYmE=" },
 		{ "foobar", "Zm9vYmFy" },
 	};
 	redact_reset();
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char out[32];
 		memset(out, 'Z', sizeof(out));
-		CHECK_INT(base64_encode((const unsigned char *)cases[i].in, strlen(cases[i].in), out,
-					sizeof(out)),
+		CHECK_INT(base64_encode((const unsigned char *)cases[i].in, strlen(cases[i].in),
+					out, sizeof(out)),
 			  0);
 		CHECK_STR(out, cases[i].want);
 	}
@@ -249,15 +256,16 @@ static void base64_vectors(void)
  * the buffer it was given. */
 static void scrub_respects_capacity(void)
 {
+	static const char text[] = "pwd=xy";
 	char big[32];
 
 	redact_reset();
 	CHECK_INT(redact_add_secret("xy"), 0);
-	for (size_t cap = 1; cap <= 8; cap++) {
-		size_t len = cap - 1 < 4 ? cap - 1 : 4;
+	for (size_t cap = 1; cap <= sizeof(text) + 2; cap++) {
+		size_t len = cap - 1 < strlen(text) ? cap - 1 : strlen(text);
 		memset(big, 'Z', sizeof(big));
-		memcpy(big, "abxy", len);
-		big[len] = '\0'; /* the longest prefix of "abxy" that fits cap */
+		memcpy(big, text, len);
+		big[len] = '\0'; /* the longest prefix of the text that fits cap */
 		redact_scrub(big, cap);
 		for (size_t i = cap; i < sizeof(big); i++)
 			if (big[i] != 'Z') {
@@ -269,9 +277,130 @@ static void scrub_respects_capacity(void)
 		CHECK(!strstr(big, "xy"));
 	}
 	/* with room, the whole mark */
-	memcpy(big, "abxy", 5);
+	memcpy(big, text, sizeof(text));
 	CHECK_INT(redact_scrub(big, sizeof(big)), 1);
-	CHECK_STR(big, "ab***");
+	CHECK_STR(big, "pwd=***");
+	redact_reset();
+}
+
+/* Past 256 forms (about 34 passwords) the old table refused more, and the
+ * later passwords went unscrubbed: every one of 200 cameras' is. */
+static void many_secrets_all_scrubbed(void)
+{
+	char pass[64], user[32], buf[256];
+
+	redact_reset();
+	for (int i = 0; i < 200; i++) {
+		snprintf(user, sizeof(user), "cam%d", i);
+		snprintf(pass, sizeof(pass), "Pw-%03d-%08x!", i, (unsigned)(i * 2654435761u));
+		CHECK_INT(redact_add_credentials(user, pass), 0);
+	}
+	for (int i = 0; i < 200; i++) {
+		snprintf(pass, sizeof(pass), "Pw-%03d-%08x!", i, (unsigned)(i * 2654435761u));
+		snprintf(buf, sizeof(buf), "camera %d said %s twice: %s", i, pass, pass);
+		CHECK_INT(redact_scrub(buf, sizeof(buf)), 2);
+		CHECK(!strstr(buf, pass));
+	}
+	redact_reset();
+	/* a table that cannot grow says so, and the caller learns it */
+	redact_set_max_forms(5); /* the five forms of the first */
+	CHECK_INT(redact_add_secret("first-secret-1"), 0);
+	CHECK(redact_add_secret("second-secret-2") == -ENOMEM);
+	redact_set_max_forms(0);
+	redact_reset();
+}
+
+/*
+ * A password too short to be told from ordinary text ("x", a camera's
+ * default "12345") is scrubbed only where a secret can stand; elsewhere the
+ * text is left alone.  A password of normal length goes everywhere.
+ */
+static void short_secret_only_in_context(void)
+{
+	static const struct {
+		const char *secret, *in, *want;
+	} cases[] = {
+		/* ordinary text keeps its x and its digits */
+		{ "x", "video 1280x720 at 25 fps", "video 1280x720 at 25 fps" },
+		{ "x", "0x5645 bytes", "0x5645 bytes" },
+		{ "12345", "2026-12-02T12:34:56.123456Z frame 123456 ts 912345",
+		  "2026-12-02T12:34:56.123456Z frame 123456 ts 912345" },
+		/* a URL's userinfo, whatever its password, and its query */
+		{ "x", "rtsp://admin:x@10.0.0.1:554/x", "rtsp://admin:***@10.0.0.1:554/x" },
+		{ "12345", "opening 'rtsp://admin:12345@10.0.1.23/Streaming/101'",
+		  "opening 'rtsp://admin:***@10.0.1.23/Streaming/101'" },
+		{ "12345", "GET http://cam/snap.cgi?user=admin&pwd=12345 failed",
+		  "GET http://cam/snap.cgi?user=admin&pwd=*** failed" },
+		{ "12345", "rtsp://cam/x?code=12345&ch=1 at 12345",
+		  "rtsp://cam/x?code=***&ch=1 at 12345" },
+		/* credential fields: headers and key=value */
+		{ "12345", "Authorization: user_token 12345\r\nAccept: 12345",
+		  "Authorization: user_token ***\r\nAccept: 12345" },
+		{ "s3ss", "Session-Token: s3ss", "Session-Token: ***" },
+		{ "x", "password=x width=1280x720", "password=*** width=1280x720" },
+		{ "12345", "X-Redmine-API-Key: 12345", "X-Redmine-API-Key: ***" },
+		/* a normal password is scrubbed wherever it is */
+		{ "Tr0ub4dor&3", "said Tr0ub4dor&3 at 12:00", "said *** at 12:00" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char buf[256];
+		redact_reset();
+		CHECK_INT(redact_add_credentials("admin", cases[i].secret), 0);
+		snprintf(buf, sizeof(buf), "%s", cases[i].in);
+		redact_scrub(buf, sizeof(buf));
+		CHECK_STR(buf, cases[i].want);
+	}
+	redact_reset();
+}
+
+static void controls_cleaned(void)
+{
+	char s[64] = "RTSP/1.0 200 OK\r\n2026 fake: ok\x1b[2J\tend\x7f\xc2\x9b\xc3\xa9";
+	redact_clean_controls(s);
+	CHECK_STR(s, "RTSP/1.0 200 OK??2026 fake: ok?[2J end???\xc3\xa9");
+}
+
+/* What the log writes for one message, read back from a file standing in
+ * for stderr. */
+static void log_capture(const char *msg, char *out, size_t size)
+{
+	FILE *f = tmpfile();
+	int saved = dup(STDERR_FILENO);
+	out[0] = '\0';
+	if (!f || saved < 0) {
+		test_fail(__FILE__, __LINE__, "cannot capture stderr");
+		return;
+	}
+	dup2(fileno(f), STDERR_FILENO);
+	log_error("%s", msg);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	rewind(f);
+	size_t n = fread(out, 1, size - 1, f);
+	out[n] = '\0';
+	fclose(f);
+}
+
+/* A secret across the 2048-byte cut of a log line must not leave its first
+ * half behind; and a camera's CR/LF must not start a forged line. */
+static void log_scrubs_before_cut(void)
+{
+	static char msg[4096], out[8192];
+	const char *secret = "Sp1it-Acr0ss-The-Cut";
+
+	redact_reset();
+	CHECK_INT(redact_add_secret(secret), 0);
+	for (size_t at = 2030; at <= 2050; at += 4) {
+		memset(msg, 'a', at);
+		snprintf(msg + at, sizeof(msg) - at, "%s and more after it", secret);
+		log_capture(msg, out, sizeof(out));
+		CHECK(strstr(out, "Sp1it-A") == NULL);
+		CHECK(strstr(out, "Sp1it") == NULL);
+	}
+	log_capture("camera 'x': server said OK\r\n2026-12-02 vigil[1] error: forged", out,
+		    sizeof(out));
+	CHECK_INT(strchr(out, '\n') == out + strlen(out) - 1, 1);
+	CHECK(strstr(out, "OK??2026") != NULL);
 	redact_reset();
 }
 
@@ -284,5 +413,9 @@ const struct test_case redact_tests[] = {
 	{ "url_encode_vectors", url_encode_vectors },
 	{ "base64_vectors", base64_vectors },
 	{ "scrub_respects_capacity", scrub_respects_capacity },
+	{ "many_secrets_all_scrubbed", many_secrets_all_scrubbed },
+	{ "short_secret_only_in_context", short_secret_only_in_context },
+	{ "controls_cleaned", controls_cleaned },
+	{ "log_scrubs_before_cut", log_scrubs_before_cut },
 	{ NULL, NULL },
 };
