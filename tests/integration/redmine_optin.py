@@ -6,9 +6,9 @@ loopback port with WEBrick and a throwaway SQLite database of the test's
 own (DATABASE_URL); the REST API and an admin API key are switched on in
 that database before Redmine starts.  The webhook goes through a loopback
 relay that holds back the answer to the first creation, so the retry's
-search for the ticket's marker runs against Redmine's own filter.  Migrating a new database takes about
-20 s, so the migrated one is kept in the build folder and copied; booting
-Redmine takes about 10 s more."""
+search for the ticket's marker runs against Redmine's own filter.
+Migrating a new database takes 20-70 s, so the migrated one is kept in
+build/redmine-cache and copied; booting Redmine takes 10-25 s more."""
 import fcntl
 import json
 import os
