@@ -933,12 +933,12 @@ static void check_silence(struct ticket_checker *chk)
 }
 
 /* Asks each live episode what it needs at now; fills chk->actions and
- * returns how many.  *dirty: whether some state waits to be saved. */
+ * returns how many.  *dirty becomes true when an episode waits to be
+ * saved. */
 static size_t collect_actions(struct ticket_checker *chk, int64_t now, bool *dirty)
 {
 	size_t n = 0;
 
-	*dirty = chk->dirty != NULL;
 	for (struct fault_ent *fe = chk->live; fe; fe = fe->next) {
 		*dirty = *dirty || fe->dirty;
 		int level = 0;
@@ -988,7 +988,7 @@ static void tick(struct ticket_checker *chk)
 {
 	int64_t now = clock_wall_us();
 	int64_t mono = clock_mono_us();
-	bool dirty;
+	bool dirty = chk->dirty != NULL;
 
 	if (mono >= chk->next_silence_mono) {
 		check_silence(chk);
