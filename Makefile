@@ -211,6 +211,15 @@ soak: all $(BUILD)/vfault.so fuzz-build
 test-unit: $(BUILD)/unit-tests
 	@python3 tests/run.py --build $(BUILD) --only unit
 
+# the Redmine sink against a real Redmine (tools/install-deps --redmine):
+# opt-in, not in `make test`, as migrating and booting Redmine takes a
+# minute on a fresh build folder (tests/integration/redmine_optin.py)
+.PHONY: test-redmine
+test-redmine: all
+	@VIGIL_BUILD=$(abspath $(BUILD)) timeout 600 python3 tests/integration/runone.py \
+		redmine_optin test_redmine_sink_against_a_real_redmine && \
+		echo "ok - redmine_optin::test_redmine_sink_against_a_real_redmine"
+
 run: all
 	@tools/run-demo $(BUILD)
 

@@ -1,8 +1,8 @@
 /*
- * vigil check: runs the checker (health/) until SIGTERM/SIGINT.  Loads the
- * config (broker and webhook credentials, not the cameras'), makes sure the
- * ticket database's folder exists, takes a lock so one checker owns one
- * ticket database, and hands over to ticket_checker_run().
+ * vigil check: runs the checker (tickets/checker.c) until SIGTERM/SIGINT.
+ * Loads the config (broker and webhook credentials, not the cameras'),
+ * makes sure the ticket database's folder exists, takes a lock so one
+ * checker owns one ticket database, and hands over to ticket_checker_run().
  *
  * Signals: the handler only sets a flag, which the checker's loop reads
  * every few milliseconds.

@@ -1,6 +1,13 @@
-/* vigil tickets: list, show, acknowledge and resolve maintenance tickets. */
+/*
+ * vigil tickets: list, show, acknowledge and resolve maintenance tickets.
+ * Checks the options and the --by name, reads the ticket database through
+ * the store (tickets/tickets.h) and prints tickets as text or JSON; the
+ * acknowledgement and resolution themselves are tickets/operator.c's.
+ */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +15,15 @@
 #include "cmd/cmd.h"
 #include "tickets/tickets.h"
 #include "util/clock.h"
+#include "util/json.h"
+#include "util/timefmt.h"
+
+struct tickets_opts {
+	bool json;
+	bool all;	/* list: resolved tickets too */
+	const char *by; /* ack/resolve: who */
+	const char *note;
+};
 
 static int parse_id(const char *s, int64_t *id)
 {
@@ -19,6 +35,257 @@ static int parse_id(const char *s, int64_t *id)
 	*id = v;
 	return 0;
 }
+
+/* NULL after saying why; *ret: -ENOENT (no database yet) or -EIO. */
+static struct ticket_db *open_db(const struct config *cfg, bool write, int *ret)
+{
+	struct ticket_db *db;
+	char msg[512];
+
+	*ret = tickets_open_config(cfg, write, &db, msg, sizeof(msg));
+	if (*ret == -ENOENT)
+		fprintf(stderr,
+			"vigil tickets: no ticket database at '%s' (has vigil check run with this "
+			"config?)\n",
+			cfg->checker_database);
+	else if (*ret < 0)
+		fprintf(stderr, "vigil tickets: %s\n", msg);
+	return db;
+}
+
+static void local_time(int64_t us, char *out, size_t size)
+{
+	if (us < 0)
+		snprintf(out, size, "-");
+	else
+		time_format_local(us, out, size);
+}
+
+/* ---- list ---------------------------------------------------------------- */
+
+struct list_ctx {
+	struct json_writer w;
+	bool json;
+	int count;
+	int64_t now;
+};
+
+static int list_one(const struct ticket *t, void *arg)
+{
+	struct list_ctx *c = arg;
+	char opened[40], text[1024];
+	c->count++;
+	if (c->json) {
+		ticket_json(&c->w, t, c->now);
+		return 0;
+	}
+	if (c->count == 1)
+		printf("%-6s %-5s %-12s %-17s %-16s %-16s %-16s %s\n", "ID", "LEVEL", "STATE",
+		       "KIND", "RECORDER", "CAMERA", "OPENED", "TEXT");
+	time_format_local(t->opened_us, opened, sizeof(opened));
+	opened[16] = '\0'; /* to the minute */
+	ticket_text(t, c->now, text, sizeof(text));
+	printf("%-6" PRId64 " %-5d %-12s %-17s %-16s %-16s %-16s %s\n", t->id, t->level,
+	       ticket_state_name(t->state), ticket_kind_name(t->kind), t->recorder,
+	       t->camera[0] ? t->camera : "-", opened, text);
+	return 0;
+}
+
+static int list(const struct config *cfg, const struct tickets_opts *o)
+{
+	int ret = 0;
+	struct ticket_db *db = open_db(cfg, false, &ret);
+	struct ticket_filter f = { .include_resolved = o->all };
+	struct list_ctx c = { .json = o->json, .now = clock_wall_us() };
+
+	if (!db)
+		return ret;
+	if (c.json) {
+		jw_init_file(&c.w, stdout, true);
+		jw_begin_array(&c.w);
+	}
+	ret = ticket_db_each(db, &f, list_one, &c);
+	if (c.json) {
+		jw_end_array(&c.w);
+		if (jw_finish(&c.w) < 0 && ret == 0)
+			ret = -EIO;
+	} else if (ret == 0 && c.count == 0) {
+		printf(o->all ? "no tickets\n" : "no open tickets\n");
+	}
+	if (ret < 0)
+		fprintf(stderr, "vigil tickets: cannot read '%s': %s\n", cfg->checker_database,
+			strerror(-ret));
+	ticket_db_close(&db);
+	return ret;
+}
+
+/* ---- show ---------------------------------------------------------------- */
+
+static int show_event_text(const struct ticket_event *ev, void *arg)
+{
+	(void)arg;
+	char at[40];
+	time_format_local(ev->at_us, at, sizeof(at));
+	printf("  %s  %-12s level %d  %-10s %s\n", at, ticket_event_kind_name(ev->kind), ev->level,
+	       ev->actor, ev->note);
+	return 0;
+}
+
+static int show_event_json(const struct ticket_event *ev, void *arg)
+{
+	ticket_event_json(arg, ev);
+	return 0;
+}
+
+static int show_json(struct ticket_db *db, const struct ticket *t, int64_t now)
+{
+	struct json_writer w;
+	jw_init_file(&w, stdout, true);
+	jw_begin_object(&w);
+	ticket_json_fields(&w, t, now);
+	jw_key(&w, "events");
+	jw_begin_array(&w);
+	int ret = ticket_db_events_each(db, t->id, 0, show_event_json, &w);
+	jw_end_array(&w);
+	jw_end_object(&w);
+	if (jw_finish(&w) < 0 && ret == 0)
+		ret = -EIO;
+	return ret;
+}
+
+static int show_text(struct ticket_db *db, const struct ticket *t, int64_t now)
+{
+	char text[1024], a[40], b[40], c[40], d[40], e[40], f[40];
+	ticket_text(t, now, text, sizeof(text));
+	local_time(t->fault_start_us, a, sizeof(a));
+	local_time(t->fault_end_us, b, sizeof(b));
+	local_time(t->opened_us, c, sizeof(c));
+	local_time(t->escalated_us, d, sizeof(d));
+	local_time(t->acknowledged_us, e, sizeof(e));
+	local_time(t->resolved_us, f, sizeof(f));
+	printf("ticket %" PRId64 ": %s\n", t->id, text);
+	printf("  kind          %s\n", ticket_kind_name(t->kind));
+	printf("  level         %d\n", t->level);
+	printf("  state         %s\n", ticket_state_name(t->state));
+	printf("  recorder      %s\n", t->recorder);
+	printf("  camera        %s\n", t->camera[0] ? t->camera : "-");
+	printf("  site          %s\n", t->site[0] ? t->site : "-");
+	printf("  location      %s\n", t->location[0] ? t->location : "-");
+	printf("  fault start   %s\n", a);
+	printf("  fault end     %s\n", b);
+	printf("  opened        %s\n", c);
+	printf("  escalated     %s\n", d);
+	printf("  acknowledged  %s%s%s\n", e, t->acknowledged_by[0] ? " by " : "",
+	       t->acknowledged_by);
+	printf("  resolved      %s%s%s\n", f, t->resolved_by[0] ? " by " : "", t->resolved_by);
+	if (t->external_id[0])
+		printf("  external      %s %s\n", t->external_system, t->external_id);
+	printf("events:\n");
+	return ticket_db_events_each(db, t->id, 0, show_event_text, NULL);
+}
+
+static int show(const struct config *cfg, int64_t id, const struct tickets_opts *o)
+{
+	int ret = 0;
+	struct ticket_db *db = open_db(cfg, false, &ret);
+	struct ticket t;
+	int64_t now = clock_wall_us();
+
+	if (!db)
+		return ret;
+	if ((ret = ticket_db_get(db, id, &t)) < 0) {
+		if (ret == -ENOENT)
+			fprintf(stderr, "vigil tickets: no ticket %" PRId64 "\n", id);
+		else
+			fprintf(stderr, "vigil tickets: cannot read ticket %" PRId64 ": %s\n", id,
+				strerror(-ret));
+	} else {
+		ret = o->json ? show_json(db, &t, now) : show_text(db, &t, now);
+	}
+	ticket_db_close(&db);
+	return ret;
+}
+
+/* ---- ack and resolve ----------------------------------------------------- */
+
+/* Who acts: --by, else $USER, else "operator"; letters, digits and a few
+ * signs, so it fits in a ticket and a log line as it is. */
+static int actor(const struct tickets_opts *o, char *out, size_t size)
+{
+	const char *by = o->by ? o->by : getenv("USER");
+	if (!by || !*by)
+		by = "operator";
+	if (strlen(by) >= size || strlen(by) > 64) {
+		fprintf(stderr, "vigil tickets: --by: a name of at most 64 characters, please\n");
+		return -EINVAL;
+	}
+	for (const char *p = by; *p; p++) {
+		if (!isalnum((unsigned char)*p) && !strchr("-_.@ ", *p)) {
+			fprintf(stderr,
+				"vigil tickets: --by: '%s' may hold only letters, digits, "
+				"spaces and - _ . @\n",
+				by);
+			return -EINVAL;
+		}
+	}
+	if (strcmp(by, "checker") == 0) {
+		fprintf(stderr, "vigil tickets: --by: 'checker' is the checker's own name\n");
+		return -EINVAL;
+	}
+	snprintf(out, size, "%s", by);
+	return 0;
+}
+
+static void say_changed(const struct config *cfg, struct ticket_db *db, int64_t id, bool resolve,
+			const char *by, int ret, int64_t now)
+{
+	const char *verb = resolve ? "resolved" : "acknowledged";
+	char text[1024], when[40];
+	struct ticket t;
+
+	switch (ret) {
+	case 0:
+		ticket_db_get(db, id, &t);
+		ticket_text(&t, now, text, sizeof(text));
+		printf("ticket %" PRId64 " %s by %s: %s\n", id, verb, by, text);
+		break;
+	case -ENOENT: fprintf(stderr, "vigil tickets: no ticket %" PRId64 "\n", id); break;
+	case -EALREADY:
+		ticket_db_get(db, id, &t);
+		local_time(resolve ? t.resolved_us : t.acknowledged_us, when, sizeof(when));
+		fprintf(stderr, "vigil tickets: ticket %" PRId64 " was already %s at %s by %s\n",
+			id, verb, when, resolve ? t.resolved_by : t.acknowledged_by);
+		break;
+	case -ESTALE:
+		fprintf(stderr, "vigil tickets: ticket %" PRId64 " is resolved already\n", id);
+		break;
+	default:
+		fprintf(stderr, "vigil tickets: cannot change ticket %" PRId64 " in '%s': %s\n", id,
+			cfg->checker_database, strerror(-ret));
+	}
+}
+
+static int change(const struct config *cfg, int64_t id, const struct tickets_opts *o, bool resolve)
+{
+	char by[TICKET_ID_MAX], note[TICKET_DETAIL_MAX];
+	int ret = actor(o, by, sizeof(by));
+	if (ret < 0)
+		return ret;
+	snprintf(note, sizeof(note), "%s", o->note ? o->note : "");
+	struct ticket_db *db = open_db(cfg, true, &ret);
+	if (!db)
+		return ret;
+	int64_t now = clock_wall_us();
+	if (resolve)
+		ret = tickets_resolve(db, id, now, by, note);
+	else
+		ret = tickets_acknowledge(db, id, now, by, note);
+	say_changed(cfg, db, id, resolve, by, ret, now);
+	ticket_db_close(&db);
+	return ret;
+}
+
+/* ---- the command --------------------------------------------------------- */
 
 int cmd_tickets(int argc, char **argv)
 {
@@ -71,13 +338,11 @@ int cmd_tickets(int argc, char **argv)
 		return EXIT_USAGE;
 	int ret;
 	if (strcmp(action, "list") == 0)
-		ret = tickets_list(cfg, &o, stdout, stderr);
+		ret = list(cfg, &o);
 	else if (strcmp(action, "show") == 0)
-		ret = tickets_show(cfg, id, &o, stdout, stderr);
-	else if (strcmp(action, "ack") == 0)
-		ret = tickets_ack(cfg, id, &o, stdout, stderr);
+		ret = show(cfg, id, &o);
 	else
-		ret = tickets_resolve(cfg, id, &o, stdout, stderr);
+		ret = change(cfg, id, &o, strcmp(action, "resolve") == 0);
 	config_free(&cfg);
 	switch (ret) {
 	case 0:

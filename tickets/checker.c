@@ -1,10 +1,10 @@
 /*
  * The checker (`vigil check`): subscribes to PREFIX/#, keeps the state of
  * every recorder and camera it hears about, and turns faults into tickets
- * with the rules of health/logic.c.
+ * with the rules of tickets/rules.c.
  *
  * One thread does the MQTT work and the ticking; the webhook has its own
- * (health/webhook.c).  Messages update entities (a recorder, or a camera of
+ * (tickets/webhook.c).  Messages update entities (a recorder, or a camera of
  * a recorder) and feed observations to their fault episodes.  Every 100 ms
  * of real time a tick asks each live episode what it needs (open,
  * escalate, resolve ...) at the current wall time, carries all of it out in
@@ -25,7 +25,7 @@
  * date; an episode already known continues with the same ticket, and the
  * unique index on open tickets refuses a duplicate whatever happens.
  *
- * Hostile input: topics and payloads are checked by health/parse.c; what is
+ * Hostile input: topics and payloads are checked by tickets/parse.c; what is
  * refused is counted and logged at most once per 10 s.  The number of
  * recorders and cameras is bounded.
  *
@@ -39,16 +39,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tickets/tickets.h"
-#include "tickets/rules.h"
-#include "util/mqtt.h"
 #include "tickets/parse.h"
-#include "tickets/tickets.h"
+#include "tickets/rules.h"
 #include "tickets/webhook.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/mqtt.h"
 #include "util/redact.h"
 
 #define TICK_US (100 * INT64_C(1000))
@@ -504,6 +502,31 @@ static void camera_removed(struct ticket_checker *chk, struct entity *cam)
 	mark_dirty(chk, cam);
 }
 
+/* Feeds a camera message to the camera's own faults: down, degraded. */
+static void camera_faults(struct ticket_checker *chk, struct entity *cam,
+			  const struct health_camera_msg *m, int64_t since)
+{
+	/* camera down: reconnecting or down; clear once it records again */
+	bool down = m->state == HEALTH_CAM_RECONNECTING || m->state == HEALTH_CAM_DOWN;
+	bool up = m->state == HEALTH_CAM_RECORDING || m->state == HEALTH_CAM_DEGRADED ||
+		  m->state == HEALTH_CAM_STORAGE_ERROR;
+	if (down || up) {
+		int64_t hint = down ? our_time(m->at_us,
+					       m->gap_start_us >= 0 ? m->gap_start_us : m->since_us)
+				    : since;
+		observe(chk, cam, TICKET_CAMERA_DOWN, down, hint, m->last_error);
+	}
+	/* degraded: recording below the expected frame rate */
+	if (m->state != HEALTH_CAM_STARTING && m->state != HEALTH_CAM_STOPPED) {
+		bool degraded = m->state == HEALTH_CAM_DEGRADED;
+		char detail[96] = "";
+		if (degraded && m->expected_fps > 0)
+			snprintf(detail, sizeof(detail), "%.1f fps of %.1f expected", m->fps,
+				 m->expected_fps);
+		observe(chk, cam, TICKET_CAMERA_DEGRADED, degraded, degraded ? since : -1, detail);
+	}
+}
+
 static void on_camera(struct ticket_checker *chk, const struct health_topic *t, const char *topic,
 		      const void *payload, size_t len)
 {
@@ -537,25 +560,7 @@ static void on_camera(struct ticket_checker *chk, const struct health_topic *t, 
 	int64_t since = our_time(m.at_us, m.since_us);
 	set_state(chk, cam, health_camera_state_name(m.state), since);
 
-	/* camera down: reconnecting or down; clear once it records again */
-	bool down = m.state == HEALTH_CAM_RECONNECTING || m.state == HEALTH_CAM_DOWN;
-	bool up = m.state == HEALTH_CAM_RECORDING || m.state == HEALTH_CAM_DEGRADED ||
-		  m.state == HEALTH_CAM_STORAGE_ERROR;
-	if (down || up) {
-		int64_t hint =
-			down ? our_time(m.at_us, m.gap_start_us >= 0 ? m.gap_start_us : m.since_us)
-			     : since;
-		observe(chk, cam, TICKET_CAMERA_DOWN, down, hint, m.last_error);
-	}
-	/* degraded: recording below the expected frame rate */
-	if (m.state != HEALTH_CAM_STARTING && m.state != HEALTH_CAM_STOPPED) {
-		bool degraded = m.state == HEALTH_CAM_DEGRADED;
-		char detail[96] = "";
-		if (degraded && m.expected_fps > 0)
-			snprintf(detail, sizeof(detail), "%.1f fps of %.1f expected", m.fps,
-				 m.expected_fps);
-		observe(chk, cam, TICKET_CAMERA_DEGRADED, degraded, degraded ? since : -1, detail);
-	}
+	camera_faults(chk, cam, &m, since);
 	/* storage errors are the recorder's fault, counted over its cameras */
 	if (was_storage != is_storage) {
 		rec->cameras_storage_error += is_storage ? 1 : -1;
@@ -731,69 +736,88 @@ static int adopt_ticket(const struct ticket *t, void *ctx)
 	return 0;
 }
 
+static int do_open(struct ticket_checker *chk, struct fault_ent *fe, int level, int64_t now)
+{
+	struct ticket t;
+	char note[96];
+
+	fill_ticket(fe, level, &t);
+	snprintf(note, sizeof(note), "fault for more than %" PRId64 " s",
+		 chk->params.grace_us / USEC_PER_SEC);
+	int ret = ticket_db_open_ticket(chk->db, &t, now, note, NULL);
+	if (ret == -EEXIST) {
+		/* a ticket we did not know about: carry on with it */
+		struct ticket_filter f = { .recorder = fe->f.recorder, .camera = fe->f.camera };
+		ticket_db_each(chk->db, &f, adopt_ticket, fe);
+		return 0;
+	}
+	if (ret == 0)
+		fault_apply(&fe->f, FAULT_OPEN, level, t.id);
+	return ret;
+}
+
+static int do_escalate(struct ticket_checker *chk, struct fault_ent *fe, int level, int64_t now)
+{
+	struct ticket t;
+	int ret = ticket_db_escalate(chk->db, fe->f.ticket_id, level, now, fe->f.detail, NULL);
+	if (ret == -ESTALE) {
+		fault_operator_resolved(&fe->f, now);
+		ret = 0;
+	} else if (ret == -EINVAL && ticket_db_get(chk->db, fe->f.ticket_id, &t) == 0) {
+		fe->f.level = t.level; /* already at least that high */
+		ret = 0;
+	} else if (ret == 0) {
+		fault_apply(&fe->f, FAULT_ESCALATE, level, 0);
+	}
+	return ret;
+}
+
+static int do_resolve(struct ticket_checker *chk, struct fault_ent *fe, int64_t now)
+{
+	char note[96];
+
+	if (fe->end_now)
+		snprintf(note, sizeof(note), "camera removed from the recorder");
+	else
+		snprintf(note, sizeof(note), "clear for %" PRId64 " s",
+			 chk->params.clear_us / USEC_PER_SEC);
+	int ret = ticket_db_resolve(chk->db, fe->f.ticket_id, now, fe->f.clear_since_us, "checker",
+				    note, NULL);
+	if (ret == -EALREADY || ret == -ENOENT)
+		ret = 0;
+	if (ret == 0)
+		fault_apply(&fe->f, FAULT_RESOLVE, 0, 0);
+	return ret;
+}
+
+static int do_reopen(struct ticket_checker *chk, struct fault_ent *fe, int level, int64_t now)
+{
+	int ret = ticket_db_reopen(chk->db, fe->f.ticket_id, now, "the fault went on", NULL);
+	if (ret == -EEXIST || ret == -ENOENT) {
+		fe->f.ticket_id = 0; /* open a new one */
+		fe->f.operator_resolved_us = -1;
+		ret = 0;
+	} else if (ret == -EINVAL) {
+		ret = 0; /* not resolved after all */
+	}
+	if (ret == 0)
+		fault_apply(&fe->f, FAULT_REOPEN, level, 0);
+	return ret;
+}
+
+/* Carries out one action inside the tick's batch; a failure is logged and
+ * the action comes again on the next tick. */
 static void do_action(struct ticket_checker *chk, const struct action *a, int64_t now)
 {
 	struct fault_ent *fe = a->fe;
-	struct ticket t;
-	char note[96];
 	int ret = 0;
 
 	switch (a->a) {
-	case FAULT_OPEN:
-		fill_ticket(fe, a->level, &t);
-		snprintf(note, sizeof(note), "fault for more than %" PRId64 " s",
-			 chk->params.grace_us / USEC_PER_SEC);
-		ret = ticket_db_open_ticket(chk->db, &t, now, note, NULL);
-		if (ret == -EEXIST) {
-			/* a ticket we did not know about: carry on with it */
-			struct ticket_filter f = { .recorder = fe->f.recorder,
-						   .camera = fe->f.camera };
-			ticket_db_each(chk->db, &f, adopt_ticket, fe);
-			fe->dirty = true;
-			return;
-		}
-		if (ret == 0)
-			fault_apply(&fe->f, FAULT_OPEN, a->level, t.id);
-		break;
-	case FAULT_ESCALATE:
-		ret = ticket_db_escalate(chk->db, fe->f.ticket_id, a->level, now, fe->f.detail,
-					 NULL);
-		if (ret == -ESTALE) {
-			fault_operator_resolved(&fe->f, now);
-			ret = 0;
-		} else if (ret == -EINVAL && ticket_db_get(chk->db, fe->f.ticket_id, &t) == 0) {
-			fe->f.level = t.level; /* already at least that high */
-			ret = 0;
-		} else if (ret == 0) {
-			fault_apply(&fe->f, FAULT_ESCALATE, a->level, 0);
-		}
-		break;
-	case FAULT_RESOLVE:
-		if (fe->end_now)
-			snprintf(note, sizeof(note), "camera removed from the recorder");
-		else
-			snprintf(note, sizeof(note), "clear for %" PRId64 " s",
-				 chk->params.clear_us / USEC_PER_SEC);
-		ret = ticket_db_resolve(chk->db, fe->f.ticket_id, now, fe->f.clear_since_us,
-					"checker", note, NULL);
-		if (ret == -EALREADY || ret == -ENOENT)
-			ret = 0;
-		if (ret == 0)
-			fault_apply(&fe->f, FAULT_RESOLVE, 0, 0);
-		break;
+	case FAULT_OPEN: ret = do_open(chk, fe, a->level, now); break;
+	case FAULT_ESCALATE: ret = do_escalate(chk, fe, a->level, now); break;
+	case FAULT_RESOLVE: ret = do_resolve(chk, fe, now); break;
 	case FAULT_DROP: fault_apply(&fe->f, FAULT_DROP, 0, 0); break;
-	case FAULT_REOPEN:
-		ret = ticket_db_reopen(chk->db, fe->f.ticket_id, now, "the fault went on", NULL);
-		if (ret == -EEXIST || ret == -ENOENT) {
-			fe->f.ticket_id = 0; /* open a new one */
-			fe->f.operator_resolved_us = -1;
-			ret = 0;
-		} else if (ret == -EINVAL) {
-			ret = 0; /* not resolved after all */
-		}
-		if (ret == 0)
-			fault_apply(&fe->f, FAULT_REOPEN, a->level, 0);
-		break;
+	case FAULT_REOPEN: ret = do_reopen(chk, fe, a->level, now); break;
 	case FAULT_NOTHING: return;
 	}
 	if (ret < 0)
@@ -807,8 +831,8 @@ static void do_action(struct ticket_checker *chk, const struct action *a, int64_
 	fe->dirty = true;
 }
 
-/* Writes what changed; frees episodes that ended.  Inside the batch. */
-static int flush(struct ticket_checker *chk)
+/* Writes the fault rows that changed; frees episodes that ended. */
+static int flush_faults(struct ticket_checker *chk)
 {
 	int ret = 0;
 	struct fault_ent *next;
@@ -829,6 +853,13 @@ static int flush(struct ticket_checker *chk)
 			ret = r;
 		fe->dirty = false;
 	}
+	return ret;
+}
+
+/* Writes the observed states that changed, and forgets removed ones. */
+static int flush_observed(struct ticket_checker *chk)
+{
+	int ret = 0;
 	while (chk->dirty) {
 		struct entity *e = chk->dirty;
 		chk->dirty = e->dirty_next;
@@ -854,6 +885,14 @@ static int flush(struct ticket_checker *chk)
 			ret = r;
 	}
 	return ret;
+}
+
+/* Writes what changed.  Inside the batch. */
+static int flush(struct ticket_checker *chk)
+{
+	int r1 = flush_faults(chk);
+	int r2 = flush_observed(chk);
+	return r1 < 0 ? r1 : r2;
 }
 
 static int load_fault(const struct ticket_fault *f, void *ctx);
@@ -893,19 +932,15 @@ static void check_silence(struct ticket_checker *chk)
 	}
 }
 
-static void tick(struct ticket_checker *chk)
+/* Asks each live episode what it needs at now; fills chk->actions and
+ * returns how many.  *dirty becomes true when an episode waits to be
+ * saved. */
+static size_t collect_actions(struct ticket_checker *chk, int64_t now, bool *dirty)
 {
-	int64_t now = clock_wall_us();
-	int64_t mono = clock_mono_us();
 	size_t n = 0;
-	bool dirty = chk->dirty != NULL;
 
-	if (mono >= chk->next_silence_mono) {
-		check_silence(chk);
-		chk->next_silence_mono = mono + SILENCE_CHECK_US;
-	}
 	for (struct fault_ent *fe = chk->live; fe; fe = fe->next) {
-		dirty = dirty || fe->dirty;
+		*dirty = *dirty || fe->dirty;
 		int level = 0;
 		enum fault_action a = fault_next(&fe->f, &chk->params, now, &level);
 		if (fe->end_now && fe->f.start_us >= 0)
@@ -928,21 +963,40 @@ static void tick(struct ticket_checker *chk)
 		}
 		chk->actions[n++] = (struct action){ fe, a, level };
 	}
-	if (n > 0 || dirty) {
-		int ret = ticket_db_batch_begin(chk->db);
-		if (ret == 0) {
-			for (size_t i = 0; i < n; i++)
-				do_action(chk, &chk->actions[i], now);
-			flush(chk);
-			ret = ticket_db_batch_end(chk->db);
-		}
-		if (ret < 0) {
-			log_warnx("checker: cannot save to the ticket database '%s': %s; "
-				  "reloading its state",
-				  chk->cfg->checker_database, strerror(-ret));
-			reload_faults(chk);
-		}
+	return n;
+}
+
+/* Carries out the n actions and saves what changed, in one transaction. */
+static void save_actions(struct ticket_checker *chk, size_t n, int64_t now)
+{
+	int ret = ticket_db_batch_begin(chk->db);
+	if (ret == 0) {
+		for (size_t i = 0; i < n; i++)
+			do_action(chk, &chk->actions[i], now);
+		flush(chk);
+		ret = ticket_db_batch_end(chk->db);
 	}
+	if (ret < 0) {
+		log_warnx("checker: cannot save to the ticket database '%s': %s; "
+			  "reloading its state",
+			  chk->cfg->checker_database, strerror(-ret));
+		reload_faults(chk);
+	}
+}
+
+static void tick(struct ticket_checker *chk)
+{
+	int64_t now = clock_wall_us();
+	int64_t mono = clock_mono_us();
+	bool dirty = chk->dirty != NULL;
+
+	if (mono >= chk->next_silence_mono) {
+		check_silence(chk);
+		chk->next_silence_mono = mono + SILENCE_CHECK_US;
+	}
+	size_t n = collect_actions(chk, now, &dirty);
+	if (n > 0 || dirty)
+		save_actions(chk, n, now);
 	if (n > 0 || mono >= chk->next_poll_mono) {
 		process_events(chk);
 		chk->next_poll_mono = mono + POLL_US;
@@ -1028,12 +1082,31 @@ static int load_observed(const struct ticket_observed *o, void *ctx)
 	return 0;
 }
 
+/* Loads the episodes, open tickets, observed states and the event cursor
+ * the last run left in the database. */
+static int restore(struct ticket_checker *chk, char *err, size_t errlen)
+{
+	char v[32];
+	int ret;
+
+	if ((ret = ticket_db_faults_each(chk->db, load_fault, chk)) < 0 ||
+	    (ret = ticket_db_each(chk->db, NULL, load_orphan, chk)) < 0 ||
+	    (ret = ticket_db_observed_each(chk->db, load_observed, chk)) < 0) {
+		snprintf(err, errlen, "cannot load the checker state from '%s': %s",
+			 chk->cfg->checker_database, strerror(-ret));
+		return ret;
+	}
+	if (ticket_db_meta_get(chk->db, "mqtt_cursor", v, sizeof(v)) == 0)
+		chk->cursor = strtoll(v, NULL, 10);
+	else
+		ticket_db_last_event(chk->db, &chk->cursor);
+	return 0;
+}
+
 struct ticket_checker *ticket_checker_new(const struct config *cfg, char *err, size_t errlen)
 {
 	struct ticket_checker *chk = calloc(1, sizeof(*chk));
-	char v[32];
 	char client[160];
-	int ret;
 
 	if (!chk) {
 		snprintf(err, errlen, "out of memory");
@@ -1053,19 +1126,8 @@ struct ticket_checker *ticket_checker_new(const struct config *cfg, char *err, s
 				 cfg->webhook_url ? config_webhook_format_name(cfg->webhook_format)
 						  : NULL,
 				 err, errlen);
-	if (!chk->db)
+	if (!chk->db || restore(chk, err, errlen) < 0)
 		goto fail;
-	if ((ret = ticket_db_faults_each(chk->db, load_fault, chk)) < 0 ||
-	    (ret = ticket_db_each(chk->db, NULL, load_orphan, chk)) < 0 ||
-	    (ret = ticket_db_observed_each(chk->db, load_observed, chk)) < 0) {
-		snprintf(err, errlen, "cannot load the checker state from '%s': %s",
-			 cfg->checker_database, strerror(-ret));
-		goto fail;
-	}
-	if (ticket_db_meta_get(chk->db, "mqtt_cursor", v, sizeof(v)) == 0)
-		chk->cursor = strtoll(v, NULL, 10);
-	else
-		ticket_db_last_event(chk->db, &chk->cursor);
 	if (cfg->webhook_url) {
 		chk->wh = webhook_new(cfg, err, errlen);
 		if (!chk->wh)

@@ -1,4 +1,13 @@
 /*
+ * tickets/ owns a ticket's life, from a health message to a ticket and its
+ * sinks: parsing what recorders publish (parse.h), the fault rules and
+ * levels (rules.h, and the pure rules below), the checker that turns
+ * faults into tickets (`vigil check`), the ticket store (store.c) and the
+ * sinks (MQTT, the webhook and GLPI, Zammad, Redmine: webhook.h).  This
+ * header is its public face, in that order of sections: the store, the
+ * rules, how a ticket reads, the checker, a person's part.
+ */
+/*
  * The ticket database: tickets, their events, the webhook outbox and the
  * checker's state, in their own SQLite file ([checker] database).  Like the
  * footage catalog, this is where the SQL lives; the checker, the tickets
@@ -26,7 +35,6 @@
 #include <stdint.h>
 
 #include <signal.h>
-#include <stdio.h>
 
 #include "catalog/catalog.h"
 #include "config/config.h"
@@ -312,7 +320,7 @@ void ticket_clock_text(int64_t us, int64_t now_us, bool seconds, char *out, size
 /* "40 s", "25 min", "1 h 05 min", "2 d 3 h". */
 void ticket_duration_text(int64_t us, char *out, size_t size);
 
-/* ---- the checker and the tickets command ------------------------------- */
+/* ---- the checker ------------------------------------------------------- */
 
 struct ticket_checker;
 
@@ -327,23 +335,27 @@ struct ticket_checker *ticket_checker_new(const struct config *cfg, char *err, s
 int ticket_checker_run(struct ticket_checker *chk, volatile sig_atomic_t *stop);
 void ticket_checker_free(struct ticket_checker **chk);
 
+/* ---- a person's part (`vigil tickets`) ---------------------------------- */
+
 /*
- * The tickets command.  Each prints to out and returns 0, -ENOENT (no such
- * ticket or no ticket database), -EALREADY (already acknowledged or
- * resolved) or another negative errno, after printing the reason on err.
+ * Opens cfg's ticket database ([checker] database): read-only, or
+ * read-write to change tickets (with the webhook's outbox format, so a
+ * person's events reach the sinks as the checker's do).  -ENOENT when
+ * there is none yet (no checker has run), -EIO when it cannot be opened;
+ * err says why.
  */
-struct tickets_opts {
-	bool json;
-	bool all;	/* list: resolved tickets too */
-	const char *by; /* ack/resolve: who */
-	const char *note;
-};
-int tickets_list(const struct config *cfg, const struct tickets_opts *o, FILE *out, FILE *err);
-int tickets_show(const struct config *cfg, int64_t id, const struct tickets_opts *o, FILE *out,
-		 FILE *err);
-int tickets_ack(const struct config *cfg, int64_t id, const struct tickets_opts *o, FILE *out,
-		FILE *err);
-int tickets_resolve(const struct config *cfg, int64_t id, const struct tickets_opts *o, FILE *out,
-		    FILE *err);
+int tickets_open_config(const struct config *cfg, bool write, struct ticket_db **db, char *err,
+			size_t errlen);
+
+/*
+ * A person (by, not "checker") acknowledges or resolves ticket id at now_us,
+ * with a note (NULL: none).  Returns 0, -ENOENT (no such ticket),
+ * -EALREADY (already done), -ESTALE (acknowledging a resolved ticket),
+ * -EINVAL (by is not a person's name) or another negative errno.
+ */
+int tickets_acknowledge(struct ticket_db *db, int64_t id, int64_t now_us, const char *by,
+			const char *note);
+int tickets_resolve(struct ticket_db *db, int64_t id, int64_t now_us, const char *by,
+		    const char *note);
 
 #endif

@@ -4,9 +4,11 @@ pass in seconds.  Tickets are read back with `vigil tickets --json`, their
 events from the ticket database, their MQTT copies from the broker."""
 import json
 import os
+import signal
 import time
 
-from harness import Camsim, Recorder, rfc3339, wait_until, workdir, write_config
+import harness
+from harness import Camsim, Recorder, rfc3339, segments, wait_until, workdir, write_config
 from mqtt_harness import (Broker, Checker, FakeRecorder, Subscriber, events, mqtt_section,
                           publish, retained, tickets)
 
@@ -348,3 +350,96 @@ def test_storage_error_retention_at_risk_and_removed_camera():
 # also under ASan/UBSan (tests/run.py --san-build): hostile input, restarts
 test_hostile_payloads_are_ignored.san = True
 test_checker_restart_keeps_one_ticket.san = True
+
+
+# ---- from a real recorder: the faults the tests above fake --------------------
+
+
+def test_real_full_disk_makes_storage_error_and_retention_at_risk_tickets():
+    """A real `vigil record` writing camsim footage to a small tmpfs: the
+    storage cannot hold the 90-day floor (retention at risk), and once the
+    disk fills, protect-retention stops recording (a storage error).  Both
+    tickets come from what the recorder publishes, none from a fake."""
+    wd = workdir()
+    storage = os.path.join(wd, "small")
+    harness.mount_tmpfs(storage, 24)
+    broker = Broker(wd)
+    cams = Camsim(wd, cameras=1, bitrate=4000)
+    config = write_config(wd, {"cam1": cams.url("cam1")}, recorder={"site": "Depot"},
+                          storage={"path": storage, "catalog": os.path.join(wd, "catalog.db"),
+                                   "reserve_mb": "4"},
+                          mqtt=mqtt_section(broker, interval_seconds=2),
+                          checker={"grace_seconds": "1", "clear_seconds": "2",
+                                   "database": os.path.join(wd, "footage", "tickets.db")})
+    rec_id = "rec-" + os.path.basename(wd)[-6:]
+    chk = Checker(config)
+    rec = Recorder(config)
+    # a few real segments first: the write rate the forecast is made from
+    wait_until(lambda: len(segments(config)) >= 2, 30, what="two segments")
+    assert not by_kind(config, "storage-error")
+    # then the disk fills: less room left than the 4 MB reserve
+    filler = os.path.join(storage, "filler")
+    st = os.statvfs(storage)
+    with open(filler, "wb") as f:
+        f.write(b"\0" * (st.f_bavail * st.f_frsize - 3 * 1024 * 1024))
+    rec.wait_log("storage full", timeout=20)
+    storage_t = wait_until(lambda: by_kind(config, "storage-error"), 15,
+                           what="a storage-error ticket")[0]
+    risk = wait_until(lambda: by_kind(config, "retention-at-risk"), 15,
+                      what="a retention-at-risk ticket")[0]
+    assert storage_t["recorder"] == rec_id and storage_t["camera"] is None
+    assert "storage full" in storage_t["detail"] or "No space" in storage_t["detail"], storage_t
+    assert "Depot" in storage_t["text"] and storage_t["level"] == 4
+    assert risk["recorder"] == rec_id and risk["state"] == "open"
+    # room again: recording resumes and the storage error is resolved; the
+    # disk still cannot hold 90 days, so retention stays at risk
+    os.unlink(filler)
+    wait_until(lambda: by_kind(config, "storage-error")[0]["state"] == "resolved", 30,
+               what="the storage-error ticket resolved")
+    assert rec.alive()
+    risk = by_kind(config, "retention-at-risk")
+    assert len(risk) == 1 and risk[0]["state"] == "open", risk
+    assert chk.stop() == 0 and rec.stop() == 0
+
+
+test_real_full_disk_makes_storage_error_and_retention_at_risk_tickets.weight = 3
+
+
+def test_real_stopped_recorder_makes_an_offline_ticket():
+    """A real recorder frozen with SIGSTOP: its connection stays up (a long
+    keepalive, so no will), only the silence of its health messages tells;
+    SIGCONT brings it back and the ticket is resolved."""
+    wd = workdir()
+    broker = Broker(wd)
+    cams = Camsim(wd, cameras=1)
+    config = write_config(wd, {"cam1": cams.url("cam1")}, recorder={"site": "Depot"},
+                          mqtt=mqtt_section(broker, interval_seconds=2, keepalive=120),
+                          checker={"grace_seconds": "1", "clear_seconds": "1"})
+    rec_id = "rec-" + os.path.basename(wd)[-6:]
+    sub = Subscriber(broker)
+    rec = Recorder(config)
+    chk = Checker(config)
+    health = "vigil/%s/health" % rec_id
+    sub.wait(lambda m: m["topic"] == health, 20, what="recorder health")
+    chk.wait_log("mqtt: connected")
+    time.sleep(1)
+    stopped = time.time()
+    os.kill(rec.proc.pid, signal.SIGSTOP)
+    try:
+        t = wait_until(lambda: by_kind(config, "recorder-offline"), 25,
+                       what="an offline ticket")[0]
+        # silent for 3 intervals of 2 s (and a second) since it was last
+        # heard, up to 2 s before the stop, then the grace
+        assert 4 <= time.time() - stopped <= 20, time.time() - stopped
+        assert t["recorder"] == rec_id and t["site"] == "Depot"
+        assert "no health message for 3 intervals of 2 s" in t["detail"], t
+        assert not [m for m in sub.all("vigil/%s/status" % rec_id) if m["payload"] == "offline"]
+    finally:
+        os.kill(rec.proc.pid, signal.SIGCONT)
+    wait_until(lambda: by_kind(config, "recorder-offline")[0]["state"] == "resolved", 20,
+               what="resolved once it speaks again")
+    assert len(by_kind(config, "recorder-offline")) == 1
+    assert chk.stop() == 0 and rec.stop() == 0
+
+
+test_real_stopped_recorder_makes_an_offline_ticket.weight = 2

@@ -5,7 +5,8 @@ import json
 import os
 import time
 
-from harness import Camsim, Recorder, segments, vigil, wait_until, workdir, write_config
+from harness import (Camsim, Recorder, rfc3339, segments, vigil, wait_until, workdir,
+                     write_config)
 from mqtt_harness import Broker, Checker, FakeRecorder, events, mqtt_section, tickets
 
 KEYS = {"id", "kind", "level", "state", "recorder", "camera", "site", "opened", "acknowledged",
@@ -173,3 +174,66 @@ def test_inspection_report():
 test_inspection_report.weight = 2
 test_tickets_command_and_the_sla_report.san = True
 test_inspection_report.san = True
+
+
+def test_sla_report_over_tickets_from_a_real_recorder():
+    """The SLA report over tickets the real checker opened from what a real
+    `vigil record` published: a camera of camsim down (acknowledged in
+    time), then the recorder killed (never acknowledged).  Both are level 4
+    (minutes, not hours): 100 - 5 - 5.  A one-day floor and a low bitrate
+    keep the machine's own disk from putting retention at risk; if it
+    does, that is a third real ticket and the report must count it too."""
+    wd = workdir()
+    broker = Broker(wd)
+    cams = Camsim(wd, cameras=1, bitrate=300)
+    config = write_config(wd, {"cam1": {"url": cams.url("cam1"), "location": "Gate 1"}},
+                          recorder={"site": "Depot"}, retention={"retain_days": "1"},
+                          mqtt=mqtt_section(broker, interval_seconds=2, keepalive=5),
+                          checker={"grace_seconds": "2", "clear_seconds": "2"})
+    rec_id = "rec-" + os.path.basename(wd)[-6:]
+    env = dict(os.environ, TZ="UTC")
+    chk = Checker(config, env=env)
+    rec = Recorder(config)
+    wait_until(lambda: len(segments(config)) >= 1, 30, what="recording")
+    cams.down("cam1")
+    down = wait_until(lambda: [t for t in tickets(config) if t["kind"] == "camera-down"], 20,
+                      what="a camera-down ticket")[0]
+    assert down["recorder"] == rec_id and down["camera"] == "cam1"
+    code, out, err = vigil("tickets", "-c", config, "ack", str(down["id"]), "--by", "ana",
+                           env=env)
+    assert code == 0, err
+    cams.up("cam1")
+    wait_until(lambda: [t for t in tickets(config) if t["id"] == down["id"] and
+                        t["state"] == "resolved"], 30, what="the camera ticket resolved")
+    rec.kill9()
+    offline = wait_until(lambda: [t for t in tickets(config) if t["kind"] == "recorder-offline"],
+                         20, what="an offline ticket")[0]
+    assert chk.stop() == 0
+    found = tickets(config)
+    assert {t["level"] for t in found} == {4}, found
+    assert [t["kind"] for t in found if t["kind"] != "retention-at-risk"] == \
+        ["camera-down", "recorder-offline"], found
+    unacknowledged = [t["id"] for t in found if t["acknowledged"] is None]
+    assert offline["id"] in unacknowledged and down["id"] not in unacknowledged
+
+    # the quarter the tickets fall in, looked at 11 minutes on (the
+    # offline ticket then misses the 10-minute response target)
+    opened = rfc3339(down["opened"])
+    month = time.gmtime(opened).tm_mon
+    quarter = "%dQ%d" % (time.gmtime(opened).tm_year, (month - 1) // 3 + 1)
+    later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 660))
+    code, out, err = vigil("report", "sla", "-c", config, "--quarter", quarter, "--format",
+                           "json", "--now", later, env=env)
+    assert code == 0, err
+    rep = json.loads(out)
+    score = 100 - 5 * len(found)
+    assert rep["faults"] == len(found) and rep["score"] == score, rep
+    assert rep["levels"]["4"]["faults"] == len(found), rep["levels"]
+    assert [m["id"] for m in rep["response_misses"]] == unacknowledged, rep["response_misses"]
+    assert sorted(t["id"] for t in rep["tickets"]) == [t["id"] for t in found]
+    code, out, err = vigil("report", "sla", "-c", config, "--quarter", quarter, "--now", later,
+                           env=env)
+    assert code == 0 and "score: %d/100" % score in out, out
+
+
+test_sla_report_over_tickets_from_a_real_recorder.weight = 2

@@ -270,3 +270,52 @@ def test_creation_that_times_out_is_not_repeated():
 
 test_json_webhook_with_retry_and_idempotency_keys.san = True
 test_creation_that_times_out_is_not_repeated.san = True
+
+
+def test_json_webhook_from_a_real_recorder():
+    """The whole chain with nothing faked: camsim, `vigil record`, mosquitto,
+    `vigil check` and the webhook.  A camera goes down, a person
+    acknowledges, the camera comes back: three events, in order, once each."""
+    from harness import Camsim, Recorder, segments
+    wd = workdir()
+    rx = WebhookReceiver(lambda req: (200, {"ok": True}, 0))
+    broker = Broker(wd)
+    cams = Camsim(wd, cameras=1)
+    config = write_config(wd, {"cam1": {"url": cams.url("cam1"), "location": "Gate 3"}},
+                          recorder={"site": "Depot"}, retention={"retain_days": "1"},
+                          mqtt=mqtt_section(broker, interval_seconds=2),
+                          checker={"grace_seconds": "2", "clear_seconds": "2"},
+                          tickets={"webhook_url": rx.url + "/hooks/vigil", "webhook_format": "json",
+                                   "token_env": "WH_TOKEN", "timeout_seconds": "2"})
+    rec_id = "rec-" + os.path.basename(wd)[-6:]
+    env = dict(os.environ, WH_TOKEN=TOKEN)
+    chk = Checker(config, env=env)
+    rec = Recorder(config, env=env)
+    wait_until(lambda: segments(config), 30, what="recording")
+    cams.down("cam1")
+    t = wait_until(lambda: [x for x in tickets(config) if x["kind"] == "camera-down"], 20,
+                   what="a camera-down ticket")[0]
+    code, out, err = vigil("tickets", "-c", config, "ack", str(t["id"]), "--by", "ana",
+                           "--note", "on my way")
+    assert code == 0, err
+    cams.up("cam1")
+    wait_until(lambda: [x for x in tickets(config) if x["id"] == t["id"] and
+                        x["state"] == "resolved"], 30, what="the ticket resolved")
+    mine = lambda: [r for r in rx.all() if r["body"]["ticket"]["id"] == t["id"]]
+    wait_until(lambda: len(mine()) == 3, 15, what="three deliveries")
+    assert chk.stop() == 0 and rec.stop() == 0
+    reqs = mine()
+    assert [r["body"]["event"]["kind"] for r in reqs] == ["opened", "acknowledged", "resolved"]
+    keys = [r["headers"]["idempotency-key"] for r in reqs]
+    assert keys == [e["key"] for e in events(config, t["id"])] and len(set(keys)) == 3
+    for r in reqs:
+        assert r["method"] == "POST" and r["path"] == "/hooks/vigil", r
+        assert r["headers"]["authorization"] == "Bearer " + TOKEN
+        b = r["body"]
+        assert b["ticket"]["recorder"] == rec_id and b["ticket"]["camera"] == "cam1", b
+        assert "Gate 3" in b["text"] and "Depot" in b["text"], b
+    assert reqs[1]["body"]["event"]["actor"] == "ana"
+    assert reqs[2]["body"]["ticket"]["fault_end"] is not None
+
+
+test_json_webhook_from_a_real_recorder.weight = 2

@@ -1,5 +1,6 @@
-/* health/: the level table, the hysteresis state machine, topic and payload
- * parsing, quarters and ISO weeks, SLA scoring; all from tables of cases. */
+/* tickets/: the level table, the hysteresis state machine, topic and payload
+ * parsing, quarters and ISO weeks, SLA scoring, mostly from tables of
+ * cases; a person's acknowledgement and resolution. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -617,6 +618,49 @@ static void ticket_text_reads(void)
 	CHECK_STR(d, "40 s");
 }
 
+/* tickets/operator.c: a person's acknowledgement and resolution return
+ * what happened (the command says it); "checker" is not a person. */
+static void a_person_acts(void)
+{
+	struct config cfg;
+	struct ticket_db *db;
+	struct ticket t;
+	char err[512];
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.checker_database = (char *)test_path("absent.db");
+	CHECK_INT(tickets_open_config(&cfg, false, &db, err, sizeof(err)), -ENOENT);
+	CHECK(db == NULL);
+	CHECK_CONTAINS(err, "absent.db");
+
+	cfg.checker_database = (char *)test_path("person.db");
+	db = ticket_db_open(cfg.checker_database, CATALOG_READ_WRITE, NULL, err, sizeof(err));
+	CHECK(db != NULL);
+	memset(&t, 0, sizeof(t));
+	t.kind = TICKET_CAMERA_DOWN;
+	t.level = 4;
+	snprintf(t.recorder, sizeof(t.recorder), "rec1");
+	snprintf(t.camera, sizeof(t.camera), "gate1");
+	t.fault_start_us = 1000;
+	CHECK_INT(ticket_db_open_ticket(db, &t, 2000, NULL, NULL), 0);
+	ticket_db_close(&db);
+
+	CHECK_INT(tickets_open_config(&cfg, true, &db, err, sizeof(err)), 0);
+	CHECK_INT(tickets_acknowledge(db, t.id, 3000, "checker", NULL), -EINVAL);
+	CHECK_INT(tickets_acknowledge(db, t.id, 3000, "", NULL), -EINVAL);
+	CHECK_INT(tickets_acknowledge(db, 999, 3000, "ana", NULL), -ENOENT);
+	CHECK_INT(tickets_acknowledge(db, t.id, 3000, "ana", "on my way"), 0);
+	CHECK_INT(tickets_acknowledge(db, t.id, 3100, "bo", NULL), -EALREADY);
+	CHECK_INT(tickets_resolve(db, t.id, 4000, "ana", NULL), 0);
+	CHECK_INT(tickets_resolve(db, t.id, 4100, "ana", NULL), -EALREADY);
+	CHECK_INT(tickets_acknowledge(db, t.id, 4200, "ana", NULL), -ESTALE);
+	CHECK_INT(ticket_db_get(db, t.id, &t), 0);
+	CHECK_STR(t.acknowledged_by, "ana");
+	CHECK_STR(t.resolved_by, "ana");
+	CHECK_INT(t.state, TICKET_RESOLVED);
+	ticket_db_close(&db);
+}
+
 const struct test_case health_tests[] = {
 	{ "level_table", level_table },
 	{ "hysteresis_table", hysteresis_table },
@@ -630,5 +674,6 @@ const struct test_case health_tests[] = {
 	{ "quarters_and_weeks", quarters_and_weeks },
 	{ "sla_scoring", sla_scoring },
 	{ "ticket_text", ticket_text_reads },
+	{ "a_person_acts", a_person_acts },
 	{ NULL, NULL },
 };
