@@ -5,6 +5,10 @@
  * health publisher (MQTT), then waits for SIGTERM/SIGINT and stops
  * everything cleanly.
  *
+ * A clean stop is noted in the catalog ("stopped by SIGINT at ..."), so
+ * that until the next start the time the recorder is down has its reason in
+ * every report; the next start's recorder-down gap (ingest) then covers it.
+ *
  * Signals: the handler only sets a flag and writes a byte to a pipe
  * (the self-pipe trick); the main thread waits on that pipe.
  */
@@ -31,6 +35,7 @@
 #include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/log.h"
+#include "util/timefmt.h"
 
 static volatile sig_atomic_t stop_requested;
 static int wake_pipe[2] = { -1, -1 };
@@ -184,6 +189,33 @@ static void wait_for_signal(void)
 	}
 }
 
+static const char *signal_name(int sig, char *buf, size_t size)
+{
+	switch (sig) {
+	case SIGINT: return "SIGINT";
+	case SIGTERM: return "SIGTERM";
+	default: snprintf(buf, size, "signal %d", sig); return buf;
+	}
+}
+
+/*
+ * The stop, for the reports: until the next start, the time after each
+ * camera's footage is recorder-down with this detail (retention/continuity.c
+ * reads it with ingest's recorder_state).  No gap row is written: its end is
+ * not known, and the next start's recorder-down gap covers the same time.
+ */
+static void note_stop(struct catalog *cat, int64_t run_start_us, int sig, int64_t stop_us)
+{
+	char when[40], name[24], value[192];
+
+	time_format_utc_s(stop_us, when, sizeof(when));
+	snprintf(value, sizeof(value), "%lld stopped by %s at %s", (long long)run_start_us,
+		 signal_name(sig, name, sizeof(name)), when);
+	int ret = catalog_meta_set(cat, "recorder_stop", value);
+	if (ret < 0)
+		log_warnx("cannot record the stop in the catalog: %s", strerror(-ret));
+}
+
 /* Options: -1 to go on, or the exit status to return at once. */
 static int record_parse_options(int argc, char **argv, const char **config_path, bool *verbose)
 {
@@ -233,6 +265,7 @@ struct recorder {
 	struct health_publisher *pub;
 	struct wiring wiring;
 	int lock_fd;
+	int64_t run_start_us;
 };
 
 /* Signals, privileges, the storage folder and its lock, the catalog.
@@ -317,6 +350,9 @@ static int recorder_start(struct recorder *r)
 		log_warnx("cannot start the retention sweeper: %s", strerror(-err));
 		return -1;
 	}
+	/* a stop noted by the last run is over (note_stop) */
+	r->run_start_us = clock_wall_us();
+	catalog_meta_set(r->cat, "recorder_stop", "");
 	if (ingest_start(r->ing) < 0)
 		return -1;
 	/* health never holds recording up: the broker is tried in the
@@ -333,7 +369,10 @@ static int recorder_start(struct recorder *r)
  * cameras' last state published, the sweeper stopped. */
 static void recorder_stop(struct recorder *r, int sig)
 {
+	int64_t stop_us = clock_wall_us();
+
 	log_info("stopping (signal %d): finishing the current segments", sig);
+	note_stop(r->cat, r->run_start_us, sig, stop_us);
 	ingest_stop(r->ing);
 	health_publisher_stop(r->pub); /* the cameras' last state, then "offline" */
 	retention_stop(r->sweeper);
