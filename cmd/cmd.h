@@ -1,6 +1,9 @@
 /*
  * Sub-commands and the helpers they share.  cmd/ only parses arguments,
- * wires modules together and prints; the work is done by the modules.
+ * wires modules together and prints; the work is done by the modules.  One
+ * file per command family: record.c, segments.c, sweep.c, hold.c, verify.c,
+ * export.c, report.c (report_health.c: sla, inspection), check.c,
+ * tickets.c, config.c; main.c dispatches, common.c holds the helpers below.
  *
  * Exit status: 0 ok, 1 the thing checked is not ok (a gap, a breach, a
  * hash mismatch) or a runtime failure, 2 bad usage or bad input.

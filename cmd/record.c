@@ -5,6 +5,10 @@
  * health publisher (MQTT), then waits for SIGTERM/SIGINT and stops
  * everything cleanly.
  *
+ * A clean stop is noted in the catalog ("stopped by SIGINT at ..."), so
+ * that until the next start the time the recorder is down has its reason in
+ * every report; the next start's recorder-down gap (ingest) then covers it.
+ *
  * Signals: the handler only sets a flag and writes a byte to a pipe
  * (the self-pipe trick); the main thread waits on that pipe.
  */
@@ -31,6 +35,7 @@
 #include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/log.h"
+#include "util/timefmt.h"
 
 static volatile sig_atomic_t stop_requested;
 static int wake_pipe[2] = { -1, -1 };
@@ -184,7 +189,35 @@ static void wait_for_signal(void)
 	}
 }
 
-int cmd_record(int argc, char **argv)
+static const char *signal_name(int sig, char *buf, size_t size)
+{
+	switch (sig) {
+	case SIGINT: return "SIGINT";
+	case SIGTERM: return "SIGTERM";
+	default: snprintf(buf, size, "signal %d", sig); return buf;
+	}
+}
+
+/*
+ * The stop, for the reports: until the next start, the time after each
+ * camera's footage is recorder-down with this detail (retention/continuity.c
+ * reads it with ingest's recorder_state).  No gap row is written: its end is
+ * not known, and the next start's recorder-down gap covers the same time.
+ */
+static void note_stop(struct catalog *cat, int64_t run_start_us, int sig, int64_t stop_us)
+{
+	char when[40], name[24], value[192];
+
+	time_format_utc_s(stop_us, when, sizeof(when));
+	snprintf(value, sizeof(value), "%lld stopped by %s at %s", (long long)run_start_us,
+		 signal_name(sig, name, sizeof(name)), when);
+	int ret = catalog_meta_set(cat, "recorder_stop", value);
+	if (ret < 0)
+		log_warnx("cannot record the stop in the catalog: %s", strerror(-ret));
+}
+
+/* Options: -1 to go on, or the exit status to return at once. */
+static int record_parse_options(int argc, char **argv, const char **config_path, bool *verbose)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -193,76 +226,86 @@ int cmd_record(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config_path = NULL;
-	bool verbose = false;
-	int c, ret = EXIT_NOT_OK;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "c:vh", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'c': config_path = optarg; break;
+		case 'c': *config_path = optarg; break;
 		case 'n':
 			if (cmd_set_now(optarg) < 0)
 				return EXIT_USAGE;
 			break;
-		case 'v': verbose = true; break;
+		case 'v': *verbose = true; break;
 		case 'h': cmd_print_usage("record", false); return EXIT_OK;
 		default: return cmd_usage_error("record", "bad option");
 		}
 	}
-	int usage = cmd_options_done("record", argc, argv, config_path);
-	if (usage)
-		return usage;
+	int usage = cmd_options_done("record", argc, argv, *config_path);
+	return usage ? usage : -1;
+}
 
-	/* as many malloc arenas as cores, not glibc's eight per core: the
-	 * camera threads allocate and free the same sizes all day, and every
-	 * arena keeps its own high-water mark (bench/README.md: resident
-	 * memory per camera); MALLOC_ARENA_MAX still has the last word */
+/* as many malloc arenas as cores, not glibc's eight per core: the camera
+ * threads allocate and free the same sizes all day, and every arena keeps
+ * its own high-water mark (bench/README.md: resident memory per camera);
+ * MALLOC_ARENA_MAX still has the last word */
+static void limit_malloc_arenas(void)
+{
 	if (!getenv("MALLOC_ARENA_MAX")) {
 		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 		mallopt(M_ARENA_MAX, ncpu > 0 ? (int)ncpu : 2);
 	}
+}
 
-	struct config *cfg = cmd_load_config(config_path, true, 0);
-	if (!cfg)
-		return EXIT_USAGE;
-	log_set_level(verbose ? LOG_LEVEL_DEBUG : (enum log_level)cfg->log_level);
-	if (cfg->ncameras == 0)
-		log_warnx("no cameras configured");
+/* Everything a running recorder holds. */
+struct recorder {
+	struct config *cfg;
+	struct catalog *cat;
+	struct ingest *ing;
+	struct retention *sweeper;
+	struct health_publisher *pub;
+	struct wiring wiring;
+	int lock_fd;
+	int64_t run_start_us;
+};
 
-	struct catalog *cat = NULL;
-	struct ingest *ing = NULL;
-	struct retention *ret_sweeper = NULL;
-	struct health_publisher *pub = NULL;
-	struct wiring wiring = { 0 };
-	struct ingest_recovery rec;
-	int lock_fd = -1;
+/* Signals, privileges, the storage folder and its lock, the catalog.
+ * Returns 0, or -1 after logging why. */
+static int recorder_open(struct recorder *r)
+{
+	const struct config *cfg = r->cfg;
 	int err;
 
 	if (install_signals() < 0) {
 		log_warn("cannot set up signal handling");
-		goto out;
+		return -1;
 	}
 	if (settle_privileges(cfg) < 0)
-		goto out;
+		return -1;
 	if ((err = fs_mkdir_p(cfg->storage_path, 0750)) < 0) {
 		log_warnx("cannot create storage folder '%s': %s", cfg->storage_path,
 			  strerror(-err));
-		goto out;
+		return -1;
 	}
-	if ((lock_fd = lock_storage(cfg)) < 0) {
-		if (lock_fd == -EBUSY)
+	if ((r->lock_fd = lock_storage(cfg)) < 0) {
+		if (r->lock_fd == -EBUSY)
 			log_warnx("another vigil record is already using '%s'", cfg->storage_path);
 		else
 			log_warnx("cannot lock storage folder '%s': %s", cfg->storage_path,
-				  strerror(-lock_fd));
-		goto out;
+				  strerror(-r->lock_fd));
+		return -1;
 	}
-	if (!(cat = cmd_open_catalog(cfg, CATALOG_READ_WRITE)))
-		goto out;
+	if (!(r->cat = cmd_open_catalog(cfg, CATALOG_READ_WRITE)))
+		return -1;
+	return 0;
+}
 
-	ingest_install_av_log();
-	avformat_network_init();
-	if ((err = ingest_recover(cfg, cat, &rec)) < 0)
+/* Start-up recovery: never holds recording up. */
+static void recorder_recover(struct recorder *r)
+{
+	struct ingest_recovery rec;
+	int err;
+
+	if ((err = ingest_recover(r->cfg, r->cat, &rec)) < 0)
 		log_warnx("start-up recovery was incomplete (%s): recording anyway; it is retried "
 			  "at the next start",
 			  strerror(-err));
@@ -272,57 +315,109 @@ int cmd_record(int argc, char **argv)
 			 "%d open gaps closed, %d unknown files quarantined",
 			 rec.segments_recovered, rec.segments_dropped,
 			 (long long)rec.bytes_truncated, rec.gaps_closed, rec.files_quarantined);
+}
 
-	if (!(pub = health_publisher_new(cfg, cat, recorder_status, &wiring))) {
+/* The health publisher, the camera workers and the retention sweeper,
+ * wired together and started.  Returns 0, or -1 after logging why. */
+static int recorder_start(struct recorder *r)
+{
+	const struct config *cfg = r->cfg;
+	int err;
+
+	if (!(r->pub = health_publisher_new(cfg, r->cat, recorder_status, &r->wiring))) {
 		log_warnx("out of memory");
-		goto out;
+		return -1;
 	}
 	/* ingest -> health through a callback: ingest never includes health */
-	struct ingest_callbacks icb = { .state_changed = health_publisher_notify, .ctx = pub };
-	if (!(ing = ingest_new(cfg, cat, &icb))) {
+	struct ingest_callbacks icb = { .state_changed = health_publisher_notify, .ctx = r->pub };
+	if (!(r->ing = ingest_new(cfg, r->cat, &icb))) {
 		log_warnx("out of memory");
-		goto out;
+		return -1;
 	}
-	wiring.ing = ing;
-	wiring.pub = pub;
+	r->wiring.ing = r->ing;
+	r->wiring.pub = r->pub;
 	struct retention_callbacks rcb = { .storage_blocked = storage_blocked,
 					   .changed = retention_changed,
-					   .ctx = &wiring };
-	if (!(ret_sweeper = retention_new(cfg, cat, &rcb))) {
+					   .ctx = &r->wiring };
+	if (!(r->sweeper = retention_new(cfg, r->cat, &rcb))) {
 		log_warnx("out of memory");
-		goto out;
+		return -1;
 	}
-	wiring.retention = ret_sweeper;
+	r->wiring.retention = r->sweeper;
 	/* the sweeper first: it finishes half-done deletions and may block
 	 * writing before the first byte */
-	if ((err = retention_start(ret_sweeper)) < 0) {
+	if ((err = retention_start(r->sweeper)) < 0) {
 		log_warnx("cannot start the retention sweeper: %s", strerror(-err));
-		goto out;
+		return -1;
 	}
-	if (ingest_start(ing) < 0)
-		goto out;
+	/* a stop noted by the last run is over (note_stop) */
+	r->run_start_us = clock_wall_us();
+	catalog_meta_set(r->cat, "recorder_stop", "");
+	if (ingest_start(r->ing) < 0)
+		return -1;
 	/* health never holds recording up: the broker is tried in the
 	 * background, and without a publisher the cameras still record */
-	if ((err = health_publisher_start(pub, ing)) < 0)
+	if ((err = health_publisher_start(r->pub, r->ing)) < 0)
 		log_warnx("cannot start the health publisher (%s): recording without MQTT health",
 			  strerror(-err));
 	log_info("recording %zu cameras into '%s' (catalog '%s')", cfg->ncameras, cfg->storage_path,
 		 cfg->catalog_path);
+	return 0;
+}
 
-	wait_for_signal();
-	log_info("stopping (signal %d): finishing the current segments", (int)stop_requested);
-	ingest_stop(ing);
-	health_publisher_stop(pub); /* the cameras' last state, then "offline" */
-	retention_stop(ret_sweeper);
-	ret = EXIT_OK;
-out:
-	retention_free(&ret_sweeper);
-	ingest_free(&ing); /* before the publisher: its callback points there */
-	health_publisher_free(&pub);
-	catalog_close(&cat);
-	if (lock_fd >= 0)
-		close(lock_fd);
-	config_free(&cfg);
+/* The clean stop on signal sig: segments finished, the stop recorded, the
+ * cameras' last state published, the sweeper stopped. */
+static void recorder_stop(struct recorder *r, int sig)
+{
+	int64_t stop_us = clock_wall_us();
+
+	log_info("stopping (signal %d): finishing the current segments", sig);
+	note_stop(r->cat, r->run_start_us, sig, stop_us);
+	ingest_stop(r->ing);
+	health_publisher_stop(r->pub); /* the cameras' last state, then "offline" */
+	retention_stop(r->sweeper);
+}
+
+static void recorder_release(struct recorder *r)
+{
+	retention_free(&r->sweeper);
+	ingest_free(&r->ing); /* before the publisher: its callback points there */
+	health_publisher_free(&r->pub);
+	catalog_close(&r->cat);
+	if (r->lock_fd >= 0)
+		close(r->lock_fd);
+	config_free(&r->cfg);
+}
+
+int cmd_record(int argc, char **argv)
+{
+	const char *config_path = NULL;
+	bool verbose = false;
+	int usage = record_parse_options(argc, argv, &config_path, &verbose);
+
+	if (usage >= 0)
+		return usage;
+	limit_malloc_arenas();
+
+	struct recorder r = { .lock_fd = -1 };
+	if (!(r.cfg = cmd_load_config(config_path, true, 0)))
+		return EXIT_USAGE;
+	log_set_level(verbose ? LOG_LEVEL_DEBUG : (enum log_level)r.cfg->log_level);
+	if (r.cfg->ncameras == 0)
+		log_warnx("no cameras configured");
+
+	int status = EXIT_NOT_OK;
+	if (recorder_open(&r) == 0) {
+		ingest_install_av_log();
+		avformat_network_init();
+		recorder_recover(&r);
+		if (recorder_start(&r) == 0) {
+			wait_for_signal();
+			recorder_stop(&r, (int)stop_requested);
+			status = EXIT_OK;
+		}
+	}
+	recorder_release(&r);
 	avformat_network_deinit();
-	return ret;
+	return status;
 }

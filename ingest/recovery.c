@@ -16,7 +16,6 @@
  * recovered segments) are walked, so start-up stays fast with months of
  * footage; `vigil verify` walks everything.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -25,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ingest/fmp4.h"
@@ -37,7 +35,6 @@
 #include "util/log.h"
 #include "util/sha256.h"
 
-#define QUARANTINE_DIR ".quarantine"
 #define MAX_RECOVER 4096
 
 struct recover_ctx {
@@ -146,26 +143,12 @@ int recovery_settle_segment(const struct config *cfg, struct catalog *cat,
 	return 0;
 }
 
-/* "HHMMSS-<id>.mp4" -> id, or -1 when the name is not a segment name. */
-static int64_t segment_id_from_name(const char *name)
-{
-	const char *dash = strchr(name, '-');
-	if (!dash || dash - name != 6)
-		return -1;
-	char *end;
-	errno = 0;
-	long long id = strtoll(dash + 1, &end, 10);
-	if (errno || end == dash + 1 || strcmp(end, ".mp4") != 0 || id <= 0)
-		return -1;
-	return id;
-}
-
 static int quarantine(const struct config *cfg, const char *relpath)
 {
 	char from[PATH_MAX], to[PATH_MAX], qrel[PATH_MAX];
 	int ret;
 
-	int n = snprintf(qrel, sizeof(qrel), "%s/%s", QUARANTINE_DIR, relpath);
+	int n = snprintf(qrel, sizeof(qrel), "%s/%s", LAYOUT_QUARANTINE, relpath);
 	if (n < 0 || (size_t)n >= sizeof(qrel) ||
 	    fs_join(from, sizeof(from), cfg->storage_path, relpath) < 0 ||
 	    fs_join(to, sizeof(to), cfg->storage_path, qrel) < 0)
@@ -183,42 +166,39 @@ static int quarantine(const struct config *cfg, const char *relpath)
 	return 0;
 }
 
-/* Checks every *.mp4 in one folder (relative to storage) against the catalog. */
-static void scan_folder(const struct config *cfg, struct catalog *cat, const char *reldir,
-			struct ingest_recovery *r)
+struct scan_ctx {
+	const struct config *cfg;
+	struct catalog *cat;
+	struct ingest_recovery *r;
+};
+
+/* One footage file: known to the catalog, or moved aside. */
+static int check_known(const struct catalog_layout_entry *e, void *opaque)
 {
-	char dir[PATH_MAX];
-	if (fs_join(dir, sizeof(dir), cfg->storage_path, reldir) < 0)
-		return;
-	DIR *d = opendir(dir);
-	if (!d)
-		return;
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		size_t len = strlen(de->d_name);
-		if (len < 5 || strcmp(de->d_name + len - 4, ".mp4") != 0)
-			continue;
-		char rel[PATH_MAX];
-		int n = snprintf(rel, sizeof(rel), "%s/%s", reldir, de->d_name);
-		if (n < 0 || (size_t)n >= sizeof(rel))
-			continue;
-		int64_t id = segment_id_from_name(de->d_name);
-		struct catalog_segment seg;
-		bool known = id > 0 && catalog_segment_get(cat, id, &seg) == 0 &&
-			     strcmp(seg.path, rel) == 0 && seg.state != SEGMENT_DELETED;
-		if (!known && quarantine(cfg, rel) == 0)
-			r->files_quarantined++;
-	}
-	closedir(d);
+	struct scan_ctx *s = opaque;
+	struct catalog_layout_name name;
+	struct catalog_segment seg;
+
+	if (e->is_dir)
+		return 0;
+	bool known = catalog_layout_parse(e->relpath, &name) == 0 &&
+		     catalog_segment_get(s->cat, name.id, &seg) == 0 &&
+		     strcmp(seg.path, e->relpath) == 0 && seg.state != SEGMENT_DELETED;
+	if (!known && quarantine(s->cfg, e->relpath) == 0)
+		s->r->files_quarantined++;
+	return 0;
 }
 
-static void day_folder(const char *camera, int64_t us, char *out, size_t size)
+/* Checks every footage file in the day folder of camera at us against the
+ * catalog. */
+static void scan_day(const struct config *cfg, struct catalog *cat, const char *camera, int64_t us,
+		     struct ingest_recovery *r)
 {
-	struct tm tm;
-	time_t s = (time_t)(us / USEC_PER_SEC);
-	gmtime_r(&s, &tm);
-	snprintf(out, size, "%s/%04d/%02d/%02d", camera, tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday);
+	struct scan_ctx s = { cfg, cat, r };
+	char rel[PATH_MAX];
+
+	if (catalog_layout_day_folder(camera, us, rel, sizeof(rel)) == 0)
+		catalog_layout_walk(cfg->storage_path, rel, 0, check_known, &s);
 }
 
 int ingest_recover(const struct config *cfg, struct catalog *cat, struct ingest_recovery *r)
@@ -250,17 +230,11 @@ int ingest_recover(const struct config *cfg, struct catalog *cat, struct ingest_
 	/* unknown files, where new footage lands */
 	int64_t now = clock_wall_us();
 	for (size_t c = 0; c < cfg->ncameras; c++) {
-		char rel[PATH_MAX];
-		day_folder(cfg->cameras[c].id, now, rel, sizeof(rel));
-		scan_folder(cfg, cat, rel, r);
-		day_folder(cfg->cameras[c].id, now - 86400 * USEC_PER_SEC, rel, sizeof(rel));
-		scan_folder(cfg, cat, rel, r);
+		scan_day(cfg, cat, cfg->cameras[c].id, now, r);
+		scan_day(cfg, cat, cfg->cameras[c].id, now - 86400 * USEC_PER_SEC, r);
 	}
-	for (size_t i = 0; i < ctx.nrows; i++) {
-		char rel[PATH_MAX];
-		day_folder(ctx.rows[i].camera, ctx.rows[i].start_us, rel, sizeof(rel));
-		scan_folder(cfg, cat, rel, r);
-	}
+	for (size_t i = 0; i < ctx.nrows; i++)
+		scan_day(cfg, cat, ctx.rows[i].camera, ctx.rows[i].start_us, r);
 	ret = failures ? -EIO : 0;
 out:
 	free(ctx.rows);

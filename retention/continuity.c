@@ -4,8 +4,9 @@
  *
  * Continuity works from the coalesced runs, so a 90-day window costs a
  * handful of rows per camera: the holes between runs are the gaps, and each
- * hole is explained by the gap rows that cover it, by footage deleted under
- * the rule, or by the camera not having recorded yet.
+ * hole is explained by the gap rows that cover it, by the recorder being
+ * stopped (see struct downtime), by footage deleted under the rule, or by
+ * the camera not having recorded yet.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -176,9 +177,9 @@ static int find_deleted(const struct catalog_segment *seg, void *ctx)
 	return 0;
 }
 
-/* Explains a stretch no gap row covers. */
-static int explain_uncovered(struct catalog *cat, const char *camera, int64_t first_footage,
-			     int64_t a, int64_t b, struct gap_list *g)
+/* Explains a stretch no gap row covers, the recorder's downtime aside. */
+static int explain_unrecorded(struct catalog *cat, const char *camera, int64_t first_footage,
+			      int64_t a, int64_t b, struct gap_list *g)
 {
 	if (first_footage < 0 || b <= first_footage)
 		return gap_emit(g, a, b, "not-recording", "no footage from this camera yet");
@@ -205,6 +206,62 @@ static int explain_uncovered(struct catalog *cat, const char *camera, int64_t fi
 	return gap_emit(g, a, b, "unaccounted", "no footage and no recorded reason");
 }
 
+/*
+ * A clean stop writes no gap row: its end is not known until the next start,
+ * whose start-up gap (ingest) then covers the downtime.  Until then the
+ * catalog says the recorder is stopped (recorder_state, kept by ingest) and
+ * how (recorder_stop, "RUN_START_US DETAIL", written by vigil record when it
+ * stops on a signal), and the time after a camera's last accounted instant
+ * is recorder-down.  A camera the stopped run did not record (its accounting
+ * ends before that run began) is not the recorder's downtime.
+ */
+struct downtime {
+	bool applies;
+	int64_t from; /* the camera's last accounted instant */
+	char detail[160];
+};
+
+static void read_downtime(struct catalog *cat, const char *camera, struct downtime *d)
+{
+	char state[32] = "", stop[192] = "";
+	int64_t last = -1;
+
+	memset(d, 0, sizeof(*d));
+	if (catalog_meta_get(cat, "recorder_state", state, sizeof(state)) < 0 ||
+	    strcmp(state, "stopped") != 0 || catalog_camera_last_covered(cat, camera, &last) < 0 ||
+	    last < 0)
+		return;
+	d->from = last;
+	char *end = NULL;
+	long long run_start = -1;
+	if (catalog_meta_get(cat, "recorder_stop", stop, sizeof(stop)) == 0 && *stop)
+		run_start = strtoll(stop, &end, 10);
+	if (end && end != stop && *end == ' ' && end[1]) {
+		if (last < run_start - CATALOG_RUN_TOLERANCE_US)
+			return;
+		snprintf(d->detail, sizeof(d->detail), "%s", end + 1);
+	} else {
+		snprintf(d->detail, sizeof(d->detail), "vigil was not running");
+	}
+	d->applies = true;
+}
+
+/* Explains a stretch no gap row covers. */
+static int explain_uncovered(struct catalog *cat, const char *camera, int64_t first_footage,
+			     const struct downtime *down, int64_t a, int64_t b, struct gap_list *g)
+{
+	if (down->applies && b > down->from) {
+		int ret = 0;
+		if (a < down->from)
+			ret = explain_unrecorded(cat, camera, first_footage, a, down->from, g);
+		if (ret < 0)
+			return ret;
+		return gap_emit(g, a > down->from ? a : down->from, b, "recorder-down",
+				down->detail);
+	}
+	return explain_unrecorded(cat, camera, first_footage, a, b, g);
+}
+
 struct gap_rows {
 	struct catalog_gap *v;
 	size_t n, cap;
@@ -219,9 +276,16 @@ static int collect_gap(const struct catalog_gap *gap, void *ctx)
 	return 0;
 }
 
-/* Explains the hole [hs, he) with gap rows, filling what they leave. */
-static int explain_hole(struct catalog *cat, const char *camera, int64_t first_footage, int64_t hs,
-			int64_t he, int64_t now, struct gap_list *g)
+/*
+ * Explains the hole [hs, he) with gap rows, filling what they leave.  What
+ * they leave is a gap only past the run tolerance, as a hole is: ingest
+ * writes no gap for a hole that short (a restart whose first frame comes
+ * within it of the moment the stop's gap was closed), and a sliver is not
+ * footage missing.
+ */
+static int explain_hole(struct catalog *cat, const char *camera, int64_t first_footage,
+			const struct downtime *down, int64_t hs, int64_t he, int64_t now,
+			struct gap_list *g)
 {
 	struct gap_rows rows = { 0 };
 	struct catalog_filter f = { .camera = camera, .from_us = hs, .to_us = he };
@@ -236,13 +300,14 @@ static int explain_hole(struct catalog *cat, const char *camera, int64_t first_f
 			e = he;
 		if (e <= s)
 			continue;
-		if (s > pos && (ret = explain_uncovered(cat, camera, first_footage, pos, s, g)) < 0)
+		if (s - pos > CATALOG_RUN_TOLERANCE_US &&
+		    (ret = explain_uncovered(cat, camera, first_footage, down, pos, s, g)) < 0)
 			break;
 		ret = gap_emit(g, s, e, catalog_gap_reason_name(r->reason), r->detail);
 		pos = e;
 	}
-	if (ret == 0 && pos < he)
-		ret = explain_uncovered(cat, camera, first_footage, pos, he, g);
+	if (ret == 0 && he - pos > CATALOG_RUN_TOLERANCE_US)
+		ret = explain_uncovered(cat, camera, first_footage, down, pos, he, g);
 	free(rows.v);
 	return ret;
 }
@@ -260,6 +325,8 @@ int continuity_compute_camera(struct catalog *cat, const char *camera, int64_t f
 	memset(out, 0, sizeof(*out));
 	snprintf(out->camera, sizeof(out->camera), "%s", camera);
 	int64_t first = catalog_camera_stats(cat, camera, &st) == 0 ? st.first_footage_us : -1;
+	struct downtime down;
+	read_downtime(cat, camera, &down);
 	if ((ret = catalog_runs_each(cat, camera, from, to, add_run, &w)) < 0)
 		goto out;
 	/* the few rows being written, from their own index: scanning the
@@ -272,7 +339,7 @@ int continuity_compute_camera(struct catalog *cat, const char *camera, int64_t f
 	for (size_t i = 0; i <= spans.n; i++) {
 		int64_t hole_end = i < spans.n ? spans.v[i].start : to;
 		if (hole_end - pos > CATALOG_RUN_TOLERANCE_US &&
-		    (ret = explain_hole(cat, camera, first, pos, hole_end, now, &gaps)) < 0)
+		    (ret = explain_hole(cat, camera, first, &down, pos, hole_end, now, &gaps)) < 0)
 			goto out;
 		if (i < spans.n) {
 			out->recorded_us += spans.v[i].end - spans.v[i].start;

@@ -8,7 +8,6 @@
  * Exports are checked against their manifest: the MP4's own hash, and each
  * source segment against the catalog and its file.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -91,71 +90,36 @@ static int check_file(const struct catalog_segment *seg, void *opaque)
 	return 0;
 }
 
-/* "HHMMSS-<id>.mp4" -> id, or -1. */
-static int64_t id_from_name(const char *name)
+/* A footage file met walking the camera folders: the catalog must know it. */
+static int check_known(const struct catalog_layout_entry *e, void *opaque)
 {
-	const char *dash = strchr(name, '-');
-	char *end;
-	if (!dash || dash - name != 6)
-		return -1;
-	long long id = strtoll(dash + 1, &end, 10);
-	if (end == dash + 1 || strcmp(end, ".mp4") != 0 || id <= 0)
-		return -1;
-	return id;
+	struct verify_ctx *v = opaque;
+	struct catalog_layout_name name;
+	struct catalog_segment seg;
+
+	if (e->is_dir)
+		return 0;
+	v->counts->files++;
+	bool known = catalog_layout_parse(e->relpath, &name) == 0 &&
+		     catalog_segment_get(v->cat, name.id, &seg) == 0 &&
+		     strcmp(seg.path, e->relpath) == 0 && seg.state != SEGMENT_DELETED;
+	if (!known)
+		return problem(v, "unknown-file", "", -1, e->relpath,
+			       "a footage file the catalog does not know");
+	return 0;
 }
 
-/* Walks rel (relative to storage) for footage files; quarantine marks the
- * .quarantine folder, whose files are all reported. */
-static int walk(struct verify_ctx *v, const char *rel, int depth, bool quarantine)
+/* A footage file in the quarantine folder: reported until someone deals
+ * with it. */
+static int report_quarantined(const struct catalog_layout_entry *e, void *opaque)
 {
-	char dir[PATH_MAX];
-	int ret = 0;
+	struct verify_ctx *v = opaque;
 
-	if (depth > 8 || fs_join(dir, sizeof(dir), v->cfg->storage_path, rel) < 0)
+	if (e->is_dir)
 		return 0;
-	DIR *d = opendir(dir);
-	if (!d)
-		return 0;
-	struct dirent *de;
-	while (ret == 0 && (de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.' &&
-		    (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
-			continue;
-		char child[PATH_MAX];
-		int n = snprintf(child, sizeof(child), "%s%s%s", rel, *rel ? "/" : "", de->d_name);
-		if (n < 0 || (size_t)n >= sizeof(child))
-			continue;
-		bool is_dir = de->d_type == DT_DIR;
-		if (de->d_type == DT_UNKNOWN) {
-			char full[PATH_MAX];
-			struct stat st;
-			if (fs_join(full, sizeof(full), v->cfg->storage_path, child) == 0 &&
-			    stat(full, &st) == 0)
-				is_dir = S_ISDIR(st.st_mode);
-		}
-		if (is_dir) {
-			ret = walk(v, child, depth + 1, quarantine);
-			continue;
-		}
-		size_t len = strlen(de->d_name);
-		if (len < 5 || strcmp(de->d_name + len - 4, ".mp4") != 0)
-			continue;
-		v->counts->files++;
-		if (quarantine) {
-			ret = problem(v, "quarantined-file", "", -1, child,
-				      "moved aside at start-up: the catalog did not know it");
-			continue;
-		}
-		int64_t id = id_from_name(de->d_name);
-		struct catalog_segment seg;
-		bool known = id > 0 && catalog_segment_get(v->cat, id, &seg) == 0 &&
-			     strcmp(seg.path, child) == 0 && seg.state != SEGMENT_DELETED;
-		if (!known)
-			ret = problem(v, "unknown-file", "", -1, child,
-				      "a footage file the catalog does not know");
-	}
-	closedir(d);
-	return ret;
+	v->counts->files++;
+	return problem(v, "quarantined-file", "", -1, e->relpath,
+		       "moved aside at start-up: the catalog did not know it");
 }
 
 int retention_verify(const struct config *cfg, struct catalog *cat,
@@ -176,30 +140,13 @@ int retention_verify(const struct config *cfg, struct catalog *cat,
 		return ret;
 	/* the whole tree is walked unless a window narrows the question */
 	if (opts->from_us == 0 && opts->to_us == 0) {
-		if (opts->camera) {
-			if ((ret = walk(&v, opts->camera, 0, false)) < 0)
-				return ret;
-		} else {
-			DIR *d = opendir(cfg->storage_path);
-			struct dirent *de;
-			while (d && (de = readdir(d)) != NULL) {
-				if (de->d_name[0] == '.')
-					continue;
-				char full[PATH_MAX];
-				struct stat st;
-				if (fs_join(full, sizeof(full), cfg->storage_path, de->d_name) <
-					    0 ||
-				    stat(full, &st) < 0 || !S_ISDIR(st.st_mode))
-					continue;
-				if ((ret = walk(&v, de->d_name, 0, false)) != 0)
-					break;
-			}
-			if (d)
-				closedir(d);
-			if (ret < 0)
-				return ret;
-		}
-		if ((ret = walk(&v, ".quarantine", 0, true)) < 0)
+		ret = catalog_layout_walk(cfg->storage_path, opts->camera, LAYOUT_WALK_RECURSE,
+					  check_known, &v);
+		if (ret < 0)
+			return ret;
+		ret = catalog_layout_walk(cfg->storage_path, LAYOUT_QUARANTINE, LAYOUT_WALK_RECURSE,
+					  report_quarantined, &v);
+		if (ret < 0)
 			return ret;
 	}
 	return 0;
