@@ -739,23 +739,15 @@ static int open_fast(struct worker *w)
 	return ret;
 }
 
-static int open_stream(struct worker *w)
+/* Connects with libavformat's RTSP client (the fallback), probing the
+ * stream only when the SDP says too little. */
+static int open_libav(struct worker *w)
 {
 	const struct config *cfg = w->ing->cfg;
 	AVDictionary *opts = NULL;
 	char num[32];
 	int ret;
 
-	w->open_mono = clock_mono_us();
-	if (!w->rtsp_fallback && w->cam->transport == TRANSPORT_TCP && rtsp_fast_url(w->cam->url)) {
-		ret = open_fast(w);
-		if (ret != RTSP_FALLBACK) {
-			if (ret < 0)
-				return ret;
-			goto opened;
-		}
-		w->rtsp_fallback = true;
-	}
 	w->ic = avformat_alloc_context();
 	if (!w->ic)
 		return AVERROR(ENOMEM);
@@ -787,8 +779,13 @@ static int open_stream(struct worker *w)
 		if (ret < 0)
 			return ret;
 	}
+	return 0;
+}
 
-opened:
+/* Picks the video stream and the audio stream MP4 can hold; the others
+ * are discarded. */
+static int select_streams(struct worker *w)
+{
 	w->vidx = av_find_best_stream(w->ic, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
 	if (w->vidx < 0)
 		return AVERROR_STREAM_NOT_FOUND;
@@ -818,6 +815,24 @@ opened:
 	log_info("camera '%s': connected: %s%s", w->cam->id, avcodec_get_name(vp->codec_id),
 		 w->aidx >= 0 ? " with audio" : "");
 	return 0;
+}
+
+static int open_stream(struct worker *w)
+{
+	int ret;
+
+	w->open_mono = clock_mono_us();
+	ret = RTSP_FALLBACK;
+	if (!w->rtsp_fallback && w->cam->transport == TRANSPORT_TCP && rtsp_fast_url(w->cam->url)) {
+		ret = open_fast(w);
+		if (ret == RTSP_FALLBACK)
+			w->rtsp_fallback = true;
+	}
+	if (ret == RTSP_FALLBACK)
+		ret = open_libav(w);
+	if (ret < 0)
+		return ret;
+	return select_streams(w);
 }
 
 static void close_stream(struct worker *w)
@@ -953,52 +968,63 @@ static int64_t next_floor(const struct worker *w)
 	return w->last_end_wall + (since > 0 ? since : 0);
 }
 
-/* Handles one video packet: segment cuts, discontinuities, writing. */
-static int on_video(struct worker *w, AVPacket *pkt, int64_t arrival)
+/*
+ * The timestamps of a video packet, repaired: a packet without any gets
+ * the next frame's.  libavformat's parser often leaves the first access
+ * unit of an RTSP session without timestamps; it is the keyframe we want,
+ * so it is held in w->pending until the next packet dates it.  Returns
+ * false when pkt cannot be dated yet (held, or dropped).
+ */
+static bool repair_timestamps(struct worker *w, AVPacket *pkt, int64_t arrival)
+{
+	if (pkt->dts != AV_NOPTS_VALUE || pkt->pts != AV_NOPTS_VALUE) {
+		if (pkt->dts == AV_NOPTS_VALUE)
+			pkt->dts = pkt->pts;
+		return true;
+	}
+	if (!w->have_last_ts) {
+		if (pkt->flags & AV_PKT_FLAG_KEY) {
+			av_packet_unref(w->pending);
+			if (av_packet_ref(w->pending, pkt) == 0)
+				w->pending_arrival = arrival;
+		}
+		return false;
+	}
+	pkt->dts = pkt->pts = w->last_ts + (w->last_delta > 0 ? w->last_delta : 1);
+	return true;
+}
+
+/* Dates the held first keyframe one frame before ts and hands it out
+ * (in w->spare, until the next call); NULL when none is held. */
+static AVPacket *release_pending(struct worker *w, int64_t ts)
+{
+	if (!w->pending->data)
+		return NULL;
+	AVStream *st = w->ic->streams[w->vidx];
+	AVRational tb = st->time_base;
+	AVRational rate = st->avg_frame_rate.num ? st->avg_frame_rate : st->r_frame_rate;
+	if (w->frame_ticks <= 0)
+		learn_video_params(w, w->pending);
+	int64_t frame = w->frame_ticks > 0 ? w->frame_ticks
+			: rate.num > 0	   ? av_rescale_q(1, av_inv_q(rate), tb)
+					   : av_rescale_q(40000, AV_TIME_BASE_Q, tb);
+	if (frame <= 0)
+		frame = 1;
+	w->pending->dts = w->pending->pts = ts - frame;
+	AVPacket *first = w->pending;
+	w->pending = w->spare;
+	w->spare = first;
+	return first;
+}
+
+/*
+ * A media timestamp far from the previous one is a discontinuity: the
+ * segment ends at the previous frame, the time until footage resumes is a
+ * stream-error gap, and the run's wall-clock mapping starts again.
+ */
+static void check_discontinuity(struct worker *w, int64_t ts, int64_t media_us)
 {
 	AVRational tb = w->ic->streams[w->vidx]->time_base;
-	bool key = pkt->flags & AV_PKT_FLAG_KEY;
-	int64_t ts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
-	int ret;
-
-	if (ts == AV_NOPTS_VALUE) {
-		if (!w->have_last_ts) {
-			/* libavformat's parser often leaves the first access unit of an
-			 * RTSP session without timestamps; it is the keyframe we want,
-			 * so it waits for the next packet to date it */
-			if (key) {
-				av_packet_unref(w->pending);
-				if (av_packet_ref(w->pending, pkt) == 0)
-					w->pending_arrival = arrival;
-			}
-			return 0;
-		}
-		ts = w->last_ts + (w->last_delta > 0 ? w->last_delta : 1);
-		pkt->dts = pkt->pts = ts;
-	}
-	if (w->pending->data) {
-		/* date the held first keyframe one frame before this packet */
-		AVStream *st = w->ic->streams[w->vidx];
-		AVRational rate = st->avg_frame_rate.num ? st->avg_frame_rate : st->r_frame_rate;
-		if (w->frame_ticks <= 0)
-			learn_video_params(w, w->pending);
-		int64_t frame = w->frame_ticks > 0 ? w->frame_ticks
-				: rate.num > 0	   ? av_rescale_q(1, av_inv_q(rate), tb)
-						   : av_rescale_q(40000, AV_TIME_BASE_Q, tb);
-		if (frame <= 0)
-			frame = 1;
-		w->pending->dts = w->pending->pts = ts - frame;
-		AVPacket *first = w->pending;
-		w->pending = w->spare;
-		w->spare = first;
-		on_video(w, first, w->pending_arrival);
-		av_packet_unref(first);
-	}
-	int64_t media_us = av_rescale_q(ts, tb, AV_TIME_BASE_Q);
-	/* libavformat's parser returns a frame once the next one starts to
-	 * arrive: the frame itself came one frame interval earlier */
-	if (w->frame_ticks > 0 && !w->rtsp)
-		arrival -= av_rescale_q(w->frame_ticks, tb, AV_TIME_BASE_Q);
 
 	if (w->have_last_ts) {
 		int64_t step = media_us - av_rescale_q(w->last_ts, tb, AV_TIME_BASE_Q);
@@ -1016,75 +1042,100 @@ static int on_video(struct worker *w, AVPacket *pkt, int64_t arrival)
 			w->have_last_ts = false;
 		} else if (step > 0) {
 			w->last_delta = ts - w->last_ts;
-		} else if (step <= 0 && w->seg) {
-			/* a small step back: keep the packet, the writer keeps dts rising */
 		}
+		/* a small step back: the packet is kept, the writer keeps dts rising */
 	}
 	w->have_last_ts = true;
 	w->last_ts = ts;
-	wallclock_observe(&w->wc, media_us, arrival);
+}
 
+/*
+ * At a keyframe, ends the open segment when it is due (its length reached,
+ * new parameter sets, the storage blocked).  Returns the wall time of the
+ * cut (where the next segment starts), -1 when there was none, or a
+ * negative errno when the segment could not be finished.
+ */
+static int64_t cut_if_due(struct worker *w, const AVPacket *pkt, int64_t ts, int64_t media_us,
+			  int64_t arrival)
+{
+	AVRational tb = w->ic->streams[w->vidx]->time_base;
 	bool blocked = atomic_load(&w->ing->storage_blocked);
-	bool new_params = key && param_sets_changed(w, pkt);
-	int64_t boundary = -1;
-	if (w->seg && key) {
-		int64_t length = av_rescale_q(ts - w->seg_origin_ts, tb, AV_TIME_BASE_Q);
-		if (blocked || new_params ||
-		    length >= (int64_t)w->cam->segment_seconds * USEC_PER_SEC) {
-			boundary = wallclock_boundary(&w->wc, media_us, arrival, NULL);
-			if ((ret = finish_segment(w, ts, boundary)) < 0)
-				return 0;
-			if (blocked)
-				note_outage(w, GAP_STORAGE_FULL,
-					    "storage full: footage younger than the floor is kept, "
-					    "recording stopped");
-		}
+	int ret;
+
+	if (!(pkt->flags & AV_PKT_FLAG_KEY))
+		return -1;
+	/* noted at every keyframe: adopt_param_sets starts segments with them */
+	bool new_params = param_sets_changed(w, pkt);
+	if (!w->seg)
+		return -1;
+	int64_t length = av_rescale_q(ts - w->seg_origin_ts, tb, AV_TIME_BASE_Q);
+	if (!blocked && !new_params && length < (int64_t)w->cam->segment_seconds * USEC_PER_SEC)
+		return -1;
+	int64_t boundary = wallclock_boundary(&w->wc, media_us, arrival, NULL);
+	if ((ret = finish_segment(w, ts, boundary)) < 0)
+		return ret;
+	if (blocked)
+		note_outage(
+			w, GAP_STORAGE_FULL,
+			"storage full: footage younger than the floor is kept, recording stopped");
+	return boundary;
+}
+
+/*
+ * With no segment open: starts one at this keyframe, at boundary (where
+ * the last one ended, after a cut) or at the run's mapping.  Returns 0
+ * when a segment is open afterwards, or a negative errno.
+ */
+static int start_if_possible(struct worker *w, const AVPacket *pkt, int64_t ts, int64_t media_us,
+			     int64_t arrival, int64_t boundary)
+{
+	if (!(pkt->flags & AV_PKT_FLAG_KEY) || atomic_load(&w->ing->storage_blocked))
+		return -EAGAIN;
+	/* A run's first keyframe that the lean client could hand out only
+	 * long after it came was followed by a pause: a camera that sent one
+	 * frame as the session started, then nothing (stalled).  Footage
+	 * starts at the next keyframe, not with a frozen picture dated as if
+	 * it covered the pause. */
+	if (w->rtsp && !w->wc.anchored && clock_wall_us() - arrival > STALE_KEY_US) {
+		log_debug("camera '%s': a keyframe followed by %.1f s without media; "
+			  "waiting for the next",
+			  w->cam->id, (double)(clock_wall_us() - arrival) / 1e6);
+		return -EAGAIN;
 	}
-	if (!w->seg) {
-		if (!key || blocked)
-			return 0;
-		/* A run's first keyframe that the lean client could hand out
-		 * only long after it came was followed by a pause: a camera
-		 * that sent one frame as the session started, then nothing
-		 * (stalled).  Footage starts at the next keyframe, not with a
-		 * frozen picture dated as if it covered the pause. */
-		if (w->rtsp && !w->wc.anchored && clock_wall_us() - arrival > STALE_KEY_US) {
-			log_debug("camera '%s': a keyframe followed by %.1f s without media; "
-				  "waiting for the next",
-				  w->cam->id, (double)(clock_wall_us() - arrival) / 1e6);
-			return 0;
-		}
-		adopt_param_sets(w, pkt);
-		const AVCodecParameters *vp = w->ic->streams[w->vidx]->codecpar;
-		if (vp->width <= 0)
-			learn_video_params(w, pkt);
-		if (vp->width <= 0 ||
-		    ((vp->codec_id == AV_CODEC_ID_H264 || vp->codec_id == AV_CODEC_ID_HEVC) &&
-		     vp->extradata_size == 0)) {
-			/* The camera's fault, not the disk's: say so, and make no
-			 * catalog row for a file the muxer would refuse.  Not at the
-			 * first such keyframe: a stream joined as it starts may have
-			 * its first keyframe without them and the next with them. */
-			if (++w->keys_without_params >= KEYS_WITHOUT_PARAMS_MAX)
-				note_outage(
-					w, GAP_STREAM_ERROR,
-					"no parameter sets (SPS/PPS) in the SDP or the keyframes");
-			else
-				log_debug("camera '%s': a keyframe without parameter sets; "
-					  "waiting for the next",
-					  w->cam->id);
-			return 0;
-		}
-		/* after a cut the new segment starts exactly where the last ended */
-		if (boundary < 0)
-			boundary = wallclock_boundary(&w->wc, media_us, arrival, NULL);
-		if ((ret = begin_segment(w, ts, boundary)) < 0)
-			return 0; /* noted; retried at a later keyframe */
+	adopt_param_sets(w, pkt);
+	const AVCodecParameters *vp = w->ic->streams[w->vidx]->codecpar;
+	if (vp->width <= 0)
+		learn_video_params(w, pkt);
+	if (vp->width <= 0 ||
+	    ((vp->codec_id == AV_CODEC_ID_H264 || vp->codec_id == AV_CODEC_ID_HEVC) &&
+	     vp->extradata_size == 0)) {
+		/* The camera's fault, not the disk's: say so, and make no
+		 * catalog row for a file the muxer would refuse.  Not at the
+		 * first such keyframe: a stream joined as it starts may have
+		 * its first keyframe without them and the next with them. */
+		if (++w->keys_without_params >= KEYS_WITHOUT_PARAMS_MAX)
+			note_outage(w, GAP_STREAM_ERROR,
+				    "no parameter sets (SPS/PPS) in the SDP or the keyframes");
+		else
+			log_debug("camera '%s': a keyframe without parameter sets; waiting for the "
+				  "next",
+				  w->cam->id);
+		return -EAGAIN;
 	}
-	if ((ret = segwriter_write(w->seg, pkt, SEGWRITER_VIDEO)) < 0) {
-		int64_t end_ts = ts;
-		finish_segment(w, end_ts, -1);
-		return 0;
+	/* after a cut the new segment starts exactly where the last ended */
+	if (boundary < 0)
+		boundary = wallclock_boundary(&w->wc, media_us, arrival, NULL);
+	return begin_segment(w, ts, boundary); /* on failure: noted, retried later */
+}
+
+/* Writes a dated video packet into the open segment and counts it. */
+static void write_video(struct worker *w, const AVPacket *pkt, int64_t media_us, int64_t arrival)
+{
+	AVRational tb = w->ic->streams[w->vidx]->time_base;
+
+	if (segwriter_write(w->seg, pkt, SEGWRITER_VIDEO) < 0) {
+		finish_segment(w, pkt->dts, -1);
+		return;
 	}
 	w->last_end_wall =
 		wallclock_map(&w->wc, media_us) + av_rescale_q(w->last_delta, tb, AV_TIME_BASE_Q);
@@ -1093,7 +1144,44 @@ static int on_video(struct worker *w, AVPacket *pkt, int64_t arrival)
 	w->st.frames_total++;
 	w->st.last_frame_us = arrival;
 	pthread_mutex_unlock(&w->lock);
-	return 0;
+}
+
+/* One dated video packet: discontinuities, segment cuts, writing. */
+static void record_video(struct worker *w, const AVPacket *pkt, int64_t arrival)
+{
+	AVRational tb = w->ic->streams[w->vidx]->time_base;
+	int64_t ts = pkt->dts;
+	int64_t media_us = av_rescale_q(ts, tb, AV_TIME_BASE_Q);
+
+	/* libavformat's parser returns a frame once the next one starts to
+	 * arrive: the frame itself came one frame interval earlier */
+	if (w->frame_ticks > 0 && !w->rtsp)
+		arrival -= av_rescale_q(w->frame_ticks, tb, AV_TIME_BASE_Q);
+	check_discontinuity(w, ts, media_us);
+	wallclock_observe(&w->wc, media_us, arrival);
+	int64_t boundary = cut_if_due(w, pkt, ts, media_us, arrival);
+	if (boundary < -1)
+		return;
+	if (!w->seg && start_if_possible(w, pkt, ts, media_us, arrival, boundary) < 0)
+		return;
+	write_video(w, pkt, media_us, arrival);
+}
+
+/*
+ * Handles one video packet as it comes from the stream: dates it (a held
+ * first keyframe, dated by this packet, is recorded first), then records
+ * it.
+ */
+static void on_video(struct worker *w, AVPacket *pkt, int64_t arrival)
+{
+	if (!repair_timestamps(w, pkt, arrival))
+		return;
+	AVPacket *first = release_pending(w, pkt->dts);
+	if (first) {
+		record_video(w, first, w->pending_arrival);
+		av_packet_unref(first);
+	}
+	record_video(w, pkt, arrival);
 }
 
 /*
@@ -1206,18 +1294,13 @@ static enum gap_reason open_failure(struct worker *w, int err, char *why, size_t
 	}
 }
 
-static void *worker_main(void *arg)
+/* Where the camera's footage ended before this start: the recorder was
+ * down from there until it records again. */
+static void pick_up_footage(struct worker *w)
 {
-	struct worker *w = arg;
 	struct ingest *ing = w->ing;
-	const struct config *cfg = ing->cfg;
-	const int64_t min_delay = (int64_t)cfg->reconnect_min_seconds * USEC_PER_SEC;
-	const int64_t max_delay = (int64_t)cfg->reconnect_max_seconds * USEC_PER_SEC;
-	int64_t delay = min_delay;
-	char why[256];
 	int64_t last = -1;
 
-	thread_camera = w->cam->id;
 	if (catalog_camera_last_covered(ing->cat, w->cam->id, &last) == 0 && last >= 0) {
 		/* a restart right after a crash can come before the end of the
 		 * footage kept (mapped from media time, it runs a little ahead of
@@ -1233,7 +1316,43 @@ static void *worker_main(void *arg)
 				  w->cam->id, (double)(last - ing->start_wall) / 1e6);
 	}
 	w->last_end_wall = last;
+}
 
+/* The worker stops: its segment finished, its outage closed at now. */
+static void wind_down(struct worker *w)
+{
+	struct ingest *ing = w->ing;
+
+	if (w->seg)
+		finish_segment(w, AV_NOPTS_VALUE, -1);
+	settle_deferred(w);
+	close_stream(w);
+	if (w->in_outage)
+		end_outage(w, clock_wall_us());
+	else if (w->startup_gap_pending && clock_wall_us() > w->startup_from)
+		/* stopped before the first frame: the gap runs to now */
+		catalog_gap_add(ing->cat, w->cam->id, w->startup_from, clock_wall_us(),
+				GAP_RECORDER_DOWN, ing->startup_detail);
+	w->in_outage = false;
+	w->startup_gap_pending = false;
+	if (w->longest_what)
+		log_info("camera '%s': longest blocking call: %s %.2f s (deadline %.1f s)",
+			 w->cam->id, w->longest_what, (double)w->longest_call_us / 1e6,
+			 (double)w->longest_budget_us / 1e6);
+	set_state(w, CAMERA_STOPPED, NULL);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	const struct config *cfg = w->ing->cfg;
+	const int64_t min_delay = (int64_t)cfg->reconnect_min_seconds * USEC_PER_SEC;
+	const int64_t max_delay = (int64_t)cfg->reconnect_max_seconds * USEC_PER_SEC;
+	int64_t delay = min_delay;
+	char why[256];
+
+	thread_camera = w->cam->id;
+	pick_up_footage(w);
 	while (!stopping(w)) {
 		int ret = open_stream(w);
 		if (ret < 0) {
@@ -1264,23 +1383,7 @@ static void *worker_main(void *arg)
 			break;
 		delay = delay * 2 > max_delay ? max_delay : delay * 2;
 	}
-	if (w->seg)
-		finish_segment(w, AV_NOPTS_VALUE, -1);
-	settle_deferred(w);
-	close_stream(w);
-	if (w->in_outage)
-		end_outage(w, clock_wall_us());
-	else if (w->startup_gap_pending && clock_wall_us() > w->startup_from)
-		/* stopped before the first frame: the gap runs to now */
-		catalog_gap_add(ing->cat, w->cam->id, w->startup_from, clock_wall_us(),
-				GAP_RECORDER_DOWN, ing->startup_detail);
-	w->in_outage = false;
-	w->startup_gap_pending = false;
-	if (w->longest_what)
-		log_info("camera '%s': longest blocking call: %s %.2f s (deadline %.1f s)",
-			 w->cam->id, w->longest_what, (double)w->longest_call_us / 1e6,
-			 (double)w->longest_budget_us / 1e6);
-	set_state(w, CAMERA_STOPPED, NULL);
+	wind_down(w);
 	return NULL;
 }
 

@@ -170,35 +170,13 @@ static int add_stream(struct segwriter *sw, const AVCodecParameters *par, AVRati
 	return 0;
 }
 
-int segwriter_open(struct segwriter **out, const char *path, const struct segwriter_params *p)
+/* The mp4 muxer, writing through write_cb, with the file's header written. */
+static int open_muxer(struct segwriter *sw, const struct segwriter_params *p)
 {
-	struct segwriter *sw = av_mallocz(sizeof(*sw));
 	AVDictionary *opts = NULL;
 	uint8_t *iobuf = NULL;
-	int ret = -ENOMEM;
+	int ret;
 
-	if (!sw)
-		return -ENOMEM;
-	sw->fd = -1;
-	sw->out_index[0] = sw->out_index[1] = -1;
-	sw->last_dts[0] = sw->last_dts[1] = AV_NOPTS_VALUE;
-	sw->last_video_dts = AV_NOPTS_VALUE;
-	sw->frag_start_ts = AV_NOPTS_VALUE;
-	sw->fsync_interval_us = p->fsync_interval_us;
-	sw->last_fsync_mono = clock_mono_us();
-	snprintf(sw->path, sizeof(sw->path), "%s", path);
-
-	if (!(sw->sha = sha256_new()) || !(sw->held = av_packet_alloc()))
-		goto fail;
-	sw->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	if (sw->fd < 0) {
-		ret = -errno;
-		goto fail;
-	}
-	if (fchmod(sw->fd, 0640) < 0) { /* exact, whatever the umask */
-		ret = -errno;
-		goto fail;
-	}
 	if ((ret = avformat_alloc_output_context2(&sw->oc, NULL, "mp4", NULL)) < 0)
 		goto fail;
 	if (!(iobuf = av_malloc(AVIO_BUFFER_SIZE))) {
@@ -244,6 +222,41 @@ int segwriter_open(struct segwriter **out, const char *path, const struct segwri
 		ret = sw->error;
 		goto fail;
 	}
+	return 0;
+fail:
+	av_free(iobuf);
+	return ret < 0 ? ret : -EIO;
+}
+
+int segwriter_open(struct segwriter **out, const char *path, const struct segwriter_params *p)
+{
+	struct segwriter *sw = av_mallocz(sizeof(*sw));
+	int ret = -ENOMEM;
+
+	if (!sw)
+		return -ENOMEM;
+	sw->fd = -1;
+	sw->out_index[0] = sw->out_index[1] = -1;
+	sw->last_dts[0] = sw->last_dts[1] = AV_NOPTS_VALUE;
+	sw->last_video_dts = AV_NOPTS_VALUE;
+	sw->frag_start_ts = AV_NOPTS_VALUE;
+	sw->fsync_interval_us = p->fsync_interval_us;
+	sw->last_fsync_mono = clock_mono_us();
+	snprintf(sw->path, sizeof(sw->path), "%s", path);
+
+	if (!(sw->sha = sha256_new()) || !(sw->held = av_packet_alloc()))
+		goto fail;
+	sw->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (sw->fd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	if (fchmod(sw->fd, 0640) < 0) { /* exact, whatever the umask */
+		ret = -errno;
+		goto fail;
+	}
+	if ((ret = open_muxer(sw, p)) < 0)
+		goto fail;
 	if (!p->audio && fragwriter_fits(sw->oc->streams[0]->codecpar) &&
 	    !(sw->fw = fragwriter_new(sw->oc->streams[0]->codecpar))) {
 		ret = -ENOMEM;
@@ -252,7 +265,6 @@ int segwriter_open(struct segwriter **out, const char *path, const struct segwri
 	*out = sw;
 	return 0;
 fail:
-	av_free(iobuf);
 	/* the file holds no footage yet: remove it, so no file is left unknown */
 	if (sw->fd >= 0)
 		unlink(path);
