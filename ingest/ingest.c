@@ -625,6 +625,7 @@ static int begin_segment(struct worker *w, int64_t origin_ts, int64_t start_wall
 		.audio_tb = as ? as->time_base : (AVRational){ 1, 1 },
 		.fsync_interval_us = (int64_t)ing->cfg->fsync_seconds * USEC_PER_SEC,
 		.origin_ts = origin_ts,
+		.fragment_wall_us = SEGWRITER_FRAGMENT_WALL_US,
 	};
 	if ((ret = segwriter_open(&w->seg, w->seg_path, &p)) < 0)
 		goto fail;
