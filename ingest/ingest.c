@@ -46,9 +46,25 @@
 #include "util/log.h"
 #include "util/redact.h"
 
-/* A media timestamp jump larger than this is a discontinuity. */
+/* A media timestamp jump this large (or larger) is a discontinuity. */
 #define JUMP_FORWARD_US (10 * USEC_PER_SEC)
 #define JUMP_BACKWARD_US (1 * USEC_PER_SEC)
+/* Timestamps beyond this many ticks (from the run's first) are refused: it
+ * keeps every sum and product of media times far from overflowing. */
+#define TS_LIMIT (INT64_C(1) << 50)
+/* Plausible media clocks: from 1 kHz (a tick a millisecond) to 10 MHz. */
+#define CLOCK_RATE_MIN 1000
+#define CLOCK_RATE_MAX 10000000
+/* A video clock outside those: refused (open_failure says so). */
+#define ERR_CLOCK_RATE FFERRTAG('V', 'C', 'L', 'K')
+/* Bounds on a segment whatever the keyframes do: a keyframe ends it once
+ * it has lasted segment_seconds by the recorder's clock (plus a margin for
+ * a late keyframe); without one it ends at SEGMENT_OVERRUN times that (at
+ * least segment_seconds + 10 s), or at SEGMENT_BYTES_MAX, and the camera
+ * is reconnected. */
+#define SEGMENT_WALL_MARGIN_US (2 * USEC_PER_SEC)
+#define SEGMENT_OVERRUN 2
+#define SEGMENT_BYTES_MAX (INT64_C(1) << 30)
 /* How long a worker may take to tear a connection down. */
 #define CLOSE_DEADLINE_US (2 * USEC_PER_SEC)
 /* After a storage failure, try a new segment at most this often. */
@@ -99,6 +115,10 @@ struct worker {
 	int64_t seg_start_wall;
 	int64_t seg_origin_ts; /* video dts that starts the segment */
 	struct wallclock wc;
+	int64_t run_wall0, run_mono0; /* the run's start, for run_clock() */
+	int64_t seg_begin_mono;	      /* when the open segment began */
+	char open_why[160];	      /* why the lean client refused the stream */
+	char bound_why[160];	      /* the camera exceeded a bound: reconnect */
 	bool have_last_ts;
 	int64_t last_ts;	 /* newest video dts of this run */
 	int64_t last_delta;	 /* dts step between the last two frames */
@@ -428,6 +448,45 @@ static bool pause_for(struct worker *w, int64_t us)
 	return !atomic_load(&ing->stopping);
 }
 
+/* ---- the run's clock ---------------------------------------------------- */
+
+/*
+ * The recorder's clock for this run ("run"): the wall time the run started
+ * at (never before the end of the footage so far, see next_floor) plus the
+ * monotonic time since.  A step of the system clock within a run never
+ * reaches the wall-clock mapping, so whatever disagrees with arrival on
+ * this clock is the camera's doing (wallclock.h).
+ */
+static int64_t run_clock(const struct worker *w)
+{
+	if (w->run_mono0 <= 0)
+		return clock_wall_us();
+	return w->run_wall0 + (clock_mono_us() - w->run_mono0);
+}
+
+/* A wall-clock arrival time on the run's clock. */
+static int64_t run_arrival(const struct worker *w, int64_t arrival)
+{
+	int64_t age = clock_wall_us() - arrival;
+	if (age < 0 || age > 60 * USEC_PER_SEC) /* the clock was stepped since */
+		age = 0;
+	return run_clock(w) - age;
+}
+
+/* The camera exceeded a bound: says so, and the worker reconnects with a
+ * stream-error gap (record_stream). */
+static void exceed_bound(struct worker *w, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void exceed_bound(struct worker *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(w->bound_why, sizeof(w->bound_why), fmt, ap);
+	va_end(ap);
+	log_warnx("camera '%s': %s: reconnecting", w->cam->id, w->bound_why);
+}
+
 /* ---- segments ---------------------------------------------------------- */
 
 static bool is_fsync_error(int err)
@@ -566,6 +625,10 @@ static int finish_segment(struct worker *w, int64_t end_ts, int64_t end_wall)
 	}
 	if (end_wall < 0 || end_ts == AV_NOPTS_VALUE)
 		end_wall = w->seg_start_wall + r.duration_us;
+	/* whatever the camera's clock said, never ahead of the recorder's */
+	int64_t ceiling = run_clock(w) + WALLCLOCK_AHEAD_US;
+	if (end_wall > ceiling)
+		end_wall = ceiling;
 	if (end_wall < w->seg_start_wall)
 		end_wall = w->seg_start_wall;
 	r.end_us = end_wall;
@@ -630,6 +693,7 @@ static int begin_segment(struct worker *w, int64_t origin_ts, int64_t start_wall
 	if ((ret = segwriter_open(&w->seg, w->seg_path, &p)) < 0)
 		goto fail;
 	w->seg_start_wall = start_wall;
+	w->seg_begin_mono = clock_mono_us();
 	w->seg_origin_ts = origin_ts;
 	w->storage_retry_mono = 0;
 	if (w->nunsettled)
@@ -732,6 +796,8 @@ static int open_fast(struct worker *w)
 		 * DESCRIBE or PLAY in seconds) gets the connect timeout, not
 		 * the stall timeout of a stream already flowing */
 		.rw_timeout_us = (int64_t)cfg->connect_timeout_seconds * USEC_PER_SEC,
+		.refused = w->open_why,
+		.refused_size = sizeof(w->open_why),
 	};
 
 	arm_deadline(w, (int64_t)cfg->connect_timeout_seconds * USEC_PER_SEC);
@@ -790,6 +856,14 @@ static int select_streams(struct worker *w)
 	w->vidx = av_find_best_stream(w->ic, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
 	if (w->vidx < 0)
 		return AVERROR_STREAM_NOT_FOUND;
+	/* a clock of 1 Hz makes every timestamp a huge number of microseconds
+	 * (and with steps of 2^31, overflows): refused, on either client */
+	AVRational tb = w->ic->streams[w->vidx]->time_base;
+	if (tb.num <= 0 || tb.den <= 0 || tb.den / tb.num < CLOCK_RATE_MIN ||
+	    tb.den / tb.num > CLOCK_RATE_MAX) {
+		log_warnx("camera '%s': video clock %d/%d refused", w->cam->id, tb.num, tb.den);
+		return ERR_CLOCK_RATE;
+	}
 	w->frame_ticks = 0;
 	const AVOutputFormat *mp4 = av_guess_format("mp4", NULL, NULL);
 	const AVCodecParameters *vp = w->ic->streams[w->vidx]->codecpar;
@@ -823,6 +897,7 @@ static int open_stream(struct worker *w)
 	int ret;
 
 	w->open_mono = clock_mono_us();
+	w->open_why[0] = '\0';
 	ret = RTSP_FALLBACK;
 	if (!w->rtsp_fallback && w->cam->transport == TRANSPORT_TCP && rtsp_fast_url(w->cam->url)) {
 		ret = open_fast(w);
@@ -1029,7 +1104,7 @@ static void check_discontinuity(struct worker *w, int64_t ts, int64_t media_us)
 
 	if (w->have_last_ts) {
 		int64_t step = media_us - av_rescale_q(w->last_ts, tb, AV_TIME_BASE_Q);
-		if (step > JUMP_FORWARD_US || step < -JUMP_BACKWARD_US) {
+		if (step >= JUMP_FORWARD_US || step <= -JUMP_BACKWARD_US) {
 			char why[96];
 			snprintf(why, sizeof(why), "stream timestamps jumped by %.3f s",
 				 (double)step / 1e6);
@@ -1069,10 +1144,21 @@ static int64_t cut_if_due(struct worker *w, const AVPacket *pkt, int64_t ts, int
 	bool new_params = param_sets_changed(w, pkt);
 	if (!w->seg)
 		return -1;
+	int64_t want = (int64_t)w->cam->segment_seconds * USEC_PER_SEC;
 	int64_t length = av_rescale_q(ts - w->seg_origin_ts, tb, AV_TIME_BASE_Q);
-	if (!blocked && !new_params && length < (int64_t)w->cam->segment_seconds * USEC_PER_SEC)
+	/* by the recorder's clock too: a camera clock that barely moves
+	 * would otherwise make one endless segment */
+	int64_t wall_length = clock_mono_us() - w->seg_begin_mono;
+	if (!blocked && !new_params && length < want &&
+	    wall_length < want + SEGMENT_WALL_MARGIN_US &&
+	    segwriter_bytes(w->seg) < SEGMENT_BYTES_MAX / 2)
 		return -1;
-	int64_t boundary = wallclock_boundary(&w->wc, media_us, arrival, NULL);
+	int64_t correction = 0;
+	int64_t boundary = wallclock_boundary(&w->wc, media_us, arrival, &correction);
+	if (correction <= -WALLCLOCK_STEP_US || correction >= WALLCLOCK_STEP_US)
+		log_warnx("camera '%s': its timestamps disagree with arrival by %.1f s: footage "
+			  "re-anchored to arrival",
+			  w->cam->id, (double)correction / 1e6);
 	if ((ret = finish_segment(w, ts, boundary)) < 0)
 		return ret;
 	if (blocked)
@@ -1088,7 +1174,7 @@ static int64_t cut_if_due(struct worker *w, const AVPacket *pkt, int64_t ts, int
  * when a segment is open afterwards, or a negative errno.
  */
 static int start_if_possible(struct worker *w, const AVPacket *pkt, int64_t ts, int64_t media_us,
-			     int64_t arrival, int64_t boundary)
+			     int64_t arrival, int64_t at, int64_t boundary)
 {
 	if (!(pkt->flags & AV_PKT_FLAG_KEY) || atomic_load(&w->ing->storage_blocked))
 		return -EAGAIN;
@@ -1125,12 +1211,14 @@ static int start_if_possible(struct worker *w, const AVPacket *pkt, int64_t ts, 
 	}
 	/* after a cut the new segment starts exactly where the last ended */
 	if (boundary < 0)
-		boundary = wallclock_boundary(&w->wc, media_us, arrival, NULL);
+		boundary = wallclock_boundary(&w->wc, media_us, at, NULL);
 	return begin_segment(w, ts, boundary); /* on failure: noted, retried later */
 }
 
-/* Writes a dated video packet into the open segment and counts it. */
-static void write_video(struct worker *w, const AVPacket *pkt, int64_t media_us, int64_t arrival)
+/* Writes a dated video packet (that arrived at at, on the run's clock)
+ * into the open segment and counts it. */
+static void write_video(struct worker *w, const AVPacket *pkt, int64_t media_us, int64_t arrival,
+			int64_t at)
 {
 	AVRational tb = w->ic->streams[w->vidx]->time_base;
 
@@ -1140,6 +1228,10 @@ static void write_video(struct worker *w, const AVPacket *pkt, int64_t media_us,
 	}
 	w->last_end_wall =
 		wallclock_map(&w->wc, media_us) + av_rescale_q(w->last_delta, tb, AV_TIME_BASE_Q);
+	if (w->last_end_wall > at + WALLCLOCK_AHEAD_US) /* however fast the camera counts */
+		w->last_end_wall = at + WALLCLOCK_AHEAD_US;
+	if (w->last_end_wall < w->seg_start_wall)
+		w->last_end_wall = w->seg_start_wall;
 	w->last_end_mono = clock_mono_us();
 	pthread_mutex_lock(&w->lock);
 	w->st.frames_total++;
@@ -1147,25 +1239,59 @@ static void write_video(struct worker *w, const AVPacket *pkt, int64_t media_us,
 	pthread_mutex_unlock(&w->lock);
 }
 
+/*
+ * Between keyframes: a segment that outgrew its bounds by the recorder's
+ * clock or by size (one keyframe, then P-frames for ever) ends here, and
+ * the camera has exceeded a bound.  Returns true then.
+ */
+static bool segment_overrun(struct worker *w, const AVPacket *pkt, int64_t media_us)
+{
+	int64_t want = (int64_t)w->cam->segment_seconds * USEC_PER_SEC;
+	int64_t limit = SEGMENT_OVERRUN * want > want + 10 * USEC_PER_SEC
+				? SEGMENT_OVERRUN * want
+				: want + 10 * USEC_PER_SEC;
+
+	if (!w->seg || (pkt->flags & AV_PKT_FLAG_KEY))
+		return false;
+	int64_t wall_length = clock_mono_us() - w->seg_begin_mono;
+	int64_t bytes = segwriter_bytes(w->seg);
+	if (wall_length < limit && bytes + pkt->size <= SEGMENT_BYTES_MAX)
+		return false;
+	finish_segment(w, pkt->dts, wallclock_map(&w->wc, media_us));
+	if (wall_length >= limit)
+		exceed_bound(w, "no keyframe for %.0f s", (double)wall_length / 1e6);
+	else
+		exceed_bound(w, "a segment of %" PRId64 " MiB without a keyframe", bytes >> 20);
+	return true;
+}
+
 /* One dated video packet: discontinuities, segment cuts, writing. */
 static void record_video(struct worker *w, const AVPacket *pkt, int64_t arrival)
 {
 	AVRational tb = w->ic->streams[w->vidx]->time_base;
 	int64_t ts = pkt->dts;
-	int64_t media_us = av_rescale_q(ts, tb, AV_TIME_BASE_Q);
 
+	/* every sum and difference of media times below stays in range */
+	if (ts > TS_LIMIT || ts < -TS_LIMIT) {
+		exceed_bound(w, "timestamp %" PRId64 " out of range", ts);
+		return;
+	}
+	int64_t media_us = av_rescale_q(ts, tb, AV_TIME_BASE_Q);
 	/* libavformat's parser returns a frame once the next one starts to
 	 * arrive: the frame itself came one frame interval earlier */
 	if (w->frame_ticks > 0 && !w->rtsp)
 		arrival -= av_rescale_q(w->frame_ticks, tb, AV_TIME_BASE_Q);
+	int64_t at = run_arrival(w, arrival);
 	check_discontinuity(w, ts, media_us);
-	wallclock_observe(&w->wc, media_us, arrival);
-	int64_t boundary = cut_if_due(w, pkt, ts, media_us, arrival);
+	wallclock_observe(&w->wc, media_us, at);
+	if (segment_overrun(w, pkt, media_us))
+		return;
+	int64_t boundary = cut_if_due(w, pkt, ts, media_us, at);
 	if (boundary < -1)
 		return;
-	if (!w->seg && start_if_possible(w, pkt, ts, media_us, arrival, boundary) < 0)
+	if (!w->seg && start_if_possible(w, pkt, ts, media_us, arrival, at, boundary) < 0)
 		return;
-	write_video(w, pkt, media_us, arrival);
+	write_video(w, pkt, media_us, arrival, at);
 }
 
 /*
@@ -1198,8 +1324,12 @@ static enum gap_reason record_stream(struct worker *w, char *why, size_t whylen)
 	w->last_delta = 0;
 	w->param_sets_len = 0;
 	w->keys_without_params = 0;
+	w->bound_why[0] = '\0';
 	av_packet_unref(w->pending);
-	wallclock_init(&w->wc, next_floor(w));
+	int64_t floor = next_floor(w);
+	wallclock_init(&w->wc, floor);
+	w->run_wall0 = clock_wall_us() > floor ? clock_wall_us() : floor;
+	w->run_mono0 = clock_mono_us();
 	for (;;) {
 		arm_deadline(w, (int64_t)cfg->stall_seconds * USEC_PER_SEC);
 		int ret = w->rtsp ? rtsp_read(w->rtsp, w->pkt) : av_read_frame(w->ic, w->pkt);
@@ -1218,6 +1348,10 @@ static enum gap_reason record_stream(struct worker *w, char *why, size_t whylen)
 				w->rtsp_fallback = true;
 				reason = GAP_STREAM_ERROR;
 				snprintf(why, whylen, "the stream needs libavformat's RTSP client");
+			} else if (ret == RTSP_OVER_BOUND) {
+				/* logged by the client, naming the camera */
+				reason = GAP_STREAM_ERROR;
+				snprintf(why, whylen, "%s", rtsp_error_detail(w->rtsp));
 			} else if (w->timed_out) {
 				reason = GAP_STREAM_STALLED;
 				snprintf(why, whylen, "no media for %d s", cfg->stall_seconds);
@@ -1241,6 +1375,11 @@ static enum gap_reason record_stream(struct worker *w, char *why, size_t whylen)
 			 segwriter_write(w->seg, w->pkt, SEGWRITER_AUDIO) < 0)
 			finish_segment(w, AV_NOPTS_VALUE, -1);
 		av_packet_unref(w->pkt);
+		if (w->bound_why[0]) { /* logged by exceed_bound */
+			reason = GAP_STREAM_ERROR;
+			snprintf(why, whylen, "%s", w->bound_why);
+			break;
+		}
 		/* when a read gives up, libavformat flushes its parser and hands
 		 * back the last frame as a success: the failure comes only on the
 		 * next call, a whole deadline later */
@@ -1273,7 +1412,19 @@ static enum gap_reason open_failure(struct worker *w, int err, char *why, size_t
 		snprintf(why, whylen, "no answer within %.0f s", (double)took / 1e6);
 		return GAP_CAMERA_UNREACHABLE;
 	}
+	if (w->open_why[0]) { /* the lean client refused the stream, and said why */
+		snprintf(why, whylen, "%s", w->open_why);
+		return GAP_STREAM_ERROR;
+	}
 	switch (err) {
+	case ERR_CLOCK_RATE:
+		snprintf(why, whylen, "the video clock rate %d Hz is implausible (%d to %d Hz)",
+			 w->ic && w->vidx >= 0 && w->ic->streams[w->vidx]->time_base.num > 0
+				 ? w->ic->streams[w->vidx]->time_base.den /
+					   w->ic->streams[w->vidx]->time_base.num
+				 : 0,
+			 CLOCK_RATE_MIN, CLOCK_RATE_MAX);
+		return GAP_STREAM_ERROR;
 	case AVERROR_STREAM_NOT_FOUND:
 		snprintf(why, whylen, "the stream has no video");
 		return GAP_STREAM_ERROR;

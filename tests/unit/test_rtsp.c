@@ -1,6 +1,7 @@
 /* ingest/rtsp: the lean RTSP client's pure parts: URLs, SDPs, Digest
  * authentication, and RTP depacketization into access units (packets are
  * built byte by byte here, as a camera would send them). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,11 +118,12 @@ static void test_sdp_needs_libavformat(void)
 	CHECK(s->unsupported);
 
 	/* H.265 with its three parameter sets; an absolute control */
-	CHECK_INT(rtsp_parse_sdp("m=video 0 RTP/AVP 96\r\na=rtpmap:96 H265/90000\r\n"
-				 "a=fmtp:96 sprop-vps=QAEMAf//;sprop-sps=QgEBAWA=;sprop-pps=RAHA\r\n"
-				 "a=control:rtsp://h/x/track1\r\n",
-				 "rtsp://h/x/", s),
-		  0);
+	CHECK_INT(
+		rtsp_parse_sdp("m=video 0 RTP/AVP 96\r\na=rtpmap:96 H265/90000\r\n"
+			       "a=fmtp:96 sprop-vps=QAEMAf//;sprop-sps=QgEBAWA=;sprop-pps=RAHA\r\n"
+			       "a=control:rtsp://h/x/track1\r\n",
+			       "rtsp://h/x/", s),
+		0);
 	CHECK(!s->unsupported);
 	CHECK_INT(s->codec, AV_CODEC_ID_HEVC);
 	CHECK_STR(s->control, "rtsp://h/x/track1");
@@ -186,7 +188,9 @@ static void test_h264_units(void)
 	 * three FU-A fragments */
 	static const uint8_t sps[] = { 0x67, 0x42, 0x00, 0x1e }, pps[] = { 0x68, 0xce };
 	rtp_begin(&p, 96, 0, seq++, 9000);
-	uint8_t stap[] = { 0x18, 0, sizeof(sps), 0x67, 0x42, 0x00, 0x1e, 0, sizeof(pps), 0x68, 0xce };
+	uint8_t stap[] = {
+		0x18, 0, sizeof(sps), 0x67, 0x42, 0x00, 0x1e, 0, sizeof(pps), 0x68, 0xce
+	};
 	rtp_put(&p, stap, sizeof(stap));
 	CHECK_INT(feed(c, &p, pkt), 0);
 	uint8_t idr[300];
@@ -214,7 +218,8 @@ static void test_h264_units(void)
 	size_t want = 4 + sizeof(sps) + 4 + sizeof(pps) + 4 + sizeof(idr);
 	CHECK_INT(pkt->size, want);
 	if ((size_t)pkt->size == want) {
-		CHECK(memcmp(pkt->data, "\0\0\0\1\x67\x42\x00\x1e\0\0\0\1\x68\xce\0\0\0\1", 18) == 0);
+		CHECK(memcmp(pkt->data, "\0\0\0\1\x67\x42\x00\x1e\0\0\0\1\x68\xce\0\0\0\1", 18) ==
+		      0);
 		CHECK(memcmp(pkt->data + 18, idr, sizeof(idr)) == 0);
 	}
 	/* with the index of its NAL units, for the fragment writer */
@@ -320,8 +325,8 @@ static void test_h265_units(void)
 	/* an aggregation packet (VPS, SPS, PPS), then an IDR_W_RADL (type 19)
 	 * in two fragmentation units */
 	rtp_begin(&p, 96, 0, 1, 0);
-	static const uint8_t ap[] = { 0x60, 0x01, 0, 3, 0x40, 0x01, 0x0c, 0, 3, 0x42, 0x01, 0x01,
-				      0, 3, 0x44, 0x01, 0xc0 };
+	static const uint8_t ap[] = { 0x60, 0x01, 0,	3, 0x40, 0x01, 0x0c, 0,	  3,
+				      0x42, 0x01, 0x01, 0, 3,	 0x44, 0x01, 0xc0 };
 	rtp_put(&p, ap, sizeof(ap));
 	feed(c, &p, pkt);
 	static const uint8_t fu1[] = { 0x62, 0x01, 0x80 | 19, 0xaa, 0xbb };
@@ -337,9 +342,10 @@ static void test_h265_units(void)
 	rtp_put(&p, trail, sizeof(trail));
 	CHECK_INT(feed(c, &p, pkt), 1);
 	CHECK(pkt->flags & AV_PKT_FLAG_KEY);
-	static const uint8_t want[] = { 0, 0, 0, 1, 0x40, 0x01, 0x0c, 0, 0, 0, 1, 0x42, 0x01, 0x01,
-					0, 0, 0, 1, 0x44, 0x01, 0xc0, 0, 0, 0, 1, 0x26, 0x01,
-					0xaa, 0xbb, 0xcc };
+	static const uint8_t want[] = {
+		0, 0, 0, 1,    0x40, 0x01, 0x0c, 0, 0, 0, 1,	0x42, 0x01, 0x01, 0,
+		0, 0, 1, 0x44, 0x01, 0xc0, 0,	 0, 0, 1, 0x26, 0x01, 0xaa, 0xbb, 0xcc
+	};
 	CHECK_INT(pkt->size, sizeof(want));
 	if ((size_t)pkt->size == sizeof(want))
 		CHECK(memcmp(pkt->data, want, sizeof(want)) == 0);
@@ -372,6 +378,102 @@ static void test_lost_fragment_is_not_glued(void)
 	rtsp_close(&c);
 }
 
+/* ---- bounds on what a camera can make the client hold (issue 11) -------- */
+
+/* H264/1: every timestamp a huge number of microseconds; refused with a
+ * reason, not fallen back to libavformat (which would take it). */
+static void test_sdp_clock_rate(void)
+{
+	struct rtsp_sdp *s = malloc(sizeof(*s));
+	char sdp[4096];
+	const char *at = strstr(sdp_h264, "H264/90000");
+
+	CHECK(at != NULL);
+	for (int i = 0; i < 3 && at; i++) {
+		static const char *const rates[] = { "H264/1", "H264/999", "H264/20000000" };
+		snprintf(sdp, sizeof(sdp), "%.*s%s%s", (int)(at - sdp_h264), sdp_h264, rates[i],
+			 at + strlen("H264/90000"));
+		CHECK_INT(rtsp_parse_sdp(sdp, "rtsp://127.0.0.1:8554/cam1/", s),
+			  AVERROR_INVALIDDATA);
+		CHECK(strstr(s->why, "clock rate") != NULL);
+	}
+	CHECK_INT(rtsp_parse_sdp(sdp_h264, "rtsp://127.0.0.1:8554/cam1/", s), 0);
+	free(s);
+}
+
+/* Feeds an IDR slice of size bytes at ts in FU-A fragments of 1400, all
+ * left queued; returns the first error, or 0. */
+static int feed_unit_queued(struct rtsp_client *c, uint16_t *seq, uint32_t ts, size_t size)
+{
+	static uint8_t chunk[1400];
+	struct rtp p;
+
+	memset(chunk, 0x5a, sizeof(chunk));
+	for (size_t off = 0; off < size; off += sizeof(chunk)) {
+		bool first = off == 0, last = off + sizeof(chunk) >= size;
+		rtp_begin(&p, 96, last, (*seq)++, ts);
+		uint8_t fu[2] = { 0x7c, (uint8_t)((first ? 0x80 : 0) | (last ? 0x40 : 0) | 5) };
+		rtp_put(&p, fu, 2);
+		rtp_put(&p, chunk, sizeof(chunk));
+		int ret = rtsp_test_feed_queued(c, p.b, p.n);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* Before PLAY is answered nothing reads the queue: a camera sending big
+ * units then could make the client hold 64 of up to 16 MiB each. */
+static void test_queue_bound(void)
+{
+	struct rtsp_client *c = rtsp_test_client(AV_CODEC_ID_H264, 96);
+	uint16_t seq = 1;
+	int ret = 0, units = 0;
+
+	while (ret == 0 && units < 60)
+		ret = feed_unit_queued(c, &seq, (uint32_t)units++ * 3600, 200 * 1024);
+	CHECK_INT(ret, RTSP_OVER_BOUND);
+	/* 200 KiB each: refused at the unit that would pass the bound */
+	CHECK(units <= RTSP_QUEUE_MAX / (200 * 1024) + 2);
+	CHECK(strstr(rtsp_error_detail(c), "MiB") != NULL);
+	rtsp_close(&c);
+
+	/* one unit alone past its own bound */
+	c = rtsp_test_client(AV_CODEC_ID_H264, 96);
+	CHECK_INT(feed_unit_queued(c, &seq, 0, RTSP_UNIT_MAX + 4096), RTSP_OVER_BOUND);
+	rtsp_close(&c);
+}
+
+/* Timestamps stepping by 2^31 - 1: unwrapped, they would grow until
+ * microseconds overflow; the client stops at its range instead. */
+static void test_timestamp_range(void)
+{
+	struct rtsp_client *c = rtsp_test_client(AV_CODEC_ID_H264, 96);
+	AVPacket *pkt = av_packet_alloc();
+	static const uint8_t slice[] = { 0x41, 0x9a, 0x02, 0x03 };
+	struct rtp p;
+	uint32_t ts = 0;
+	int ret = 0, i;
+	int64_t highest = 0;
+
+	for (i = 0; i < 200000 && ret >= 0; i++) {
+		rtp_begin(&p, 96, 1, (uint16_t)i, ts);
+		rtp_put(&p, slice, sizeof(slice));
+		ret = feed(c, &p, pkt);
+		if (ret == 1) {
+			if (pkt->pts > highest)
+				highest = pkt->pts;
+			av_packet_unref(pkt);
+		}
+		ts += 0x7fffffffu;
+	}
+	CHECK_INT(ret, RTSP_OVER_BOUND);
+	CHECK(highest < (INT64_C(1) << 48));
+	CHECK(highest > (INT64_C(1) << 47));
+	av_packet_free(&pkt);
+	rtsp_close(&c);
+}
+
 const struct test_case rtsp_tests[] = {
 	{ "url", test_url },
 	{ "sdp_h264", test_sdp_h264 },
@@ -381,5 +483,8 @@ const struct test_case rtsp_tests[] = {
 	{ "h264_recovery_point_and_fallbacks", test_h264_recovery_point_and_fallbacks },
 	{ "h265_units", test_h265_units },
 	{ "lost_fragment_is_not_glued", test_lost_fragment_is_not_glued },
+	{ "sdp_clock_rate", test_sdp_clock_rate },
+	{ "queue_bound", test_queue_bound },
+	{ "timestamp_range", test_timestamp_range },
 	{ NULL, NULL },
 };
