@@ -1156,9 +1156,12 @@ static int64_t cut_if_due(struct worker *w, const AVPacket *pkt, int64_t ts, int
 	int64_t correction = 0;
 	int64_t boundary = wallclock_boundary(&w->wc, media_us, arrival, &correction);
 	if (correction <= -WALLCLOCK_STEP_US || correction >= WALLCLOCK_STEP_US)
-		log_warnx("camera '%s': its timestamps disagree with arrival by %.1f s: footage "
-			  "re-anchored to arrival",
-			  w->cam->id, (double)correction / 1e6);
+		/* once a run at warning level: a camera whose clock runs wild
+		 * would otherwise say so every segment */
+		log_msg(w->wc.reanchors > 1 ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN,
+			"camera '%s': its timestamps disagree with arrival by %.1f s: footage "
+			"re-anchored to arrival",
+			w->cam->id, (double)correction / 1e6);
 	if ((ret = finish_segment(w, ts, boundary)) < 0)
 		return ret;
 	if (blocked)

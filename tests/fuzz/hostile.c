@@ -68,6 +68,13 @@ struct conn {
 	bool closing;
 	struct hostile_stats *st;
 
+	/* cameras that never stop (issue 11) */
+	int pace_ms;
+	bool paced;	      /* the wait before the record at the cursor is done */
+	int loops;	      /* times the LOOP record jumped back */
+	const uint8_t *flood; /* a FLOOD record's payload, for the PLAY answer */
+	size_t floodlen;
+
 	/* the buffers last: hostile_serve() clears what comes before */
 	uint8_t in[INBUF];
 	uint8_t out[OUTBUF];
@@ -127,7 +134,13 @@ static bool peek_record(const struct conn *c, int *type, const uint8_t **payload
 static bool is_control(int type)
 {
 	return type == HOSTILE_SDP || type == HOSTILE_REPLY || type == HOSTILE_HEADER ||
-	       type == HOSTILE_STATUS;
+	       type == HOSTILE_STATUS || type == HOSTILE_FLOOD;
+}
+
+/* Media records of the cameras that never stop. */
+static bool is_endless_media(int type)
+{
+	return type == HOSTILE_PACE || type == HOSTILE_LOOP;
 }
 
 /* Takes the control records in front of the next answer. */
@@ -141,8 +154,9 @@ static void take_controls(struct conn *c)
 	c->headerslen = 0;
 	c->status = 200;
 	while (peek_record(c, &type, &p, &len, &next)) {
-		if (!is_control(type) && type != HOSTILE_CLOSE && type >= HOSTILE_SDP &&
-		    type <= HOSTILE_STATUS)
+		if ((!is_control(type) && type != HOSTILE_CLOSE && type >= HOSTILE_SDP &&
+		     type <= HOSTILE_STATUS) ||
+		    is_endless_media(type))
 			return; /* media: after PLAY */
 		c->pos = next;
 		switch (type) {
@@ -170,11 +184,12 @@ static void take_controls(struct conn *c)
 			c->replylen = len;
 			c->have_reply = true;
 			return;
-		case HOSTILE_CLOSE:
-			c->closing = true;
-			return;
-		default:
-			break; /* unknown: skipped */
+		case HOSTILE_CLOSE: c->closing = true; return;
+		case HOSTILE_FLOOD:
+			c->flood = p;
+			c->floodlen = len;
+			break;
+		default: break; /* unknown: skipped */
 		}
 	}
 }
@@ -203,6 +218,48 @@ static bool header_value(const char *req, const char *name, char *out, size_t ou
 	return false;
 }
 
+/* A FLOOD record's video, sent before the answer to PLAY. */
+static bool send_flood(struct conn *c)
+{
+	const uint8_t *p = c->flood;
+
+	if (c->floodlen < 10)
+		return true;
+	unsigned units = (unsigned)p[0] << 8 | p[1], frags = (unsigned)p[2] << 8 | p[3];
+	size_t size = (size_t)p[4] << 8 | p[5];
+	uint32_t step = (uint32_t)p[6] << 24 | (uint32_t)p[7] << 16 | (uint32_t)p[8] << 8 | p[9];
+	uint32_t ts = 0;
+	uint16_t seq = 0;
+	if (size + 18 > sizeof(c->out) || size + 14 > 0xffff)
+		size = sizeof(c->out) - 18 < 0xffff - 14 ? sizeof(c->out) - 18 : 0xffff - 14;
+	c->flood = NULL;
+	for (unsigned u = 0; u < units; u++, ts += step) {
+		for (unsigned f = 0; f < frags; f++, seq++) {
+			uint8_t *o = c->out;
+			size_t plen = 12 + 2 + size;
+			o[0] = '$';
+			o[1] = 0;
+			o[2] = (uint8_t)(plen >> 8);
+			o[3] = (uint8_t)plen;
+			o[4] = 0x80;
+			o[5] = (uint8_t)((f + 1 == frags ? 0x80 : 0) | 96);
+			o[6] = (uint8_t)(seq >> 8);
+			o[7] = (uint8_t)seq;
+			o[8] = (uint8_t)(ts >> 24);
+			o[9] = (uint8_t)(ts >> 16);
+			o[10] = (uint8_t)(ts >> 8);
+			o[11] = (uint8_t)ts;
+			memcpy(o + 12, "\x12\x34\x56\x78", 4);
+			o[16] = 0x7c; /* FU-A of an IDR slice */
+			o[17] = (uint8_t)((f == 0 ? 0x80 : 0) | (f + 1 == frags ? 0x40 : 0) | 5);
+			memset(o + 18, 0x5a, size);
+			if (!send_all(c, o, 4 + plen))
+				return false;
+		}
+	}
+	return true;
+}
+
 static bool answer(struct conn *c, const char *req)
 {
 	char method[32] = "", cseq[32] = "0", transport[256], extra[512] = "";
@@ -220,7 +277,8 @@ static bool answer(struct conn *c, const char *req)
 
 	if (strcmp(method, "OPTIONS") == 0) {
 		snprintf(extra, sizeof(extra),
-			 "Public: OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER\r\n");
+			 "Public: OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, "
+			 "GET_PARAMETER\r\n");
 	} else if (strcmp(method, "DESCRIBE") == 0) {
 		body = c->sdp ? (const char *)c->sdp : default_sdp;
 		bodylen = c->sdp ? c->sdplen : strlen(default_sdp);
@@ -242,6 +300,8 @@ static bool answer(struct conn *c, const char *req)
 			 lo, hi);
 	} else {
 		snprintf(extra, sizeof(extra), "Session: 47112344\r\n");
+		if (strcmp(method, "PLAY") == 0 && c->flood && !send_flood(c))
+			return false;
 		if (strcmp(method, "PLAY") == 0)
 			c->st->played = 1;
 	}
@@ -304,6 +364,15 @@ static bool send_media(struct conn *c)
 	while (now_ms() >= c->quiet_until_ms && peek_record(c, &type, &p, &len, &next)) {
 		if (is_control(type))
 			return true; /* waits for the next request */
+		/* PACE: a wait before each access unit */
+		if (type == HOSTILE_RTPH && c->pace_ms > 0 && len >= 8 &&
+		    (p[4] | p[5] | p[6] | p[7]) && !c->paced) {
+			c->paced = true;
+			c->quiet_until_ms = now_ms() + c->pace_ms;
+			return true;
+		}
+		c->paced = false;
+		size_t here = c->pos;
 		c->pos = next;
 		c->st->media++;
 		switch (type) {
@@ -356,10 +425,20 @@ static bool send_media(struct conn *c)
 			c->quiet_until_ms = now_ms() + ms;
 			return true;
 		}
-		case HOSTILE_CLOSE:
-			return false;
-		default:
+		case HOSTILE_CLOSE: return false;
+		case HOSTILE_PACE: c->pace_ms = len >= 1 ? p[0] : 0; break;
+		case HOSTILE_LOOP:
+			if (len >= 6) {
+				int count = p[0] << 8 | p[1];
+				size_t back = (size_t)p[2] << 24 | (size_t)p[3] << 16 |
+					      (size_t)p[4] << 8 | p[5];
+				if (c->loops < count && back <= here) {
+					c->loops++;
+					c->pos = here - back;
+				}
+			}
 			break;
+		default: break;
 		}
 	}
 	return true;
