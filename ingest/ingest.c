@@ -1,6 +1,7 @@
 /*
  * Camera workers.  Each configured camera gets one thread that owns its
- * libavformat input, its current segment writer and its wall-clock mapping;
+ * input (the lean RTSP client, or libavformat's), its current segment
+ * writer and its wall-clock mapping;
  * it talks to the rest of the program only through the catalog (segments,
  * gaps) and its status block (read by health under a small lock).
  *
@@ -16,6 +17,12 @@
  * the catalog sees it; the first segment after it closes the gap at its own
  * start.  At start-up, the time since the camera's footage last ended is a
  * recorder-down gap.
+ *
+ * Bounds.  Nothing a camera sends may grow memory or date footage without
+ * limit: fragments close by bytes and by time (segwriter.h), segments end
+ * by the recorder's clock and by size, timestamps are range-checked and
+ * mapped to wall time on the run's monotonic clock (wallclock.h); a camera
+ * past a bound is logged, gets a stream-error gap and is reconnected.
  *
  * Thread safety: `stopping` and `storage_blocked` are atomics read by the
  * workers; each worker's status is guarded by its own mutex; everything
