@@ -279,12 +279,12 @@ static void forget_samples(struct fragwriter *fw)
 	fw->nnal = 0;
 }
 
-int fragwriter_flush(struct fragwriter *fw, fragwriter_write_fn write, void *opaque)
+/*
+ * Builds the fragment's moof and its mdat header into fw->box.  Returns
+ * their length, or a negative AVERROR.
+ */
+static int64_t build_boxes(struct fragwriter *fw)
 {
-	int ret;
-
-	if (fw->n == 0)
-		return 0;
 	bool cts = false, later_key = false;
 	uint64_t mdat = 8;
 	for (int i = 0; i < fw->n; i++) {
@@ -351,14 +351,19 @@ int fragwriter_flush(struct fragwriter *fw, fragwriter_write_fn write, void *opa
 	} else {
 		p = put_box(p, (uint32_t)mdat, "mdat");
 	}
+	return p - fw->box;
+}
 
-	/* [boxes], then per sample: the whole packet, or [length][NAL] pairs */
-	int niov = 1 + fw->n + 2 * fw->nnal;
+/* The iovec list of the fragment: [boxes], then per sample the whole
+ * packet, or [length][NAL] pairs.  Returns its length or a negative AVERROR. */
+static int build_iov(struct fragwriter *fw, size_t boxes)
+{
+	int ret, niov = 1 + fw->n + 2 * fw->nnal;
 	if ((ret = grow((void **)&fw->iov, &fw->iovcap, niov, sizeof(*fw->iov))) < 0)
 		return ret;
 	struct iovec *v = fw->iov;
 	v->iov_base = fw->box;
-	v->iov_len = (size_t)(p - fw->box);
+	v->iov_len = boxes;
 	v++;
 	for (int i = 0; i < fw->n; i++) {
 		const struct sample *s = &fw->s[i];
@@ -378,7 +383,21 @@ int fragwriter_flush(struct fragwriter *fw, fragwriter_write_fn write, void *opa
 			v++;
 		}
 	}
-	niov = (int)(v - fw->iov);
+	return (int)(v - fw->iov);
+}
+
+int fragwriter_flush(struct fragwriter *fw, fragwriter_write_fn write, void *opaque)
+{
+	int ret;
+
+	if (fw->n == 0)
+		return 0;
+	int64_t boxes = build_boxes(fw);
+	if (boxes < 0)
+		return (int)boxes;
+	int niov = build_iov(fw, (size_t)boxes);
+	if (niov < 0)
+		return niov;
 	for (int i = 0; i < niov; i += IOV_MAX) {
 		int k = niov - i < IOV_MAX ? niov - i : IOV_MAX;
 		if ((ret = write(opaque, fw->iov + i, k)) < 0)

@@ -1,6 +1,7 @@
 /*
  * Camera workers.  Each configured camera gets one thread that owns its
- * libavformat input, its current segment writer and its wall-clock mapping;
+ * input (the lean RTSP client, or libavformat's), its current segment
+ * writer and its wall-clock mapping;
  * it talks to the rest of the program only through the catalog (segments,
  * gaps) and its status block (read by health under a small lock).
  *
@@ -16,6 +17,12 @@
  * the catalog sees it; the first segment after it closes the gap at its own
  * start.  At start-up, the time since the camera's footage last ended is a
  * recorder-down gap.
+ *
+ * Bounds.  Nothing a camera sends may grow memory or date footage without
+ * limit: fragments close by bytes and by time (segwriter.h), segments end
+ * by the recorder's clock and by size, timestamps are range-checked and
+ * mapped to wall time on the run's monotonic clock (wallclock.h); a camera
+ * past a bound is logged, gets a stream-error gap and is reconnected.
  *
  * Thread safety: `stopping` and `storage_blocked` are atomics read by the
  * workers; each worker's status is guarded by its own mutex; everything
@@ -47,9 +54,25 @@
 #include "util/log.h"
 #include "util/redact.h"
 
-/* A media timestamp jump larger than this is a discontinuity. */
+/* A media timestamp jump this large (or larger) is a discontinuity. */
 #define JUMP_FORWARD_US (10 * USEC_PER_SEC)
 #define JUMP_BACKWARD_US (1 * USEC_PER_SEC)
+/* Timestamps beyond this many ticks (from the run's first) are refused: it
+ * keeps every sum and product of media times far from overflowing. */
+#define TS_LIMIT (INT64_C(1) << 50)
+/* Plausible media clocks: from 1 kHz (a tick a millisecond) to 10 MHz. */
+#define CLOCK_RATE_MIN 1000
+#define CLOCK_RATE_MAX 10000000
+/* A video clock outside those: refused (open_failure says so). */
+#define ERR_CLOCK_RATE FFERRTAG('V', 'C', 'L', 'K')
+/* Bounds on a segment whatever the keyframes do: a keyframe ends it once
+ * it has lasted segment_seconds by the recorder's clock (plus a margin for
+ * a late keyframe); without one it ends at SEGMENT_OVERRUN times that (at
+ * least segment_seconds + 10 s), or at SEGMENT_BYTES_MAX, and the camera
+ * is reconnected. */
+#define SEGMENT_WALL_MARGIN_US (2 * USEC_PER_SEC)
+#define SEGMENT_OVERRUN 2
+#define SEGMENT_BYTES_MAX (INT64_C(1) << 30)
 /* How long a worker may take to tear a connection down. */
 #define CLOSE_DEADLINE_US (2 * USEC_PER_SEC)
 /* After a storage failure, try a new segment at most this often. */
@@ -100,6 +123,10 @@ struct worker {
 	int64_t seg_start_wall;
 	int64_t seg_origin_ts; /* video dts that starts the segment */
 	struct wallclock wc;
+	int64_t run_wall0, run_mono0; /* the run's start, for run_clock() */
+	int64_t seg_begin_mono;	      /* when the open segment began */
+	char open_why[160];	      /* why the lean client refused the stream */
+	char bound_why[160];	      /* the camera exceeded a bound: reconnect */
 	bool have_last_ts;
 	int64_t last_ts;	 /* newest video dts of this run */
 	int64_t last_delta;	 /* dts step between the last two frames */
@@ -463,6 +490,45 @@ static bool pause_for(struct worker *w, int64_t us)
 	return !atomic_load(&ing->stopping);
 }
 
+/* ---- the run's clock ---------------------------------------------------- */
+
+/*
+ * The recorder's clock for this run ("run"): the wall time the run started
+ * at (never before the end of the footage so far, see next_floor) plus the
+ * monotonic time since.  A step of the system clock within a run never
+ * reaches the wall-clock mapping, so whatever disagrees with arrival on
+ * this clock is the camera's doing (wallclock.h).
+ */
+static int64_t run_clock(const struct worker *w)
+{
+	if (w->run_mono0 <= 0)
+		return clock_wall_us();
+	return w->run_wall0 + (clock_mono_us() - w->run_mono0);
+}
+
+/* A wall-clock arrival time on the run's clock. */
+static int64_t run_arrival(const struct worker *w, int64_t arrival)
+{
+	int64_t age = clock_wall_us() - arrival;
+	if (age < 0 || age > 60 * USEC_PER_SEC) /* the clock was stepped since */
+		age = 0;
+	return run_clock(w) - age;
+}
+
+/* The camera exceeded a bound: says so, and the worker reconnects with a
+ * stream-error gap (record_stream). */
+static void exceed_bound(struct worker *w, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void exceed_bound(struct worker *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(w->bound_why, sizeof(w->bound_why), fmt, ap);
+	va_end(ap);
+	log_warnx("camera '%s': %s: reconnecting", w->cam->id, w->bound_why);
+}
+
 /* ---- segments ---------------------------------------------------------- */
 
 static bool is_fsync_error(int err)
@@ -601,6 +667,10 @@ static int finish_segment(struct worker *w, int64_t end_ts, int64_t end_wall)
 	}
 	if (end_wall < 0 || end_ts == AV_NOPTS_VALUE)
 		end_wall = w->seg_start_wall + r.duration_us;
+	/* whatever the camera's clock said, never ahead of the recorder's */
+	int64_t ceiling = run_clock(w) + WALLCLOCK_AHEAD_US;
+	if (end_wall > ceiling)
+		end_wall = ceiling;
 	if (end_wall < w->seg_start_wall)
 		end_wall = w->seg_start_wall;
 	r.end_us = end_wall;
@@ -660,10 +730,12 @@ static int begin_segment(struct worker *w, int64_t origin_ts, int64_t start_wall
 		.audio_tb = as ? as->time_base : (AVRational){ 1, 1 },
 		.fsync_interval_us = (int64_t)ing->cfg->fsync_seconds * USEC_PER_SEC,
 		.origin_ts = origin_ts,
+		.fragment_wall_us = SEGWRITER_FRAGMENT_WALL_US,
 	};
 	if ((ret = segwriter_open(&w->seg, w->seg_path, &p)) < 0)
 		goto fail;
 	w->seg_start_wall = start_wall;
+	w->seg_begin_mono = clock_mono_us();
 	w->seg_origin_ts = origin_ts;
 	w->storage_retry_mono = 0;
 	if (w->nunsettled)
@@ -769,6 +841,8 @@ static int open_fast(struct worker *w)
 		/* no whole video frame this long is a stall, whatever else comes */
 		.read_timeout_us = (int64_t)cfg->stall_seconds * USEC_PER_SEC,
 		.allow_basic = w->cam->allow_basic_auth,
+		.refused = w->open_why,
+		.refused_size = sizeof(w->open_why),
 	};
 
 	arm_deadline(w, (int64_t)cfg->connect_timeout_seconds * USEC_PER_SEC);
@@ -777,24 +851,15 @@ static int open_fast(struct worker *w)
 	return ret;
 }
 
-static int open_stream(struct worker *w)
+/* Connects with libavformat's RTSP client (the fallback), probing the
+ * stream only when the SDP says too little. */
+static int open_libav(struct worker *w)
 {
 	const struct config *cfg = w->ing->cfg;
 	AVDictionary *opts = NULL;
 	char num[32];
 	int ret;
 
-	w->open_mono = clock_mono_us();
-	w->redirect_refused = false;
-	if (!w->rtsp_fallback && w->cam->transport == TRANSPORT_TCP && rtsp_fast_url(w->cam->url)) {
-		ret = open_fast(w);
-		if (ret != RTSP_FALLBACK) {
-			if (ret < 0)
-				return ret;
-			goto opened;
-		}
-		w->rtsp_fallback = true;
-	}
 	w->ic = avformat_alloc_context();
 	if (!w->ic)
 		return AVERROR(ENOMEM);
@@ -832,11 +897,24 @@ static int open_stream(struct worker *w)
 		if (ret < 0)
 			return ret;
 	}
+	return 0;
+}
 
-opened:
+/* Picks the video stream and the audio stream MP4 can hold; the others
+ * are discarded. */
+static int select_streams(struct worker *w)
+{
 	w->vidx = av_find_best_stream(w->ic, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
 	if (w->vidx < 0)
 		return AVERROR_STREAM_NOT_FOUND;
+	/* a clock of 1 Hz makes every timestamp a huge number of microseconds
+	 * (and with steps of 2^31, overflows): refused, on either client */
+	AVRational tb = w->ic->streams[w->vidx]->time_base;
+	if (tb.num <= 0 || tb.den <= 0 || tb.den / tb.num < CLOCK_RATE_MIN ||
+	    tb.den / tb.num > CLOCK_RATE_MAX) {
+		log_warnx("camera '%s': video clock %d/%d refused", w->cam->id, tb.num, tb.den);
+		return ERR_CLOCK_RATE;
+	}
 	w->frame_ticks = 0;
 	const AVOutputFormat *mp4 = av_guess_format("mp4", NULL, NULL);
 	const AVCodecParameters *vp = w->ic->streams[w->vidx]->codecpar;
@@ -863,6 +941,26 @@ opened:
 	log_info("camera '%s': connected: %s%s", w->cam->id, avcodec_get_name(vp->codec_id),
 		 w->aidx >= 0 ? " with audio" : "");
 	return 0;
+}
+
+static int open_stream(struct worker *w)
+{
+	int ret;
+
+	w->open_mono = clock_mono_us();
+	w->open_why[0] = '\0';
+	w->redirect_refused = false;
+	ret = RTSP_FALLBACK;
+	if (!w->rtsp_fallback && w->cam->transport == TRANSPORT_TCP && rtsp_fast_url(w->cam->url)) {
+		ret = open_fast(w);
+		if (ret == RTSP_FALLBACK)
+			w->rtsp_fallback = true;
+	}
+	if (ret == RTSP_FALLBACK)
+		ret = open_libav(w);
+	if (ret < 0)
+		return ret;
+	return select_streams(w);
 }
 
 static void close_stream(struct worker *w)
@@ -998,56 +1096,67 @@ static int64_t next_floor(const struct worker *w)
 	return w->last_end_wall + (since > 0 ? since : 0);
 }
 
-/* Handles one video packet: segment cuts, discontinuities, writing. */
-static int on_video(struct worker *w, AVPacket *pkt, int64_t arrival)
+/*
+ * The timestamps of a video packet, repaired: a packet without any gets
+ * the next frame's.  libavformat's parser often leaves the first access
+ * unit of an RTSP session without timestamps; it is the keyframe we want,
+ * so it is held in w->pending until the next packet dates it.  Returns
+ * false when pkt cannot be dated yet (held, or dropped).
+ */
+static bool repair_timestamps(struct worker *w, AVPacket *pkt, int64_t arrival)
+{
+	if (pkt->dts != AV_NOPTS_VALUE || pkt->pts != AV_NOPTS_VALUE) {
+		if (pkt->dts == AV_NOPTS_VALUE)
+			pkt->dts = pkt->pts;
+		return true;
+	}
+	if (!w->have_last_ts) {
+		if (pkt->flags & AV_PKT_FLAG_KEY) {
+			av_packet_unref(w->pending);
+			if (av_packet_ref(w->pending, pkt) == 0)
+				w->pending_arrival = arrival;
+		}
+		return false;
+	}
+	pkt->dts = pkt->pts = w->last_ts + (w->last_delta > 0 ? w->last_delta : 1);
+	return true;
+}
+
+/* Dates the held first keyframe one frame before ts and hands it out
+ * (in w->spare, until the next call); NULL when none is held. */
+static AVPacket *release_pending(struct worker *w, int64_t ts)
+{
+	if (!w->pending->data)
+		return NULL;
+	AVStream *st = w->ic->streams[w->vidx];
+	AVRational tb = st->time_base;
+	AVRational rate = st->avg_frame_rate.num ? st->avg_frame_rate : st->r_frame_rate;
+	if (w->frame_ticks <= 0)
+		learn_video_params(w, w->pending);
+	int64_t frame = w->frame_ticks > 0 ? w->frame_ticks
+			: rate.num > 0	   ? av_rescale_q(1, av_inv_q(rate), tb)
+					   : av_rescale_q(40000, AV_TIME_BASE_Q, tb);
+	if (frame <= 0)
+		frame = 1;
+	w->pending->dts = w->pending->pts = ts - frame;
+	AVPacket *first = w->pending;
+	w->pending = w->spare;
+	w->spare = first;
+	return first;
+}
+
+/*
+ * A media timestamp far from the previous one is a discontinuity: the
+ * segment ends at the previous frame, the time until footage resumes is a
+ * stream-error gap, and the run's wall-clock mapping starts again.
+ */
+static void check_discontinuity(struct worker *w, int64_t ts, int64_t media_us)
 {
 	AVRational tb = w->ic->streams[w->vidx]->time_base;
-	bool key = pkt->flags & AV_PKT_FLAG_KEY;
-	int64_t ts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
-	int ret;
-
-	if (ts == AV_NOPTS_VALUE) {
-		if (!w->have_last_ts) {
-			/* libavformat's parser often leaves the first access unit of an
-			 * RTSP session without timestamps; it is the keyframe we want,
-			 * so it waits for the next packet to date it */
-			if (key) {
-				av_packet_unref(w->pending);
-				if (av_packet_ref(w->pending, pkt) == 0)
-					w->pending_arrival = arrival;
-			}
-			return 0;
-		}
-		ts = w->last_ts + (w->last_delta > 0 ? w->last_delta : 1);
-		pkt->dts = pkt->pts = ts;
-	}
-	if (w->pending->data) {
-		/* date the held first keyframe one frame before this packet */
-		AVStream *st = w->ic->streams[w->vidx];
-		AVRational rate = st->avg_frame_rate.num ? st->avg_frame_rate : st->r_frame_rate;
-		if (w->frame_ticks <= 0)
-			learn_video_params(w, w->pending);
-		int64_t frame = w->frame_ticks > 0 ? w->frame_ticks
-				: rate.num > 0	   ? av_rescale_q(1, av_inv_q(rate), tb)
-						   : av_rescale_q(40000, AV_TIME_BASE_Q, tb);
-		if (frame <= 0)
-			frame = 1;
-		w->pending->dts = w->pending->pts = ts - frame;
-		AVPacket *first = w->pending;
-		w->pending = w->spare;
-		w->spare = first;
-		on_video(w, first, w->pending_arrival);
-		av_packet_unref(first);
-	}
-	int64_t media_us = av_rescale_q(ts, tb, AV_TIME_BASE_Q);
-	/* libavformat's parser returns a frame once the next one starts to
-	 * arrive: the frame itself came one frame interval earlier */
-	if (w->frame_ticks > 0 && !w->rtsp)
-		arrival -= av_rescale_q(w->frame_ticks, tb, AV_TIME_BASE_Q);
 
 	if (w->have_last_ts) {
 		int64_t step = media_us - av_rescale_q(w->last_ts, tb, AV_TIME_BASE_Q);
-		if (step > JUMP_FORWARD_US || step < -JUMP_BACKWARD_US) {
+		if (step >= JUMP_FORWARD_US || step <= -JUMP_BACKWARD_US) {
 			char why[96];
 			snprintf(why, sizeof(why), "stream timestamps jumped by %.3f s",
 				 (double)step / 1e6);
@@ -1061,84 +1170,200 @@ static int on_video(struct worker *w, AVPacket *pkt, int64_t arrival)
 			w->have_last_ts = false;
 		} else if (step > 0) {
 			w->last_delta = ts - w->last_ts;
-		} else if (step <= 0 && w->seg) {
-			/* a small step back: keep the packet, the writer keeps dts rising */
 		}
+		/* a small step back: the packet is kept, the writer keeps dts rising */
 	}
 	w->have_last_ts = true;
 	w->last_ts = ts;
-	wallclock_observe(&w->wc, media_us, arrival);
+}
 
+/*
+ * At a keyframe, ends the open segment when it is due (its length reached,
+ * new parameter sets, the storage blocked).  Returns the wall time of the
+ * cut (where the next segment starts), -1 when there was none, or a
+ * negative errno when the segment could not be finished.
+ */
+static int64_t cut_if_due(struct worker *w, const AVPacket *pkt, int64_t ts, int64_t media_us,
+			  int64_t arrival)
+{
+	AVRational tb = w->ic->streams[w->vidx]->time_base;
 	bool blocked = atomic_load(&w->ing->storage_blocked);
-	bool new_params = key && param_sets_changed(w, pkt);
-	int64_t boundary = -1;
-	if (w->seg && key) {
-		int64_t length = av_rescale_q(ts - w->seg_origin_ts, tb, AV_TIME_BASE_Q);
-		if (blocked || new_params ||
-		    length >= (int64_t)w->cam->segment_seconds * USEC_PER_SEC) {
-			boundary = wallclock_boundary(&w->wc, media_us, arrival, NULL);
-			if ((ret = finish_segment(w, ts, boundary)) < 0)
-				return 0;
-			if (blocked)
-				note_outage(w, GAP_STORAGE_FULL,
-					    "storage full: footage younger than the floor is kept, "
-					    "recording stopped");
-		}
+	int ret;
+
+	if (!(pkt->flags & AV_PKT_FLAG_KEY))
+		return -1;
+	/* noted at every keyframe: adopt_param_sets starts segments with them */
+	bool new_params = param_sets_changed(w, pkt);
+	if (!w->seg)
+		return -1;
+	int64_t want = (int64_t)w->cam->segment_seconds * USEC_PER_SEC;
+	int64_t length = av_rescale_q(ts - w->seg_origin_ts, tb, AV_TIME_BASE_Q);
+	/* by the recorder's clock too: a camera clock that barely moves
+	 * would otherwise make one endless segment */
+	int64_t wall_length = clock_mono_us() - w->seg_begin_mono;
+	if (!blocked && !new_params && length < want &&
+	    wall_length < want + SEGMENT_WALL_MARGIN_US &&
+	    segwriter_bytes(w->seg) < SEGMENT_BYTES_MAX / 2)
+		return -1;
+	int64_t correction = 0;
+	int64_t boundary = wallclock_boundary(&w->wc, media_us, arrival, &correction);
+	if (correction <= -WALLCLOCK_STEP_US || correction >= WALLCLOCK_STEP_US)
+		/* once a run at warning level: a camera whose clock runs wild
+		 * would otherwise say so every segment */
+		log_msg(w->wc.reanchors > 1 ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN,
+			"camera '%s': its timestamps disagree with arrival by %.1f s: footage "
+			"re-anchored to arrival",
+			w->cam->id, (double)correction / 1e6);
+	if ((ret = finish_segment(w, ts, boundary)) < 0)
+		return ret;
+	if (blocked)
+		note_outage(
+			w, GAP_STORAGE_FULL,
+			"storage full: footage younger than the floor is kept, recording stopped");
+	return boundary;
+}
+
+/*
+ * With no segment open: starts one at this keyframe, at boundary (where
+ * the last one ended, after a cut) or at the run's mapping.  Returns 0
+ * when a segment is open afterwards, or a negative errno.
+ */
+static int start_if_possible(struct worker *w, const AVPacket *pkt, int64_t ts, int64_t media_us,
+			     int64_t arrival, int64_t at, int64_t boundary)
+{
+	if (!(pkt->flags & AV_PKT_FLAG_KEY) || atomic_load(&w->ing->storage_blocked))
+		return -EAGAIN;
+	/* A run's first keyframe that the lean client could hand out only
+	 * long after it came was followed by a pause: a camera that sent one
+	 * frame as the session started, then nothing (stalled).  Footage
+	 * starts at the next keyframe, not with a frozen picture dated as if
+	 * it covered the pause. */
+	if (w->rtsp && !w->wc.anchored && clock_wall_us() - arrival > STALE_KEY_US) {
+		log_debug("camera '%s': a keyframe followed by %.1f s without media; "
+			  "waiting for the next",
+			  w->cam->id, (double)(clock_wall_us() - arrival) / 1e6);
+		return -EAGAIN;
 	}
-	if (!w->seg) {
-		if (!key || blocked)
-			return 0;
-		/* A run's first keyframe that the lean client could hand out
-		 * only long after it came was followed by a pause: a camera
-		 * that sent one frame as the session started, then nothing
-		 * (stalled).  Footage starts at the next keyframe, not with a
-		 * frozen picture dated as if it covered the pause. */
-		if (w->rtsp && !w->wc.anchored && clock_wall_us() - arrival > STALE_KEY_US) {
-			log_debug("camera '%s': a keyframe followed by %.1f s without media; "
-				  "waiting for the next",
-				  w->cam->id, (double)(clock_wall_us() - arrival) / 1e6);
-			return 0;
-		}
-		adopt_param_sets(w, pkt);
-		const AVCodecParameters *vp = w->ic->streams[w->vidx]->codecpar;
-		if (vp->width <= 0)
-			learn_video_params(w, pkt);
-		if (vp->width <= 0 ||
-		    ((vp->codec_id == AV_CODEC_ID_H264 || vp->codec_id == AV_CODEC_ID_HEVC) &&
-		     vp->extradata_size == 0)) {
-			/* The camera's fault, not the disk's: say so, and make no
-			 * catalog row for a file the muxer would refuse.  Not at the
-			 * first such keyframe: a stream joined as it starts may have
-			 * its first keyframe without them and the next with them. */
-			if (++w->keys_without_params >= KEYS_WITHOUT_PARAMS_MAX)
-				note_outage(
-					w, GAP_STREAM_ERROR,
-					"no parameter sets (SPS/PPS) in the SDP or the keyframes");
-			else
-				log_debug("camera '%s': a keyframe without parameter sets; "
-					  "waiting for the next",
-					  w->cam->id);
-			return 0;
-		}
-		/* after a cut the new segment starts exactly where the last ended */
-		if (boundary < 0)
-			boundary = wallclock_boundary(&w->wc, media_us, arrival, NULL);
-		if ((ret = begin_segment(w, ts, boundary)) < 0)
-			return 0; /* noted; retried at a later keyframe */
+	adopt_param_sets(w, pkt);
+	const AVCodecParameters *vp = w->ic->streams[w->vidx]->codecpar;
+	if (vp->width <= 0)
+		learn_video_params(w, pkt);
+	if (vp->width <= 0 ||
+	    ((vp->codec_id == AV_CODEC_ID_H264 || vp->codec_id == AV_CODEC_ID_HEVC) &&
+	     vp->extradata_size == 0)) {
+		/* The camera's fault, not the disk's: say so, and make no
+		 * catalog row for a file the muxer would refuse.  Not at the
+		 * first such keyframe: a stream joined as it starts may have
+		 * its first keyframe without them and the next with them. */
+		if (++w->keys_without_params >= KEYS_WITHOUT_PARAMS_MAX)
+			note_outage(w, GAP_STREAM_ERROR,
+				    "no parameter sets (SPS/PPS) in the SDP or the keyframes");
+		else
+			log_debug("camera '%s': a keyframe without parameter sets; waiting for the "
+				  "next",
+				  w->cam->id);
+		return -EAGAIN;
 	}
-	if ((ret = segwriter_write(w->seg, pkt, SEGWRITER_VIDEO)) < 0) {
-		int64_t end_ts = ts;
-		finish_segment(w, end_ts, -1);
-		return 0;
+	/* after a cut the new segment starts exactly where the last ended */
+	if (boundary < 0)
+		boundary = wallclock_boundary(&w->wc, media_us, at, NULL);
+	return begin_segment(w, ts, boundary); /* on failure: noted, retried later */
+}
+
+/* Writes a dated video packet (that arrived at at, on the run's clock)
+ * into the open segment and counts it. */
+static void write_video(struct worker *w, const AVPacket *pkt, int64_t media_us, int64_t arrival,
+			int64_t at)
+{
+	AVRational tb = w->ic->streams[w->vidx]->time_base;
+
+	if (segwriter_write(w->seg, pkt, SEGWRITER_VIDEO) < 0) {
+		finish_segment(w, pkt->dts, -1);
+		return;
 	}
 	w->last_end_wall =
 		wallclock_map(&w->wc, media_us) + av_rescale_q(w->last_delta, tb, AV_TIME_BASE_Q);
+	if (w->last_end_wall > at + WALLCLOCK_AHEAD_US) /* however fast the camera counts */
+		w->last_end_wall = at + WALLCLOCK_AHEAD_US;
+	if (w->last_end_wall < w->seg_start_wall)
+		w->last_end_wall = w->seg_start_wall;
 	w->last_end_mono = clock_mono_us();
 	pthread_mutex_lock(&w->lock);
 	w->st.frames_total++;
 	w->st.last_frame_us = arrival;
 	pthread_mutex_unlock(&w->lock);
-	return 0;
+}
+
+/*
+ * Between keyframes: a segment that outgrew its bounds by the recorder's
+ * clock or by size (one keyframe, then P-frames for ever) ends here, and
+ * the camera has exceeded a bound.  Returns true then.
+ */
+static bool segment_overrun(struct worker *w, const AVPacket *pkt, int64_t media_us)
+{
+	int64_t want = (int64_t)w->cam->segment_seconds * USEC_PER_SEC;
+	int64_t limit = SEGMENT_OVERRUN * want > want + 10 * USEC_PER_SEC
+				? SEGMENT_OVERRUN * want
+				: want + 10 * USEC_PER_SEC;
+
+	if (!w->seg || (pkt->flags & AV_PKT_FLAG_KEY))
+		return false;
+	int64_t wall_length = clock_mono_us() - w->seg_begin_mono;
+	int64_t bytes = segwriter_bytes(w->seg);
+	if (wall_length < limit && bytes + pkt->size <= SEGMENT_BYTES_MAX)
+		return false;
+	finish_segment(w, pkt->dts, wallclock_map(&w->wc, media_us));
+	if (wall_length >= limit)
+		exceed_bound(w, "no keyframe for %.0f s", (double)wall_length / 1e6);
+	else
+		exceed_bound(w, "a segment of %" PRId64 " MiB without a keyframe", bytes >> 20);
+	return true;
+}
+
+/* One dated video packet: discontinuities, segment cuts, writing. */
+static void record_video(struct worker *w, const AVPacket *pkt, int64_t arrival)
+{
+	AVRational tb = w->ic->streams[w->vidx]->time_base;
+	int64_t ts = pkt->dts;
+
+	/* every sum and difference of media times below stays in range */
+	if (ts > TS_LIMIT || ts < -TS_LIMIT) {
+		exceed_bound(w, "timestamp %" PRId64 " out of range", ts);
+		return;
+	}
+	int64_t media_us = av_rescale_q(ts, tb, AV_TIME_BASE_Q);
+	/* libavformat's parser returns a frame once the next one starts to
+	 * arrive: the frame itself came one frame interval earlier */
+	if (w->frame_ticks > 0 && !w->rtsp)
+		arrival -= av_rescale_q(w->frame_ticks, tb, AV_TIME_BASE_Q);
+	int64_t at = run_arrival(w, arrival);
+	check_discontinuity(w, ts, media_us);
+	wallclock_observe(&w->wc, media_us, at);
+	if (segment_overrun(w, pkt, media_us))
+		return;
+	int64_t boundary = cut_if_due(w, pkt, ts, media_us, at);
+	if (boundary < -1)
+		return;
+	if (!w->seg && start_if_possible(w, pkt, ts, media_us, arrival, at, boundary) < 0)
+		return;
+	write_video(w, pkt, media_us, arrival, at);
+}
+
+/*
+ * Handles one video packet as it comes from the stream: dates it (a held
+ * first keyframe, dated by this packet, is recorded first), then records
+ * it.
+ */
+static void on_video(struct worker *w, AVPacket *pkt, int64_t arrival)
+{
+	if (!repair_timestamps(w, pkt, arrival))
+		return;
+	AVPacket *first = release_pending(w, pkt->dts);
+	if (first) {
+		record_video(w, first, w->pending_arrival);
+		av_packet_unref(first);
+	}
+	record_video(w, pkt, arrival);
 }
 
 /*
@@ -1154,8 +1379,12 @@ static enum gap_reason record_stream(struct worker *w, char *why, size_t whylen)
 	w->last_delta = 0;
 	w->param_sets_len = 0;
 	w->keys_without_params = 0;
+	w->bound_why[0] = '\0';
 	av_packet_unref(w->pending);
-	wallclock_init(&w->wc, next_floor(w));
+	int64_t floor = next_floor(w);
+	wallclock_init(&w->wc, floor);
+	w->run_wall0 = clock_wall_us() > floor ? clock_wall_us() : floor;
+	w->run_mono0 = clock_mono_us();
 	for (;;) {
 		arm_deadline(w, (int64_t)cfg->stall_seconds * USEC_PER_SEC);
 		int ret = w->rtsp ? rtsp_read(w->rtsp, w->pkt) : av_read_frame(w->ic, w->pkt);
@@ -1174,6 +1403,10 @@ static enum gap_reason record_stream(struct worker *w, char *why, size_t whylen)
 				w->rtsp_fallback = true;
 				reason = GAP_STREAM_ERROR;
 				snprintf(why, whylen, "the stream needs libavformat's RTSP client");
+			} else if (ret == RTSP_OVER_BOUND) {
+				/* logged by the client, naming the camera */
+				reason = GAP_STREAM_ERROR;
+				snprintf(why, whylen, "%s", rtsp_error_detail(w->rtsp));
 			} else if (w->timed_out || ret == AVERROR(ETIMEDOUT)) {
 				reason = GAP_STREAM_STALLED;
 				snprintf(why, whylen, "no media for %d s", cfg->stall_seconds);
@@ -1197,6 +1430,11 @@ static enum gap_reason record_stream(struct worker *w, char *why, size_t whylen)
 			 segwriter_write(w->seg, w->pkt, SEGWRITER_AUDIO) < 0)
 			finish_segment(w, AV_NOPTS_VALUE, -1);
 		av_packet_unref(w->pkt);
+		if (w->bound_why[0]) { /* logged by exceed_bound */
+			reason = GAP_STREAM_ERROR;
+			snprintf(why, whylen, "%s", w->bound_why);
+			break;
+		}
 		/* when a read gives up, libavformat flushes its parser and hands
 		 * back the last frame as a success: the failure comes only on the
 		 * next call, a whole deadline later */
@@ -1242,7 +1480,19 @@ static enum gap_reason open_failure(struct worker *w, int err, char *why, size_t
 		snprintf(why, whylen, "no answer within %.0f s", (double)took / 1e6);
 		return GAP_CAMERA_UNREACHABLE;
 	}
+	if (w->open_why[0]) { /* the lean client refused the stream, and said why */
+		snprintf(why, whylen, "%s", w->open_why);
+		return GAP_STREAM_ERROR;
+	}
 	switch (err) {
+	case ERR_CLOCK_RATE:
+		snprintf(why, whylen, "the video clock rate %d Hz is implausible (%d to %d Hz)",
+			 w->ic && w->vidx >= 0 && w->ic->streams[w->vidx]->time_base.num > 0
+				 ? w->ic->streams[w->vidx]->time_base.den /
+					   w->ic->streams[w->vidx]->time_base.num
+				 : 0,
+			 CLOCK_RATE_MIN, CLOCK_RATE_MAX);
+		return GAP_STREAM_ERROR;
 	case AVERROR_STREAM_NOT_FOUND:
 		snprintf(why, whylen, "the stream has no video");
 		return GAP_STREAM_ERROR;
@@ -1264,18 +1514,13 @@ static enum gap_reason open_failure(struct worker *w, int err, char *why, size_t
 	}
 }
 
-static void *worker_main(void *arg)
+/* Where the camera's footage ended before this start: the recorder was
+ * down from there until it records again. */
+static void pick_up_footage(struct worker *w)
 {
-	struct worker *w = arg;
 	struct ingest *ing = w->ing;
-	const struct config *cfg = ing->cfg;
-	const int64_t min_delay = (int64_t)cfg->reconnect_min_seconds * USEC_PER_SEC;
-	const int64_t max_delay = (int64_t)cfg->reconnect_max_seconds * USEC_PER_SEC;
-	int64_t delay = min_delay;
-	char why[256];
 	int64_t last = -1;
 
-	thread_camera = w->cam->id;
 	if (catalog_camera_last_covered(ing->cat, w->cam->id, &last) == 0 && last >= 0) {
 		/* a restart right after a crash can come before the end of the
 		 * footage kept (mapped from media time, it runs a little ahead of
@@ -1291,7 +1536,43 @@ static void *worker_main(void *arg)
 				  w->cam->id, (double)(last - ing->start_wall) / 1e6);
 	}
 	w->last_end_wall = last;
+}
 
+/* The worker stops: its segment finished, its outage closed at now. */
+static void wind_down(struct worker *w)
+{
+	struct ingest *ing = w->ing;
+
+	if (w->seg)
+		finish_segment(w, AV_NOPTS_VALUE, -1);
+	settle_deferred(w);
+	close_stream(w);
+	if (w->in_outage)
+		end_outage(w, clock_wall_us());
+	else if (w->startup_gap_pending && clock_wall_us() > w->startup_from)
+		/* stopped before the first frame: the gap runs to now */
+		catalog_gap_add(ing->cat, w->cam->id, w->startup_from, clock_wall_us(),
+				GAP_RECORDER_DOWN, ing->startup_detail);
+	w->in_outage = false;
+	w->startup_gap_pending = false;
+	if (w->longest_what)
+		log_info("camera '%s': longest blocking call: %s %.2f s (deadline %.1f s)",
+			 w->cam->id, w->longest_what, (double)w->longest_call_us / 1e6,
+			 (double)w->longest_budget_us / 1e6);
+	set_state(w, CAMERA_STOPPED, NULL);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	const struct config *cfg = w->ing->cfg;
+	const int64_t min_delay = (int64_t)cfg->reconnect_min_seconds * USEC_PER_SEC;
+	const int64_t max_delay = (int64_t)cfg->reconnect_max_seconds * USEC_PER_SEC;
+	int64_t delay = min_delay;
+	char why[256];
+
+	thread_camera = w->cam->id;
+	pick_up_footage(w);
 	while (!stopping(w)) {
 		int ret = open_stream(w);
 		if (ret < 0) {
@@ -1322,23 +1603,7 @@ static void *worker_main(void *arg)
 			break;
 		delay = delay * 2 > max_delay ? max_delay : delay * 2;
 	}
-	if (w->seg)
-		finish_segment(w, AV_NOPTS_VALUE, -1);
-	settle_deferred(w);
-	close_stream(w);
-	if (w->in_outage)
-		end_outage(w, clock_wall_us());
-	else if (w->startup_gap_pending && clock_wall_us() > w->startup_from)
-		/* stopped before the first frame: the gap runs to now */
-		catalog_gap_add(ing->cat, w->cam->id, w->startup_from, clock_wall_us(),
-				GAP_RECORDER_DOWN, ing->startup_detail);
-	w->in_outage = false;
-	w->startup_gap_pending = false;
-	if (w->longest_what)
-		log_info("camera '%s': longest blocking call: %s %.2f s (deadline %.1f s)",
-			 w->cam->id, w->longest_what, (double)w->longest_call_us / 1e6,
-			 (double)w->longest_budget_us / 1e6);
-	set_state(w, CAMERA_STOPPED, NULL);
+	wind_down(w);
 	return NULL;
 }
 

@@ -1,7 +1,12 @@
 /*
- * Ingest: one worker thread per camera pulls its RTSP stream with
- * libavformat and copies it, without transcoding, into fragmented MP4
- * segments indexed in the catalog; outages become gaps with a reason.
+ * Ingest: one worker thread per camera pulls its RTSP stream and copies
+ * it, without transcoding, into fragmented MP4 segments indexed in the
+ * catalog; outages become gaps with a reason.  The lean RTSP client
+ * (ingest/rtsp.c) reads the common camera (RTSP over TCP, H.264 or H.265
+ * with parameter sets in the SDP) and ingest/fragwriter.c writes its
+ * fragments; libavformat's RTSP client and mp4 muxer are the fallback for
+ * everything else (UDP, rtsps, audio, B frames, SDPs without parameter
+ * sets, and anything the lean client did not expect).
  * Start-up recovery (ingest_recover) restores the catalog invariants after
  * a crash before any worker starts.
  *

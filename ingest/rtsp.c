@@ -74,7 +74,10 @@
 #define RECV_TIMEOUT_MS 150
 #define RCVLOWAT (96 * 1024) /* beyond ~5 Mbit/s, it comes before the timeout */
 #define READY_MAX 64
-#define AU_MAX (16 * 1024 * 1024)
+#define AU_MAX RTSP_UNIT_MAX
+/* |timestamps| (in RTP ticks from the first) stay below this: sums and
+ * differences of them never overflow */
+#define TS_RANGE (INT64_C(1) << 48)
 #define SLAB_SIZE (128 * 1024)
 #define NAL_INDEX_MAX 256
 #define DEFAULT_SESSION_TIMEOUT 60
@@ -549,6 +552,26 @@ static int connect_to(struct rtsp_client *c)
 
 /* ---- depacketizing ------------------------------------------------------------ */
 
+/* The camera exceeded a bound: logged here, naming it; sticky. */
+static int over_bound(struct rtsp_client *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int over_bound(struct rtsp_client *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->why, sizeof(c->why), fmt, ap);
+	va_end(ap);
+	log_warnx("camera '%s': rtsp: %s", c->name, c->why);
+	c->error = RTSP_OVER_BOUND;
+	return RTSP_OVER_BOUND;
+}
+
+const char *rtsp_error_detail(const struct rtsp_client *c)
+{
+	return c && c->why[0] ? c->why : "the camera exceeded a bound";
+}
+
 /*
  * Access units are built one after another in a slab, and each packet
  * handed out references its slab (no copy, no allocation per frame); a
@@ -561,12 +584,12 @@ static int connect_to(struct rtsp_client *c)
 static int au_append(struct rtsp_client *c, const uint8_t *p, size_t n)
 {
 	size_t need = c->au_len + n + AV_INPUT_BUFFER_PADDING_SIZE;
+	if (need > AU_MAX)
+		return over_bound(c, "an access unit larger than %d MiB", AU_MAX >> 20);
 	if (!c->slab || c->slab_used + need > c->slab->size) {
 		size_t size = SLAB_SIZE;
 		while (size < 2 * need)
 			size *= 2;
-		if (need > AU_MAX)
-			return AVERROR_INVALIDDATA;
 		AVBufferRef *slab =
 			size == SLAB_SIZE ? av_buffer_pool_get(c->slabs) : av_buffer_alloc(size);
 		if (!slab)
@@ -752,17 +775,34 @@ static int depacketize_h265(struct rtsp_client *c, const uint8_t *p, size_t n)
 	return 0;
 }
 
-static int64_t unwrap(struct rtsp_client *c, uint32_t ts)
+/* The RTP timestamp unwrapped and counted from the first, into *out;
+ * RTSP_OVER_BOUND when it leaves TS_RANGE (steps of 2^31 reach it after
+ * 131072 frames). */
+static int unwrap(struct rtsp_client *c, uint32_t ts, int64_t *out)
 {
 	if (!c->have_ts) {
 		c->have_ts = true;
 		c->last_ts32 = ts;
 		c->ext_ts = 0;
+		*out = 0;
 		return 0;
 	}
-	c->ext_ts += (int32_t)(ts - c->last_ts32);
+	int64_t next = c->ext_ts + (int32_t)(ts - c->last_ts32); /* |ext_ts| < TS_RANGE */
+	if (next >= TS_RANGE || next <= -TS_RANGE)
+		return over_bound(c, "timestamps out of range");
+	c->ext_ts = next;
 	c->last_ts32 = ts;
-	return c->ext_ts;
+	*out = next;
+	return 0;
+}
+
+/* Bytes in the units built and not handed out yet. */
+static int64_t queued_bytes(const struct rtsp_client *c)
+{
+	int64_t n = 0;
+	for (int i = 0; i < c->nready; i++)
+		n += c->ready[(c->ready_head + i) % READY_MAX]->size;
+	return n;
 }
 
 /* The access unit being built is whole: queue it as a packet. */
@@ -772,7 +812,14 @@ static int finish_au(struct rtsp_client *c)
 
 	if (c->au_len == 0)
 		goto out;
-	int64_t pts = unwrap(c, c->au_ts);
+	int64_t pts = 0;
+	if ((ret = unwrap(c, c->au_ts, &pts)) < 0)
+		goto out;
+	if (queued_bytes(c) + (int64_t)c->au_len > RTSP_QUEUE_MAX) {
+		ret = over_bound(c, "more than %d MiB of video before its requests were answered",
+				 RTSP_QUEUE_MAX >> 20);
+		goto out;
+	}
 	if (c->have_pts && pts < c->last_pts && c->last_pts - pts < c->clock_rate) {
 		ret = fallback(c, "timestamps step back (B frames)");
 		goto out;
@@ -1324,7 +1371,7 @@ static void take_media(struct rtsp_sdp *s, const struct media *m, const char *ba
 		return;
 	*have_video = true;
 	s->payload_type = m->pt;
-	s->clock_rate = m->clock > 0 ? m->clock : 90000;
+	s->clock_rate = m->clock != 0 ? m->clock : 90000;
 	s->framerate = m->framerate;
 	resolve_control(base, m->control, s->control, sizeof(s->control));
 	char v[2048];
@@ -1415,6 +1462,12 @@ int rtsp_parse_sdp(const char *sdp, const char *base, struct rtsp_sdp *s)
 	if (in_media)
 		take_media(s, m, base, &have_video);
 	free(m);
+	if (have_video && (s->clock_rate < RTSP_CLOCK_MIN || s->clock_rate > RTSP_CLOCK_MAX)) {
+		snprintf(s->why, sizeof(s->why),
+			 "the video clock rate %d Hz is implausible (%d to %d Hz)", s->clock_rate,
+			 RTSP_CLOCK_MIN, RTSP_CLOCK_MAX);
+		return AVERROR_INVALIDDATA;
+	}
 	if (strncasecmp(session_control, "rtsp://", 7) == 0)
 		snprintf(s->session_control, sizeof(s->session_control), "%s", session_control);
 	else
@@ -1518,7 +1571,12 @@ int rtsp_open(struct rtsp_client **out, AVFormatContext **icp, const struct rtsp
 		ret = AVERROR(ENOMEM);
 		goto fail;
 	}
-	rtsp_parse_sdp(reply_body(&r), base, sdp);
+	if (rtsp_parse_sdp(reply_body(&r), base, sdp) < 0) {
+		log_failure(c, "stream refused: %s", sdp->why);
+		snprintf(c->why, sizeof(c->why), "%s", sdp->why);
+		ret = RTSP_OVER_BOUND;
+		goto fail;
+	}
 	reply_free(&r);
 	if (sdp->unsupported || sdp->recordable_audio) {
 		log_info("camera '%s': recording through libavformat's RTSP client: %s", c->name,
@@ -1568,6 +1626,8 @@ int rtsp_open(struct rtsp_client **out, AVFormatContext **icp, const struct rtsp
 	*out = c;
 	return 0;
 fail:
+	if (ret == RTSP_OVER_BOUND && p->refused && p->refused_size > 0)
+		snprintf(p->refused, p->refused_size, "%s", c->why);
 	if (ret == RTSP_FALLBACK && c->why[0])
 		log_info("camera '%s': recording through libavformat's RTSP client: %s", c->name,
 			 c->why);
@@ -1687,6 +1747,11 @@ struct rtsp_client *rtsp_test_client(enum AVCodecID codec, int payload_type)
 	c->streaming = true;
 	snprintf(c->name, sizeof(c->name), "test");
 	return c;
+}
+
+int rtsp_test_feed_queued(struct rtsp_client *c, const uint8_t *rtp, size_t n)
+{
+	return on_rtp(c, rtp, n);
 }
 
 int rtsp_test_feed(struct rtsp_client *c, const uint8_t *rtp, size_t n, AVPacket *pkt)

@@ -60,6 +60,17 @@
  * cross the network in clear.  Not a reason to fall back: libavformat
  * would send it. */
 #define RTSP_BASIC_REFUSED FFERRTAG('V', 'R', 'B', 'A')
+/* The camera exceeded one of the client's bounds (RTSP_UNIT_MAX,
+ * RTSP_QUEUE_MAX, the range of timestamps); rtsp_error_detail says which.
+ * The client has logged it, naming the camera. */
+#define RTSP_OVER_BOUND FFERRTAG('V', 'R', 'O', 'B')
+/* An access unit may hold this much, and the units built but not handed
+ * out yet (those that come before PLAY is answered) this much in all. */
+#define RTSP_UNIT_MAX (4 * 1024 * 1024)
+#define RTSP_QUEUE_MAX (4 * 1024 * 1024)
+/* Plausible RTP clock rates for video (RFC 6184 and 7798 say 90 kHz). */
+#define RTSP_CLOCK_MIN 1000
+#define RTSP_CLOCK_MAX 10000000
 
 struct rtsp_client;
 
@@ -71,6 +82,8 @@ struct rtsp_params {
 	int64_t rw_timeout_us;	   /* a request not answered whole this long fails */
 	int64_t read_timeout_us;   /* rtsp_read: no whole video unit this long fails */
 	bool allow_basic;	   /* answer a Basic challenge (password in clear) */
+	char *refused;		   /* if not NULL, filled with what the camera did */
+	size_t refused_size;	   /* wrong when rtsp_open refuses its stream */
 };
 
 /* True when url is one this client may try (rtsp://, not rtsps://). */
@@ -89,6 +102,9 @@ int rtsp_open(struct rtsp_client **out, AVFormatContext **ic, const struct rtsp_
  * whole within read_timeout_us; RTSP_FALLBACK when the stream turned out
  * to need libavformat (B frames, an unsupported packetization). */
 int rtsp_read(struct rtsp_client *c, AVPacket *pkt);
+
+/* What the camera did when a call returned RTSP_OVER_BOUND. */
+const char *rtsp_error_detail(const struct rtsp_client *c);
 
 /* When the last data of the unit handed out last (by rtsp_read or
  * rtsp_flush) arrived, in clock_wall_us() time: a unit is handed out only
@@ -128,8 +144,10 @@ struct rtsp_sdp {
 	AVRational framerate;
 	bool recordable_audio; /* AAC: vigil records it, libavformat needed */
 	bool unsupported;      /* video present but not for this client */
-	char why[128];	       /* when unsupported */
+	char why[128];	       /* when unsupported, or refused */
 };
+/* Returns 0, or AVERROR_INVALIDDATA (with s->why) when the stream is
+ * refused outright, on either client: an implausible clock rate. */
 int rtsp_parse_sdp(const char *sdp, const char *base, struct rtsp_sdp *s);
 
 /* A client with no connection, to feed RTP packets to (tests). */
@@ -138,6 +156,9 @@ struct rtsp_client *rtsp_test_client(enum AVCodecID codec, int payload_type);
  * unit completed (the packet began the next one), 0 when not yet, or a
  * negative AVERROR. */
 int rtsp_test_feed(struct rtsp_client *c, const uint8_t *rtp, size_t n, AVPacket *pkt);
+/* Depacketizes one RTP packet and leaves what completed queued, as before
+ * PLAY is answered; returns 0 or a negative AVERROR. */
+int rtsp_test_feed_queued(struct rtsp_client *c, const uint8_t *rtp, size_t n);
 
 /* The Digest response (RFC 2617, MD5, with or without qop=auth) as 32 hex
  * digits. */

@@ -49,7 +49,10 @@ struct segwriter {
 	int64_t last_video_dts;	  /* input dts of the newest video packet seen */
 	int64_t last_video_delta; /* dts step between the last two video packets */
 	int64_t frag_start_ts;	  /* video dts (input tb) where the fragment began */
+	int64_t frag_start_mono;  /* when its first video frame was added */
+	int64_t frag_bytes;	  /* of the samples it holds */
 	bool frag_has_data;
+	int64_t frag_wall_us, frag_bytes_max;
 
 	int64_t fsync_interval_us;
 	int64_t last_fsync_mono;
@@ -170,35 +173,13 @@ static int add_stream(struct segwriter *sw, const AVCodecParameters *par, AVRati
 	return 0;
 }
 
-int segwriter_open(struct segwriter **out, const char *path, const struct segwriter_params *p)
+/* The mp4 muxer, writing through write_cb, with the file's header written. */
+static int open_muxer(struct segwriter *sw, const struct segwriter_params *p)
 {
-	struct segwriter *sw = av_mallocz(sizeof(*sw));
 	AVDictionary *opts = NULL;
 	uint8_t *iobuf = NULL;
-	int ret = -ENOMEM;
+	int ret;
 
-	if (!sw)
-		return -ENOMEM;
-	sw->fd = -1;
-	sw->out_index[0] = sw->out_index[1] = -1;
-	sw->last_dts[0] = sw->last_dts[1] = AV_NOPTS_VALUE;
-	sw->last_video_dts = AV_NOPTS_VALUE;
-	sw->frag_start_ts = AV_NOPTS_VALUE;
-	sw->fsync_interval_us = p->fsync_interval_us;
-	sw->last_fsync_mono = clock_mono_us();
-	snprintf(sw->path, sizeof(sw->path), "%s", path);
-
-	if (!(sw->sha = sha256_new()) || !(sw->held = av_packet_alloc()))
-		goto fail;
-	sw->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	if (sw->fd < 0) {
-		ret = -errno;
-		goto fail;
-	}
-	if (fchmod(sw->fd, 0640) < 0) { /* exact, whatever the umask */
-		ret = -errno;
-		goto fail;
-	}
 	if ((ret = avformat_alloc_output_context2(&sw->oc, NULL, "mp4", NULL)) < 0)
 		goto fail;
 	if (!(iobuf = av_malloc(AVIO_BUFFER_SIZE))) {
@@ -244,6 +225,43 @@ int segwriter_open(struct segwriter **out, const char *path, const struct segwri
 		ret = sw->error;
 		goto fail;
 	}
+	return 0;
+fail:
+	av_free(iobuf);
+	return ret < 0 ? ret : -EIO;
+}
+
+int segwriter_open(struct segwriter **out, const char *path, const struct segwriter_params *p)
+{
+	struct segwriter *sw = av_mallocz(sizeof(*sw));
+	int ret = -ENOMEM;
+
+	if (!sw)
+		return -ENOMEM;
+	sw->fd = -1;
+	sw->out_index[0] = sw->out_index[1] = -1;
+	sw->last_dts[0] = sw->last_dts[1] = AV_NOPTS_VALUE;
+	sw->last_video_dts = AV_NOPTS_VALUE;
+	sw->frag_start_ts = AV_NOPTS_VALUE;
+	sw->fsync_interval_us = p->fsync_interval_us;
+	sw->frag_wall_us = p->fragment_wall_us;
+	sw->frag_bytes_max = p->fragment_bytes > 0 ? p->fragment_bytes : SEGWRITER_FRAGMENT_BYTES;
+	sw->last_fsync_mono = clock_mono_us();
+	snprintf(sw->path, sizeof(sw->path), "%s", path);
+
+	if (!(sw->sha = sha256_new()) || !(sw->held = av_packet_alloc()))
+		goto fail;
+	sw->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (sw->fd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	if (fchmod(sw->fd, 0640) < 0) { /* exact, whatever the umask */
+		ret = -errno;
+		goto fail;
+	}
+	if ((ret = open_muxer(sw, p)) < 0)
+		goto fail;
 	if (!p->audio && fragwriter_fits(sw->oc->streams[0]->codecpar) &&
 	    !(sw->fw = fragwriter_new(sw->oc->streams[0]->codecpar))) {
 		ret = -ENOMEM;
@@ -252,7 +270,6 @@ int segwriter_open(struct segwriter **out, const char *path, const struct segwri
 	*out = sw;
 	return 0;
 fail:
-	av_free(iobuf);
 	/* the file holds no footage yet: remove it, so no file is left unknown */
 	if (sw->fd >= 0)
 		unlink(path);
@@ -299,6 +316,7 @@ static int flush_fragment(struct segwriter *sw)
 		return sw->error;
 	sw->frag_has_data = false;
 	sw->frag_start_ts = AV_NOPTS_VALUE;
+	sw->frag_bytes = 0;
 	return fsync_if_due(sw, false);
 }
 
@@ -320,11 +338,32 @@ static int mux_packet(struct segwriter *sw, AVPacket *pkt, enum segwriter_stream
 	pkt->pts = av_rescale_q(pts, sw->in_tb[which], st->time_base);
 	pkt->duration = av_rescale_q(pkt->duration, sw->in_tb[which], st->time_base);
 	pkt->stream_index = st->index;
+	int size = pkt->size;
 	int ret = sw->fw ? fragwriter_add(sw->fw, pkt) : av_write_frame(sw->oc, pkt);
 	if (ret < 0)
 		return sw->error ? sw->error : ret;
 	sw->frag_has_data = true;
+	sw->frag_bytes += size;
 	return 0;
+}
+
+/*
+ * Whether the fragment must close before a video frame (key: a keyframe,
+ * ending at end_dts, of size bytes): at a keyframe; before the frame that
+ * would end past one second of media from its start, so no fragment is
+ * longer than that; and, whatever the timestamps say, before it would hold
+ * more than its byte bound or once it has been open its time bound.
+ */
+static bool fragment_full(const struct segwriter *sw, bool key, int64_t end_dts, int size)
+{
+	if (!sw->frag_has_data || sw->frag_start_ts == AV_NOPTS_VALUE)
+		return false;
+	if (key || sw->frag_bytes + size > sw->frag_bytes_max)
+		return true;
+	if (sw->frag_wall_us > 0 && clock_mono_us() - sw->frag_start_mono >= sw->frag_wall_us)
+		return true;
+	return av_rescale_q(end_dts - sw->frag_start_ts, sw->in_tb[0], AV_TIME_BASE_Q) >
+	       SEGWRITER_FRAGMENT_US;
 }
 
 /* Writes the held video packet, giving it the duration up to next_dts. */
@@ -338,21 +377,18 @@ static int release_held(struct segwriter *sw, int64_t next_dts)
 	else if (sw->held->duration <= 0)
 		sw->held->duration = sw->last_video_delta > 0 ? sw->last_video_delta : 1;
 
-	/* a fragment closes before the frame that would end past one second
-	 * from its start: no fragment is ever longer than that */
 	bool key = sw->held->flags & AV_PKT_FLAG_KEY;
-	int64_t end = dts + sw->held->duration;
-	if (sw->frag_has_data && sw->frag_start_ts != AV_NOPTS_VALUE &&
-	    (key || av_rescale_q(end - sw->frag_start_ts, sw->in_tb[0], AV_TIME_BASE_Q) >
-			    SEGWRITER_FRAGMENT_US)) {
+	if (fragment_full(sw, key, dts + sw->held->duration, sw->held->size)) {
 		int ret = flush_fragment(sw);
 		if (ret < 0)
 			return ret;
 	}
 	/* a fragment's length is counted from its first video frame: audio
 	 * may have opened it a little earlier */
-	if (sw->frag_start_ts == AV_NOPTS_VALUE)
+	if (sw->frag_start_ts == AV_NOPTS_VALUE) {
 		sw->frag_start_ts = dts;
+		sw->frag_start_mono = clock_mono_us();
+	}
 	sw->frames++;
 	if (key)
 		sw->keyframes++;
@@ -388,6 +424,9 @@ int segwriter_write(struct segwriter *sw, const AVPacket *pkt, enum segwriter_st
 		}
 		ret = mux_packet(sw, copy, SEGWRITER_AUDIO);
 		av_packet_free(&copy);
+		/* audio alone (no video comes to close the fragment) is bounded too */
+		if (ret == 0 && sw->frag_bytes > sw->frag_bytes_max)
+			ret = flush_fragment(sw);
 		return ret;
 	}
 	int64_t dts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;

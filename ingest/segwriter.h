@@ -3,9 +3,14 @@
  * fragmented MP4 file.  Internal to ingest/.
  *
  * The file is ftyp + an empty moov + one moof/mdat pair per fragment.  A
- * fragment closes at every video keyframe and whenever it would exceed one
- * second, and is handed to the kernel (write(2)) as it closes, so a crash
- * of the process loses at most the fragment being written.  The file is
+ * fragment closes at every video keyframe, whenever it would exceed one
+ * second of media time, once it holds SEGWRITER_FRAGMENT_BYTES and once it
+ * has been open fragment_wall_us (by the monotonic clock), and is handed to
+ * the kernel (write(2)) as it closes, so a crash of the process loses at
+ * most the fragment being written.  The last two hold whatever the
+ * camera's timestamps say: a fragment's samples stay in memory until it
+ * closes, and timestamps that barely move (or step back) would otherwise
+ * keep it open for ever.  The file is
  * fdatasync'd every fsync interval and at the end, and its folder with the
  * first of those, so a power cut loses at most what came after the last
  * sync.  Bytes are hashed (SHA-256) as they are written: the muxer never
@@ -24,6 +29,11 @@
 #include "catalog/catalog.h"
 
 #define SEGWRITER_FRAGMENT_US 1000000
+/* Bounds on a fragment whatever the timestamps: the bytes it holds, and
+ * the time it stays open (a little over its media length, so that arrival
+ * jitter never cuts a healthy stream's fragments short). */
+#define SEGWRITER_FRAGMENT_BYTES (4 * 1024 * 1024)
+#define SEGWRITER_FRAGMENT_WALL_US 1500000
 
 struct segwriter;
 
@@ -34,6 +44,9 @@ struct segwriter_params {
 	AVRational audio_tb;
 	int64_t fsync_interval_us; /* 0: after every fragment */
 	int64_t origin_ts;	   /* video dts (in video_tb) that becomes 0 */
+	int64_t fragment_wall_us;  /* a fragment open this long closes; 0: no bound */
+	int64_t fragment_bytes;	   /* a fragment holding this much closes;
+				    * 0: SEGWRITER_FRAGMENT_BYTES */
 };
 
 enum segwriter_stream { SEGWRITER_VIDEO = 0, SEGWRITER_AUDIO = 1 };

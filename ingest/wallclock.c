@@ -37,14 +37,24 @@ int64_t wallclock_boundary(struct wallclock *wc, int64_t media_us, int64_t arriv
 		wc->anchored = true;
 	} else {
 		at = wallclock_map(wc, media_us);
-		if (wc->have_diff) {
-			int64_t d = abs64(wc->min_diff);
-			if (d > WALLCLOCK_SLEW_US && d < WALLCLOCK_STEP_US)
-				correction = wc->min_diff;
-			else if (d >= WALLCLOCK_STEP_US)
-				wc->stepped = true;
+		/* this packet itself disagrees by a step or more: the camera's
+		 * clock runs at another pace than time (or jumped) */
+		int64_t now_diff = arrival_us - at;
+		if (abs64(now_diff) >= WALLCLOCK_STEP_US) {
+			correction = now_diff;
+			wc->reanchors++;
+		} else if (wc->have_diff && abs64(wc->min_diff) > WALLCLOCK_SLEW_US) {
+			correction = wc->min_diff;
+			if (abs64(wc->min_diff) >= WALLCLOCK_STEP_US)
+				wc->reanchors++;
 		}
 		at += correction;
+	}
+	/* however the camera counts, never ahead of the arrival by more than
+	 * the bound */
+	if (arrival_us <= INT64_MAX - WALLCLOCK_AHEAD_US && at > arrival_us + WALLCLOCK_AHEAD_US) {
+		correction -= at - (arrival_us + WALLCLOCK_AHEAD_US);
+		at = arrival_us + WALLCLOCK_AHEAD_US;
 	}
 	int64_t lowest = wc->floor;
 	if (wc->last_boundary != INT64_MIN && wc->last_boundary + 1 > lowest)

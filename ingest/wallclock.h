@@ -8,11 +8,20 @@
  * of libavformat's probe buffer late, so every packet's arrival is compared
  * with its predicted wall time; at each segment boundary, if the smallest
  * difference seen (the least-delayed packet) is off by more than
- * WALLCLOCK_SLEW_US, the mapping is moved by that much.  A difference
- * beyond WALLCLOCK_STEP_US is a step of the wall clock, not drift, and is
- * not followed within a run.  Boundaries never go backwards and never fall
- * before the floor (the end of the camera's previous footage), so segments
- * never overlap.
+ * WALLCLOCK_SLEW_US, the mapping is moved by that much.
+ *
+ * A camera's timestamps are its word, not evidence: when the packet a
+ * boundary is cut at arrives WALLCLOCK_STEP_US or more from its predicted
+ * time (either way), the mapping is re-anchored at its arrival (counted in
+ * reanchors, for the log); and no boundary is ever more than WALLCLOCK_AHEAD_US past
+ * the arrival of the packet it is cut at, so a camera that advances its
+ * clock faster than time passes cannot date footage in the future.  The
+ * arrival times given must come from a clock that is not stepped within a
+ * run (ingest measures them on the monotonic clock from the run's start):
+ * then a disagreement is the camera's doing, never the system clock's.
+ * Boundaries never go backwards and never fall before the floor (the end
+ * of the camera's previous footage), so segments never overlap; where that
+ * conflicts with the bound ahead, the floor wins.
  */
 #ifndef VIGIL_INGEST_WALLCLOCK_H
 #define VIGIL_INGEST_WALLCLOCK_H
@@ -21,7 +30,8 @@
 #include <stdint.h>
 
 #define WALLCLOCK_SLEW_US 500000
-#define WALLCLOCK_STEP_US (60 * INT64_C(1000000))
+#define WALLCLOCK_STEP_US (10 * INT64_C(1000000))
+#define WALLCLOCK_AHEAD_US (2 * INT64_C(1000000))
 
 struct wallclock {
 	bool anchored;
@@ -31,7 +41,7 @@ struct wallclock {
 	int64_t min_diff; /* min(arrival - predicted) since the last boundary */
 	int64_t floor;	  /* no boundary earlier than this */
 	int64_t last_boundary;
-	bool stepped; /* a clock step was seen and ignored */
+	int reanchors; /* boundaries moved by WALLCLOCK_STEP_US or more */
 };
 
 /* Starts a run; floor_us is the end of the camera's footage so far (or -1). */

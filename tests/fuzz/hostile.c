@@ -78,6 +78,12 @@ struct conn {
 	int64_t next_ms;
 	const uint8_t *challenge;
 	size_t challengelen;
+	/* cameras that never stop (issue 11) */
+	int pace_ms;
+	bool paced;	      /* the wait before the record at the cursor is done */
+	int loops;	      /* times the LOOP record jumped back */
+	const uint8_t *flood; /* a FLOOD record's payload, for the PLAY answer */
+	size_t floodlen;
 
 	/* the buffers last: hostile_serve() clears what comes before */
 	uint8_t in[INBUF];
@@ -138,7 +144,14 @@ static bool peek_record(const struct conn *c, int *type, const uint8_t **payload
 static bool is_control(int type)
 {
 	return type == HOSTILE_SDP || type == HOSTILE_REPLY || type == HOSTILE_HEADER ||
-	       type == HOSTILE_STATUS || type == HOSTILE_STALL || type == HOSTILE_AUTH;
+	       type == HOSTILE_STATUS || type == HOSTILE_STALL || type == HOSTILE_AUTH ||
+	       type == HOSTILE_FLOOD;
+}
+
+/* Media records of the cameras that never stop. */
+static bool is_endless_media(int type)
+{
+	return type == HOSTILE_PACE || type == HOSTILE_LOOP;
 }
 
 /* Takes the control records in front of the next answer. */
@@ -154,7 +167,7 @@ static void take_controls(struct conn *c)
 	while (peek_record(c, &type, &p, &len, &next)) {
 		if ((!is_control(type) && type != HOSTILE_CLOSE && type >= HOSTILE_SDP &&
 		     type <= HOSTILE_STATUS) ||
-		    type == HOSTILE_REPEAT)
+		    type == HOSTILE_REPEAT || is_endless_media(type))
 			return; /* media: after PLAY */
 		c->pos = next;
 		switch (type) {
@@ -193,6 +206,10 @@ static void take_controls(struct conn *c)
 			c->challenge = p;
 			c->challengelen = len;
 			break;
+		case HOSTILE_FLOOD:
+			c->flood = p;
+			c->floodlen = len;
+			break;
 		default: break; /* unknown: skipped */
 		}
 	}
@@ -220,6 +237,48 @@ static bool header_value(const char *req, const char *name, char *out, size_t ou
 		line = strstr(line, "\r\n");
 	}
 	return false;
+}
+
+/* A FLOOD record's video, sent before the answer to PLAY. */
+static bool send_flood(struct conn *c)
+{
+	const uint8_t *p = c->flood;
+
+	if (c->floodlen < 10)
+		return true;
+	unsigned units = (unsigned)p[0] << 8 | p[1], frags = (unsigned)p[2] << 8 | p[3];
+	size_t size = (size_t)p[4] << 8 | p[5];
+	uint32_t step = (uint32_t)p[6] << 24 | (uint32_t)p[7] << 16 | (uint32_t)p[8] << 8 | p[9];
+	uint32_t ts = 0;
+	uint16_t seq = 0;
+	if (size + 18 > sizeof(c->out) || size + 14 > 0xffff)
+		size = sizeof(c->out) - 18 < 0xffff - 14 ? sizeof(c->out) - 18 : 0xffff - 14;
+	c->flood = NULL;
+	for (unsigned u = 0; u < units; u++, ts += step) {
+		for (unsigned f = 0; f < frags; f++, seq++) {
+			uint8_t *o = c->out;
+			size_t plen = 12 + 2 + size;
+			o[0] = '$';
+			o[1] = 0;
+			o[2] = (uint8_t)(plen >> 8);
+			o[3] = (uint8_t)plen;
+			o[4] = 0x80;
+			o[5] = (uint8_t)((f + 1 == frags ? 0x80 : 0) | 96);
+			o[6] = (uint8_t)(seq >> 8);
+			o[7] = (uint8_t)seq;
+			o[8] = (uint8_t)(ts >> 24);
+			o[9] = (uint8_t)(ts >> 16);
+			o[10] = (uint8_t)(ts >> 8);
+			o[11] = (uint8_t)ts;
+			memcpy(o + 12, "\x12\x34\x56\x78", 4);
+			o[16] = 0x7c; /* FU-A of an IDR slice */
+			o[17] = (uint8_t)((f == 0 ? 0x80 : 0) | (f + 1 == frags ? 0x40 : 0) | 5);
+			memset(o + 18, 0x5a, size);
+			if (!send_all(c, o, 4 + plen))
+				return false;
+		}
+	}
+	return true;
 }
 
 static bool answer(struct conn *c, const char *req)
@@ -295,6 +354,8 @@ static bool answer(struct conn *c, const char *req)
 			 lo, hi);
 	} else {
 		snprintf(extra, sizeof(extra), "Session: 47112344\r\n");
+		if (strcmp(method, "PLAY") == 0 && c->flood && !send_flood(c))
+			return false;
 		if (strcmp(method, "PLAY") == 0)
 			c->st->played = 1;
 	}
@@ -357,6 +418,15 @@ static bool send_media(struct conn *c)
 	while (now_ms() >= c->quiet_until_ms && peek_record(c, &type, &p, &len, &next)) {
 		if (is_control(type))
 			return true; /* waits for the next request */
+		/* PACE: a wait before each access unit */
+		if (type == HOSTILE_RTPH && c->pace_ms > 0 && len >= 8 &&
+		    (p[4] | p[5] | p[6] | p[7]) && !c->paced) {
+			c->paced = true;
+			c->quiet_until_ms = now_ms() + c->pace_ms;
+			return true;
+		}
+		c->paced = false;
+		size_t here = c->pos;
 		c->pos = next;
 		c->st->media++;
 		switch (type) {
@@ -416,6 +486,18 @@ static bool send_media(struct conn *c)
 			c->repeatlen = len >= 1 ? len - 1 : 0;
 			c->next_ms = now_ms();
 			return true;
+		case HOSTILE_PACE: c->pace_ms = len >= 1 ? p[0] : 0; break;
+		case HOSTILE_LOOP:
+			if (len >= 6) {
+				int count = p[0] << 8 | p[1];
+				size_t back = (size_t)p[2] << 24 | (size_t)p[3] << 16 |
+					      (size_t)p[4] << 8 | p[5];
+				if (c->loops < count && back <= here) {
+					c->loops++;
+					c->pos = here - back;
+				}
+			}
+			break;
 		default: break;
 		}
 	}

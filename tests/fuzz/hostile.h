@@ -24,6 +24,15 @@
  *   RAW     bytes written as they are (truncated or lying '$' frames)
  *   PAUSE   payload[0] x 10 ms of silence (at most 1 s in all)
  *   CLOSE   close the connection now
+ * Records for cameras that never stop (issue 11, the bounds on memory and
+ * on timestamps), numbered apart from the others:
+ *   PACE    payload[0] ms before each access unit from now on (before each
+ *           RTPH record with a timestamp step); not counted as a pause
+ *   LOOP    payload u16 count, u32 back: jumps back that many bytes from
+ *           the start of this record, count times (one loop per script)
+ *   FLOOD   a control record: before the answer to PLAY, sends u16 units
+ *           of u16 FU-A fragments of u16 bytes each, the timestamp rising
+ *           by u32 per unit (video the client must hold before PLAY)
  * The client's own requests and interleaved RTCP are read and answered
  * (OPTIONS, DESCRIBE, SETUP with the channels it asked for, PLAY,
  * GET_PARAMETER, TEARDOWN ...) throughout.
@@ -60,6 +69,10 @@ enum hostile_record {
 	HOSTILE_STALL = 10,
 	HOSTILE_REPEAT = 11,
 	HOSTILE_AUTH = 12,
+	/* cameras that never stop (issue 11) */
+	HOSTILE_PACE = 20,
+	HOSTILE_LOOP = 21,
+	HOSTILE_FLOOD = 22,
 };
 
 struct hostile_stats {

@@ -262,8 +262,49 @@ static void test_unfinished_file_keeps_whole_fragments(void)
 	avcodec_parameters_free(&par);
 }
 
+/*
+ * A camera whose clock moves one tick a frame after a single keyframe:
+ * the fragment writer's fragments still close (by bytes here), so a crash
+ * loses only the fragment being built, not everything since the keyframe,
+ * and memory holds no more than one fragment.
+ */
+static void test_one_tick_camera_still_closes_fragments(void)
+{
+	AVCodecParameters *par = make_par();
+	struct segwriter *sw = NULL;
+	char path[4096];
+
+	av_log_set_level(AV_LOG_QUIET);
+	snprintf(path, sizeof(path), "%s", test_path("tick.mp4"));
+	struct segwriter_params p = {
+		.video = par, .video_tb = { 1, TB_HZ }, .origin_ts = ORIGIN, .fragment_bytes = 4096
+	};
+	CHECK_INT(segwriter_open(&sw, path, &p), 0);
+	for (int i = 0; sw && i < 60; i++) {
+		AVPacket *pkt = make_unit(i);
+		pkt->dts = pkt->pts = ORIGIN + i; /* one tick a frame */
+		if (i > 0)
+			pkt->flags &= ~AV_PKT_FLAG_KEY;
+		CHECK_INT(segwriter_write(sw, pkt, SEGWRITER_VIDEO), 0);
+		av_packet_free(&pkt);
+	}
+	segwriter_free(&sw); /* no finish: as after kill -9 */
+	int fd = open(path, O_RDONLY);
+	struct fmp4_scan scan;
+	CHECK_INT(fmp4_scan_fd(fd, &scan), 0);
+	close(fd);
+	if (scan.fragments < 4)
+		test_fail(__FILE__, __LINE__, "%d fragments on disk", (int)scan.fragments);
+	struct readback r;
+	CHECK_INT(read_back(path, &r), 0);
+	CHECK(r.n >= 40);
+	readback_free(&r);
+	avcodec_parameters_free(&par);
+}
+
 const struct test_case fragwriter_tests[] = {
 	{ "same_samples_as_the_muxer", test_same_samples_as_the_muxer },
 	{ "unfinished_file_keeps_whole_fragments", test_unfinished_file_keeps_whole_fragments },
+	{ "one_tick_camera_still_closes_fragments", test_one_tick_camera_still_closes_fragments },
 	{ NULL, NULL },
 };

@@ -1,6 +1,7 @@
 /* ingest/rtsp: the lean RTSP client's pure parts: URLs, SDPs, Digest
  * authentication, and RTP depacketization into access units (packets are
  * built byte by byte here, as a camera would send them); then its waits
+#include <stdbool.h>
  * and its authentication against a small camera in a thread that never
  * lets a wait end, or asks for Basic. */
 #include <netinet/in.h>
@@ -668,6 +669,102 @@ static void test_host_name_looked_up(void)
 	cam_stop(&k);
 }
 
+/* ---- bounds on what a camera can make the client hold (issue 11) -------- */
+
+/* H264/1: every timestamp a huge number of microseconds; refused with a
+ * reason, not fallen back to libavformat (which would take it). */
+static void test_sdp_clock_rate(void)
+{
+	struct rtsp_sdp *s = malloc(sizeof(*s));
+	char sdp[4096];
+	const char *at = strstr(sdp_h264, "H264/90000");
+
+	CHECK(at != NULL);
+	for (int i = 0; i < 3 && at; i++) {
+		static const char *const rates[] = { "H264/1", "H264/999", "H264/20000000" };
+		snprintf(sdp, sizeof(sdp), "%.*s%s%s", (int)(at - sdp_h264), sdp_h264, rates[i],
+			 at + strlen("H264/90000"));
+		CHECK_INT(rtsp_parse_sdp(sdp, "rtsp://127.0.0.1:8554/cam1/", s),
+			  AVERROR_INVALIDDATA);
+		CHECK(strstr(s->why, "clock rate") != NULL);
+	}
+	CHECK_INT(rtsp_parse_sdp(sdp_h264, "rtsp://127.0.0.1:8554/cam1/", s), 0);
+	free(s);
+}
+
+/* Feeds an IDR slice of size bytes at ts in FU-A fragments of 1400, all
+ * left queued; returns the first error, or 0. */
+static int feed_unit_queued(struct rtsp_client *c, uint16_t *seq, uint32_t ts, size_t size)
+{
+	static uint8_t chunk[1400];
+	struct rtp p;
+
+	memset(chunk, 0x5a, sizeof(chunk));
+	for (size_t off = 0; off < size; off += sizeof(chunk)) {
+		bool first = off == 0, last = off + sizeof(chunk) >= size;
+		rtp_begin(&p, 96, last, (*seq)++, ts);
+		uint8_t fu[2] = { 0x7c, (uint8_t)((first ? 0x80 : 0) | (last ? 0x40 : 0) | 5) };
+		rtp_put(&p, fu, 2);
+		rtp_put(&p, chunk, sizeof(chunk));
+		int ret = rtsp_test_feed_queued(c, p.b, p.n);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* Before PLAY is answered nothing reads the queue: a camera sending big
+ * units then could make the client hold 64 of up to 16 MiB each. */
+static void test_queue_bound(void)
+{
+	struct rtsp_client *c = rtsp_test_client(AV_CODEC_ID_H264, 96);
+	uint16_t seq = 1;
+	int ret = 0, units = 0;
+
+	while (ret == 0 && units < 60)
+		ret = feed_unit_queued(c, &seq, (uint32_t)units++ * 3600, 200 * 1024);
+	CHECK_INT(ret, RTSP_OVER_BOUND);
+	/* 200 KiB each: refused at the unit that would pass the bound */
+	CHECK(units <= RTSP_QUEUE_MAX / (200 * 1024) + 2);
+	CHECK(strstr(rtsp_error_detail(c), "MiB") != NULL);
+	rtsp_close(&c);
+
+	/* one unit alone past its own bound */
+	c = rtsp_test_client(AV_CODEC_ID_H264, 96);
+	CHECK_INT(feed_unit_queued(c, &seq, 0, RTSP_UNIT_MAX + 4096), RTSP_OVER_BOUND);
+	rtsp_close(&c);
+}
+
+/* Timestamps stepping by 2^31 - 1: unwrapped, they would grow until
+ * microseconds overflow; the client stops at its range instead. */
+static void test_timestamp_range(void)
+{
+	struct rtsp_client *c = rtsp_test_client(AV_CODEC_ID_H264, 96);
+	AVPacket *pkt = av_packet_alloc();
+	static const uint8_t slice[] = { 0x41, 0x9a, 0x02, 0x03 };
+	struct rtp p;
+	uint32_t ts = 0;
+	int ret = 0, i;
+	int64_t highest = 0;
+
+	for (i = 0; i < 200000 && ret >= 0; i++) {
+		rtp_begin(&p, 96, 1, (uint16_t)i, ts);
+		rtp_put(&p, slice, sizeof(slice));
+		ret = feed(c, &p, pkt);
+		if (ret == 1) {
+			if (pkt->pts > highest)
+				highest = pkt->pts;
+			av_packet_unref(pkt);
+		}
+		ts += 0x7fffffffu;
+	}
+	CHECK_INT(ret, RTSP_OVER_BOUND);
+	CHECK(highest < (INT64_C(1) << 48));
+	CHECK(highest > (INT64_C(1) << 47));
+	av_packet_free(&pkt);
+	rtsp_close(&c);
+}
+
 const struct test_case rtsp_tests[] = {
 	{ "url", test_url },
 	{ "sdp_h264", test_sdp_h264 },
@@ -677,6 +774,9 @@ const struct test_case rtsp_tests[] = {
 	{ "h264_recovery_point_and_fallbacks", test_h264_recovery_point_and_fallbacks },
 	{ "h265_units", test_h265_units },
 	{ "lost_fragment_is_not_glued", test_lost_fragment_is_not_glued },
+	{ "sdp_clock_rate", test_sdp_clock_rate },
+	{ "queue_bound", test_queue_bound },
+	{ "timestamp_range", test_timestamp_range },
 	{ "request_bounded_by_a_whole_reply", test_request_bounded_by_a_whole_reply },
 	{ "read_bounded_with_rtcp_only", test_read_bounded_with_rtcp_only },
 	{ "read_bounded_with_other_payload_type", test_read_bounded_with_other_payload_type },

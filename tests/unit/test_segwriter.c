@@ -11,6 +11,7 @@
 #include <libavutil/log.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -104,11 +105,13 @@ static int make_video(struct video *v, int frames, int gop)
 			goto out;
 		for (int y = 0; y < enc->height; y++)
 			for (int x = 0; x < enc->width; x++)
-				frame->data[0][y * frame->linesize[0] + x] = (uint8_t)(x + y + 3 * i);
+				frame->data[0][y * frame->linesize[0] + x] =
+					(uint8_t)(x + y + 3 * i);
 		for (int y = 0; y < enc->height / 2; y++)
 			for (int x = 0; x < enc->width / 2; x++) {
 				frame->data[1][y * frame->linesize[1] + x] = (uint8_t)(128 + y + i);
-				frame->data[2][y * frame->linesize[2] + x] = (uint8_t)(64 + x + 2 * i);
+				frame->data[2][y * frame->linesize[2] + x] =
+					(uint8_t)(64 + x + 2 * i);
 			}
 		frame->pts = i;
 		if (avcodec_send_frame(enc, frame) < 0 || drain(enc, v) < 0)
@@ -288,8 +291,8 @@ static void check_fragments(const char *path, int want_min_fragments)
 		CHECK(in > 0);
 		int64_t us = in ? to_us(hi - lo, d->tb) : 0;
 		if (us > SEGWRITER_FRAGMENT_US)
-			test_fail(__FILE__, __LINE__, "fragment %d holds %lld us of video", fragments,
-				  (long long)us);
+			test_fail(__FILE__, __LINE__, "fragment %d holds %lld us of video",
+				  fragments, (long long)us);
 	}
 	int placed = 0;
 	for (int i = 0; i < d->frames && i < MAX_PACKETS; i++)
@@ -333,8 +336,9 @@ static void write_and_finish(void)
 	for (int i = 0; i < v.n; i++) {
 		CHECK_INT(segwriter_write(sw, v.pkts[i], SEGWRITER_VIDEO), 0);
 		if (segwriter_frames(sw) != i + 1 || segwriter_media_us(sw) != i * 40000) {
-			test_fail(__FILE__, __LINE__, "after %d packets: %lld frames, %lld us", i + 1,
-				  (long long)segwriter_frames(sw), (long long)segwriter_media_us(sw));
+			test_fail(__FILE__, __LINE__, "after %d packets: %lld frames, %lld us",
+				  i + 1, (long long)segwriter_frames(sw),
+				  (long long)segwriter_media_us(sw));
 			break;
 		}
 	}
@@ -474,6 +478,70 @@ static void long_gop_fragments(void)
 	video_free(&v);
 }
 
+/* Moof boxes in a file. */
+static int count_fragments(const char *path)
+{
+	struct box_info boxes[512];
+	int n = list_boxes(path, boxes, 512), moofs = 0;
+	for (int b = 0; b < n; b++)
+		moofs += strcmp(boxes[b].type, "moof") == 0;
+	return moofs;
+}
+
+/*
+ * One keyframe, then timestamps that never let a fragment reach a second
+ * of media: one tick per frame, or one second back per frame.  The
+ * fragment must still close, by the bytes it holds and by the time it has
+ * been open, or it holds the camera's every frame in memory.
+ */
+static void hostile_timestamps_fragments(void)
+{
+	struct video v;
+	if (make_video(&v, 2 * FPS, 250) < 0)
+		return;
+	CHECK_INT(v.keyframes, 1);
+	int64_t total = 0;
+	for (int i = 0; i < v.n; i++)
+		total += v.pkts[i]->size;
+	for (int mode = 0; mode < 2; mode++) {
+		for (int bound = 0; bound < 2; bound++) {
+			for (int i = 0; i < v.n; i++) /* 1 tick up, or 1 s back, per frame */
+				v.pkts[i]->dts = v.pkts[i]->pts =
+					mode == 0 ? ORIGIN + i
+						  : ORIGIN + (v.n - i) * (int64_t)TB_HZ;
+			char path[4096];
+			snprintf(path, sizeof(path), "%s",
+				 test_path(mode == 0 ? "tick.mp4" : "back.mp4"));
+			unlink(path);
+			struct segwriter *sw = NULL;
+			struct segwriter_params p = params_for(&v);
+			if (bound == 0)
+				p.fragment_bytes = total / 5; /* bytes: about five fragments */
+			else
+				p.fragment_wall_us = 20 * 1000; /* time: one each 20 ms */
+			CHECK_INT(segwriter_open(&sw, path, &p), 0);
+			if (!sw)
+				continue;
+			for (int i = 0; i < v.n; i++) {
+				CHECK_INT(segwriter_write(sw, v.pkts[i], SEGWRITER_VIDEO), 0);
+				if (bound == 1)
+					usleep(5 * 1000);
+			}
+			struct segment_result r;
+			CHECK_INT(segwriter_finish(sw, AV_NOPTS_VALUE, &r), 0);
+			segwriter_free(&sw);
+			CHECK_INT(r.frames, v.n);
+			int frags = count_fragments(path);
+			if (frags < 4)
+				test_fail(__FILE__, __LINE__, "%s, bound by %s: %d fragments",
+					  mode == 0 ? "one tick per frame"
+						    : "one second back per frame",
+					  bound == 0 ? "bytes" : "time", frags);
+		}
+	}
+	video_free(&v);
+}
+
 /* Copies the first len bytes of src to dst. */
 static int copy_prefix(const char *src, const char *dst, int64_t len)
 {
@@ -518,8 +586,8 @@ static void recover_copy(int line, const char *path, int64_t cut, int want_fragm
 		return;
 	}
 	if (scan.fragments != want_fragments || !scan.has_header || scan.file_size != cut)
-		test_fail(__FILE__, line, "cut at %lld: %d fragments (want %d), header %d", (long long)cut,
-			  scan.fragments, want_fragments, scan.has_header);
+		test_fail(__FILE__, line, "cut at %lld: %d fragments (want %d), header %d",
+			  (long long)cut, scan.fragments, want_fragments, scan.has_header);
 	if (ftruncate(fd, scan.keep_bytes) < 0)
 		test_fail(__FILE__, line, "ftruncate");
 	close(fd);
@@ -527,15 +595,18 @@ static void recover_copy(int line, const char *path, int64_t cut, int want_fragm
 	struct probe_result pr;
 	int ret = probe_segment(copy, &pr);
 	if (want_fragments > 0) {
-		if (ret != 0 || pr.frames != 25 * want_fragments || pr.keyframes != want_fragments ||
+		if (ret != 0 || pr.frames != 25 * want_fragments ||
+		    pr.keyframes != want_fragments ||
 		    pr.duration_us != 1000000 * (int64_t)want_fragments)
 			test_fail(__FILE__, line,
 				  "cut at %lld, kept %lld: probe %d, %lld frames, %lld keyframes, "
 				  "%lld us; want %d fragments",
-				  (long long)cut, (long long)scan.keep_bytes, ret, (long long)pr.frames,
-				  (long long)pr.keyframes, (long long)pr.duration_us, want_fragments);
+				  (long long)cut, (long long)scan.keep_bytes, ret,
+				  (long long)pr.frames, (long long)pr.keyframes,
+				  (long long)pr.duration_us, want_fragments);
 	} else if (ret == 0 && pr.frames != 0) {
-		test_fail(__FILE__, line, "a header-only file holds %lld frames", (long long)pr.frames);
+		test_fail(__FILE__, line, "a header-only file holds %lld frames",
+			  (long long)pr.frames);
 	}
 }
 
@@ -660,6 +731,7 @@ const struct test_case segwriter_tests[] = {
 	{ "write_and_finish", write_and_finish },
 	{ "finish_without_end_ts", finish_without_end_ts },
 	{ "long_gop_fragments", long_gop_fragments },
+	{ "hostile_timestamps_fragments", hostile_timestamps_fragments },
 	{ "crash_without_trailer", crash_without_trailer },
 	{ "open_errors", open_errors },
 	{ NULL, NULL },

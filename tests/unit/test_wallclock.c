@@ -27,20 +27,24 @@ struct step {
 struct steps_case {
 	const char *name;
 	int64_t floor;
-	bool stepped; /* expected at the end */
+	int reanchors; /* expected at the end */
 	struct step steps[12];
 	int n;
 };
 
 static const struct steps_case steps_cases[] = {
-	{ "first boundary anchors at arrival", -1, false,
+	{ "first boundary anchors at arrival",
+	  -1,
+	  0,
 	  { { OBSERVE, 0, W - 99 * SEC, 0, 0 }, /* before the anchor: ignored */
 	    { BOUNDARY, 5 * SEC, W, W, 0 },
 	    { MAP, 6 * SEC, 0, W + SEC, 0 },
 	    { MAP, 65 * SEC, 0, W + 60 * SEC, 0 },
 	    { BOUNDARY, 65 * SEC, W + 60 * SEC, W + 60 * SEC, 0 } },
 	  5 },
-	{ "slew threshold is exclusive", -1, false,
+	{ "slew threshold is exclusive",
+	  -1,
+	  0,
 	  { { BOUNDARY, 0, W, W, 0 },
 	    { OBSERVE, SEC, W + SEC + WALLCLOCK_SLEW_US, 0, 0 },
 	    { BOUNDARY, 60 * SEC, W + 60 * SEC, W + 60 * SEC, 0 },
@@ -49,45 +53,87 @@ static const struct steps_case steps_cases[] = {
 	      WALLCLOCK_SLEW_US + 1 },
 	    /* the mapping moved: on time now means 500001 us later */
 	    { OBSERVE, 121 * SEC, W + 121 * SEC + WALLCLOCK_SLEW_US + 1, 0, 0 },
-	    { BOUNDARY, 180 * SEC, 0, W + 180 * SEC + WALLCLOCK_SLEW_US + 1, 0 } },
+	    { BOUNDARY, 180 * SEC, W + 180 * SEC + WALLCLOCK_SLEW_US + 1,
+	      W + 180 * SEC + WALLCLOCK_SLEW_US + 1, 0 } },
 	  7 },
-	{ "negative offsets beyond the slew are followed", -1, false,
+	{ "negative offsets beyond the slew are followed",
+	  -1,
+	  0,
 	  { { BOUNDARY, 0, W, W, 0 },
 	    { OBSERVE, 10 * SEC, W + 10 * SEC - WALLCLOCK_SLEW_US - 1, 0, 0 },
 	    { BOUNDARY, 60 * SEC, W + 60 * SEC, W + 60 * SEC - WALLCLOCK_SLEW_US - 1,
 	      -WALLCLOCK_SLEW_US - 1 },
 	    { MAP, 70 * SEC, 0, W + 70 * SEC - WALLCLOCK_SLEW_US - 1, 0 } },
 	  4 },
-	{ "the least delayed packet decides", -1, false,
+	{ "the least delayed packet decides",
+	  -1,
+	  0,
 	  { { BOUNDARY, 0, W, W, 0 },
 	    { OBSERVE, SEC, W + SEC + 2 * SEC, 0, 0 },
 	    { OBSERVE, 2 * SEC, W + 2 * SEC + 700 * MS, 0, 0 },
 	    { OBSERVE, 3 * SEC, W + 3 * SEC + 3 * SEC, 0, 0 },
 	    { BOUNDARY, 60 * SEC, W + 64 * SEC, W + 60 * SEC + 700 * MS, 700 * MS },
 	    /* measurements start afresh after each boundary */
-	    { BOUNDARY, 120 * SEC, W + 200 * SEC, W + 120 * SEC + 700 * MS, 0 } },
+	    { BOUNDARY, 120 * SEC, W + 121 * SEC, W + 120 * SEC + 700 * MS, 0 } },
 	  6 },
-	{ "just below a step is followed", -1, false,
+	{ "just below a step is followed",
+	  -1,
+	  0,
 	  { { BOUNDARY, 0, W, W, 0 },
 	    { OBSERVE, SEC, W + SEC + WALLCLOCK_STEP_US - 1, 0, 0 },
-	    { BOUNDARY, 60 * SEC, 0, W + 60 * SEC + WALLCLOCK_STEP_US - 1, WALLCLOCK_STEP_US - 1 } },
+	    { BOUNDARY, 60 * SEC, W + 60 * SEC + WALLCLOCK_STEP_US - 1,
+	      W + 60 * SEC + WALLCLOCK_STEP_US - 1, WALLCLOCK_STEP_US - 1 } },
 	  3 },
-	{ "a step is not followed", -1, true,
+	/* the camera's clock is its word, not evidence: arrival decides */
+	{ "a step is followed, and counted",
+	  -1,
+	  2,
 	  { { BOUNDARY, 0, W, W, 0 },
 	    { OBSERVE, SEC, W + SEC + WALLCLOCK_STEP_US, 0, 0 },
-	    { BOUNDARY, 60 * SEC, W + 60 * SEC + WALLCLOCK_STEP_US, W + 60 * SEC, 0 },
+	    { BOUNDARY, 60 * SEC, W + 60 * SEC + WALLCLOCK_STEP_US,
+	      W + 60 * SEC + WALLCLOCK_STEP_US, WALLCLOCK_STEP_US },
+	    /* media 2 h ahead of arrival: back to arrival, but never before
+	     * the last boundary */
 	    { OBSERVE, 61 * SEC, W + 61 * SEC - 2 * 3600 * SEC, 0, 0 },
-	    { BOUNDARY, 120 * SEC, 0, W + 120 * SEC, 0 } },
+	    { BOUNDARY, 120 * SEC, W + 121 * SEC - 2 * 3600 * SEC,
+	      W + 60 * SEC + WALLCLOCK_STEP_US + 1, 1 - 60 * SEC } },
 	  5 },
-	{ "never before the floor", W + 10 * SEC, false,
+	{ "never ahead of the arrival by more than the bound",
+	  -1,
+	  1,
+	  { { BOUNDARY, 0, W, W, 0 },
+	    /* 5 s of media in 40 ms: less than a step, more than the bound */
+	    { BOUNDARY, 5 * SEC, W + 40 * MS, W + 40 * MS + WALLCLOCK_AHEAD_US,
+	      40 * MS + WALLCLOCK_AHEAD_US - 5 * SEC },
+	    { MAP, 5 * SEC, 0, W + 40 * MS + WALLCLOCK_AHEAD_US, 0 },
+	    /* then 9.9 s of media per 40 ms frame: re-anchored at arrival,
+	     * held at the last boundary */
+	    { OBSERVE, 14900 * MS, W + 80 * MS, 0, 0 },
+	    { BOUNDARY, 24800 * MS, W + 120 * MS, W + 40 * MS + WALLCLOCK_AHEAD_US + 1,
+	      1 - 19800 * MS } },
+	  5 },
+	{ "a camera clock that barely moves is re-anchored",
+	  -1,
+	  1,
+	  { { BOUNDARY, 0, W, W, 0 },
+	    /* one tick (11 us) per frame: the least delayed packet is on time */
+	    { OBSERVE, 11, W + 40 * MS, 0, 0 },
+	    { OBSERVE, 22, W + WALLCLOCK_STEP_US, 0, 0 },
+	    { BOUNDARY, 33, W + WALLCLOCK_STEP_US + 33, W + WALLCLOCK_STEP_US + 33,
+	      WALLCLOCK_STEP_US } },
+	  4 },
+	{ "never before the floor",
+	  W + 10 * SEC,
+	  1,
 	  { { BOUNDARY, 0, W, W + 10 * SEC, 10 * SEC },
 	    { MAP, 5 * SEC, 0, W + 15 * SEC, 0 },
-	    { BOUNDARY, 60 * SEC, W + 60 * SEC, W + 70 * SEC, 0 } },
+	    /* the floor held the mapping 10 s ahead of arrival: back to it */
+	    { BOUNDARY, 60 * SEC, W + 60 * SEC, W + 60 * SEC, -10 * SEC } },
 	  3 },
-	{ "a floor in the past changes nothing", W - 10 * SEC, false,
-	  { { BOUNDARY, 0, W, W, 0 } },
-	  1 },
-	{ "never backwards", -1, false,
+	{ "a floor in the past changes nothing", W - 10 * SEC, 0, { { BOUNDARY, 0, W, W, 0 } }, 1 },
+	{ "never backwards",
+	  -1,
+	  1,
 	  { { BOUNDARY, 0, W, W, 0 },
 	    /* 50 s early: a correction that would put this boundary before
 	     * the last one */
@@ -107,9 +153,7 @@ static void exact_steps(void)
 			const struct step *s = &tc->steps[i];
 			int64_t got = 0, corr = 12345;
 			switch (s->op) {
-			case OBSERVE:
-				wallclock_observe(&wc, s->media, s->arrival);
-				continue;
+			case OBSERVE: wallclock_observe(&wc, s->media, s->arrival); continue;
 			case BOUNDARY:
 				got = wallclock_boundary(&wc, s->media, s->arrival, &corr);
 				break;
@@ -124,9 +168,9 @@ static void exact_steps(void)
 					  "), want %+" PRId64 " (%+" PRId64 ")",
 					  tc->name, i, got - W, corr, s->want - W, s->corr);
 		}
-		if (wc.stepped != tc->stepped)
-			test_fail(__FILE__, __LINE__, "%s: stepped %d, want %d", tc->name, wc.stepped,
-				  tc->stepped);
+		if (wc.reanchors != tc->reanchors)
+			test_fail(__FILE__, __LINE__, "%s: %d re-anchors, want %d", tc->name,
+				  wc.reanchors, tc->reanchors);
 	}
 	/* a NULL correction pointer is allowed */
 	struct wallclock wc;
@@ -155,35 +199,30 @@ struct scenario {
 	int64_t floor_rel; /* floor relative to W, or INT64_MIN for none */
 
 	/* expectations */
-	int64_t max_error_us; /* |boundary - true time| from the 2nd boundary on: for
-			       * drift, the slew plus one segment's worth */
-	int64_t first_corr_lo;	 /* correction at the 2nd boundary is in [lo, hi] */
+	int64_t max_error_us;  /* |boundary - true time| from the 2nd boundary on: for
+				* drift, the slew plus one segment's worth */
+	int64_t first_corr_lo; /* correction at the 2nd boundary is in [lo, hi] */
 	int64_t first_corr_hi;
 	bool some_correction; /* at least one non-zero correction after the 2nd boundary */
-	bool stepped;
 };
 
 static const struct scenario scenarios[] = {
-	{ "steady stream, jitter below the slew", 30, 60, 0, 400 * MS, 0, 0, 0, INT64_MIN,
-	  400 * MS, 0, 0, false, false },
-	{ "first packets out 1.5 s late", 10, 60, 1500 * MS, 100 * MS, 0, 0, 0, INT64_MIN,
-	  100 * MS, -1600 * MS, -1400 * MS, false, false },
-	{ "first packets out 3 s late, short segments", 5, 10, 3 * SEC, 50 * MS, 0, 0, 0,
-	  INT64_MIN, 50 * MS, -3050 * MS, -2950 * MS, false, false },
+	{ "steady stream, jitter below the slew", 30, 60, 0, 400 * MS, 0, 0, 0, INT64_MIN, 400 * MS,
+	  0, 0, false },
+	{ "first packets out 1.5 s late", 10, 60, 1500 * MS, 100 * MS, 0, 0, 0, INT64_MIN, 100 * MS,
+	  -1600 * MS, -1400 * MS, false },
+	{ "first packets out 3 s late, short segments", 5, 10, 3 * SEC, 50 * MS, 0, 0, 0, INT64_MIN,
+	  50 * MS, -3050 * MS, -2950 * MS, false },
 	{ "camera clock slow by 0.1 %", 60, 60, 0, 20 * MS, 1000, 0, 0, INT64_MIN, 600 * MS, 0,
-	  20 * MS, true, false },
+	  20 * MS, true },
 	{ "camera clock slow by 1 %", 30, 60, 0, 20 * MS, 10000, 0, 0, INT64_MIN, 1100 * MS, 0,
-	  20 * MS, true, false },
+	  20 * MS, true },
 	{ "camera clock fast by 0.1 %", 60, 60, 0, 20 * MS, -1000, 0, 0, INT64_MIN, 600 * MS,
-	  -60 * MS - 20 * MS, 0, true, false },
-	{ "wall clock steps 2 h forward", 10, 60, 0, 100 * MS, 0, 150, 2 * 3600 * SEC, INT64_MIN,
-	  100 * MS, 0, 100 * MS, false, true },
-	{ "wall clock steps 2 h back", 10, 60, 0, 100 * MS, 0, 150, -2 * 3600 * SEC, INT64_MIN,
-	  100 * MS, 0, 100 * MS, false, true },
+	  -60 * MS - 20 * MS, 0, true },
 	/* the first boundary waits for the floor, the second follows the
 	 * camera again */
 	{ "previous footage ends after the arrival", 5, 60, 0, 100 * MS, 0, 0, 0, 20 * SEC,
-	  100 * MS, -20 * SEC, -19900 * MS, false, false },
+	  100 * MS, -20 * SEC, -19900 * MS, false },
 };
 
 static uint64_t lcg_state;
@@ -230,20 +269,24 @@ static void run_scenario(const struct scenario *sc)
 		boundaries++;
 
 		if (at <= last || (floor >= 0 && at < floor)) {
-			test_fail(__FILE__, __LINE__, "%s: boundary %d at %+" PRId64
-				  " us does not move forward from %+" PRId64 " (floor %+" PRId64 ")",
+			test_fail(__FILE__, __LINE__,
+				  "%s: boundary %d at %+" PRId64
+				  " us does not move forward from %+" PRId64 " (floor %+" PRId64
+				  ")",
 				  sc->name, boundaries, at - W, last - W, floor - W);
 			failed = true;
 		}
 		if (at != predicted + corr) {
-			test_fail(__FILE__, __LINE__, "%s: boundary %d: %+" PRId64
-				  " is not the prediction %+" PRId64 " moved by %+" PRId64,
+			test_fail(__FILE__, __LINE__,
+				  "%s: boundary %d: %+" PRId64 " is not the prediction %+" PRId64
+				  " moved by %+" PRId64,
 				  sc->name, boundaries, at - W, predicted - W, corr);
 			failed = true;
 		}
 		last = at;
 		if (boundaries == 2 && (corr < sc->first_corr_lo || corr > sc->first_corr_hi)) {
-			test_fail(__FILE__, __LINE__, "%s: correction at the 2nd boundary %+" PRId64
+			test_fail(__FILE__, __LINE__,
+				  "%s: correction at the 2nd boundary %+" PRId64
 				  " us, want [%+" PRId64 ", %+" PRId64 "]",
 				  sc->name, corr, sc->first_corr_lo, sc->first_corr_hi);
 			failed = true;
@@ -259,14 +302,16 @@ static void run_scenario(const struct scenario *sc)
 		}
 	}
 	if (worst > sc->max_error_us)
-		test_fail(__FILE__, __LINE__, "%s: boundaries off the true time by up to %" PRId64
-			  " us, allowed %" PRId64, sc->name, worst, sc->max_error_us);
+		test_fail(__FILE__, __LINE__,
+			  "%s: boundaries off the true time by up to %" PRId64
+			  " us, allowed %" PRId64,
+			  sc->name, worst, sc->max_error_us);
 	if ((later_corrections > 0) != sc->some_correction)
 		test_fail(__FILE__, __LINE__, "%s: %d later corrections, expected %s", sc->name,
 			  later_corrections, sc->some_correction ? "some" : "none");
-	if (wc.stepped != sc->stepped)
-		test_fail(__FILE__, __LINE__, "%s: stepped %d, want %d", sc->name, wc.stepped,
-			  sc->stepped);
+	/* a floor ahead of the arrival is one re-anchor (at the 2nd boundary) */
+	if (wc.reanchors > (sc->floor_rel > 10 * SEC ? 1 : 0))
+		test_fail(__FILE__, __LINE__, "%s: %d re-anchors", sc->name, wc.reanchors);
 	if (boundaries != sc->minutes * 60 / sc->segment_s + 1)
 		test_fail(__FILE__, __LINE__, "%s: %d boundaries", sc->name, boundaries);
 }
@@ -320,14 +365,15 @@ static void random_walk(void)
 			if (at <= last || (floor >= 0 && at < floor) || at != predicted + corr) {
 				test_fail(__FILE__, __LINE__,
 					  "run %d step %d: boundary %+" PRId64 " after %+" PRId64
-					  ", floor %+" PRId64 ", predicted %+" PRId64 " corr %+" PRId64,
+					  ", floor %+" PRId64 ", predicted %+" PRId64
+					  " corr %+" PRId64,
 					  run, i, at - W, last - W, floor - W, predicted - W, corr);
 				return;
 			}
 			/* the mapping now passes through the boundary */
 			if (wallclock_map(&wc, media) != at) {
-				test_fail(__FILE__, __LINE__, "run %d: map does not pass the boundary",
-					  run);
+				test_fail(__FILE__, __LINE__,
+					  "run %d: map does not pass the boundary", run);
 				return;
 			}
 			last = at;
