@@ -385,22 +385,40 @@ test_kill9_at_random_moments_keeps_the_invariants.timeout = 600
 test_kill9_at_random_moments_keeps_the_invariants.weight = 15
 
 
-def test_kill9_a_thousand_times():
-    losses, kills, in_sweep, seeds = [], 0, 0, []
-    for round_ in range(10):
-        fleet = random_kills(kills=100, sweep_every=5, check_every=20, figure=False)
+def kill_soak(rounds, kills, sweep_every, check_every, tag="kill9-loss-soak"):
+    """rounds of random_kills, each in a storage of its own."""
+    losses, total, in_sweep, seeds = [], 0, 0, []
+    for round_ in range(rounds):
+        fleet = random_kills(kills=kills, sweep_every=sweep_every, check_every=check_every,
+                             figure=False)
         losses += fleet.losses
-        kills += fleet.kills
+        total += fleet.kills
         in_sweep += fleet.in_sweep
         seeds.append(fleet.seed)
         # each round in a storage of its own; free the disk as it goes
         fleet.cams.stop()
         shutil.rmtree(fleet.wd, ignore_errors=True)
         # so far (with $VIGIL_FIGURES, kept even if the run is cut short)
-        report_figure("kill9-loss-soak", "%d kills of 8 recording cameras (%d inside a retention "
+        report_figure(tag, "%d kills of 8 recording cameras (%d inside a retention "
                       "sweep), seeds %s; footage lost per camera per kill: %s" % (
-                          kills, in_sweep, seeds, summary(losses)))
+                          total, in_sweep, seeds, summary(losses)))
+    assert total == rounds * kills, (total, rounds, kills)
+
+
+def test_kill9_a_thousand_times():
+    kill_soak(rounds=10, kills=100, sweep_every=5, check_every=20)
 
 
 test_kill9_a_thousand_times.soak = True
 test_kill9_a_thousand_times.timeout = 6 * 3600
+
+
+def test_kill9_soak_short():
+    """The thousand kills' own code for `make test`: 2 rounds of 2 kills,
+    one inside a retention sweep each round, the invariants checked after
+    each round."""
+    kill_soak(rounds=2, kills=2, sweep_every=2, check_every=2, tag="kill9-loss-short-soak")
+
+
+test_kill9_soak_short.timeout = 300
+test_kill9_soak_short.weight = 6
