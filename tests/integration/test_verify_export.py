@@ -152,6 +152,53 @@ def test_export_is_one_playable_mp4_with_a_manifest():
     code, _, err = vigil("export", "-c", config, "--camera", "cam1", "--from", iso(start),
                          "--to", iso(end), "-o", out)
     assert code == 2 and "exists" in err
+    # an edited manifest: a source segment's hash changed (to match a
+    # substituted file), or its path
+    manifest = out + ".manifest.json"
+    with open(manifest) as f:
+        original = f.read()
+    for key, value in (("sha256", "0" * 64), ("path", "cam1/2026/01/01/000000-1.mp4")):
+        edited = json.loads(original)
+        edited["segments"][1][key] = value
+        with open(manifest, "w") as f:
+            json.dump(edited, f)
+        code, stdout, _ = vigil("verify", "-c", config, "--export", out, "--json")
+        found = json.loads(stdout)["problems"]
+        assert code == 1 and [(p["kind"], p["segment"]) for p in found] == [
+            ("export-source-changed", edited["segments"][1]["id"])], (key, found)
+    # the output's own hash edited in the manifest
+    edited = json.loads(original)
+    edited["output"]["sha256"] = "0" * 64
+    with open(manifest, "w") as f:
+        json.dump(edited, f)
+    code, stdout, _ = vigil("verify", "-c", config, "--export", out, "--json")
+    assert code == 1 and [p["kind"] for p in json.loads(stdout)["problems"]] == \
+        ["export-changed"], stdout
+    with open(manifest, "w") as f:
+        f.write(original)
+    code, stdout, _ = vigil("verify", "-c", config, "--export", out, "--json")
+    assert code == 0, stdout
+    # a source segment's file deleted behind the catalog's back after the export
+    src = used[1]
+    aside = os.path.join(wd, "aside.mp4")
+    shutil.move(src["path"], aside)
+    code, stdout, _ = vigil("verify", "-c", config, "--export", out, "--json")
+    found = [(p["kind"], p["segment"]) for p in json.loads(stdout)["problems"]]
+    assert code == 1 and found == [("missing-file", src["id"])], found
+    shutil.move(aside, src["path"])
+    # deleted under the rule (a sweep far in the future): the catalog keeps
+    # its hash, so the export still verifies against it
+    code, _, err = vigil("sweep", "-c", config, "--now", "2099-01-01T00:00:00Z")
+    assert code == 0, err
+    assert all(s["state"] == "deleted" for s in segments(config, "--all") if s["id"] in
+               {u["id"] for u in used})
+    code, stdout, _ = vigil("verify", "-c", config, "--export", out, "--json")
+    assert code == 0, stdout
+    # its row removed: the export's provenance is gone
+    sqlite(config, "DELETE FROM segment WHERE id = ?", src["id"])
+    code, stdout, _ = vigil("verify", "-c", config, "--export", out, "--json")
+    found = [(p["kind"], p["segment"]) for p in json.loads(stdout)["problems"]]
+    assert code == 1 and found == [("export-source-missing", src["id"])], found
     # a changed export is found
     with open(out, "ab") as f:
         f.write(b"\0")
