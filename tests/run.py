@@ -5,7 +5,10 @@ Unit tests: build/unit-tests prints "ok - name" / "not ok - name" lines.
 Integration tests: every test_* function of tests/integration/test_*.py runs
 in its own process (so a hang or crash is contained), several at once since
 they mostly wait on real time.  Each test makes its own temporary folder and
-picks free ports, so two copies of the suite can run on one machine.
+picks free ports, so two copies of the suite can run on one machine.  Its
+temporary folders all go under one folder ($TMPDIR) the runner gives it:
+whatever the test mounted there (a small tmpfs to fill) is unmounted when
+it ends, even if it died before its own cleanup, and that fails the test.
 
 With --san-build, the unit tests run a second time against the sanitizer
 build, and so do the integration tests marked san.  Each test still counts
