@@ -315,6 +315,45 @@ def test_enospc_never_deletes_footage_younger_than_the_floor():
 test_enospc_never_deletes_footage_younger_than_the_floor.timeout = 150
 
 
+def test_enospc_from_a_disk_that_shows_room():
+    """A disk that says it is full (ENOSPC on every footage write, while
+    statvfs still shows room, so the sweeper sees no pressure): recording
+    stops with a storage-full gap, nothing is deleted, and recording
+    resumes when writes succeed again.  (The real full disk, with footage
+    the sweeper may and may not delete, is the test above.)"""
+    # the footage folders (cam1/, cam2/): the catalog beside them still works
+    rig = Rig(ops="write,fsync,fdatasync,create", at=1, action="fail-from", errno="ENOSPC",
+              folder="cam")
+    now = time.time()
+    for cam in ("cam1", "cam2"):
+        mkhistory(rig.config, cam, iso(now - 30 * DAY), iso(now - 3600), segment_seconds=3600,
+                  bytes_=512)
+    broken = os.path.join(rig.wd, "storage-full")
+    rig.env["VFAULT_WHILE"] = broken
+    rig.start()
+    open(broken, "w").close()
+    full_at = time.time()
+    wait_until(lambda: any(g["reason"] == "storage-full" and g["end"] is None
+                           for g in rig.gaps()), 10, what="an open storage-full gap")
+    time.sleep(6)
+    os.unlink(broken)
+    back_at = time.time()
+    took, _ = rig.resumed_after(back_at - 0.01, reason="storage-full")
+    took2, _ = rig.resumed_after(back_at - 0.01, reason="storage-full", camera="cam2")
+    assert rig.rec.alive() and rig.rec.stop() == 0
+    deleted = [s for s in segments(rig.config, "--all") if s["state"] in ("deleted", "deleting")]
+    assert deleted == [], "%d segments deleted for a full disk" % len(deleted)
+    check_invariants(rig.config)
+    check_accounted(rig.config, rig.started, time.time() - 1)
+    report_figure("enospc-shows-room-until-back", "nothing deleted; resumed %.2f s / %.2f s "
+                  "after room came back (%.0f s outage)" % (max(0, took), max(0, took2),
+                                                            back_at - full_at))
+    assert max(took, took2) <= RESUME_LIMIT, (took, took2)
+
+
+test_enospc_from_a_disk_that_shows_room.timeout = 120
+
+
 def mount(*args):
     proc = subprocess.run(["mount"] + list(args), stderr=subprocess.PIPE, text=True)
     assert proc.returncode == 0, "mount %s: %s" % (" ".join(args), proc.stderr)
