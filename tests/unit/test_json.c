@@ -53,7 +53,8 @@ static int decode_literal(const char **p, char *out, size_t size)
 				s += 4;
 				break;
 			}
-			default: return -1;
+			default:
+				return -1;
 			}
 		}
 		if (o + 1 >= size)
@@ -88,10 +89,9 @@ static void scalars_and_commas(void)
 	jw_kv_string(&w, "null_string", NULL);
 	jw_end_object(&w);
 	CHECK_INT(jw_finish(&w), 0);
-	CHECK_STR(text_of(&b),
-		  "{\"s\":\"x\",\"i\":-42,\"max\":9223372036854775807,"
-		  "\"min\":-9223372036854775808,\"d\":1.50,\"d0\":1,\"nan\":null,"
-		  "\"inf\":null,\"t\":true,\"f\":false,\"n\":null,\"null_string\":null}");
+	CHECK_STR(text_of(&b), "{\"s\":\"x\",\"i\":-42,\"max\":9223372036854775807,"
+			       "\"min\":-9223372036854775808,\"d\":1.50,\"d0\":1,\"nan\":null,"
+			       "\"inf\":null,\"t\":true,\"f\":false,\"n\":null,\"null_string\":null}");
 	buf_release(&b);
 }
 
@@ -164,10 +164,9 @@ static void escaping(void)
 	jw_kv_string(&w, "slash", "</script>");
 	jw_end_object(&w);
 	CHECK_INT(jw_finish(&w), 0);
-	CHECK_STR(text_of(&b),
-		  "{\"q\\\"k\":\"say \\\"hi\\\"\",\"bs\":\"C:\\\\path\\\\\","
-		  "\"ws\":\"a\\nb\\rc\\td\",\"ctl\":\"\\u0001\\u001f\\u007f|\\u0008\\u000c\","
-		  "\"utf8\":\"Zo\xc3\xab \xe2\x82\xac\",\"slash\":\"</script>\"}");
+	CHECK_STR(text_of(&b), "{\"q\\\"k\":\"say \\\"hi\\\"\",\"bs\":\"C:\\\\path\\\\\","
+			       "\"ws\":\"a\\nb\\rc\\td\",\"ctl\":\"\\u0001\\u001f\\u007f|\\u0008\\u000c\","
+			       "\"utf8\":\"Zo\xc3\xab \xe2\x82\xac\",\"slash\":\"</script>\"}");
 	buf_release(&b);
 }
 
@@ -325,8 +324,9 @@ static void bounded_buffer(void)
 		int ret = jw_finish(&w);
 		if (ret != -E2BIG || b.len > max || strncmp(text_of(&b), full, b.len) != 0 ||
 		    strlen(text_of(&b)) != b.len)
-			test_fail(__FILE__, __LINE__, "max %zu: ret %d, len %zu, text '%s'", max,
-				  ret, b.len, text_of(&b));
+			test_fail(__FILE__, __LINE__,
+				  "max %zu: ret %d, len %zu, text '%s'", max, ret, b.len,
+				  text_of(&b));
 		buf_release(&b);
 	}
 	/* exactly enough */

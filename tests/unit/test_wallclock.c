@@ -33,18 +33,14 @@ struct steps_case {
 };
 
 static const struct steps_case steps_cases[] = {
-	{ "first boundary anchors at arrival",
-	  -1,
-	  false,
+	{ "first boundary anchors at arrival", -1, false,
 	  { { OBSERVE, 0, W - 99 * SEC, 0, 0 }, /* before the anchor: ignored */
 	    { BOUNDARY, 5 * SEC, W, W, 0 },
 	    { MAP, 6 * SEC, 0, W + SEC, 0 },
 	    { MAP, 65 * SEC, 0, W + 60 * SEC, 0 },
 	    { BOUNDARY, 65 * SEC, W + 60 * SEC, W + 60 * SEC, 0 } },
 	  5 },
-	{ "slew threshold is exclusive",
-	  -1,
-	  false,
+	{ "slew threshold is exclusive", -1, false,
 	  { { BOUNDARY, 0, W, W, 0 },
 	    { OBSERVE, SEC, W + SEC + WALLCLOCK_SLEW_US, 0, 0 },
 	    { BOUNDARY, 60 * SEC, W + 60 * SEC, W + 60 * SEC, 0 },
@@ -55,18 +51,14 @@ static const struct steps_case steps_cases[] = {
 	    { OBSERVE, 121 * SEC, W + 121 * SEC + WALLCLOCK_SLEW_US + 1, 0, 0 },
 	    { BOUNDARY, 180 * SEC, 0, W + 180 * SEC + WALLCLOCK_SLEW_US + 1, 0 } },
 	  7 },
-	{ "negative offsets beyond the slew are followed",
-	  -1,
-	  false,
+	{ "negative offsets beyond the slew are followed", -1, false,
 	  { { BOUNDARY, 0, W, W, 0 },
 	    { OBSERVE, 10 * SEC, W + 10 * SEC - WALLCLOCK_SLEW_US - 1, 0, 0 },
 	    { BOUNDARY, 60 * SEC, W + 60 * SEC, W + 60 * SEC - WALLCLOCK_SLEW_US - 1,
 	      -WALLCLOCK_SLEW_US - 1 },
 	    { MAP, 70 * SEC, 0, W + 70 * SEC - WALLCLOCK_SLEW_US - 1, 0 } },
 	  4 },
-	{ "the least delayed packet decides",
-	  -1,
-	  false,
+	{ "the least delayed packet decides", -1, false,
 	  { { BOUNDARY, 0, W, W, 0 },
 	    { OBSERVE, SEC, W + SEC + 2 * SEC, 0, 0 },
 	    { OBSERVE, 2 * SEC, W + 2 * SEC + 700 * MS, 0, 0 },
@@ -75,38 +67,27 @@ static const struct steps_case steps_cases[] = {
 	    /* measurements start afresh after each boundary */
 	    { BOUNDARY, 120 * SEC, W + 200 * SEC, W + 120 * SEC + 700 * MS, 0 } },
 	  6 },
-	{ "just below a step is followed",
-	  -1,
-	  false,
+	{ "just below a step is followed", -1, false,
 	  { { BOUNDARY, 0, W, W, 0 },
 	    { OBSERVE, SEC, W + SEC + WALLCLOCK_STEP_US - 1, 0, 0 },
-	    { BOUNDARY, 60 * SEC, 0, W + 60 * SEC + WALLCLOCK_STEP_US - 1,
-	      WALLCLOCK_STEP_US - 1 } },
+	    { BOUNDARY, 60 * SEC, 0, W + 60 * SEC + WALLCLOCK_STEP_US - 1, WALLCLOCK_STEP_US - 1 } },
 	  3 },
-	{ "a step is not followed",
-	  -1,
-	  true,
+	{ "a step is not followed", -1, true,
 	  { { BOUNDARY, 0, W, W, 0 },
 	    { OBSERVE, SEC, W + SEC + WALLCLOCK_STEP_US, 0, 0 },
 	    { BOUNDARY, 60 * SEC, W + 60 * SEC + WALLCLOCK_STEP_US, W + 60 * SEC, 0 },
 	    { OBSERVE, 61 * SEC, W + 61 * SEC - 2 * 3600 * SEC, 0, 0 },
 	    { BOUNDARY, 120 * SEC, 0, W + 120 * SEC, 0 } },
 	  5 },
-	{ "never before the floor",
-	  W + 10 * SEC,
-	  false,
+	{ "never before the floor", W + 10 * SEC, false,
 	  { { BOUNDARY, 0, W, W + 10 * SEC, 10 * SEC },
 	    { MAP, 5 * SEC, 0, W + 15 * SEC, 0 },
 	    { BOUNDARY, 60 * SEC, W + 60 * SEC, W + 70 * SEC, 0 } },
 	  3 },
-	{ "a floor in the past changes nothing",
-	  W - 10 * SEC,
-	  false,
+	{ "a floor in the past changes nothing", W - 10 * SEC, false,
 	  { { BOUNDARY, 0, W, W, 0 } },
 	  1 },
-	{ "never backwards",
-	  -1,
-	  false,
+	{ "never backwards", -1, false,
 	  { { BOUNDARY, 0, W, W, 0 },
 	    /* 50 s early: a correction that would put this boundary before
 	     * the last one */
@@ -126,7 +107,9 @@ static void exact_steps(void)
 			const struct step *s = &tc->steps[i];
 			int64_t got = 0, corr = 12345;
 			switch (s->op) {
-			case OBSERVE: wallclock_observe(&wc, s->media, s->arrival); continue;
+			case OBSERVE:
+				wallclock_observe(&wc, s->media, s->arrival);
+				continue;
 			case BOUNDARY:
 				got = wallclock_boundary(&wc, s->media, s->arrival, &corr);
 				break;
@@ -142,8 +125,8 @@ static void exact_steps(void)
 					  tc->name, i, got - W, corr, s->want - W, s->corr);
 		}
 		if (wc.stepped != tc->stepped)
-			test_fail(__FILE__, __LINE__, "%s: stepped %d, want %d", tc->name,
-				  wc.stepped, tc->stepped);
+			test_fail(__FILE__, __LINE__, "%s: stepped %d, want %d", tc->name, wc.stepped,
+				  tc->stepped);
 	}
 	/* a NULL correction pointer is allowed */
 	struct wallclock wc;
@@ -172,21 +155,21 @@ struct scenario {
 	int64_t floor_rel; /* floor relative to W, or INT64_MIN for none */
 
 	/* expectations */
-	int64_t max_error_us;  /* |boundary - true time| from the 2nd boundary on: for
-				* drift, the slew plus one segment's worth */
-	int64_t first_corr_lo; /* correction at the 2nd boundary is in [lo, hi] */
+	int64_t max_error_us; /* |boundary - true time| from the 2nd boundary on: for
+			       * drift, the slew plus one segment's worth */
+	int64_t first_corr_lo;	 /* correction at the 2nd boundary is in [lo, hi] */
 	int64_t first_corr_hi;
 	bool some_correction; /* at least one non-zero correction after the 2nd boundary */
 	bool stepped;
 };
 
 static const struct scenario scenarios[] = {
-	{ "steady stream, jitter below the slew", 30, 60, 0, 400 * MS, 0, 0, 0, INT64_MIN, 400 * MS,
-	  0, 0, false, false },
-	{ "first packets out 1.5 s late", 10, 60, 1500 * MS, 100 * MS, 0, 0, 0, INT64_MIN, 100 * MS,
-	  -1600 * MS, -1400 * MS, false, false },
-	{ "first packets out 3 s late, short segments", 5, 10, 3 * SEC, 50 * MS, 0, 0, 0, INT64_MIN,
-	  50 * MS, -3050 * MS, -2950 * MS, false, false },
+	{ "steady stream, jitter below the slew", 30, 60, 0, 400 * MS, 0, 0, 0, INT64_MIN,
+	  400 * MS, 0, 0, false, false },
+	{ "first packets out 1.5 s late", 10, 60, 1500 * MS, 100 * MS, 0, 0, 0, INT64_MIN,
+	  100 * MS, -1600 * MS, -1400 * MS, false, false },
+	{ "first packets out 3 s late, short segments", 5, 10, 3 * SEC, 50 * MS, 0, 0, 0,
+	  INT64_MIN, 50 * MS, -3050 * MS, -2950 * MS, false, false },
 	{ "camera clock slow by 0.1 %", 60, 60, 0, 20 * MS, 1000, 0, 0, INT64_MIN, 600 * MS, 0,
 	  20 * MS, true, false },
 	{ "camera clock slow by 1 %", 30, 60, 0, 20 * MS, 10000, 0, 0, INT64_MIN, 1100 * MS, 0,
@@ -247,24 +230,20 @@ static void run_scenario(const struct scenario *sc)
 		boundaries++;
 
 		if (at <= last || (floor >= 0 && at < floor)) {
-			test_fail(__FILE__, __LINE__,
-				  "%s: boundary %d at %+" PRId64
-				  " us does not move forward from %+" PRId64 " (floor %+" PRId64
-				  ")",
+			test_fail(__FILE__, __LINE__, "%s: boundary %d at %+" PRId64
+				  " us does not move forward from %+" PRId64 " (floor %+" PRId64 ")",
 				  sc->name, boundaries, at - W, last - W, floor - W);
 			failed = true;
 		}
 		if (at != predicted + corr) {
-			test_fail(__FILE__, __LINE__,
-				  "%s: boundary %d: %+" PRId64 " is not the prediction %+" PRId64
-				  " moved by %+" PRId64,
+			test_fail(__FILE__, __LINE__, "%s: boundary %d: %+" PRId64
+				  " is not the prediction %+" PRId64 " moved by %+" PRId64,
 				  sc->name, boundaries, at - W, predicted - W, corr);
 			failed = true;
 		}
 		last = at;
 		if (boundaries == 2 && (corr < sc->first_corr_lo || corr > sc->first_corr_hi)) {
-			test_fail(__FILE__, __LINE__,
-				  "%s: correction at the 2nd boundary %+" PRId64
+			test_fail(__FILE__, __LINE__, "%s: correction at the 2nd boundary %+" PRId64
 				  " us, want [%+" PRId64 ", %+" PRId64 "]",
 				  sc->name, corr, sc->first_corr_lo, sc->first_corr_hi);
 			failed = true;
@@ -280,10 +259,8 @@ static void run_scenario(const struct scenario *sc)
 		}
 	}
 	if (worst > sc->max_error_us)
-		test_fail(__FILE__, __LINE__,
-			  "%s: boundaries off the true time by up to %" PRId64
-			  " us, allowed %" PRId64,
-			  sc->name, worst, sc->max_error_us);
+		test_fail(__FILE__, __LINE__, "%s: boundaries off the true time by up to %" PRId64
+			  " us, allowed %" PRId64, sc->name, worst, sc->max_error_us);
 	if ((later_corrections > 0) != sc->some_correction)
 		test_fail(__FILE__, __LINE__, "%s: %d later corrections, expected %s", sc->name,
 			  later_corrections, sc->some_correction ? "some" : "none");
@@ -361,15 +338,14 @@ static void random_walk(void)
 			if (at <= last || (floor >= 0 && at < floor) || at != predicted + corr) {
 				test_fail(__FILE__, __LINE__,
 					  "run %d step %d: boundary %+" PRId64 " after %+" PRId64
-					  ", floor %+" PRId64 ", predicted %+" PRId64
-					  " corr %+" PRId64,
+					  ", floor %+" PRId64 ", predicted %+" PRId64 " corr %+" PRId64,
 					  run, i, at - W, last - W, floor - W, predicted - W, corr);
 				return;
 			}
 			/* the mapping now passes through the boundary */
 			if (wallclock_map(&wc, media) != at) {
-				test_fail(__FILE__, __LINE__,
-					  "run %d: map does not pass the boundary", run);
+				test_fail(__FILE__, __LINE__, "run %d: map does not pass the boundary",
+					  run);
 				return;
 			}
 			last = at;
