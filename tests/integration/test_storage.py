@@ -313,6 +313,7 @@ def test_enospc_never_deletes_footage_younger_than_the_floor():
 
 
 test_enospc_never_deletes_footage_younger_than_the_floor.timeout = 150
+test_enospc_never_deletes_footage_younger_than_the_floor.weight = 3
 
 
 def test_enospc_from_a_disk_that_shows_room():
@@ -485,3 +486,4 @@ def test_a_hold_outlasts_a_full_disk():
 
 
 test_a_hold_outlasts_a_full_disk.timeout = 150
+test_a_hold_outlasts_a_full_disk.weight = 2
