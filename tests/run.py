@@ -49,6 +49,8 @@ from concurrent.futures import ThreadPoolExecutor
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 DEFAULT_TIMEOUT = 240
+# where the integration tests are (another folder: tests of this runner)
+INTEGRATION = os.environ.get("VIGIL_TEST_DIR", os.path.join(HERE, "integration"))
 
 
 def san_env(env, folder):
@@ -154,9 +156,10 @@ def discover(pattern, soak=False, san_only=False, broken=None):
     """The integration tests selected; a file that cannot be imported is
     added to broken as (file, error text) instead of stopping the run."""
     found = []
-    folder = os.path.join(HERE, "integration")
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
+    folder = INTEGRATION
+    for path in (os.path.join(HERE, "integration"), folder):  # the harness, the tests
+        if path not in sys.path:
+            sys.path.insert(0, path)
     for name in sorted(os.listdir(folder)):
         if not (name.startswith("test_") and name.endswith(".py")):
             continue
@@ -208,6 +211,8 @@ def run_one(build, item, san_build=None):
     tmp = tempfile.mkdtemp(prefix="vigil-test-")
     env = dict(os.environ, VIGIL_BUILD=os.path.abspath(build), PYTHONDONTWRITEBYTECODE="1",
                TMPDIR=tmp)
+    if INTEGRATION != os.path.join(HERE, "integration"):
+        env["PYTHONPATH"] = os.pathsep.join([INTEGRATION, env.get("PYTHONPATH", "")])
     folder = None
     if san_build:
         # camsim, segcheck and the shim come from the normal build; vigil
