@@ -30,6 +30,9 @@ has a short version of the same code that `make test` runs).  A line a
 passing test prints starting with "FIGURE" is shown: docs/RELIABILITY.md
 quotes them.
 
+$VIGIL_TEST_DIR points the runner at another folder of integration tests
+(tests/integration/test_runner.py uses it to test this runner).
+
 usage: tests/run.py [--build DIR] [--san-build DIR] [--soak] [--only unit|integration]
                     [-k FILTER] [-j N]
 """
