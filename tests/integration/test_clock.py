@@ -176,3 +176,56 @@ def test_clock_step_forward_100_days():
 
 test_clock_step_forward_100_days.timeout = 240
 test_clock_step_forward_100_days.weight = 4
+
+
+def test_clock_ahead_at_start_up_never_mass_deletes():
+    """The clock guard at start-up: vigil ran, stopped, and starts again with
+    a wall clock 100 days ahead of the last time its sweeper was alive (a
+    machine whose clock was reset while it was off).  Believed, the clock
+    would expire the whole history; the sweeper inside vigil record applies
+    the rule at the time it can vouch for instead, deletes nothing, says
+    why, and deletes the then-expired footage only once an operator
+    accepts the clock."""
+    wd = workdir()
+    cams = Camsim(wd, cameras=1)
+    config = write_config(wd, {"cam1": cams.url("cam1")},
+                          retention={"sweep_interval_seconds": "2"})
+    now = time.time()
+    # 60 days of footage, younger than the 90-day floor by the true clock
+    n = mkhistory(config, "cam1", iso(now - 60 * DAY), iso(now - 3600), segment_seconds=6 * 3600)
+    step = os.path.join(wd, "clock-step")
+    set_step(step, 0)
+    env = dict(os.environ, VIGIL_CLOCK_STEP_FILE=step)
+    rec = Recorder(config, env=env)
+    wait_until(lambda: any(s["state"] == "complete" and rfc3339(s["start"]) > now
+                           for s in segments(config)), 30, what="recording")
+    time.sleep(3)  # a sweep or two: the sweeper notes when it was alive
+    assert rec.stop() == 0
+    before = segments(config)
+    assert len(before) > n
+
+    # off, and back with the clock 100 days ahead
+    set_step(step, 100 * DAY)
+    rec = Recorder(config, env=env, log=rec.log + ".2")
+    rec.wait_log("ahead of the last time vigil ran", timeout=20)
+    wait_until(lambda: any(rfc3339(s["start"]) > now + 99 * DAY for s in segments(config)), 30,
+               what="recording at the new time")
+    time.sleep(6)  # several sweeps at the new time
+    deleted = [s for s in segments(config, "--all") if s["state"] in ("deleting", "deleted")]
+    assert deleted == [], "%d segments deleted at start-up after the clock moved" % len(deleted)
+    assert "sweep --accept-clock" in rec.log_text()
+    # the operator confirms the clock: what is now older than 90 days goes
+    code, out, err = vigil("sweep", "-c", config, "--accept-clock", "--dry-run", env=env)
+    assert code == 0, err
+    wait_until(lambda: {s["id"] for s in segments(config, "--all") if s["state"] == "deleted"}
+               >= {s["id"] for s in before}, 40,
+               what="the footage expired by the accepted clock deleted")
+    assert rec.stop() == 0
+    live = segments(config)
+    assert live and all(rfc3339(s["start"]) > now + 99 * DAY for s in live), live[:3]
+    code, out, err = vigil("verify", "-c", config, "--json")
+    assert code == 0 and json.loads(out)["ok"], out + err
+
+
+test_clock_ahead_at_start_up_never_mass_deletes.timeout = 180
+test_clock_ahead_at_start_up_never_mass_deletes.weight = 3

@@ -64,7 +64,7 @@ def test_health_payloads_and_a_stall_within_10s():
                  what="cam1 stalled on MQTT")
     assert m["at"] - stalled_at < 10, "stall visible after %.1f s" % (m["at"] - stalled_at)
     assert m["json"]["gap_start"] and abs(rfc3339(m["json"]["gap_start"]) - stalled_at) < 2
-    assert "no media" in m["json"]["last_error"] or m["json"]["last_error"]
+    assert "no media" in m["json"]["last_error"], m["json"]
     cams.resume("cam1")
     sub.wait(lambda m: m["topic"] == cam1_topic and m["json"] and
              m["json"]["state"] == "recording" and m["at"] > stalled_at + 5, 20,

@@ -17,7 +17,7 @@ import time
 
 from harness import BUILD, ROOT, Camsim, segments, start, wait_until, workdir, write_config
 from test_faults_camera import (DEFAULTS, all_gaps, holes, open_gap_start, recording_since,
-                                resumed_at, sample_counts)
+                                resumed_at, sample_counts, check_no_leak)
 
 SAN_BIN = os.environ.get("VIGIL_BIN_BUILD")
 ASAN_VIGIL = os.path.join(SAN_BIN, "vigil") if SAN_BIN else os.path.join(BUILD, "fuzz", "vigil")
@@ -93,8 +93,7 @@ def run_lsan(seconds):
         if cam not in ("cam2", "cam3"):
             assert not [g for g in gaps if g["camera"] == cam], cam
             assert holes(segs, cam) == [], (cam, holes(segs, cam)[:3])
-    assert max(t for t, _ in end) <= max(t for t, _ in base), (base, end)
-    assert min(f for _, f in end) <= max(f for _, f in base), (base, end)
+    check_no_leak(base, end)
     return rounds, base, end
 
 

@@ -57,7 +57,9 @@ def check_durable_before_commit(calls, path):
     else:  # recovered without a cut: the recovery's first sync of it
         start = first_index(calls, 0, lambda c: c[3] == path and c[1] in ("fsync", "fdatasync"))
         if start is None:
-            return None  # not touched in this log
+            # the run that finished it neither wrote nor synced it: nothing
+            # made it durable before its row committed
+            return "%s: live, but neither written nor synced by the run that finished it" % path
     tid = calls[start][2]
     commit = first_index(calls, start + 1, lambda c: c[2] == tid and c[1] == "commit")
     if commit is None:
@@ -82,9 +84,23 @@ def check_delete_protocol(calls, path):
     if unlink is None:
         return None
     tid = calls[unlink][2]
+    # the commit that marked it deleting is the thread's last before the
+    # unlink (a batch: one commit marks all deleting, then the unlinks, the
+    # folder fsyncs, one commit marks all deleted); it must not be the
+    # commit that closed an earlier batch, which comes right after that
+    # batch's unlinks
     before = [i for i in range(unlink) if calls[i][2] == tid and calls[i][1] == "commit"]
     if not before:
         return "%s unlinked before any commit marked it deleting" % path
+    mark = before[-1]
+    since = before[-2] if len(before) > 1 else -1
+    if any(calls[i][2] == tid and calls[i][1] == "unlink" for i in range(since + 1, mark)):
+        return "%s unlinked after the commit that closed an earlier deletion, with no commit " \
+               "marking it deleting" % path
+    if any(calls[i][2] == tid and calls[i][1] in ("fsync", "fdatasync")
+           for i in range(mark + 1, unlink)):
+        return "%s unlinked after its batch's folder fsyncs, with no commit marking it " \
+               "deleting" % path
     commit = first_index(calls, unlink + 1, lambda c: c[2] == tid and c[1] == "commit")
     dsync = first_index(calls, unlink + 1, lambda c: c[2] == tid and c[3] == folder and
                         c[1] in ("fsync", "fdatasync"))

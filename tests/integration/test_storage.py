@@ -12,6 +12,7 @@ The failures come from the fault injector (tests/fault/vfault.c) preloaded
 into the real recorder, limited to one camera's footage folder, except the
 unmounted disk, which is a real tmpfs bind-mounted and unmounted.  The disk
 that really fills up is tests/integration/test_retention.py's."""
+import errno
 import os
 import subprocess
 import sys
@@ -38,7 +39,7 @@ class Rig:
     """Two cameras (cam1 takes the faults, cam2 is the control), a broker for
     health, and the recorder under the fault injector."""
 
-    def __init__(self, storage=None, catalog=None, **shim):
+    def __init__(self, storage=None, catalog=None, retention=None, **shim):
         self.wd = workdir()
         self.storage = storage(self.wd) if storage else os.path.join(self.wd, "footage")
         self.broker = Broker(self.wd)
@@ -48,7 +49,8 @@ class Rig:
             keys["catalog"] = os.path.join(self.wd, "catalog.db")
         self.config = write_config(self.wd, {"cam1": self.cams.url("cam1"),
                                              "cam2": self.cams.url("cam2")},
-                                   storage=keys, mqtt=mqtt_section(self.broker))
+                                   storage=keys, mqtt=mqtt_section(self.broker),
+                                   retention=retention or {})
         self.rec_id = "rec-" + os.path.basename(self.wd)[-6:]
         self.sub = Subscriber(self.broker)
         self.calls = os.path.join(self.wd, "calls")
@@ -205,10 +207,121 @@ def test_read_only_storage_and_back():
 test_read_only_storage_and_back.timeout = 120
 
 
+def fill(path, chunk=1 << 20):
+    """Writes a file in folder path until the file system says ENOSPC
+    (a real full disk); returns the file."""
+    filler = os.path.join(path, "filler")
+    with open(filler, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * chunk)
+        except OSError as e:
+            assert e.errno == errno.ENOSPC, e
+            if chunk > 4096:
+                f.close()
+                return fill_rest(filler)
+    return filler
+
+
+def fill_rest(filler):
+    """Tops the filler up to the last block."""
+    with open(filler, "ab", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError as e:
+            assert e.errno == errno.ENOSPC, e
+    return filler
+
+
 def test_enospc_never_deletes_footage_younger_than_the_floor():
+    """A disk that really fills up (a small tmpfs, filled while both cameras
+    record): writes fail with ENOSPC, the sweeper, at once under pressure,
+    deletes the footage past the rule (segments that expired a few seconds
+    into the run, so only this sweep can take them) and nothing younger
+    than the 90-day floor; recording stops with a storage-full gap on each
+    camera, and resumes when room comes back.  Every deletion and both gaps
+    are in the audit chain, and verify passes."""
+    def storage(wd):
+        path = os.path.join(wd, "small")
+        harness.mount_tmpfs(path, 16)
+        return path
+    # age sweeps far apart: only the start and disk pressure sweep
+    rig = Rig(storage=storage, catalog=True, retention={"sweep_interval_seconds": "86400"})
+    now = time.time()
+    for cam in ("cam1", "cam2"):
+        # younger than the floor: 30 days of it
+        mkhistory(rig.config, cam, iso(now - 30 * DAY), iso(now - 3600), segment_seconds=DAY,
+                  bytes_=4096)
+    # past the floor 22 to 30 s into the run: after the start's sweep
+    now = time.time()
+    for cam in ("cam1", "cam2"):
+        mkhistory(rig.config, cam, iso(now - 90 * DAY + 20), iso(now - 90 * DAY + 30),
+                  segment_seconds=2, bytes_=64 * 1024)
+    before = segments(rig.config, "--all")
+    expired = {s["id"] for s in before if rfc3339(s["end"]) < now - 80 * DAY}
+    floor = {s["id"] for s in before} - expired
+    assert len(expired) == 10 and len(floor) >= 2 * 29, (len(expired), len(floor))
+    rig.start()
+    assert not [s for s in segments(rig.config, "--all") if s["state"] != "complete"
+                and s["id"] in expired], "deleted before they expired (or the start was slow)"
+    time.sleep(max(0.0, now + 31 - time.time()))
+    filler = fill(rig.storage)
+    full_at = time.time()
+    for cam in ("cam1", "cam2"):
+        wait_until(lambda: any(g["reason"] == "storage-full" and g["end"] is None
+                               for g in rig.gaps(cam)), 15, what="an open storage-full gap on " + cam)
+    wait_until(lambda: {s["id"] for s in segments(rig.config, "--all")
+                        if s["state"] == "deleted"} >= expired, 15,
+               what="the expired footage deleted under pressure")
+    time.sleep(4)  # more sweeps under pressure: still nothing younger than the floor
+    assert rig.rec.alive(), rig.rec.log_text()[-3000:]
+    os.unlink(filler)
+    back_at = time.time()
+    took, _ = rig.resumed_after(back_at - 0.01, reason="storage-full")
+    took2, _ = rig.resumed_after(back_at - 0.01, reason="storage-full", camera="cam2")
+    assert rig.rec.stop() == 0
+
+    after = {s["id"]: s for s in segments(rig.config, "--all")}
+    gone = {i for i, s in after.items() if s["state"] in ("deleted", "deleting")}
+    assert gone == expired, "deleted: %d expired, %d younger than the floor, %d recorded" % (
+        len(gone & expired), len(gone & floor), len(gone - expired - floor))
+    for i in expired:
+        assert after[i]["delete_reason"] == "expired", after[i]
+        assert not os.path.exists(after[i]["path"]), after[i]["path"]
+    for i in floor:
+        assert after[i]["state"] == "complete" and os.path.exists(after[i]["path"]), after[i]
+    # the audit chain has each deletion and each storage-full gap
+    audited = {r[0] for r in harness.sqlite(
+        rig.config, "SELECT segment_id FROM audit WHERE kind = 'segment-deleted'")}
+    assert expired <= audited and not (audited & floor), (sorted(expired - audited),
+                                                          sorted(audited & floor))
+    for cam in ("cam1", "cam2"):
+        rows = [g for g in rig.gaps(cam) if g["reason"] == "storage-full"]
+        assert rows and all(g["end"] is not None for g in rows), (cam, rows)
+        assert rows[0]["start"] <= full_at + 2, (cam, rows, full_at)
+        entries = harness.sqlite(rig.config, "SELECT detail FROM audit WHERE camera = ? AND "
+                                 "kind = 'gap' AND detail LIKE '%storage-full%'", cam)
+        assert len(entries) >= len(rows), (cam, rows, entries)
+    check_invariants(rig.config)
+    check_accounted(rig.config, rig.started, time.time() - 1)
+    report_figure("enospc-until-back", "%d expired segments deleted under pressure, none of the "
+                  "%d younger than the floor; resumed %.2f s / %.2f s after room came back "
+                  "(%.0f s full)" % (len(expired), len(floor), max(0, took), max(0, took2),
+                                     back_at - full_at))
+    assert max(took, took2) <= RESUME_LIMIT, (took, took2)
+
+
+test_enospc_never_deletes_footage_younger_than_the_floor.timeout = 150
+test_enospc_never_deletes_footage_younger_than_the_floor.weight = 3
+
+
+def test_enospc_from_a_disk_that_shows_room():
     """A disk that says it is full (ENOSPC on every footage write, while
-    statvfs still shows room): recording stops with a storage-full gap,
-    and nothing is deleted, since everything is younger than the floor."""
+    statvfs still shows room, so the sweeper sees no pressure): recording
+    stops with a storage-full gap, nothing is deleted, and recording
+    resumes when writes succeed again.  (The real full disk, with footage
+    the sweeper may and may not delete, is the test above.)"""
     # the footage folders (cam1/, cam2/): the catalog beside them still works
     rig = Rig(ops="write,fsync,fdatasync,create", at=1, action="fail-from", errno="ENOSPC",
               folder="cam")
@@ -233,12 +346,13 @@ def test_enospc_never_deletes_footage_younger_than_the_floor():
     assert deleted == [], "%d segments deleted for a full disk" % len(deleted)
     check_invariants(rig.config)
     check_accounted(rig.config, rig.started, time.time() - 1)
-    report_figure("enospc-until-back", "nothing deleted; resumed %.2f s / %.2f s after room "
-                  "came back (%.0f s outage)" % (max(0, took), max(0, took2), back_at - full_at))
+    report_figure("enospc-shows-room-until-back", "nothing deleted; resumed %.2f s / %.2f s "
+                  "after room came back (%.0f s outage)" % (max(0, took), max(0, took2),
+                                                            back_at - full_at))
     assert max(took, took2) <= RESUME_LIMIT, (took, took2)
 
 
-test_enospc_never_deletes_footage_younger_than_the_floor.timeout = 120
+test_enospc_from_a_disk_that_shows_room.timeout = 120
 
 
 def mount(*args):
@@ -319,3 +433,57 @@ def test_catalog_eio_until_the_storage_returns():
 
 
 test_catalog_eio_until_the_storage_returns.timeout = 120
+
+
+def test_a_hold_outlasts_a_full_disk():
+    """Held footage is never deleted, even when space is short and the rule
+    (on_full = keep-recording) lets the sweeper delete footage younger than
+    the floor: a real full tmpfs, two months of history on it, a legal hold
+    over the oldest week of cam1.  Everything else of the history goes,
+    oldest first; the held week stays, files and rows, and verify passes."""
+    def storage(wd):
+        path = os.path.join(wd, "small")
+        harness.mount_tmpfs(path, 16)
+        return path
+    rig = Rig(storage=storage, catalog=True,
+              retention={"sweep_interval_seconds": "86400", "on_full": "keep-recording"})
+    now = time.time()
+    for cam in ("cam1", "cam2"):
+        mkhistory(rig.config, cam, iso(now - 60 * DAY), iso(now - 3600), segment_seconds=DAY,
+                  bytes_=64 * 1024)
+    hold_from, hold_to = iso(now - 60 * DAY), iso(now - 53 * DAY)
+    code, out, err = harness.vigil("hold", "-c", rig.config, "add", "--camera", "cam1", "--from",
+                                   hold_from, "--to", hold_to, "--reason", "case 2026-211")
+    assert code == 0, (out, err)
+    history = segments(rig.config, "--all")
+    held = {s["id"] for s in history if s["camera"] == "cam1" and
+            rfc3339(s["start"]) < rfc3339(hold_to) and rfc3339(s["end"]) > rfc3339(hold_from)}
+    others = {s["id"] for s in history} - held
+    assert len(held) == 7 and len(others) > 100, (len(held), len(others))
+    rig.start()
+    filler = fill(rig.storage)
+    # under pressure the rule takes the unheld history, oldest first
+    wait_until(lambda: {s["id"] for s in segments(rig.config, "--all")
+                        if s["state"] == "deleted"} >= others, 30,
+               what="the unheld history deleted under pressure")
+    time.sleep(4)  # the disk is still short: more sweeps, and the hold holds
+    assert rig.rec.alive(), rig.rec.log_text()[-3000:]
+    now_rows = {s["id"]: s for s in segments(rig.config, "--all")}
+    assert all(now_rows[i]["state"] == "complete" for i in held), \
+        [(i, now_rows[i]["state"], now_rows[i]["delete_reason"]) for i in held]
+    os.unlink(filler)
+    freed = time.time()
+    wait_until(lambda: rig.complete_since(freed) >= 2, 20, what="recording with room again")
+    assert rig.rec.stop() == 0
+    after = {s["id"]: s for s in segments(rig.config, "--all")}
+    for i in held:
+        assert after[i]["state"] == "complete" and os.path.exists(after[i]["path"]), after[i]
+    for i in others:
+        assert after[i]["state"] == "deleted" and not os.path.exists(after[i]["path"]), after[i]
+    check_invariants(rig.config)
+    report_figure("hold-full-disk", "a full disk under keep-recording: %d unheld history "
+                  "segments deleted, the %d held kept" % (len(others), len(held)))
+
+
+test_a_hold_outlasts_a_full_disk.timeout = 150
+test_a_hold_outlasts_a_full_disk.weight = 2

@@ -152,6 +152,53 @@ def test_export_is_one_playable_mp4_with_a_manifest():
     code, _, err = vigil("export", "-c", config, "--camera", "cam1", "--from", iso(start),
                          "--to", iso(end), "-o", out)
     assert code == 2 and "exists" in err
+    # an edited manifest: a source segment's hash changed (to match a
+    # substituted file), or its path
+    manifest = out + ".manifest.json"
+    with open(manifest) as f:
+        original = f.read()
+    for key, value in (("sha256", "0" * 64), ("path", "cam1/2026/01/01/000000-1.mp4")):
+        edited = json.loads(original)
+        edited["segments"][1][key] = value
+        with open(manifest, "w") as f:
+            json.dump(edited, f)
+        code, stdout, _ = vigil("verify", "-c", config, "--export", out, "--json")
+        found = json.loads(stdout)["problems"]
+        assert code == 1 and [(p["kind"], p["segment"]) for p in found] == [
+            ("export-source-changed", edited["segments"][1]["id"])], (key, found)
+    # the output's own hash edited in the manifest
+    edited = json.loads(original)
+    edited["output"]["sha256"] = "0" * 64
+    with open(manifest, "w") as f:
+        json.dump(edited, f)
+    code, stdout, _ = vigil("verify", "-c", config, "--export", out, "--json")
+    assert code == 1 and [p["kind"] for p in json.loads(stdout)["problems"]] == \
+        ["export-changed"], stdout
+    with open(manifest, "w") as f:
+        f.write(original)
+    code, stdout, _ = vigil("verify", "-c", config, "--export", out, "--json")
+    assert code == 0, stdout
+    # a source segment's file deleted behind the catalog's back after the export
+    src = used[1]
+    aside = os.path.join(wd, "aside.mp4")
+    shutil.move(src["path"], aside)
+    code, stdout, _ = vigil("verify", "-c", config, "--export", out, "--json")
+    found = [(p["kind"], p["segment"]) for p in json.loads(stdout)["problems"]]
+    assert code == 1 and found == [("missing-file", src["id"])], found
+    shutil.move(aside, src["path"])
+    # deleted under the rule (a sweep far in the future): the catalog keeps
+    # its hash, so the export still verifies against it
+    code, _, err = vigil("sweep", "-c", config, "--now", "2099-01-01T00:00:00Z")
+    assert code == 0, err
+    assert all(s["state"] == "deleted" for s in segments(config, "--all") if s["id"] in
+               {u["id"] for u in used})
+    code, stdout, _ = vigil("verify", "-c", config, "--export", out, "--json")
+    assert code == 0, stdout
+    # its row removed: the export's provenance is gone
+    sqlite(config, "DELETE FROM segment WHERE id = ?", src["id"])
+    code, stdout, _ = vigil("verify", "-c", config, "--export", out, "--json")
+    found = [(p["kind"], p["segment"]) for p in json.loads(stdout)["problems"]]
+    assert code == 1 and found == [("export-source-missing", src["id"])], found
     # a changed export is found
     with open(out, "ab") as f:
         f.write(b"\0")
@@ -201,3 +248,97 @@ def test_export_does_not_follow_planted_links():
     assert code == 0 and json.loads(stdout)["ok"], stdout
     c = segcheck([out])[0]
     assert c["ok"] and c["first_key"], c
+
+
+def test_verify_detects_the_rest_of_its_kinds():
+    """The kinds of tampering the test above leaves out: a renumbered chain
+    (an entry removed and the rest moved up), a segment row or a gap row
+    with no entry, a deletion with no entry, a footage file moved aside at
+    start-up, and a chain cut short at its tail (rows, files and entries
+    removed together), which only the noted head shows."""
+    base = workdir()
+    pristine = os.path.join(base, "pristine")
+    os.makedirs(pristine)
+    config = write_config(pristine, {"cam1": "rtsp://127.0.0.1:9/a"})
+    mkhistory(config, "cam1", "2026-10-30T00:00:00Z", NOW,
+              gaps=[("2026-10-30T05:00:00Z", "2026-10-30T07:00:00Z", "camera-unreachable")])
+    code, rep = verify(config)
+    assert code == 0 and rep["ok"], rep
+    noted = rep["chain_heads"][0]
+
+    def one(name):
+        wd, cfg = fresh_copy(base, name)
+        return wd, cfg, segments(cfg)
+
+    # an entry removed and the later ones renumbered, so no seq is missing:
+    # the links no longer hold
+    wd, cfg, segs = one("renumbered")
+    sqlite(cfg, "DELETE FROM audit WHERE camera = 'cam1' AND seq = 5")
+    last = sqlite(cfg, "SELECT max(seq) FROM audit WHERE camera = 'cam1'")[0][0]
+    for seq in range(6, last + 1):
+        sqlite(cfg, "UPDATE audit SET seq = ? WHERE camera = 'cam1' AND seq = ?", seq - 1, seq)
+    code, rep = verify(cfg)
+    kinds = [k for k, _ in problems(rep)]
+    assert code == 1 and "audit-chain-broken" in kinds, rep
+    assert "audit-entry-removed" not in kinds, rep
+    # a segment row nobody audited (a copy of a real one, its file beside it)
+    wd, cfg, segs = one("unaudited-row")
+    seg = segs[10]
+    new_id = 99999
+    rel = os.path.join(os.path.dirname(os.path.relpath(seg["path"], os.path.join(wd, "footage"))),
+                       "235959-%d.mp4" % new_id)
+    shutil.copy(seg["path"], os.path.join(wd, "footage", rel))
+    sqlite(cfg, "INSERT INTO segment (id, camera, path, state, start_us, end_us, duration_us, "
+                "bytes, frames, keyframes, sha256, codec, width, height, has_audio) "
+                "SELECT ?, camera, ?, state, start_us + 1, end_us, duration_us, bytes, frames, "
+                "keyframes, sha256, codec, width, height, has_audio FROM segment WHERE id = ?",
+           new_id, rel, seg["id"])
+    code, rep = verify(cfg)
+    assert code == 1 and ("segment-row-unaudited", new_id) in problems(rep), rep
+    # a deletion nobody audited: the row says deleted, the file is gone
+    wd, cfg, segs = one("unaudited-deletion")
+    seg = segs[12]
+    os.unlink(seg["path"])
+    sqlite(cfg, "UPDATE segment SET state = 'deleted', deleted_us = end_us + 1, "
+                "delete_reason = 'expired' WHERE id = ?", seg["id"])
+    code, rep = verify(cfg)
+    assert code == 1 and ("deletion-unaudited", seg["id"]) in problems(rep), rep
+    # a gap row nobody audited (an outage claimed after the fact)
+    wd, cfg, segs = one("unaudited-gap")
+    sqlite(cfg, "INSERT INTO gap (camera, start_us, end_us, reason, detail) VALUES "
+                "('cam1', ?, ?, 'stream-stalled', 'made up')",
+           int(rfc3339("2026-10-31T10:00:00Z") * 1e6), int(rfc3339("2026-10-31T10:00:05Z") * 1e6))
+    code, rep = verify(cfg)
+    assert code == 1 and "gap-row-unaudited" in [k for k, _ in problems(rep)], rep
+    # a footage file the catalog does not know, moved aside by the recorder
+    # at start-up: verify reports it where it now is
+    wd, cfg, segs = one("quarantined")
+    # (start-up walks only the folders new footage lands in: today's)
+    today = os.path.join(wd, "footage", "cam1", time.strftime("%Y/%m/%d", time.gmtime()))
+    os.makedirs(today, exist_ok=True)
+    stranger = os.path.join(today, "120000-88888.mp4")
+    shutil.copy(segs[3]["path"], stranger)
+    rec = Recorder(cfg)
+    rec.wait_log("recording ", timeout=30)
+    assert rec.stop() == 0
+    assert not os.path.exists(stranger)
+    code, rep = verify(cfg)
+    found = [p for p in rep["problems"] if p["kind"] == "quarantined-file"]
+    assert code == 1 and len(found) == 1 and found[0]["path"].endswith("120000-88888.mp4"), rep
+    assert [p["kind"] for p in rep["problems"]] == ["quarantined-file"], rep
+    # the tail cut off cleanly: the last two segments, their files and their
+    # entries gone.  The catalog agrees with what is left, so only the head
+    # an auditor noted shows the loss
+    wd, cfg, segs = one("cut-short")
+    tail = sqlite(cfg, "SELECT seq, segment_id FROM audit WHERE camera = 'cam1' "
+                       "ORDER BY seq DESC LIMIT 2")
+    assert all(sid is not None for _, sid in tail), tail
+    for seq, sid in tail:
+        path = [s["path"] for s in segs if s["id"] == sid][0]
+        os.unlink(path)
+        sqlite(cfg, "DELETE FROM audit WHERE camera = 'cam1' AND seq = ?", seq)
+        sqlite(cfg, "DELETE FROM segment WHERE id = ?", sid)
+    code, rep = verify(cfg)
+    head = rep["chain_heads"][0]
+    assert head["camera"] == "cam1" and head["seq"] == noted["seq"] - 2, (head, noted)
+    assert head["hash"] != noted["hash"], (head, noted)

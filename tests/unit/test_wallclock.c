@@ -323,13 +323,31 @@ static void simulated_streams(void)
 }
 
 /* Without the corrections, the 1 % drift above would be 18 s off after
- * 30 minutes: make sure the scenario really needs them. */
+ * 30 minutes: the real mapping, fed that stream, must have moved by about
+ * as much and end close to the true time. */
 static void drift_needs_correction(void)
 {
 	const struct scenario *sc = &scenarios[4];
-	int64_t m = 30 * 60 * SEC;
-	int64_t uncorrected = W + m; /* anchor + media */
-	CHECK(true_wall(sc, m) - uncorrected > 10 * SEC);
+	const int64_t total = 30 * 60 * SEC, frame = 40 * MS;
+	struct wallclock wc;
+	int64_t corrected = 0, at = 0;
+	wallclock_init(&wc, -1);
+	for (int64_t m = 0; m <= total; m += frame) {
+		wallclock_observe(&wc, m, true_wall(sc, m));
+		if (m % (60 * SEC) == 0) {
+			int64_t corr = 0;
+			at = wallclock_boundary(&wc, m, true_wall(sc, m), &corr);
+			corrected += corr;
+		}
+	}
+	int64_t uncorrected = W + total; /* anchor + media */
+	CHECK(true_wall(sc, total) - uncorrected > 10 * SEC);
+	CHECK(corrected > 10 * SEC);
+	int64_t err = at - true_wall(sc, total);
+	if (err < -sc->max_error_us || err > sc->max_error_us)
+		test_fail(__FILE__, __LINE__,
+			  "the last boundary is %+" PRId64 " us off the true time", err);
+	CHECK(!wc.stepped);
 }
 
 /* Random arrivals, clock steps and floors: whatever happens, boundaries
