@@ -29,6 +29,7 @@
 #include "ingest/ingest.h"
 #include "retention/retention.h"
 #include "util/clock.h"
+#include "util/db.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 
@@ -265,7 +266,7 @@ int cmd_record(int argc, char **argv)
 	if ((err = ingest_recover(cfg, cat, &rec)) < 0)
 		log_warnx("start-up recovery was incomplete (%s): recording anyway; it is retried "
 			  "at the next start",
-			  strerror(-err));
+			  db_errmsg(err));
 	if (rec.segments_recovered || rec.segments_dropped || rec.gaps_closed ||
 	    rec.files_quarantined)
 		log_info("recovery: %d segments recovered, %d dropped, %lld torn bytes cut, "

@@ -13,6 +13,7 @@
 #include "report/report.h"
 #include "retention/retention.h"
 #include "util/clock.h"
+#include "util/db.h"
 
 struct report_kind {
 	const char *name;
@@ -174,7 +175,7 @@ static int report_continuity(int argc, char **argv)
 	}
 	if ((ret = continuity_compute(cfg, cat, a.camera, a.from, a.to, clock_wall_us(), &rep)) <
 	    0) {
-		fprintf(stderr, "vigil report continuity: %s\n", strerror(-ret));
+		fprintf(stderr, "vigil report continuity: %s\n", db_errmsg(ret));
 		goto out;
 	}
 	FILE *f = open_output(a.out);
@@ -209,7 +210,7 @@ static int report_retention(int argc, char **argv)
 	int64_t now = clock_wall_us();
 	int64_t since = a.has_since ? a.since : now - (int64_t)cfg->retain_days * DAY_US;
 	if ((ret = retention_report_compute(cfg, cat, now, since, &rep)) < 0) {
-		fprintf(stderr, "vigil report retention: %s\n", strerror(-ret));
+		fprintf(stderr, "vigil report retention: %s\n", db_errmsg(ret));
 		goto out;
 	}
 	FILE *f = open_output(a.out);

@@ -13,6 +13,7 @@
 #include "report/report.h"
 #include "retention/retention.h"
 #include "util/clock.h"
+#include "util/db.h"
 #include "util/json.h"
 #include "util/timefmt.h"
 
@@ -91,14 +92,14 @@ int cmd_sweep(int argc, char **argv)
 	if (accept) {
 		if ((ret = retention_accept_clock(cat, clock_wall_us())) < 0) {
 			fprintf(stderr, "vigil sweep: cannot record the accepted clock: %s\n",
-				strerror(-ret));
+				db_errmsg(ret));
 			goto out;
 		}
 		fprintf(stderr, "wall clock accepted: a running recorder resumes deleting\n");
 	}
 	if (!dry_run && (ret = retention_finish_deletions(cfg, cat, clock_wall_us())) < 0)
 		fprintf(stderr, "vigil sweep: cannot finish deletions left half-done: %s\n",
-			strerror(-ret));
+			db_errmsg(ret));
 
 	struct json_writer w;
 	struct sweep_print p = { .dry_run = dry_run };
@@ -137,7 +138,7 @@ int cmd_sweep(int argc, char **argv)
 		       res.still_full ? "; the storage is still below its reserve" : "");
 	}
 	if (ret < 0)
-		fprintf(stderr, "vigil sweep: %s\n", strerror(-ret));
+		fprintf(stderr, "vigil sweep: %s\n", db_errmsg(ret));
 	else
 		status = res.failed || res.below_floor ? EXIT_NOT_OK : EXIT_OK;
 out:
@@ -264,7 +265,7 @@ int cmd_hold(int argc, char **argv)
 		}
 		if ((ret = catalog_hold_add(cat, camera, from, to, reason, clock_wall_us(), &id)) <
 		    0) {
-			fprintf(stderr, "vigil hold: cannot place the hold: %s\n", strerror(-ret));
+			fprintf(stderr, "vigil hold: cannot place the hold: %s\n", db_errmsg(ret));
 			goto out;
 		}
 		/* say at once if part of the window has no footage to hold */
@@ -286,7 +287,7 @@ int cmd_hold(int argc, char **argv)
 			goto out;
 		}
 		if (ret < 0) {
-			fprintf(stderr, "vigil hold: cannot release: %s\n", strerror(-ret));
+			fprintf(stderr, "vigil hold: cannot release: %s\n", db_errmsg(ret));
 			goto out;
 		}
 		printf("hold #%" PRId64 " released\n", id);
@@ -302,6 +303,8 @@ int cmd_hold(int argc, char **argv)
 			jw_end_array(&w);
 			jw_finish(&w);
 		}
+		if (ret < 0)
+			fprintf(stderr, "vigil hold: cannot list the holds: %s\n", db_errmsg(ret));
 		status = ret < 0 ? EXIT_NOT_OK : EXIT_OK;
 	}
 out:
@@ -450,7 +453,7 @@ int cmd_verify(int argc, char **argv)
 		}
 	}
 	if (ret < 0)
-		fprintf(stderr, "vigil verify: %s\n", strerror(-ret));
+		fprintf(stderr, "vigil verify: %s\n", db_errmsg(ret));
 	else
 		status = counts.problems ? EXIT_NOT_OK : EXIT_OK;
 out:

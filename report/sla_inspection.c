@@ -18,6 +18,7 @@
 #include "tickets/rules.h"
 #include "tickets/tickets.h"
 #include "util/clock.h"
+#include "util/db.h"
 #include "util/json.h"
 #include "util/timefmt.h"
 #include "util/buf.h"
@@ -160,7 +161,7 @@ int health_report_sla(const struct config *cfg, const char *quarter, int64_t fro
 		return -ENOENT;
 	if ((ret = ticket_db_each(db, &f, collect_ticket, &ts)) < 0) {
 		fprintf(err, "vigil report sla: cannot read '%s': %s\n", cfg->checker_database,
-			strerror(-ret));
+			db_errmsg(ret));
 		goto out;
 	}
 	bool *missed = calloc(ts.n ? ts.n : 1, sizeof(*missed));
@@ -782,7 +783,7 @@ int health_report_inspection(const struct config *cfg, struct catalog *cat, cons
 		if ((ret = ticket_db_each(db, &o, collect_ticket, &in.opened)) < 0 ||
 		    (ret = ticket_db_each(db, &c, collect_ticket, &in.closed)) < 0) {
 			fprintf(err, "vigil report inspection: cannot read '%s': %s\n",
-				cfg->checker_database, strerror(-ret));
+				cfg->checker_database, db_errmsg(ret));
 			goto out;
 		}
 		for (size_t i = 0; i < in.ncams; i++) {
@@ -816,7 +817,7 @@ int health_report_inspection(const struct config *cfg, struct catalog *cat, cons
 	goto out;
 fail:
 	fprintf(err, "vigil report inspection: cannot read the catalog '%s': %s\n",
-		cfg->catalog_path, strerror(-ret));
+		cfg->catalog_path, db_errmsg(ret));
 out:
 	for (size_t i = 0; i < in.ncams; i++)
 		free(in.cams[i].gaps);

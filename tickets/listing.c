@@ -17,6 +17,7 @@
 #include "tickets/tickets.h"
 #include "tickets/tickets.h"
 #include "util/clock.h"
+#include "util/db.h"
 #include "util/json.h"
 #include "util/timefmt.h"
 
@@ -102,7 +103,7 @@ int tickets_list(const struct config *cfg, const struct tickets_opts *o, FILE *o
 	}
 	if (ret < 0)
 		fprintf(err, "vigil tickets: cannot read '%s': %s\n", cfg->checker_database,
-			strerror(-ret));
+			db_errmsg(ret));
 	ticket_db_close(&db);
 	return ret;
 }
@@ -141,7 +142,7 @@ int tickets_show(const struct config *cfg, int64_t id, const struct tickets_opts
 			fprintf(err, "vigil tickets: no ticket %" PRId64 "\n", id);
 		else
 			fprintf(err, "vigil tickets: cannot read ticket %" PRId64 ": %s\n", id,
-				strerror(-ret));
+				db_errmsg(ret));
 		goto out;
 	}
 	if (o->json) {
@@ -257,7 +258,7 @@ static int change(const struct config *cfg, int64_t id, const struct tickets_opt
 		break;
 	default:
 		fprintf(err, "vigil tickets: cannot change ticket %" PRId64 " in '%s': %s\n", id,
-			cfg->checker_database, strerror(-ret));
+			cfg->checker_database, db_errmsg(ret));
 	}
 	ticket_db_close(&db);
 	return ret;

@@ -33,9 +33,11 @@
  * db_end and from db_batch_begin to db_batch_end, so a statement, a
  * transaction or a batch is never interleaved with another thread's (the
  * connection is opened SQLITE_OPEN_NOMUTEX: this lock is the one that
- * counts).  Row callbacks run with the lock held and must not use a
- * statement of the same database.  The error message is _Thread_local: a
- * thread reads the message of its own last failure, never another's.
+ * counts).  Row callbacks run with the lock held, in the same thread: they
+ * may run other statements of the database, never the one being stepped
+ * (a walk must not start itself again from its own callback).  The error
+ * message is _Thread_local: a thread reads the message of its own last
+ * failure, never another's, and no lock guards it.
  */
 #ifndef VIGIL_UTIL_DB_H
 #define VIGIL_UTIL_DB_H
