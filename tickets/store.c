@@ -631,27 +631,29 @@ int ticket_db_observed_each(struct ticket_db *db, ticket_observed_fn fn, void *c
 struct payload_out {
 	char *buf;
 	size_t size;
-	int64_t *updated_us;
+	int64_t updated_us;
 };
 
 static int read_payload(sqlite3_stmt *row, void *out)
 {
 	struct payload_out *p = out;
 	db_column_text(row, 0, p->buf, p->size);
-	if (p->updated_us)
-		*p->updated_us = sqlite3_column_int64(row, 1);
+	p->updated_us = sqlite3_column_int64(row, 1);
 	return 0;
 }
 
 int ticket_db_recorder_payload(struct ticket_db *db, const char *recorder, char *out, size_t size,
 			       int64_t *updated_us)
 {
-	struct payload_out p = { out, size, updated_us };
+	struct payload_out p = { out, size, 0 };
 	sqlite3_stmt *s =
 		db_stmt(db->db, "SELECT payload, updated_us FROM observed WHERE recorder = ? "
 				"AND camera = '' AND payload IS NOT NULL");
 	db_bind_text(s, 1, recorder);
-	return db_one(db->db, s, "read recorder payload", read_payload, &p);
+	int ret = db_one(db->db, s, "read recorder payload", read_payload, &p);
+	if (ret == 0 && updated_us)
+		*updated_us = p.updated_us;
+	return ret;
 }
 
 int ticket_db_meta_set(struct ticket_db *db, const char *key, const char *value)
