@@ -52,50 +52,46 @@ static int entry_hash(const char *camera, int64_t seq, int64_t at_us, const char
 	return ret;
 }
 
+struct chain_tail {
+	int64_t seq;
+	char hash[SHA256_HEX_SIZE];
+};
+
+static int read_tail(sqlite3_stmt *row, void *tail)
+{
+	struct chain_tail *t = tail;
+	t->seq = sqlite3_column_int64(row, 0);
+	db_column_text(row, 1, t->hash, sizeof(t->hash));
+	return 0;
+}
+
 int catalog_audit_append(struct catalog *cat, const char *camera, int64_t at_us, const char *kind,
 			 int64_t segment_id, const char *detail)
 {
-	char prev[SHA256_HEX_SIZE] = GENESIS_HASH;
+	struct chain_tail prev = { 0, GENESIS_HASH };
 	char hash[SHA256_HEX_SIZE];
-	int64_t seq = 1;
 	int ret;
 
-	sqlite3_stmt *stmt = catalog_cached(
-		cat, "SELECT seq, hash FROM audit WHERE camera = ? ORDER BY seq DESC LIMIT 1");
-	if (!stmt)
-		return -EIO;
-	sqlite3_bind_text(stmt, 1, camera, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
-		seq = sqlite3_column_int64(stmt, 0) + 1;
-		snprintf(prev, sizeof(prev), "%s", (const char *)sqlite3_column_text(stmt, 1));
-	} else if (rc != SQLITE_DONE) {
-		catalog_reset(stmt);
-		return catalog_fail(cat, rc, "read audit chain");
-	}
-	catalog_reset(stmt);
-
-	if ((ret = entry_hash(camera, seq, at_us, kind, segment_id, detail, prev, hash)) < 0)
+	sqlite3_stmt *s = db_stmt(
+		cat->db, "SELECT seq, hash FROM audit WHERE camera = ? ORDER BY seq DESC LIMIT 1");
+	db_bind_text(s, 1, camera);
+	if ((ret = db_one(cat->db, s, "read audit chain", read_tail, &prev)) < 0 && ret != -ENOENT)
 		return ret;
-	stmt = catalog_cached(cat, "INSERT INTO audit (camera, seq, at_us, kind, segment_id, "
-				   "detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-	if (!stmt)
-		return -EIO;
-	sqlite3_bind_text(stmt, 1, camera, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 2, seq);
-	sqlite3_bind_int64(stmt, 3, at_us);
-	sqlite3_bind_text(stmt, 4, kind, -1, SQLITE_STATIC);
-	if (segment_id >= 0)
-		sqlite3_bind_int64(stmt, 5, segment_id);
-	else
-		sqlite3_bind_null(stmt, 5);
-	sqlite3_bind_text(stmt, 6, detail, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 7, prev, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 8, hash, -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
-	ret = rc == SQLITE_DONE ? 0 : catalog_fail(cat, rc, "append audit entry");
-	catalog_reset(stmt);
-	return ret;
+	int64_t seq = prev.seq + 1;
+
+	if ((ret = entry_hash(camera, seq, at_us, kind, segment_id, detail, prev.hash, hash)) < 0)
+		return ret;
+	s = db_stmt(cat->db, "INSERT INTO audit (camera, seq, at_us, kind, segment_id, "
+			     "detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+	db_bind_text(s, 1, camera);
+	db_bind_int64(s, 2, seq);
+	db_bind_int64(s, 3, at_us);
+	db_bind_text(s, 4, kind);
+	db_bind_opt_int64(s, 5, segment_id);
+	db_bind_text(s, 6, detail);
+	db_bind_text(s, 7, prev.hash);
+	db_bind_text(s, 8, hash);
+	return db_run(cat->db, s, "append audit entry");
 }
 
 /* ---- verification -------------------------------------------------------- */
@@ -118,63 +114,114 @@ static int report(catalog_problem_fn fn, void *ctx, const char *kind, const char
 	return fn(&p, ctx);
 }
 
+/* What a walk of the chains carries from one entry to the next. */
+struct chain_walk {
+	catalog_problem_fn fn;
+	void *ctx;
+	int64_t *entries;
+	char prev_camera[CATALOG_CAMERA_MAX];
+	char prev_hash[SHA256_HEX_SIZE];
+	int64_t prev_seq;
+};
+
+static int check_entry(sqlite3_stmt *row, void *walk)
+{
+	struct chain_walk *w = walk;
+	char hash[SHA256_HEX_SIZE];
+	const char *cam = (const char *)sqlite3_column_text(row, 0);
+	int64_t seq = sqlite3_column_int64(row, 1);
+	int64_t at = sqlite3_column_int64(row, 2);
+	const char *kind = (const char *)sqlite3_column_text(row, 3);
+	int64_t segment_id = sqlite3_column_int64(row, 4);
+	const char *detail = (const char *)sqlite3_column_text(row, 5);
+	const char *stored_prev = (const char *)sqlite3_column_text(row, 6);
+	const char *stored_hash = (const char *)sqlite3_column_text(row, 7);
+	int ret = 0;
+
+	(*w->entries)++;
+	if (strcmp(cam, w->prev_camera) != 0) {
+		snprintf(w->prev_camera, sizeof(w->prev_camera), "%s", cam);
+		snprintf(w->prev_hash, sizeof(w->prev_hash), "%s", GENESIS_HASH);
+		w->prev_seq = 0;
+	}
+	if (seq != w->prev_seq + 1)
+		ret = report(w->fn, w->ctx, "audit-entry-removed", cam, -1, NULL,
+			     "entries %" PRId64 " to %" PRId64 " of the chain are missing",
+			     w->prev_seq + 1, seq - 1);
+	else if (strcmp(stored_prev, w->prev_hash) != 0)
+		ret = report(w->fn, w->ctx, "audit-chain-broken", cam, -1, NULL,
+			     "entry %" PRId64 " does not link to entry %" PRId64, seq, w->prev_seq);
+	if (ret)
+		return ret;
+	if (entry_hash(cam, seq, at, kind, segment_id, detail, stored_prev, hash) < 0 ||
+	    strcmp(hash, stored_hash) != 0)
+		ret = report(w->fn, w->ctx, "audit-entry-edited", cam, segment_id, NULL,
+			     "entry %" PRId64 " (%s) does not match its hash", seq, kind);
+	if (ret)
+		return ret;
+	snprintf(w->prev_hash, sizeof(w->prev_hash), "%s", stored_hash);
+	w->prev_seq = seq;
+	return 0;
+}
+
 /* Every entry of the chains: seq contiguous, links and hashes right. */
 static int verify_chains(struct catalog *cat, const char *camera, catalog_problem_fn fn, void *ctx,
 			 int64_t *entries)
 {
-	char prev_camera[CATALOG_CAMERA_MAX] = "";
-	char prev_hash[SHA256_HEX_SIZE] = GENESIS_HASH;
-	char hash[SHA256_HEX_SIZE];
-	int64_t prev_seq = 0;
-	int ret = 0, rc;
-
-	sqlite3_stmt *stmt = catalog_cached(
-		cat,
+	struct chain_walk w = {
+		.fn = fn, .ctx = ctx, .entries = entries, .prev_hash = GENESIS_HASH
+	};
+	sqlite3_stmt *s = db_stmt(
+		cat->db,
 		"SELECT camera, seq, at_us, kind, coalesce(segment_id, -1), detail, prev_hash, "
 		"hash FROM audit WHERE (?1 IS NULL OR camera = ?1) ORDER BY camera, seq");
-	if (!stmt)
-		return -EIO;
-	if (camera)
-		sqlite3_bind_text(stmt, 1, camera, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		const char *cam = (const char *)sqlite3_column_text(stmt, 0);
-		int64_t seq = sqlite3_column_int64(stmt, 1);
-		int64_t at = sqlite3_column_int64(stmt, 2);
-		const char *kind = (const char *)sqlite3_column_text(stmt, 3);
-		int64_t segment_id = sqlite3_column_int64(stmt, 4);
-		const char *detail = (const char *)sqlite3_column_text(stmt, 5);
-		const char *stored_prev = (const char *)sqlite3_column_text(stmt, 6);
-		const char *stored_hash = (const char *)sqlite3_column_text(stmt, 7);
+	db_bind_text(s, 1, camera);
+	return db_each(cat->db, s, "walk audit chain", check_entry, &w);
+}
 
-		(*entries)++;
-		if (strcmp(cam, prev_camera) != 0) {
-			snprintf(prev_camera, sizeof(prev_camera), "%s", cam);
-			snprintf(prev_hash, sizeof(prev_hash), "%s", GENESIS_HASH);
-			prev_seq = 0;
-		}
-		if (seq != prev_seq + 1)
-			ret = report(fn, ctx, "audit-entry-removed", cam, -1, NULL,
-				     "entries %" PRId64 " to %" PRId64 " of the chain are missing",
-				     prev_seq + 1, seq - 1);
-		else if (strcmp(stored_prev, prev_hash) != 0)
-			ret = report(fn, ctx, "audit-chain-broken", cam, -1, NULL,
-				     "entry %" PRId64 " does not link to entry %" PRId64, seq,
-				     prev_seq);
-		if (ret)
-			break;
-		if (entry_hash(cam, seq, at, kind, segment_id, detail, stored_prev, hash) < 0 ||
-		    strcmp(hash, stored_hash) != 0)
-			ret = report(fn, ctx, "audit-entry-edited", cam, segment_id, NULL,
-				     "entry %" PRId64 " (%s) does not match its hash", seq, kind);
-		if (ret)
-			break;
-		snprintf(prev_hash, sizeof(prev_hash), "%s", stored_hash);
-		prev_seq = seq;
-	}
-	if (ret == 0 && rc != SQLITE_DONE)
-		ret = catalog_fail(cat, rc, "walk audit chain");
-	catalog_reset(stmt);
-	return ret;
+struct problem_sink {
+	catalog_problem_fn fn;
+	void *ctx;
+};
+
+/* A finished segment row against its segment-added entry. */
+static int check_segment(sqlite3_stmt *row, void *sink)
+{
+	struct problem_sink *p = sink;
+	struct catalog_segment seg;
+	char expected[1024];
+
+	catalog_read_segment(row, &seg);
+	const char *added = (const char *)sqlite3_column_text(row, 17);
+	bool deleted_entry = sqlite3_column_int(row, 18) != 0;
+	if (!added)
+		return report(p->fn, p->ctx, "segment-row-unaudited", seg.camera, seg.id, seg.path,
+			      "segment %" PRId64 " has no segment-added entry", seg.id);
+	catalog_audit_segment_detail(&seg, expected, sizeof(expected));
+	if (strcmp(expected, added) != 0)
+		return report(p->fn, p->ctx, "segment-row-edited", seg.camera, seg.id, seg.path,
+			      "segment %" PRId64 " no longer matches its audit entry", seg.id);
+	if (seg.state == SEGMENT_DELETED && !deleted_entry)
+		return report(p->fn, p->ctx, "deletion-unaudited", seg.camera, seg.id, seg.path,
+			      "segment %" PRId64 " is marked deleted without an audit entry",
+			      seg.id);
+	return 0;
+}
+
+/* A segment-added entry whose row is gone. */
+static int check_orphan_entry(sqlite3_stmt *row, void *sink)
+{
+	struct problem_sink *p = sink;
+	const char *detail = (const char *)sqlite3_column_text(row, 2);
+	char path[CATALOG_PATH_MAX] = "";
+	const char *at = strstr(detail, "path=");
+	if (at)
+		snprintf(path, sizeof(path), "%.*s", (int)strcspn(at + 5, " "), at + 5);
+	return report(p->fn, p->ctx, "segment-row-removed",
+		      (const char *)sqlite3_column_text(row, 0),
+		      (int64_t)sqlite3_column_int64(row, 1), path,
+		      "segment %" PRId64 " is in the audit chain but not in the catalog",
+		      (int64_t)sqlite3_column_int64(row, 1));
 }
 
 /* Every finished segment row against its segment-added entry, and every
@@ -182,73 +229,43 @@ static int verify_chains(struct catalog *cat, const char *camera, catalog_proble
 static int verify_segments(struct catalog *cat, const char *camera, catalog_problem_fn fn,
 			   void *ctx)
 {
-	struct catalog_segment seg;
-	char expected[1024];
-	int ret = 0, rc;
+	struct problem_sink sink = { fn, ctx };
+	int ret;
 
-	sqlite3_stmt *stmt = catalog_cached(
-		cat, "SELECT " SEGMENT_COLUMNS ", "
-		     "(SELECT detail FROM audit a WHERE a.segment_id = s.id "
-		     "  AND a.kind = 'segment-added' ORDER BY a.id LIMIT 1), "
-		     "EXISTS (SELECT 1 FROM audit a WHERE a.segment_id = s.id "
-		     "  AND a.kind = 'segment-deleted') "
-		     "FROM segment s WHERE state <> 'writing' AND (?1 IS NULL OR camera = ?1)");
-	if (!stmt)
-		return -EIO;
-	if (camera)
-		sqlite3_bind_text(stmt, 1, camera, -1, SQLITE_STATIC);
-	while (ret == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		catalog_read_segment(stmt, &seg);
-		const char *added = (const char *)sqlite3_column_text(stmt, 17);
-		bool deleted_entry = sqlite3_column_int(stmt, 18) != 0;
-		if (!added) {
-			ret = report(fn, ctx, "segment-row-unaudited", seg.camera, seg.id, seg.path,
-				     "segment %" PRId64 " has no segment-added entry", seg.id);
-			continue;
-		}
-		catalog_audit_segment_detail(&seg, expected, sizeof(expected));
-		if (strcmp(expected, added) != 0)
-			ret = report(fn, ctx, "segment-row-edited", seg.camera, seg.id, seg.path,
-				     "segment %" PRId64 " no longer matches its audit entry",
-				     seg.id);
-		else if (seg.state == SEGMENT_DELETED && !deleted_entry)
-			ret = report(fn, ctx, "deletion-unaudited", seg.camera, seg.id, seg.path,
-				     "segment %" PRId64 " is marked deleted without an audit entry",
-				     seg.id);
-	}
-	catalog_reset(stmt);
-	if (ret)
+	sqlite3_stmt *s = db_stmt(
+		cat->db, "SELECT " SEGMENT_COLUMNS ", "
+			 "(SELECT detail FROM audit a WHERE a.segment_id = s.id "
+			 "  AND a.kind = 'segment-added' ORDER BY a.id LIMIT 1), "
+			 "EXISTS (SELECT 1 FROM audit a WHERE a.segment_id = s.id "
+			 "  AND a.kind = 'segment-deleted') "
+			 "FROM segment s WHERE state <> 'writing' AND (?1 IS NULL OR camera = ?1)");
+	db_bind_text(s, 1, camera);
+	if ((ret = db_each(cat->db, s, "check segments", check_segment, &sink)) != 0)
 		return ret;
 
-	stmt = catalog_cached(cat,
-			      "SELECT a.camera, a.segment_id, a.detail FROM audit a "
-			      "WHERE a.kind = 'segment-added' AND (?1 IS NULL OR a.camera = ?1) "
-			      "AND NOT EXISTS (SELECT 1 FROM segment s WHERE s.id = a.segment_id)");
-	if (!stmt)
-		return -EIO;
-	if (camera)
-		sqlite3_bind_text(stmt, 1, camera, -1, SQLITE_STATIC);
-	while (ret == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		const char *detail = (const char *)sqlite3_column_text(stmt, 2);
-		char path[CATALOG_PATH_MAX] = "";
-		const char *p = strstr(detail, "path=");
-		if (p)
-			snprintf(path, sizeof(path), "%.*s", (int)strcspn(p + 5, " "), p + 5);
-		ret = report(fn, ctx, "segment-row-removed",
-			     (const char *)sqlite3_column_text(stmt, 0),
-			     (int64_t)sqlite3_column_int64(stmt, 1), path,
-			     "segment %" PRId64 " is in the audit chain but not in the catalog",
-			     (int64_t)sqlite3_column_int64(stmt, 1));
-	}
-	catalog_reset(stmt);
-	return ret;
+	s = db_stmt(cat->db, "SELECT a.camera, a.segment_id, a.detail FROM audit a "
+			     "WHERE a.kind = 'segment-added' AND (?1 IS NULL OR a.camera = ?1) "
+			     "AND NOT EXISTS (SELECT 1 FROM segment s WHERE s.id = a.segment_id)");
+	db_bind_text(s, 1, camera);
+	return db_each(cat->db, s, "check segment entries", check_orphan_entry, &sink);
+}
+
+static int check_gap(sqlite3_stmt *row, void *sink)
+{
+	struct problem_sink *p = sink;
+	const char *kind = (const char *)sqlite3_column_text(row, 0);
+	return report(p->fn, p->ctx,
+		      strcmp(kind, "gap-row-changed") == 0 ? "gap-row-changed"
+							   : "gap-row-unaudited",
+		      (const char *)sqlite3_column_text(row, 1), -1, NULL, "gap %s",
+		      (const char *)sqlite3_column_text(row, 2));
 }
 
 /* Closed gaps against their gap entries, compared as multisets of details:
  * shrinking or removing a gap (hiding an outage) shows up as a difference. */
 static int verify_gaps(struct catalog *cat, const char *camera, catalog_problem_fn fn, void *ctx)
 {
-	int ret = 0, rc;
+	struct problem_sink sink = { fn, ctx };
 	/* the gap entry detail is rebuilt in SQL exactly as gap_detail() in
 	 * catalog.c writes it; EXCEPT ALL is emulated with counts */
 	static const char sql[] =
@@ -263,21 +280,9 @@ static int verify_gaps(struct catalog *cat, const char *camera, catalog_problem_
 		"  WHERE coalesce(r.n, 0) < e.n "
 		"UNION ALL SELECT 'gap-row-unaudited', r.camera, r.d FROM r LEFT JOIN e "
 		"  USING (camera, d) WHERE coalesce(e.n, 0) < r.n";
-	sqlite3_stmt *stmt = catalog_cached(cat, sql);
-	if (!stmt)
-		return -EIO;
-	if (camera)
-		sqlite3_bind_text(stmt, 1, camera, -1, SQLITE_STATIC);
-	while (ret == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		const char *kind = (const char *)sqlite3_column_text(stmt, 0);
-		ret = report(fn, ctx,
-			     strcmp(kind, "gap-row-changed") == 0 ? "gap-row-changed"
-								  : "gap-row-unaudited",
-			     (const char *)sqlite3_column_text(stmt, 1), -1, NULL, "gap %s",
-			     (const char *)sqlite3_column_text(stmt, 2));
-	}
-	catalog_reset(stmt);
-	return ret;
+	sqlite3_stmt *s = db_stmt(cat->db, sql);
+	db_bind_text(s, 1, camera);
+	return db_each(cat->db, s, "check gaps", check_gap, &sink);
 }
 
 int catalog_verify(struct catalog *cat, const char *camera, catalog_problem_fn fn, void *ctx,
@@ -285,45 +290,40 @@ int catalog_verify(struct catalog *cat, const char *camera, catalog_problem_fn f
 {
 	int ret;
 	*entries = 0;
-	pthread_mutex_lock(&cat->lock);
 	/* one read transaction: a consistent snapshot while the recorder writes */
-	if ((ret = catalog_exec(cat, "BEGIN")) == 0) {
-		ret = verify_chains(cat, camera, fn, ctx, entries);
-		if (ret == 0)
-			ret = verify_segments(cat, camera, fn, ctx);
-		if (ret == 0)
-			ret = verify_gaps(cat, camera, fn, ctx);
-		catalog_exec(cat, "COMMIT");
-	}
-	pthread_mutex_unlock(&cat->lock);
+	if ((ret = db_begin_read(cat->db)) < 0)
+		return ret;
+	ret = verify_chains(cat, camera, fn, ctx, entries);
+	if (ret == 0)
+		ret = verify_segments(cat, camera, fn, ctx);
+	if (ret == 0)
+		ret = verify_gaps(cat, camera, fn, ctx);
+	/* the snapshot wrote nothing: its end cannot spoil the result */
+	db_end(cat->db, 0);
 	return ret;
+}
+
+struct head_walk {
+	catalog_head_fn fn;
+	void *ctx;
+};
+
+static int head_row(sqlite3_stmt *row, void *walk)
+{
+	struct head_walk *w = walk;
+	struct catalog_chain_head h;
+	db_column_text(row, 0, h.camera, sizeof(h.camera));
+	h.seq = sqlite3_column_int64(row, 1);
+	db_column_text(row, 2, h.hash, sizeof(h.hash));
+	return w->fn(&h, w->ctx);
 }
 
 int catalog_chain_heads(struct catalog *cat, catalog_head_fn fn, void *ctx)
 {
-	struct catalog_chain_head h;
-	int ret = 0, rc;
-
-	pthread_mutex_lock(&cat->lock);
-	sqlite3_stmt *stmt = catalog_cached(
-		cat, "SELECT camera, seq, hash FROM audit a WHERE seq = "
-		     "(SELECT max(seq) FROM audit b WHERE b.camera = a.camera) ORDER BY camera");
-	if (!stmt) {
-		ret = -EIO;
-		goto out;
-	}
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		snprintf(h.camera, sizeof(h.camera), "%s",
-			 (const char *)sqlite3_column_text(stmt, 0));
-		h.seq = sqlite3_column_int64(stmt, 1);
-		snprintf(h.hash, sizeof(h.hash), "%s", (const char *)sqlite3_column_text(stmt, 2));
-		if ((ret = fn(&h, ctx)) != 0)
-			break;
-	}
-	if (ret == 0 && rc != SQLITE_DONE)
-		ret = catalog_fail(cat, rc, "read chain heads");
-	catalog_reset(stmt);
-out:
-	pthread_mutex_unlock(&cat->lock);
-	return ret;
+	struct head_walk w = { fn, ctx };
+	sqlite3_stmt *s =
+		db_stmt(cat->db,
+			"SELECT camera, seq, hash FROM audit a WHERE seq = "
+			"(SELECT max(seq) FROM audit b WHERE b.camera = a.camera) ORDER BY camera");
+	return db_each(cat->db, s, "read chain heads", head_row, &w);
 }

@@ -1,7 +1,21 @@
 /*
  * The catalog: the SQLite file that knows every segment, every gap and the
- * audit chain.  This module is the one owner of SQL: no other module builds
- * a query, they call the functions below, which say what they mean.
+ * audit chain.  This module owns the footage's SQL (the ticket store in
+ * tickets/ owns its own): no other module builds a query, they call the
+ * functions below, which say what they mean.  It does seven things, one
+ * section each below:
+ *
+ *   1. open and close the file (creating and migrating it);
+ *   2. segments: the life of a row from writing to complete, and listings;
+ *   3. gaps and runs: the time with no footage, and the coalesced time with;
+ *   4. the audit chain, and verifying the catalog against it;
+ *   5. holds and the delete protocol (what retention may remove, and how);
+ *   6. statistics: per camera, per day, deletions by reason;
+ *   7. meta: small persistent facts.
+ *
+ * Errors: every function returns 0 (or a count) or a negative errno, and
+ * logs nothing; the caller that handles a failure logs db_errmsg(ret)
+ * (util/db.h), which holds what was being done and SQLite's message.
  *
  * INVARIANTS (what must be true of storage + catalog at rest, and what
  * start-up recovery restores after a crash at any moment):
@@ -49,13 +63,42 @@ struct catalog;
 #define CATALOG_CAMERA_MAX 65
 #define CATALOG_PATH_MAX 256
 #define CATALOG_HEX_SIZE 65
-/* Two segments closer than this are one continuous recording. */
-#define CATALOG_RUN_TOLERANCE_US 100000
+
+/* ---- 1. opening ------------------------------------------------------- */
 
 enum catalog_open_mode {
 	CATALOG_READ_ONLY,  /* reports and listings: never writes */
-	CATALOG_READ_WRITE, /* creates the file and migrates the schema */
+	CATALOG_READ_WRITE, /* creates the file (mode 0640) and migrates the schema */
 };
+
+/*
+ * Opens (and in read-write mode creates and migrates) the catalog at path.
+ * Returns NULL and a message in err on failure, including a schema newer
+ * than this program knows.  close sets *cat to NULL.
+ */
+struct catalog *catalog_open(const char *path, enum catalog_open_mode mode, char *err,
+			     size_t errlen);
+void catalog_close(struct catalog **cat);
+
+/* The SQLite library version, for --version. */
+const char *catalog_sqlite_version(void);
+
+/* The schema version of the open file, and the newest this program knows. */
+int catalog_schema_version(struct catalog *cat);
+int catalog_schema_latest(void);
+
+/* SQLite's own consistency check: 0 when "ok", else -EIO with its first
+ * complaint in msg. */
+int catalog_integrity_check(struct catalog *cat, char *msg, size_t size);
+
+/*
+ * For building large synthetic catalogs (tests, benchmarks): while on,
+ * writes are grouped into large transactions with synchronous=OFF, trading
+ * durability for speed.  Never used by the recorder.
+ */
+int catalog_bulk_load(struct catalog *cat, bool on);
+
+/* ---- 2. segments ------------------------------------------------------ */
 
 enum segment_state {
 	SEGMENT_WRITING = 0,
@@ -65,16 +108,7 @@ enum segment_state {
 	SEGMENT_DELETED,
 };
 
-enum gap_reason {
-	GAP_CAMERA_UNREACHABLE = 0,
-	GAP_STREAM_STALLED,
-	GAP_STREAM_ERROR,
-	GAP_RECORDER_DOWN,
-	GAP_STORAGE_ERROR,
-	GAP_STORAGE_FULL,
-	GAP_RECOVERED_PARTIAL,
-	GAP_REASON_COUNT,
-};
+const char *catalog_segment_state_name(enum segment_state s);
 
 struct catalog_segment {
 	int64_t id;
@@ -105,44 +139,6 @@ struct segment_result {
 	char sha256[CATALOG_HEX_SIZE];
 };
 
-struct catalog_gap {
-	int64_t id;
-	char camera[CATALOG_CAMERA_MAX];
-	int64_t start_us;
-	int64_t end_us; /* -1 while open */
-	enum gap_reason reason;
-	char detail[256];
-};
-
-/* Which rows a listing returns.  Zero values mean "no limit". */
-struct catalog_filter {
-	const char *camera; /* NULL: all cameras */
-	int64_t from_us;    /* rows that end after from_us ... */
-	int64_t to_us;	    /* ... and start before to_us; 0: no bound */
-	bool include_deleted;
-};
-
-/*
- * Opens (and in read-write mode creates and migrates) the catalog at path.
- * Returns NULL and a message in err on failure, including a schema newer
- * than this program knows.
- */
-struct catalog *catalog_open(const char *path, enum catalog_open_mode mode, char *err,
-			     size_t errlen);
-void catalog_close(struct catalog **cat);
-
-/* The SQLite library version, for --version. */
-const char *catalog_sqlite_version(void);
-
-/* The schema version of the open file, and the newest this program knows. */
-int catalog_schema_version(struct catalog *cat);
-int catalog_schema_latest(void);
-
-const char *catalog_segment_state_name(enum segment_state s);
-const char *catalog_gap_reason_name(enum gap_reason r);
-/* Returns 0 and sets *r, or -EINVAL. */
-int catalog_gap_reason_parse(const char *name, enum gap_reason *r);
-
 /*
  * Segment life.  begin inserts a row in state writing (committed), chooses
  * its id and path, and returns both: the caller creates the file only after
@@ -159,23 +155,51 @@ int catalog_segment_finish(struct catalog *cat, int64_t id, const struct segment
 			   enum segment_state state);
 int catalog_segment_abandon(struct catalog *cat, int64_t id);
 
-/* Appends a recovery event (what start-up recovery did to a segment) to the
- * camera's audit chain. */
-int catalog_record_recovery(struct catalog *cat, const char *camera, int64_t segment_id,
-			    const char *detail);
-
 /* Fills *seg; -ENOENT if there is no such row. */
 int catalog_segment_get(struct catalog *cat, int64_t id, struct catalog_segment *seg);
 
+/* Which rows a listing returns.  Zero values mean "no limit". */
+struct catalog_filter {
+	const char *camera; /* NULL: all cameras */
+	int64_t from_us;    /* rows that end after from_us ... */
+	int64_t to_us;	    /* ... and start before to_us; 0: no bound */
+	bool include_deleted;
+};
+
 typedef int (*catalog_segment_fn)(const struct catalog_segment *seg, void *ctx);
-typedef int (*catalog_gap_fn)(const struct catalog_gap *gap, void *ctx);
 
 /* Calls fn for each matching segment in (camera, start) order.  A non-zero
- * return from fn stops the walk and is returned. */
+ * return from fn stops the walk and is returned (as for every *_each). */
 int catalog_segments_each(struct catalog *cat, const struct catalog_filter *f,
 			  catalog_segment_fn fn, void *ctx);
 /* Segments left in writing or deleting: what recovery must look at. */
 int catalog_segments_unfinished(struct catalog *cat, catalog_segment_fn fn, void *ctx);
+
+/* ---- 3. gaps and runs ------------------------------------------------- */
+
+enum gap_reason {
+	GAP_CAMERA_UNREACHABLE = 0,
+	GAP_STREAM_STALLED,
+	GAP_STREAM_ERROR,
+	GAP_RECORDER_DOWN,
+	GAP_STORAGE_ERROR,
+	GAP_STORAGE_FULL,
+	GAP_RECOVERED_PARTIAL,
+	GAP_REASON_COUNT,
+};
+
+const char *catalog_gap_reason_name(enum gap_reason r);
+/* Returns 0 and sets *r, or -EINVAL. */
+int catalog_gap_reason_parse(const char *name, enum gap_reason *r);
+
+struct catalog_gap {
+	int64_t id;
+	char camera[CATALOG_CAMERA_MAX];
+	int64_t start_us;
+	int64_t end_us; /* -1 while open */
+	enum gap_reason reason;
+	char detail[256];
+};
 
 /*
  * Gaps.  open inserts a gap that is still going on (end NULL) and returns
@@ -190,6 +214,8 @@ int catalog_gap_add(struct catalog *cat, const char *camera, int64_t start_us, i
 /* Closes every open gap at end_us (start-up after a crash); returns how many
  * or a negative errno. */
 int catalog_gaps_close_all(struct catalog *cat, int64_t end_us, const char *note);
+
+typedef int (*catalog_gap_fn)(const struct catalog_gap *gap, void *ctx);
 int catalog_gaps_each(struct catalog *cat, const struct catalog_filter *f, catalog_gap_fn fn,
 		      void *ctx);
 
@@ -199,7 +225,61 @@ int catalog_gaps_each(struct catalog *cat, const struct catalog_filter *f, catal
  */
 int catalog_camera_last_covered(struct catalog *cat, const char *camera, int64_t *us);
 
-/* ---- retention: holds, the delete protocol, statistics --------------- */
+/* Two segments closer than this are one continuous recording. */
+#define CATALOG_RUN_TOLERANCE_US 100000
+
+struct catalog_run {
+	int64_t start_us, end_us;
+	int64_t segments;
+};
+typedef int (*catalog_run_fn)(const struct catalog_run *run, void *ctx);
+/* Coalesced recorded spans of camera overlapping [from_us, to_us), in order;
+ * kept equal to the live segments as they are added and deleted (I6). */
+int catalog_runs_each(struct catalog *cat, const char *camera, int64_t from_us, int64_t to_us,
+		      catalog_run_fn fn, void *ctx);
+
+/* ---- 4. the audit chain and verify ------------------------------------ */
+
+/* Segment and gap changes, holds and deletions append their own entries;
+ * this appends a recovery event (what start-up recovery did to a segment)
+ * to the camera's chain. */
+int catalog_record_recovery(struct catalog *cat, const char *camera, int64_t segment_id,
+			    const char *detail);
+
+/* One thing wrong, as verify reports it.  kind is one of:
+ * audit-entry-removed, audit-entry-edited, audit-chain-broken,
+ * segment-row-removed, segment-row-edited, segment-row-unaudited,
+ * deletion-unaudited, gap-row-changed, gap-row-unaudited. */
+struct catalog_problem {
+	const char *kind;
+	char camera[CATALOG_CAMERA_MAX];
+	int64_t segment_id; /* -1: none */
+	char path[CATALOG_PATH_MAX];
+	char detail[512];
+};
+typedef int (*catalog_problem_fn)(const struct catalog_problem *p, void *ctx);
+
+/*
+ * Walks the audit chain of camera (NULL: every camera), recomputing every
+ * hash and link, and checks every segment and gap row against its entry,
+ * in one read snapshot.  Calls fn for each problem; *entries receives how
+ * many audit entries were checked.  Returns 0 (problems or not), or a
+ * negative errno if the walk itself failed.
+ */
+int catalog_verify(struct catalog *cat, const char *camera, catalog_problem_fn fn, void *ctx,
+		   int64_t *entries);
+
+struct catalog_chain_head {
+	char camera[CATALOG_CAMERA_MAX];
+	int64_t seq;
+	char hash[CATALOG_HEX_SIZE];
+};
+typedef int (*catalog_head_fn)(const struct catalog_chain_head *h, void *ctx);
+/* The newest entry of each camera's chain: what an auditor writes down to
+ * detect, later, a chain cut short. */
+int catalog_chain_heads(struct catalog *cat, catalog_head_fn fn, void *ctx);
+
+/* ---- 5. holds and the delete protocol --------------------------------- */
 
 struct catalog_hold {
 	int64_t id;
@@ -211,18 +291,27 @@ struct catalog_hold {
 	char release_reason[256];
 };
 
-typedef int (*catalog_hold_fn)(const struct catalog_hold *hold, void *ctx);
-
 /* Places a hold on [start_us, end_us) of camera, appending hold-placed to the
  * camera's audit chain.  Returns 0 and *id, or a negative errno. */
 int catalog_hold_add(struct catalog *cat, const char *camera, int64_t start_us, int64_t end_us,
 		     const char *reason, int64_t now_us, int64_t *id);
-/* Releases hold id (-ENOENT if unknown, -EALREADY if already released). */
+/* Releases hold id (-ENOENT if unknown, -EALREADY if already released),
+ * appending hold-released to the chain. */
 int catalog_hold_release(struct catalog *cat, int64_t id, const char *reason, int64_t now_us);
-int catalog_hold_get(struct catalog *cat, int64_t id, struct catalog_hold *hold);
+
+typedef int (*catalog_hold_fn)(const struct catalog_hold *hold, void *ctx);
 /* Holds of a camera (NULL: all), in force only unless include_released. */
 int catalog_holds_each(struct catalog *cat, const char *camera, bool include_released,
 		       catalog_hold_fn fn, void *ctx);
+/* Is any hold in force over [start_us, end_us) of camera? 1 yes, 0 no, or a
+ * negative errno. */
+int catalog_is_held(struct catalog *cat, const char *camera, int64_t start_us, int64_t end_us);
+
+/* Live segments of camera, oldest first, that start after after_us (a
+ * cursor: INT64_MIN for the very first) and end at or before before_us (0:
+ * any), at most limit of them: what a sweeper considers deleting. */
+int catalog_oldest_segments(struct catalog *cat, const char *camera, int64_t after_us,
+			    int64_t before_us, int limit, catalog_segment_fn fn, void *ctx);
 
 /*
  * The delete protocol (invariant I4).  mark_deleting moves a live row to
@@ -244,14 +333,7 @@ int catalog_segments_mark_deleting(struct catalog *cat, const int64_t *ids, int 
 int catalog_segments_mark_deleted(struct catalog *cat, const int64_t *ids, int n, int64_t now_us,
 				  int *results);
 
-/* Live segments of camera, oldest first, that start after after_us (a
- * cursor: INT64_MIN for the very first) and end at or before before_us (0:
- * any), at most limit of them. */
-int catalog_oldest_segments(struct catalog *cat, const char *camera, int64_t after_us,
-			    int64_t before_us, int limit, catalog_segment_fn fn, void *ctx);
-/* Is any hold in force over [start_us, end_us) of camera? 1 yes, 0 no, or a
- * negative errno. */
-int catalog_is_held(struct catalog *cat, const char *camera, int64_t start_us, int64_t end_us);
+/* ---- 6. statistics ---------------------------------------------------- */
 
 struct catalog_camera_stats {
 	char camera[CATALOG_CAMERA_MAX];
@@ -263,18 +345,9 @@ struct catalog_camera_stats {
 	int64_t live_segments;
 };
 typedef int (*catalog_camera_fn)(const struct catalog_camera_stats *st, void *ctx);
-/* Every camera the catalog knows, by id. */
+/* Every camera the catalog knows, by id; one camera's (-ENOENT: unknown). */
 int catalog_cameras_each(struct catalog *cat, catalog_camera_fn fn, void *ctx);
 int catalog_camera_stats(struct catalog *cat, const char *camera, struct catalog_camera_stats *st);
-
-struct catalog_run {
-	int64_t start_us, end_us;
-	int64_t segments;
-};
-typedef int (*catalog_run_fn)(const struct catalog_run *run, void *ctx);
-/* Coalesced recorded spans of camera overlapping [from_us, to_us), in order. */
-int catalog_runs_each(struct catalog *cat, const char *camera, int64_t from_us, int64_t to_us,
-		      catalog_run_fn fn, void *ctx);
 
 struct catalog_day {
 	int64_t day; /* days since 1970-01-01 UTC */
@@ -293,57 +366,13 @@ typedef int (*catalog_deletion_fn)(const char *reason, int64_t segments, int64_t
 int catalog_deletions_each(struct catalog *cat, const char *camera, int64_t from_day,
 			   int64_t to_day, catalog_deletion_fn fn, void *ctx);
 
-/* ---- verification of the catalog against its audit chain -------------- */
-
-/* One thing wrong, as verify reports it.  kind is one of:
- * audit-entry-removed, audit-entry-edited, audit-chain-broken,
- * segment-row-removed, segment-row-edited, segment-row-unaudited,
- * deletion-unaudited, gap-row-changed, gap-row-unaudited. */
-struct catalog_problem {
-	const char *kind;
-	char camera[CATALOG_CAMERA_MAX];
-	int64_t segment_id; /* -1: none */
-	char path[CATALOG_PATH_MAX];
-	char detail[512];
-};
-typedef int (*catalog_problem_fn)(const struct catalog_problem *p, void *ctx);
-
-/*
- * Walks the audit chain of camera (NULL: every camera), recomputing every
- * hash and link, and checks every segment and gap row against its entry.
- * Calls fn for each problem; *entries receives how many audit entries were
- * checked.  Returns 0 (problems or not), or a negative errno if the walk
- * itself failed.
- */
-int catalog_verify(struct catalog *cat, const char *camera, catalog_problem_fn fn, void *ctx,
-		   int64_t *entries);
-
-struct catalog_chain_head {
-	char camera[CATALOG_CAMERA_MAX];
-	int64_t seq;
-	char hash[CATALOG_HEX_SIZE];
-};
-typedef int (*catalog_head_fn)(const struct catalog_chain_head *h, void *ctx);
-/* The newest entry of each camera's chain: what an auditor writes down to
- * detect, later, a chain cut short. */
-int catalog_chain_heads(struct catalog *cat, catalog_head_fn fn, void *ctx);
-
 /* Size of the catalog file and its WAL, in bytes. */
 int64_t catalog_file_bytes(struct catalog *cat);
 
-/*
- * For building large synthetic catalogs (tests, benchmarks): while on,
- * writes are grouped into large transactions with synchronous=OFF, trading
- * durability for speed.  Never used by the recorder.
- */
-int catalog_bulk_load(struct catalog *cat, bool on);
+/* ---- 7. meta ---------------------------------------------------------- */
 
 /* Small persistent facts (key/value); get returns -ENOENT when unset. */
 int catalog_meta_set(struct catalog *cat, const char *key, const char *value);
 int catalog_meta_get(struct catalog *cat, const char *key, char *value, size_t size);
-
-/* SQLite's own consistency check: 0 when "ok", else -EIO with its first
- * complaint in msg. */
-int catalog_integrity_check(struct catalog *cat, char *msg, size_t size);
 
 #endif

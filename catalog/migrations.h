@@ -1,17 +1,11 @@
-/* The schema migrations compiled into the binary by tools/sql2c. */
+/* The catalog's schema migrations, compiled into the binary from
+ * catalog/migrations by tools/sql2c. */
 #ifndef VIGIL_CATALOG_MIGRATIONS_H
 #define VIGIL_CATALOG_MIGRATIONS_H
 
-struct catalog_migration {
-	int version; /* the schema version after this migration */
-	const char *name;
-	const char *sql;
-};
+#include "util/db.h"
 
-extern const struct catalog_migration catalog_migrations[];
+extern const struct db_migration catalog_migrations[];
 extern const int catalog_migrations_count;
-/* the ticket database's, from tickets/migrations */
-extern const struct catalog_migration ticket_migrations[];
-extern const int ticket_migrations_count;
 
 #endif

@@ -13,6 +13,7 @@
 #include "report/report.h"
 #include "retention/retention.h"
 #include "util/clock.h"
+#include "util/db.h"
 #include "util/json.h"
 #include "util/timefmt.h"
 
@@ -150,7 +151,7 @@ static int hold_add(const struct config *cfg, struct catalog *cat, const struct 
 	}
 	if ((ret = catalog_hold_add(cat, a->camera, a->from, a->to, a->reason, clock_wall_us(),
 				    &id)) < 0) {
-		fprintf(stderr, "vigil hold: cannot place the hold: %s\n", strerror(-ret));
+		fprintf(stderr, "vigil hold: cannot place the hold: %s\n", db_errmsg(ret));
 		return EXIT_NOT_OK;
 	}
 	/* say at once if part of the window has no footage to hold */
@@ -176,7 +177,7 @@ static int hold_release(struct catalog *cat, const struct hold_args *a)
 		return EXIT_USAGE;
 	}
 	if (ret < 0) {
-		fprintf(stderr, "vigil hold: cannot release: %s\n", strerror(-ret));
+		fprintf(stderr, "vigil hold: cannot release: %s\n", db_errmsg(ret));
 		return EXIT_NOT_OK;
 	}
 	printf("hold #%" PRId64 " released\n", a->id);

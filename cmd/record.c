@@ -33,6 +33,7 @@
 #include "ingest/ingest.h"
 #include "retention/retention.h"
 #include "util/clock.h"
+#include "util/db.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/timefmt.h"
@@ -308,7 +309,7 @@ static void recorder_recover(struct recorder *r)
 	if ((err = ingest_recover(r->cfg, r->cat, &rec)) < 0)
 		log_warnx("start-up recovery was incomplete (%s): recording anyway; it is retried "
 			  "at the next start",
-			  strerror(-err));
+			  db_errmsg(err));
 	if (rec.segments_recovered || rec.segments_dropped || rec.gaps_closed ||
 	    rec.files_quarantined)
 		log_info("recovery: %d segments recovered, %d dropped, %lld torn bytes cut, "

@@ -16,6 +16,7 @@
 #include "report/report.h"
 #include "retention/retention.h"
 #include "util/clock.h"
+#include "util/db.h"
 #include "util/timefmt.h"
 
 /* The flags of the family; each kind takes some of them. */
@@ -243,7 +244,7 @@ static int run_continuity(const struct report_args *a)
 	}
 	if ((ret = continuity_compute(cfg, cat, a->camera, a->from, a->to, clock_wall_us(), &rep)) <
 	    0) {
-		fprintf(stderr, "vigil report continuity: %s\n", strerror(-ret));
+		fprintf(stderr, "vigil report continuity: %s\n", db_errmsg(ret));
 		goto out;
 	}
 	FILE *f = open_output("continuity", a->out);
@@ -272,7 +273,7 @@ static int run_retention(const struct report_args *a)
 	int64_t now = clock_wall_us();
 	int64_t since = a->has_since ? a->since : now - (int64_t)cfg->retain_days * DAY_US;
 	if ((ret = retention_report_compute(cfg, cat, now, since, &rep)) < 0) {
-		fprintf(stderr, "vigil report retention: %s\n", strerror(-ret));
+		fprintf(stderr, "vigil report retention: %s\n", db_errmsg(ret));
 		goto out;
 	}
 	FILE *f = open_output("retention", a->out);

@@ -7,6 +7,7 @@
 
 #include "cmd/cmd.h"
 #include "util/clock.h"
+#include "util/db.h"
 #include "util/fsutil.h"
 #include "util/json.h"
 #include "util/timefmt.h"
@@ -137,6 +138,8 @@ int cmd_segments(int argc, char **argv)
 	} else if (l.count == 0) {
 		fprintf(stderr, "no segments\n");
 	}
+	if (ret < 0)
+		fprintf(stderr, "vigil segments: %s\n", db_errmsg(ret));
 	catalog_close(&cat);
 	config_free(&cfg);
 	return ret < 0 ? EXIT_NOT_OK : EXIT_OK;

@@ -10,6 +10,7 @@
 #include "cmd/cmd.h"
 #include "retention/retention.h"
 #include "util/clock.h"
+#include "util/db.h"
 #include "util/json.h"
 #include "util/timefmt.h"
 
@@ -86,14 +87,14 @@ int cmd_sweep(int argc, char **argv)
 	if (accept) {
 		if ((ret = retention_accept_clock(cat, clock_wall_us())) < 0) {
 			fprintf(stderr, "vigil sweep: cannot record the accepted clock: %s\n",
-				strerror(-ret));
+				db_errmsg(ret));
 			goto out;
 		}
 		fprintf(stderr, "wall clock accepted: a running recorder resumes deleting\n");
 	}
 	if (!dry_run && (ret = retention_finish_deletions(cfg, cat, clock_wall_us())) < 0)
 		fprintf(stderr, "vigil sweep: cannot finish deletions left half-done: %s\n",
-			strerror(-ret));
+			db_errmsg(ret));
 
 	struct json_writer w;
 	struct sweep_print p = { .dry_run = dry_run };
@@ -132,7 +133,7 @@ int cmd_sweep(int argc, char **argv)
 		       res.still_full ? "; the storage is still below its reserve" : "");
 	}
 	if (ret < 0)
-		fprintf(stderr, "vigil sweep: %s\n", strerror(-ret));
+		fprintf(stderr, "vigil sweep: %s\n", db_errmsg(ret));
 	else
 		status = res.failed || res.below_floor ? EXIT_NOT_OK : EXIT_OK;
 out:

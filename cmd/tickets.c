@@ -15,6 +15,7 @@
 #include "cmd/cmd.h"
 #include "tickets/tickets.h"
 #include "util/clock.h"
+#include "util/db.h"
 #include "util/json.h"
 #include "util/timefmt.h"
 
@@ -114,7 +115,7 @@ static int list(const struct config *cfg, const struct tickets_opts *o)
 	}
 	if (ret < 0)
 		fprintf(stderr, "vigil tickets: cannot read '%s': %s\n", cfg->checker_database,
-			strerror(-ret));
+			db_errmsg(ret));
 	ticket_db_close(&db);
 	return ret;
 }
@@ -198,7 +199,7 @@ static int show(const struct config *cfg, int64_t id, const struct tickets_opts 
 			fprintf(stderr, "vigil tickets: no ticket %" PRId64 "\n", id);
 		else
 			fprintf(stderr, "vigil tickets: cannot read ticket %" PRId64 ": %s\n", id,
-				strerror(-ret));
+				db_errmsg(ret));
 	} else {
 		ret = o->json ? show_json(db, &t, now) : show_text(db, &t, now);
 	}
@@ -261,7 +262,7 @@ static void say_changed(const struct config *cfg, struct ticket_db *db, int64_t 
 		break;
 	default:
 		fprintf(stderr, "vigil tickets: cannot change ticket %" PRId64 " in '%s': %s\n", id,
-			cfg->checker_database, strerror(-ret));
+			cfg->checker_database, db_errmsg(ret));
 	}
 }
 

@@ -11,6 +11,7 @@
 #include "cmd/cmd.h"
 #include "retention/retention.h"
 #include "util/json.h"
+#include "util/db.h"
 
 struct problem_print {
 	struct json_writer *json;
@@ -150,7 +151,7 @@ int cmd_verify(int argc, char **argv)
 		}
 	}
 	if (ret < 0)
-		fprintf(stderr, "vigil verify: %s\n", strerror(-ret));
+		fprintf(stderr, "vigil verify: %s\n", db_errmsg(ret));
 	else
 		status = counts.problems ? EXIT_NOT_OK : EXIT_OK;
 out:

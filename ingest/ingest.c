@@ -50,6 +50,7 @@
 #include "ingest/segwriter.h"
 #include "ingest/wallclock.h"
 #include "util/clock.h"
+#include "util/db.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/redact.h"
@@ -326,6 +327,16 @@ int ingest_camera_status(struct ingest *ing, size_t i, struct ingest_camera_stat
 
 /* ---- outages ----------------------------------------------------------- */
 
+/* A catalog write the recorder goes on without (a gap, its own state): the
+ * catalog returns the failure with its message, and this logs it. */
+static void warn_catalog(int ret, const char *camera, const char *what)
+{
+	if (ret < 0 && camera)
+		log_warnx("camera '%s': cannot %s: %s", camera, what, db_errmsg(ret));
+	else if (ret < 0)
+		log_warnx("cannot %s: %s", what, db_errmsg(ret));
+}
+
 static void set_gap_start(struct worker *w, int64_t us)
 {
 	pthread_mutex_lock(&w->lock);
@@ -343,6 +354,7 @@ static void note_outage(struct worker *w, enum gap_reason reason, const char *de
 	enum camera_state state = reason == GAP_STORAGE_ERROR || reason == GAP_STORAGE_FULL
 					  ? CAMERA_STORAGE_ERROR
 					  : CAMERA_RECONNECTING;
+	int ret;
 	/* the detail may quote the camera (a reply, SDP): evidence gets no
 	 * control characters */
 	char clean[sizeof(w->outage_detail)];
@@ -358,8 +370,10 @@ static void note_outage(struct worker *w, enum gap_reason reason, const char *de
 	if (w->startup_gap_pending) {
 		/* the recorder was down until it started; what follows is this */
 		if (ing->start_wall > w->startup_from)
-			catalog_gap_add(ing->cat, w->cam->id, w->startup_from, ing->start_wall,
-					GAP_RECORDER_DOWN, ing->startup_detail);
+			warn_catalog(catalog_gap_add(ing->cat, w->cam->id, w->startup_from,
+						     ing->start_wall, GAP_RECORDER_DOWN,
+						     ing->startup_detail),
+				     w->cam->id, "record the recorder-down gap");
 		w->startup_gap_pending = false;
 		from = ing->start_wall > w->startup_from ? ing->start_wall : w->startup_from;
 	}
@@ -370,8 +384,10 @@ static void note_outage(struct worker *w, enum gap_reason reason, const char *de
 	w->outage_from = from;
 	w->outage_reason = reason;
 	snprintf(w->outage_detail, sizeof(w->outage_detail), "%s", detail);
-	if (catalog_gap_open(ing->cat, w->cam->id, from, reason, detail, &w->gap_id) < 0)
+	if ((ret = catalog_gap_open(ing->cat, w->cam->id, from, reason, detail, &w->gap_id)) < 0) {
+		warn_catalog(ret, w->cam->id, "open the gap");
 		w->gap_id = -1; /* the catalog failed too: written when the outage ends */
+	}
 	set_gap_start(w, from);
 	log_warnx("camera '%s': no footage since %.3f: %s (%s)", w->cam->id, (double)from / 1e6,
 		  catalog_gap_reason_name(reason), detail);
@@ -385,16 +401,21 @@ static void end_outage(struct worker *w, int64_t start_wall)
 
 	if (w->in_outage) {
 		if (w->gap_id >= 0)
-			catalog_gap_close(ing->cat, w->gap_id, start_wall);
+			warn_catalog(catalog_gap_close(ing->cat, w->gap_id, start_wall), w->cam->id,
+				     "close the gap");
 		else if (start_wall > w->outage_from)
-			catalog_gap_add(ing->cat, w->cam->id, w->outage_from, start_wall,
-					w->outage_reason, w->outage_detail);
+			warn_catalog(catalog_gap_add(ing->cat, w->cam->id, w->outage_from,
+						     start_wall, w->outage_reason,
+						     w->outage_detail),
+				     w->cam->id, "record the gap");
 		w->in_outage = false;
 		w->gap_id = -1;
 	} else if (w->startup_gap_pending) {
 		if (start_wall - w->startup_from > CATALOG_RUN_TOLERANCE_US)
-			catalog_gap_add(ing->cat, w->cam->id, w->startup_from, start_wall,
-					GAP_RECORDER_DOWN, ing->startup_detail);
+			warn_catalog(catalog_gap_add(ing->cat, w->cam->id, w->startup_from,
+						     start_wall, GAP_RECORDER_DOWN,
+						     ing->startup_detail),
+				     w->cam->id, "record the recorder-down gap");
 	}
 	w->startup_gap_pending = false;
 	set_gap_start(w, -1);
@@ -590,7 +611,8 @@ static int settle(struct worker *w, int64_t id, bool drop)
 static void settle_or_defer(struct worker *w, int64_t id, bool drop, int64_t start,
 			    int64_t outage_from)
 {
-	if (settle(w, id, drop) == 0)
+	int ret = settle(w, id, drop);
+	if (ret == 0)
 		return;
 	if (w->nunsettled < UNSETTLED_MAX) {
 		w->unsettled[w->nunsettled].id = id;
@@ -600,8 +622,8 @@ static void settle_or_defer(struct worker *w, int64_t id, bool drop, int64_t sta
 		w->nunsettled++;
 	}
 	/* beyond that, the next start's recovery settles it */
-	log_warnx("camera '%s': segment %" PRId64 " stays unfinished until the storage works",
-		  w->cam->id, id);
+	log_warnx("camera '%s': segment %" PRId64 " stays unfinished until the storage works (%s)",
+		  w->cam->id, id, db_errmsg(ret));
 }
 
 /*
@@ -624,10 +646,11 @@ static void settle_deferred(struct worker *w)
 		    seg.state == SEGMENT_RECOVERED)
 			kept = seg.end_us;
 		if (w->unsettled[i].outage_from > kept)
-			catalog_gap_add(
-				w->ing->cat, w->cam->id, kept, w->unsettled[i].outage_from,
-				GAP_STORAGE_ERROR,
-				"footage the storage failed to keep, cut when it came back");
+			warn_catalog(catalog_gap_add(w->ing->cat, w->cam->id, kept,
+						     w->unsettled[i].outage_from, GAP_STORAGE_ERROR,
+						     "footage the storage failed to keep, cut when "
+						     "it came back"),
+				     w->cam->id, "record the storage-error gap");
 	}
 	w->nunsettled = left;
 }
@@ -678,7 +701,7 @@ static int finish_segment(struct worker *w, int64_t end_ts, int64_t end_wall)
 	if (ret < 0)
 		log_warnx("camera '%s': segment %" PRId64 " written but not catalogued (%s); "
 			  "recovery will index it at the next start",
-			  w->cam->id, w->seg_id, strerror(-ret));
+			  w->cam->id, w->seg_id, db_errmsg(ret));
 	w->last_end_wall = end_wall;
 	pthread_mutex_lock(&w->lock);
 	w->st.segments_total++;
@@ -712,6 +735,7 @@ static int begin_segment(struct worker *w, int64_t origin_ts, int64_t start_wall
 				    avcodec_get_name(vs->codecpar->codec_id), vs->codecpar->width,
 				    vs->codecpar->height, as != NULL, &w->seg_id, rel, sizeof(rel));
 	if (ret < 0) {
+		warn_catalog(ret, w->cam->id, "add a segment to the catalog");
 		note_outage(w, ret == -ENOSPC ? GAP_STORAGE_FULL : GAP_STORAGE_ERROR,
 			    "cannot add a segment to the catalog");
 		w->storage_retry_mono = clock_mono_us() + STORAGE_RETRY_US;
@@ -1551,8 +1575,9 @@ static void wind_down(struct worker *w)
 		end_outage(w, clock_wall_us());
 	else if (w->startup_gap_pending && clock_wall_us() > w->startup_from)
 		/* stopped before the first frame: the gap runs to now */
-		catalog_gap_add(ing->cat, w->cam->id, w->startup_from, clock_wall_us(),
-				GAP_RECORDER_DOWN, ing->startup_detail);
+		warn_catalog(catalog_gap_add(ing->cat, w->cam->id, w->startup_from, clock_wall_us(),
+					     GAP_RECORDER_DOWN, ing->startup_detail),
+			     w->cam->id, "record the recorder-down gap");
 	w->in_outage = false;
 	w->startup_gap_pending = false;
 	if (w->longest_what)
@@ -1668,7 +1693,8 @@ int ingest_start(struct ingest *ing)
 	snprintf(ing->startup_detail, sizeof(ing->startup_detail), "%s",
 		 strcmp(previous, "running") == 0 ? "vigil was not running (it had crashed)"
 						  : "vigil was not running");
-	catalog_meta_set(ing->cat, "recorder_state", "running");
+	warn_catalog(catalog_meta_set(ing->cat, "recorder_state", "running"), NULL,
+		     "note in the catalog that the recorder runs");
 
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 1024 * 1024);
@@ -1705,7 +1731,8 @@ void ingest_stop(struct ingest *ing)
 		any = true;
 	}
 	if (any)
-		catalog_meta_set(ing->cat, "recorder_state", "stopped");
+		warn_catalog(catalog_meta_set(ing->cat, "recorder_state", "stopped"), NULL,
+			     "note in the catalog that the recorder stopped");
 }
 
 void ingest_free(struct ingest **ingp)

@@ -31,6 +31,7 @@
 #include "ingest/probe.h"
 #include "ingest/recovery.h"
 #include "util/clock.h"
+#include "util/db.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/sha256.h"
@@ -52,6 +53,17 @@ static int collect_unfinished(const struct catalog_segment *seg, void *opaque)
 	return 0;
 }
 
+/* Appends what recovery did to the camera's audit chain; a failure is
+ * logged and recovery goes on. */
+static void note_recovery(struct catalog *cat, const struct catalog_segment *seg,
+			  const char *detail)
+{
+	int ret = catalog_record_recovery(cat, seg->camera, seg->id, detail);
+	if (ret < 0)
+		log_warnx("camera '%s': cannot chain the recovery of segment %" PRId64 ": %s",
+			  seg->camera, seg->id, db_errmsg(ret));
+}
+
 /* Removes a row's file (if any) and then the row itself: a file that
  * cannot be removed keeps its row, so it never becomes unknown. */
 static int drop_segment(struct catalog *cat, const struct catalog_segment *seg, const char *path,
@@ -70,7 +82,7 @@ static int drop_segment(struct catalog *cat, const struct catalog_segment *seg, 
 		char detail[CATALOG_PATH_MAX + 160];
 		snprintf(detail, sizeof(detail), "dropped segment %" PRId64 " path=%s: %s", seg->id,
 			 seg->path, why);
-		catalog_record_recovery(cat, seg->camera, seg->id, detail);
+		note_recovery(cat, seg, detail);
 	}
 	return ret;
 }
@@ -134,7 +146,7 @@ int recovery_settle_segment(const struct config *cfg, struct catalog *cat,
 		 " truncated=%" PRId64,
 		 seg->id, seg->path, scan.fragments, scan.keep_bytes,
 		 scan.file_size - scan.keep_bytes);
-	catalog_record_recovery(cat, seg->camera, seg->id, detail);
+	note_recovery(cat, seg, detail);
 	log_info("camera '%s': recovered segment %" PRId64 " (%d fragments, %.1f s, %" PRId64
 		 " torn bytes dropped)",
 		 seg->camera, seg->id, scan.fragments, (double)probe.duration_us / 1e6,
@@ -218,7 +230,7 @@ int ingest_recover(const struct config *cfg, struct catalog *cat, struct ingest_
 			continue; /* deleting rows belong to the retention sweeper */
 		if ((ret = recovery_settle_segment(cfg, cat, seg, r)) < 0) {
 			log_warnx("camera '%s': cannot recover segment %" PRId64 " '%s': %s",
-				  seg->camera, seg->id, seg->path, strerror(-ret));
+				  seg->camera, seg->id, seg->path, db_errmsg(ret));
 			failures++;
 		}
 	}
@@ -226,6 +238,8 @@ int ingest_recover(const struct config *cfg, struct catalog *cat, struct ingest_
 	int closed = catalog_gaps_close_all(cat, clock_wall_us(), "closed when vigil restarted");
 	if (closed > 0)
 		r->gaps_closed = closed;
+	else if (closed < 0)
+		log_warnx("cannot close the gaps left open: %s", db_errmsg(closed));
 
 	/* unknown files, where new footage lands */
 	int64_t now = clock_wall_us();

@@ -16,6 +16,7 @@
 #include "report/page.h"
 #include "report/report.h"
 #include "util/buf.h"
+#include "util/db.h"
 #include "util/clock.h"
 #include "util/jread.h"
 #include "util/json.h"
@@ -213,7 +214,7 @@ static int cameras(const struct config *cfg, struct catalog *cat, struct inspect
 	for (size_t i = 0; i < cfg->ncameras && ret == 0; i++)
 		ret = camera_add(&b, cfg->cameras[i].id, -1);
 	if (ret < 0) {
-		snprintf(err, errlen, "%s", strerror(-ret));
+		snprintf(err, errlen, "%s", db_errmsg(ret));
 		goto out;
 	}
 	if ((ret = catalog_cameras_each(cat, add_catalog_camera, &b)) < 0)
@@ -224,7 +225,7 @@ static int cameras(const struct config *cfg, struct catalog *cat, struct inspect
 	goto out;
 fail:
 	snprintf(err, errlen, "cannot read the catalog '%s': %s", cfg->catalog_path,
-		 strerror(-ret));
+		 db_errmsg(ret));
 out:
 	free(b.created);
 	return ret;
@@ -251,7 +252,7 @@ int inspection_report_compute(const struct config *cfg, struct catalog *cat, con
 	ret = 0;
 	if (db && (ret = read_tickets(db, cfg, rep)) < 0)
 		snprintf(err, errlen, "cannot read '%s': %s", cfg->checker_database,
-			 strerror(-ret));
+			 db_errmsg(ret));
 	if (ret == 0) {
 		recorder_reported(db, cfg->recorder_id, rep);
 		if (!rep->reported)

@@ -13,6 +13,7 @@
 #include "report/page.h"
 #include "report/report.h"
 #include "util/buf.h"
+#include "util/db.h"
 #include "util/clock.h"
 #include "util/json.h"
 #include "util/timefmt.h"
@@ -75,7 +76,7 @@ int sla_report_compute(const struct config *cfg, const char *quarter, int64_t fr
 	}
 	if ((ret = ticket_db_each(db, &f, collect, &l)) < 0) {
 		snprintf(err, errlen, "cannot read '%s': %s", cfg->checker_database,
-			 strerror(-ret));
+			 db_errmsg(ret));
 		free(l.v);
 	} else {
 		rep->tickets = l.v;

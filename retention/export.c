@@ -32,6 +32,7 @@
 #include "retention/retention.h"
 #include "util/buf.h"
 #include "util/clock.h"
+#include "util/db.h"
 #include "util/fsutil.h"
 #include "util/json.h"
 #include "util/sha256.h"
@@ -489,7 +490,7 @@ int retention_export(const struct config *cfg, struct catalog *cat,
 				    .from_us = req->from_us,
 				    .to_us = req->to_us };
 	if ((ret = catalog_segments_each(cat, &f, collect_live, &segs)) < 0) {
-		snprintf(err, errlen, "cannot read the catalog");
+		snprintf(err, errlen, "cannot read the catalog: %s", db_errmsg(ret));
 		goto fail;
 	}
 	if (segs.n == 0) {

@@ -33,6 +33,7 @@
 
 #include "retention/retention.h"
 #include "util/clock.h"
+#include "util/db.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/timefmt.h"
@@ -463,9 +464,12 @@ int retention_finish_deletions(const struct config *cfg, struct catalog *cat, in
 				  strerror(-err));
 			continue;
 		}
-		if (catalog_segment_mark_deleted(cat, seg->id, clock_wall_us()) == 0) {
+		if ((err = catalog_segment_mark_deleted(cat, seg->id, clock_wall_us())) == 0) {
 			done++;
 			prune_folders(path, cfg->storage_path);
+		} else if (err != -EALREADY && err != -ENOENT) {
+			log_warnx("camera '%s': cannot mark segment %" PRId64 " deleted: %s",
+				  seg->camera, seg->id, db_errmsg(err));
 		}
 	}
 	if (done)
@@ -606,7 +610,7 @@ static void run_pass(struct retention *r)
 	struct retention_sweep_result res;
 	int ret = retention_sweep(r->cfg, r->cat, &opts, NULL, NULL, &res);
 	if (ret < 0) {
-		log_warnx("retention sweep failed: %s", strerror(-ret));
+		log_warnx("retention sweep failed: %s", db_errmsg(ret));
 		return;
 	}
 	if (res.deleted)
@@ -632,7 +636,10 @@ static void run_pass(struct retention *r)
 	if (clock_ok) {
 		char value[32];
 		snprintf(value, sizeof(value), "%" PRId64, clock_wall_us());
-		catalog_meta_set(r->cat, "sweeper_alive_us", value);
+		int err = catalog_meta_set(r->cat, "sweeper_alive_us", value);
+		if (err < 0)
+			log_warnx("cannot note in the catalog that the sweeper runs: %s",
+				  db_errmsg(err));
 	}
 	/* more to do: come back soon rather than in a whole interval */
 	if (res.deleted >= PASS_LIMIT)
@@ -729,7 +736,7 @@ int retention_start(struct retention *r)
 	}
 	int finished = retention_finish_deletions(r->cfg, r->cat, INT64_MAX);
 	if (finished < 0)
-		log_warnx("cannot finish deletions left half-done: %s", strerror(-finished));
+		log_warnx("cannot finish deletions left half-done: %s", db_errmsg(finished));
 	update_capacity(r);
 	r->last_capacity_mono = clock_mono_us();
 	int ret = pthread_create(&r->thread, NULL, sweeper_main, r);

@@ -44,6 +44,7 @@
 #include "tickets/webhook.h"
 #include "util/buf.h"
 #include "util/clock.h"
+#include "util/db.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/mqtt.h"
@@ -697,14 +698,24 @@ static int on_event(const struct ticket_event *ev, void *ctx)
 	return 0;
 }
 
+/* The ticket store returns its failures; the checker logs them here and
+ * goes on (what failed is retried or reloaded). */
+static int warn_db(int ret, const char *what)
+{
+	if (ret < 0)
+		log_warnx("checker: cannot %s: %s", what, db_errmsg(ret));
+	return ret;
+}
+
 static void process_events(struct ticket_checker *chk)
 {
 	int64_t before = chk->cursor;
-	ticket_db_events_each(chk->db, 0, chk->cursor, on_event, chk);
+	warn_db(ticket_db_events_each(chk->db, 0, chk->cursor, on_event, chk),
+		"read the ticket events");
 	if (chk->cursor != before) {
 		char v[32];
 		snprintf(v, sizeof(v), "%" PRId64, chk->cursor);
-		ticket_db_meta_set(chk->db, "mqtt_cursor", v);
+		warn_db(ticket_db_meta_set(chk->db, "mqtt_cursor", v), "save the event cursor");
 		if (chk->wh)
 			webhook_wake(chk->wh);
 	}
@@ -748,7 +759,7 @@ static int do_open(struct ticket_checker *chk, struct fault_ent *fe, int level, 
 	if (ret == -EEXIST) {
 		/* a ticket we did not know about: carry on with it */
 		struct ticket_filter f = { .recorder = fe->f.recorder, .camera = fe->f.camera };
-		ticket_db_each(chk->db, &f, adopt_ticket, fe);
+		warn_db(ticket_db_each(chk->db, &f, adopt_ticket, fe), "find the ticket of a fault");
 		return 0;
 	}
 	if (ret == 0)
@@ -827,7 +838,7 @@ static void do_action(struct ticket_checker *chk, const struct action *a, int64_
 			  : a->a == FAULT_RESOLVE  ? "resolve"
 						   : "reopen",
 			  ticket_kind_name(fe->f.kind), fe->f.recorder, fe->f.camera[0] ? "/" : "",
-			  fe->f.camera, strerror(-ret));
+			  fe->f.camera, db_errmsg(ret));
 	fe->dirty = true;
 }
 
@@ -844,13 +855,13 @@ static int flush_faults(struct ticket_checker *chk)
 			int r = ticket_db_fault_delete(chk->db, fe->f.kind, fe->f.recorder,
 						       fe->f.camera);
 			if (r < 0)
-				ret = r;
+				ret = warn_db(r, "delete a fault");
 			fault_free(chk, fe);
 			continue;
 		}
 		int r = ticket_db_fault_save(chk->db, &fe->f);
 		if (r < 0)
-			ret = r;
+			ret = warn_db(r, "save a fault");
 		fe->dirty = false;
 	}
 	return ret;
@@ -882,7 +893,7 @@ static int flush_observed(struct ticket_checker *chk)
 			continue;
 		}
 		if (r < 0)
-			ret = r;
+			ret = warn_db(r, "save what was observed");
 	}
 	return ret;
 }
@@ -905,7 +916,7 @@ static void reload_faults(struct ticket_checker *chk)
 		chk->live->dirty = false;
 		fault_free(chk, chk->live);
 	}
-	ticket_db_faults_each(chk->db, load_fault, chk);
+	warn_db(ticket_db_faults_each(chk->db, load_fault, chk), "reload the faults");
 }
 
 static void check_silence(struct ticket_checker *chk)
@@ -979,7 +990,7 @@ static void save_actions(struct ticket_checker *chk, size_t n, int64_t now)
 	if (ret < 0) {
 		log_warnx("checker: cannot save to the ticket database '%s': %s; "
 			  "reloading its state",
-			  chk->cfg->checker_database, strerror(-ret));
+			  chk->cfg->checker_database, db_errmsg(ret));
 		reload_faults(chk);
 	}
 }
@@ -1004,7 +1015,7 @@ static void tick(struct ticket_checker *chk)
 	if (chk->republish && mqttc_connected(chk->mq)) {
 		struct ticket_filter f = { 0 };
 		chk->republish = false;
-		ticket_db_each(chk->db, &f, republish_one, chk);
+		warn_db(ticket_db_each(chk->db, &f, republish_one, chk), "list the tickets");
 	}
 }
 
@@ -1093,7 +1104,7 @@ static int restore(struct ticket_checker *chk, char *err, size_t errlen)
 	    (ret = ticket_db_each(chk->db, NULL, load_orphan, chk)) < 0 ||
 	    (ret = ticket_db_observed_each(chk->db, load_observed, chk)) < 0) {
 		snprintf(err, errlen, "cannot load the checker state from '%s': %s",
-			 chk->cfg->checker_database, strerror(-ret));
+			 chk->cfg->checker_database, db_errmsg(ret));
 		return ret;
 	}
 	if (ticket_db_meta_get(chk->db, "mqtt_cursor", v, sizeof(v)) == 0)

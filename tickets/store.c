@@ -1,14 +1,16 @@
 /*
- * The ticket database (see tickets.h for its invariants).  It is a struct
- * catalog opened with the ticket migrations, so it shares the catalog's
- * opening, migration and error handling; the queries are here.
+ * The ticket database (see tickets.h for its invariants): a util/db.h
+ * database opened with the ticket migrations, so its opening, migrations,
+ * statement cache and errors are db's; the queries are here.  This file and
+ * catalog/ are the two owners of SQL.
  *
  * Writes are transactions of their own (BEGIN IMMEDIATE ... COMMIT), or,
  * inside ticket_db_batch_begin/end, savepoints of the batch's transaction,
- * so a failed call undoes exactly its own changes either way.
+ * so a failed call undoes exactly its own changes either way.  Failures are
+ * returned, not logged: the caller logs db_errmsg(ret).
  *
- * Thread safety: one handle per thread (see tickets.h); the handle's own
- * fields are never shared, so the catalog mutex is not taken here.
+ * Thread safety: one handle per thread (see tickets.h); the database's own
+ * lock makes a shared handle safe too, but a batch holds it throughout.
  */
 #include "tickets/tickets.h"
 
@@ -18,14 +20,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "catalog/internal.h"
-#include "util/log.h"
+#include "util/db.h"
+
+/* The ticket schema, compiled in from tickets/migrations by tools/sql2c. */
+extern const struct db_migration ticket_migrations[];
+extern const int ticket_migrations_count;
 
 struct ticket_db {
-	struct catalog *c;
+	struct db *db;
 	char instance[24];
 	char outbox_format[16]; /* "" : no outbox rows */
-	bool batch;
 };
 
 static const char *const kind_names[] = { "camera-down", "camera-degraded", "recorder-offline",
@@ -70,94 +74,42 @@ int ticket_kind_parse(const char *name, enum ticket_kind *out)
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static void copy_text(char *dst, size_t size, const unsigned char *src)
+/* Text columns of the ticket database are never NULL: absent is "". */
+static void bind_text(sqlite3_stmt *s, int col, const char *text)
 {
-	snprintf(dst, size, "%s", src ? (const char *)src : "");
-}
-
-static int64_t column_or(sqlite3_stmt *stmt, int col, int64_t none)
-{
-	return sqlite3_column_type(stmt, col) == SQLITE_NULL ? none
-							     : sqlite3_column_int64(stmt, col);
-}
-
-static void bind_opt_time(sqlite3_stmt *stmt, int col, int64_t us)
-{
-	if (us < 0)
-		sqlite3_bind_null(stmt, col);
-	else
-		sqlite3_bind_int64(stmt, col, us);
-}
-
-static void bind_text(sqlite3_stmt *stmt, int col, const char *s)
-{
-	sqlite3_bind_text(stmt, col, s ? s : "", -1, SQLITE_TRANSIENT);
-}
-
-/* Runs a prepared statement that returns no rows and finalizes it; returns
- * the number of rows changed, or a negative errno. */
-static int step_done(struct ticket_db *db, sqlite3_stmt *stmt, const char *what)
-{
-	int rc = sqlite3_step(stmt);
-	int ret = rc == SQLITE_DONE ? sqlite3_changes(db->c->db) : catalog_fail(db->c, rc, what);
-	sqlite3_finalize(stmt);
-	return ret;
-}
-
-static int tx_begin(struct ticket_db *db)
-{
-	return db->batch ? catalog_exec(db->c, "SAVEPOINT ticket_op") : catalog_begin(db->c);
-}
-
-static int tx_end(struct ticket_db *db, int ret)
-{
-	if (db->batch) {
-		if (ret < 0)
-			sqlite3_exec(db->c->db, "ROLLBACK TO ticket_op", NULL, NULL, NULL);
-		sqlite3_exec(db->c->db, "RELEASE ticket_op", NULL, NULL, NULL);
-		return ret;
-	}
-	if (ret < 0) {
-		catalog_rollback(db->c);
-		return ret;
-	}
-	int c = catalog_commit(db->c);
-	return c < 0 ? c : ret;
+	db_bind_text(s, col, text ? text : "");
 }
 
 int ticket_db_batch_begin(struct ticket_db *db)
 {
-	if (db->batch)
-		return -EINVAL;
-	int ret = catalog_begin(db->c);
-	if (ret == 0)
-		db->batch = true;
-	return ret;
+	return db_batch_begin(db->db);
 }
 
 int ticket_db_batch_end(struct ticket_db *db)
 {
-	if (!db->batch)
-		return -EINVAL;
-	db->batch = false;
-	return catalog_commit(db->c);
+	return db_batch_end(db->db);
+}
+
+struct text_out {
+	char *buf;
+	size_t size;
+};
+
+static int read_text(sqlite3_stmt *row, void *out)
+{
+	struct text_out *t = out;
+	db_column_text(row, 0, t->buf, t->size);
+	return 0;
 }
 
 /* ---- opening ------------------------------------------------------------ */
 
-static int meta_get(struct ticket_db *db, const char *key, char *value, size_t size)
+int ticket_db_meta_get(struct ticket_db *db, const char *key, char *value, size_t size)
 {
-	sqlite3_stmt *stmt = catalog_prepare(db->c, "SELECT value FROM meta WHERE key = ?");
-	if (!stmt)
-		return -EIO;
-	sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(stmt), ret = 0;
-	if (rc == SQLITE_ROW)
-		copy_text(value, size, sqlite3_column_text(stmt, 0));
-	else
-		ret = rc == SQLITE_DONE ? -ENOENT : catalog_fail(db->c, rc, "read meta");
-	sqlite3_finalize(stmt);
-	return ret;
+	struct text_out out = { value, size };
+	sqlite3_stmt *s = db_stmt(db->db, "SELECT value FROM meta WHERE key = ?");
+	db_bind_text(s, 1, key);
+	return db_one(db->db, s, "read meta", read_text, &out);
 }
 
 struct ticket_db *ticket_db_open(const char *path, enum catalog_open_mode mode,
@@ -168,13 +120,13 @@ struct ticket_db *ticket_db_open(const char *path, enum catalog_open_mode mode,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	db->c = catalog_open_schema(path, mode, "ticket database", "vigil check", ticket_migrations,
-				    ticket_migrations_count, err, errlen);
-	if (!db->c) {
+	db->db = db_open(path, mode == CATALOG_READ_ONLY, "ticket database", "vigil check",
+			 ticket_migrations, ticket_migrations_count, err, errlen);
+	if (!db->db) {
 		free(db);
 		return NULL;
 	}
-	if (meta_get(db, "instance", db->instance, sizeof(db->instance)) < 0) {
+	if (ticket_db_meta_get(db, "instance", db->instance, sizeof(db->instance)) < 0) {
 		snprintf(err, errlen, "ticket database '%s' has no instance id", path);
 		ticket_db_close(&db);
 		return NULL;
@@ -189,9 +141,7 @@ void ticket_db_close(struct ticket_db **dbp)
 	struct ticket_db *db = *dbp;
 	if (!db)
 		return;
-	if (db->batch)
-		catalog_rollback(db->c);
-	catalog_close(&db->c);
+	db_close(&db->db); /* an unfinished batch is rolled back */
 	free(db);
 	*dbp = NULL;
 }
@@ -208,52 +158,40 @@ const char *ticket_db_instance(const struct ticket_db *db)
 	"fault_end_us, opened_us, escalated_us, acknowledged_us, acknowledged_by, "                \
 	"resolved_us, resolved_by, detail, external_id, external_system"
 
-static void read_ticket(sqlite3_stmt *stmt, struct ticket *t)
+static int read_ticket(sqlite3_stmt *row, void *ticket)
 {
+	struct ticket *t = ticket;
 	int i;
 	memset(t, 0, sizeof(*t));
-	t->id = sqlite3_column_int64(stmt, 0);
-	i = parse_name((const char *)sqlite3_column_text(stmt, 1), kind_names, NELEM(kind_names));
+	t->id = sqlite3_column_int64(row, 0);
+	i = parse_name((const char *)sqlite3_column_text(row, 1), kind_names, NELEM(kind_names));
 	t->kind = i < 0 ? TICKET_CAMERA_DOWN : (enum ticket_kind)i;
-	t->level = sqlite3_column_int(stmt, 2);
-	i = parse_name((const char *)sqlite3_column_text(stmt, 3), state_names, NELEM(state_names));
+	t->level = sqlite3_column_int(row, 2);
+	i = parse_name((const char *)sqlite3_column_text(row, 3), state_names, NELEM(state_names));
 	t->state = i < 0 ? TICKET_OPEN : (enum ticket_state)i;
-	copy_text(t->recorder, sizeof(t->recorder), sqlite3_column_text(stmt, 4));
-	copy_text(t->camera, sizeof(t->camera), sqlite3_column_text(stmt, 5));
-	copy_text(t->site, sizeof(t->site), sqlite3_column_text(stmt, 6));
-	copy_text(t->location, sizeof(t->location), sqlite3_column_text(stmt, 7));
-	t->fault_start_us = sqlite3_column_int64(stmt, 8);
-	t->fault_end_us = column_or(stmt, 9, -1);
-	t->opened_us = sqlite3_column_int64(stmt, 10);
-	t->escalated_us = column_or(stmt, 11, -1);
-	t->acknowledged_us = column_or(stmt, 12, -1);
-	copy_text(t->acknowledged_by, sizeof(t->acknowledged_by), sqlite3_column_text(stmt, 13));
-	t->resolved_us = column_or(stmt, 14, -1);
-	copy_text(t->resolved_by, sizeof(t->resolved_by), sqlite3_column_text(stmt, 15));
-	copy_text(t->detail, sizeof(t->detail), sqlite3_column_text(stmt, 16));
-	copy_text(t->external_id, sizeof(t->external_id), sqlite3_column_text(stmt, 17));
-	copy_text(t->external_system, sizeof(t->external_system), sqlite3_column_text(stmt, 18));
-}
-
-static int get_ticket(struct ticket_db *db, int64_t id, struct ticket *t)
-{
-	sqlite3_stmt *stmt =
-		catalog_prepare(db->c, "SELECT " TICKET_COLUMNS " FROM ticket WHERE id = ?");
-	if (!stmt)
-		return -EIO;
-	sqlite3_bind_int64(stmt, 1, id);
-	int rc = sqlite3_step(stmt), ret = 0;
-	if (rc == SQLITE_ROW)
-		read_ticket(stmt, t);
-	else
-		ret = rc == SQLITE_DONE ? -ENOENT : catalog_fail(db->c, rc, "read ticket");
-	sqlite3_finalize(stmt);
-	return ret;
+	db_column_text(row, 4, t->recorder, sizeof(t->recorder));
+	db_column_text(row, 5, t->camera, sizeof(t->camera));
+	db_column_text(row, 6, t->site, sizeof(t->site));
+	db_column_text(row, 7, t->location, sizeof(t->location));
+	t->fault_start_us = sqlite3_column_int64(row, 8);
+	t->fault_end_us = db_column_or(row, 9, -1);
+	t->opened_us = sqlite3_column_int64(row, 10);
+	t->escalated_us = db_column_or(row, 11, -1);
+	t->acknowledged_us = db_column_or(row, 12, -1);
+	db_column_text(row, 13, t->acknowledged_by, sizeof(t->acknowledged_by));
+	t->resolved_us = db_column_or(row, 14, -1);
+	db_column_text(row, 15, t->resolved_by, sizeof(t->resolved_by));
+	db_column_text(row, 16, t->detail, sizeof(t->detail));
+	db_column_text(row, 17, t->external_id, sizeof(t->external_id));
+	db_column_text(row, 18, t->external_system, sizeof(t->external_system));
+	return 0;
 }
 
 int ticket_db_get(struct ticket_db *db, int64_t id, struct ticket *t)
 {
-	return get_ticket(db, id, t);
+	sqlite3_stmt *s = db_stmt(db->db, "SELECT " TICKET_COLUMNS " FROM ticket WHERE id = ?");
+	db_bind_int64(s, 1, id);
+	return db_one(db->db, s, "read ticket", read_ticket, t);
 }
 
 /* Appends an event (and its outbox row); inside a transaction. */
@@ -263,20 +201,18 @@ static int add_event(struct ticket_db *db, int64_t ticket_id, enum ticket_event_
 {
 	struct ticket_event e = { 0 };
 	int ret;
-	sqlite3_stmt *stmt = catalog_prepare(
-		db->c, "INSERT INTO ticket_event (ticket_id, kind, at_us, level, actor, note, "
-		       "idempotency_key) VALUES (?, ?, ?, ?, ?, ?, 'new-' || hex(randomblob(8)))");
-	if (!stmt)
-		return -EIO;
-	sqlite3_bind_int64(stmt, 1, ticket_id);
-	sqlite3_bind_text(stmt, 2, event_names[kind], -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 3, at_us);
-	sqlite3_bind_int(stmt, 4, level);
-	bind_text(stmt, 5, actor);
-	bind_text(stmt, 6, note);
-	if ((ret = step_done(db, stmt, "add ticket event")) < 0)
+	sqlite3_stmt *s = db_stmt(
+		db->db, "INSERT INTO ticket_event (ticket_id, kind, at_us, level, actor, note, "
+			"idempotency_key) VALUES (?, ?, ?, ?, ?, ?, 'new-' || hex(randomblob(8)))");
+	db_bind_int64(s, 1, ticket_id);
+	db_bind_text(s, 2, event_names[kind]);
+	db_bind_int64(s, 3, at_us);
+	db_bind_int64(s, 4, level);
+	bind_text(s, 5, actor);
+	bind_text(s, 6, note);
+	if ((ret = db_run(db->db, s, "add ticket event")) < 0)
 		return ret;
-	e.id = sqlite3_last_insert_rowid(db->c->db);
+	e.id = db_last_id(db->db);
 	e.ticket_id = ticket_id;
 	e.kind = kind;
 	e.at_us = at_us;
@@ -284,23 +220,19 @@ static int add_event(struct ticket_db *db, int64_t ticket_id, enum ticket_event_
 	snprintf(e.actor, sizeof(e.actor), "%s", actor ? actor : "");
 	snprintf(e.note, sizeof(e.note), "%s", note ? note : "");
 	snprintf(e.key, sizeof(e.key), "vigil-%s-%" PRId64, db->instance, e.id);
-	stmt = catalog_prepare(db->c, "UPDATE ticket_event SET idempotency_key = ? WHERE id = ?");
-	if (!stmt)
-		return -EIO;
-	sqlite3_bind_text(stmt, 1, e.key, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 2, e.id);
-	if ((ret = step_done(db, stmt, "key ticket event")) < 0)
+	s = db_stmt(db->db, "UPDATE ticket_event SET idempotency_key = ? WHERE id = ?");
+	db_bind_text(s, 1, e.key);
+	db_bind_int64(s, 2, e.id);
+	if ((ret = db_run(db->db, s, "key ticket event")) < 0)
 		return ret;
 	if (db->outbox_format[0]) {
-		stmt = catalog_prepare(db->c, "INSERT INTO outbox (event_id, ticket_id, format, "
-					      "created_us) VALUES (?, ?, ?, ?)");
-		if (!stmt)
-			return -EIO;
-		sqlite3_bind_int64(stmt, 1, e.id);
-		sqlite3_bind_int64(stmt, 2, ticket_id);
-		sqlite3_bind_text(stmt, 3, db->outbox_format, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(stmt, 4, at_us);
-		if ((ret = step_done(db, stmt, "queue webhook event")) < 0)
+		s = db_stmt(db->db, "INSERT INTO outbox (event_id, ticket_id, format, "
+				    "created_us) VALUES (?, ?, ?, ?)");
+		db_bind_int64(s, 1, e.id);
+		db_bind_int64(s, 2, ticket_id);
+		db_bind_text(s, 3, db->outbox_format);
+		db_bind_int64(s, 4, at_us);
+		if ((ret = db_run(db->db, s, "queue webhook event")) < 0)
 			return ret;
 	}
 	if (ev)
@@ -314,47 +246,37 @@ int ticket_db_open_ticket(struct ticket_db *db, struct ticket *t, int64_t at_us,
 	int ret;
 	if (t->level < 1 || t->level > 4)
 		return -EINVAL;
-	if ((ret = tx_begin(db)) < 0)
+	if ((ret = db_begin(db->db)) < 0)
 		return ret;
-	sqlite3_stmt *stmt = catalog_prepare(
-		db->c,
+	sqlite3_stmt *s = db_stmt(
+		db->db,
 		"INSERT INTO ticket (kind, recorder, camera, site, location, level, state, "
 		"fault_start_us, opened_us, detail) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)");
-	if (!stmt) {
-		ret = -EIO;
+	db_bind_text(s, 1, kind_names[t->kind]);
+	bind_text(s, 2, t->recorder);
+	bind_text(s, 3, t->camera);
+	bind_text(s, 4, t->site);
+	bind_text(s, 5, t->location);
+	db_bind_int64(s, 6, t->level);
+	db_bind_int64(s, 7, t->fault_start_us);
+	db_bind_int64(s, 8, at_us);
+	bind_text(s, 9, t->detail);
+	/* -EEXIST from the unique index: this fault already has a ticket */
+	if ((ret = db_run(db->db, s, "open ticket")) < 0)
 		goto out;
-	}
-	sqlite3_bind_text(stmt, 1, kind_names[t->kind], -1, SQLITE_STATIC);
-	bind_text(stmt, 2, t->recorder);
-	bind_text(stmt, 3, t->camera);
-	bind_text(stmt, 4, t->site);
-	bind_text(stmt, 5, t->location);
-	sqlite3_bind_int(stmt, 6, t->level);
-	sqlite3_bind_int64(stmt, 7, t->fault_start_us);
-	sqlite3_bind_int64(stmt, 8, at_us);
-	bind_text(stmt, 9, t->detail);
-	int rc = sqlite3_step(stmt);
-	if (rc != SQLITE_DONE) {
-		/* the unique index: this fault already has a ticket */
-		ret = (rc & 0xff) == SQLITE_CONSTRAINT ? -EEXIST
-						       : catalog_fail(db->c, rc, "open ticket");
-		sqlite3_finalize(stmt);
-		goto out;
-	}
-	sqlite3_finalize(stmt);
-	t->id = sqlite3_last_insert_rowid(db->c->db);
+	t->id = db_last_id(db->db);
 	t->state = TICKET_OPEN;
 	t->opened_us = at_us;
 	t->fault_end_us = t->escalated_us = t->acknowledged_us = t->resolved_us = -1;
 	ret = add_event(db, t->id, TICKET_EV_OPENED, at_us, t->level, "checker", note, ev);
 out:
-	return tx_end(db, ret);
+	return db_end(db->db, ret);
 }
 
 /* Reads a ticket inside a transaction and checks it is not resolved. */
 static int get_unresolved(struct ticket_db *db, int64_t id, struct ticket *t)
 {
-	int ret = get_ticket(db, id, t);
+	int ret = ticket_db_get(db, id, t);
 	if (ret == 0 && t->state == TICKET_RESOLVED)
 		ret = -ESTALE;
 	return ret;
@@ -367,7 +289,7 @@ int ticket_db_escalate(struct ticket_db *db, int64_t id, int level, int64_t at_u
 	int ret;
 	if (level < 1 || level > 4)
 		return -EINVAL;
-	if ((ret = tx_begin(db)) < 0)
+	if ((ret = db_begin(db->db)) < 0)
 		return ret;
 	if ((ret = get_unresolved(db, id, &t)) < 0)
 		goto out;
@@ -375,28 +297,19 @@ int ticket_db_escalate(struct ticket_db *db, int64_t id, int level, int64_t at_u
 		ret = -EINVAL; /* levels only escalate */
 		goto out;
 	}
-	sqlite3_stmt *stmt = catalog_prepare(
-		db->c,
-		"UPDATE ticket SET level = ?, escalated_us = ?, detail = coalesce(?, detail) "
-		"WHERE id = ?");
-	if (!stmt) {
-		ret = -EIO;
-		goto out;
-	}
-	sqlite3_bind_int(stmt, 1, level);
-	sqlite3_bind_int64(stmt, 2, at_us);
-	if (detail)
-		sqlite3_bind_text(stmt, 3, detail, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(stmt, 3);
-	sqlite3_bind_int64(stmt, 4, id);
-	if ((ret = step_done(db, stmt, "escalate ticket")) < 0)
+	sqlite3_stmt *s = db_stmt(db->db, "UPDATE ticket SET level = ?, escalated_us = ?, "
+					  "detail = coalesce(?, detail) WHERE id = ?");
+	db_bind_int64(s, 1, level);
+	db_bind_int64(s, 2, at_us);
+	db_bind_text(s, 3, detail);
+	db_bind_int64(s, 4, id);
+	if ((ret = db_run(db->db, s, "escalate ticket")) < 0)
 		goto out;
 	char note[64];
 	snprintf(note, sizeof(note), "level %d to %d", t.level, level);
 	ret = add_event(db, id, TICKET_EV_ESCALATED, at_us, level, "checker", note, ev);
 out:
-	return tx_end(db, ret);
+	return db_end(db->db, ret);
 }
 
 int ticket_db_acknowledge(struct ticket_db *db, int64_t id, int64_t at_us, const char *by,
@@ -404,7 +317,7 @@ int ticket_db_acknowledge(struct ticket_db *db, int64_t id, int64_t at_us, const
 {
 	struct ticket t;
 	int ret;
-	if ((ret = tx_begin(db)) < 0)
+	if ((ret = db_begin(db->db)) < 0)
 		return ret;
 	if ((ret = get_unresolved(db, id, &t)) < 0)
 		goto out;
@@ -412,21 +325,16 @@ int ticket_db_acknowledge(struct ticket_db *db, int64_t id, int64_t at_us, const
 		ret = -EALREADY;
 		goto out;
 	}
-	sqlite3_stmt *stmt = catalog_prepare(
-		db->c, "UPDATE ticket SET state = 'acknowledged', acknowledged_us = ?, "
-		       "acknowledged_by = ? WHERE id = ?");
-	if (!stmt) {
-		ret = -EIO;
-		goto out;
-	}
-	sqlite3_bind_int64(stmt, 1, at_us);
-	bind_text(stmt, 2, by);
-	sqlite3_bind_int64(stmt, 3, id);
-	if ((ret = step_done(db, stmt, "acknowledge ticket")) < 0)
+	sqlite3_stmt *s = db_stmt(db->db, "UPDATE ticket SET state = 'acknowledged', "
+					  "acknowledged_us = ?, acknowledged_by = ? WHERE id = ?");
+	db_bind_int64(s, 1, at_us);
+	bind_text(s, 2, by);
+	db_bind_int64(s, 3, id);
+	if ((ret = db_run(db->db, s, "acknowledge ticket")) < 0)
 		goto out;
 	ret = add_event(db, id, TICKET_EV_ACKNOWLEDGED, at_us, t.level, by, note, ev);
 out:
-	return tx_end(db, ret);
+	return db_end(db->db, ret);
 }
 
 int ticket_db_resolve(struct ticket_db *db, int64_t id, int64_t at_us, int64_t fault_end_us,
@@ -434,30 +342,25 @@ int ticket_db_resolve(struct ticket_db *db, int64_t id, int64_t at_us, int64_t f
 {
 	struct ticket t;
 	int ret;
-	if ((ret = tx_begin(db)) < 0)
+	if ((ret = db_begin(db->db)) < 0)
 		return ret;
-	if ((ret = get_ticket(db, id, &t)) < 0)
+	if ((ret = ticket_db_get(db, id, &t)) < 0)
 		goto out;
 	if (t.state == TICKET_RESOLVED) {
 		ret = -EALREADY;
 		goto out;
 	}
-	sqlite3_stmt *stmt = catalog_prepare(
-		db->c, "UPDATE ticket SET state = 'resolved', resolved_us = ?, resolved_by = ?, "
-		       "fault_end_us = ? WHERE id = ?");
-	if (!stmt) {
-		ret = -EIO;
-		goto out;
-	}
-	sqlite3_bind_int64(stmt, 1, at_us);
-	bind_text(stmt, 2, by);
-	bind_opt_time(stmt, 3, fault_end_us);
-	sqlite3_bind_int64(stmt, 4, id);
-	if ((ret = step_done(db, stmt, "resolve ticket")) < 0)
+	sqlite3_stmt *s = db_stmt(db->db, "UPDATE ticket SET state = 'resolved', resolved_us = ?, "
+					  "resolved_by = ?, fault_end_us = ? WHERE id = ?");
+	db_bind_int64(s, 1, at_us);
+	bind_text(s, 2, by);
+	db_bind_opt_int64(s, 3, fault_end_us);
+	db_bind_int64(s, 4, id);
+	if ((ret = db_run(db->db, s, "resolve ticket")) < 0)
 		goto out;
 	ret = add_event(db, id, TICKET_EV_RESOLVED, at_us, t.level, by, note, ev);
 out:
-	return tx_end(db, ret);
+	return db_end(db->db, ret);
 }
 
 int ticket_db_reopen(struct ticket_db *db, int64_t id, int64_t at_us, const char *note,
@@ -465,67 +368,49 @@ int ticket_db_reopen(struct ticket_db *db, int64_t id, int64_t at_us, const char
 {
 	struct ticket t;
 	int ret;
-	if ((ret = tx_begin(db)) < 0)
+	if ((ret = db_begin(db->db)) < 0)
 		return ret;
-	if ((ret = get_ticket(db, id, &t)) < 0)
+	if ((ret = ticket_db_get(db, id, &t)) < 0)
 		goto out;
 	if (t.state != TICKET_RESOLVED) {
 		ret = -EINVAL;
 		goto out;
 	}
-	sqlite3_stmt *stmt = catalog_prepare(
-		db->c, "UPDATE ticket SET state = CASE WHEN acknowledged_us IS NULL THEN 'open' "
-		       "ELSE 'acknowledged' END, resolved_us = NULL, resolved_by = NULL, "
-		       "fault_end_us = NULL WHERE id = ?");
-	if (!stmt) {
-		ret = -EIO;
+	sqlite3_stmt *s = db_stmt(
+		db->db, "UPDATE ticket SET state = CASE WHEN acknowledged_us IS NULL THEN 'open' "
+			"ELSE 'acknowledged' END, resolved_us = NULL, resolved_by = NULL, "
+			"fault_end_us = NULL WHERE id = ?");
+	db_bind_int64(s, 1, id);
+	/* -EEXIST from the unique index: the fault has another ticket open */
+	if ((ret = db_run(db->db, s, "reopen ticket")) < 0)
 		goto out;
-	}
-	sqlite3_bind_int64(stmt, 1, id);
-	int rc = sqlite3_step(stmt);
-	if (rc != SQLITE_DONE) {
-		ret = (rc & 0xff) == SQLITE_CONSTRAINT ? -EEXIST
-						       : catalog_fail(db->c, rc, "reopen ticket");
-		sqlite3_finalize(stmt);
-		goto out;
-	}
-	sqlite3_finalize(stmt);
 	ret = add_event(db, id, TICKET_EV_REOPENED, at_us, t.level, "checker", note, ev);
 out:
-	return tx_end(db, ret);
-}
-
-int ticket_db_set_detail(struct ticket_db *db, int64_t id, const char *detail)
-{
-	int ret;
-	if ((ret = tx_begin(db)) < 0)
-		return ret;
-	sqlite3_stmt *stmt = catalog_prepare(db->c, "UPDATE ticket SET detail = ? WHERE id = ?");
-	ret = -EIO;
-	if (stmt) {
-		bind_text(stmt, 1, detail);
-		sqlite3_bind_int64(stmt, 2, id);
-		ret = step_done(db, stmt, "update ticket detail");
-	}
-	return tx_end(db, ret < 0 ? ret : 0);
+	return db_end(db->db, ret);
 }
 
 int ticket_db_set_external(struct ticket_db *db, int64_t id, const char *system,
 			   const char *external_id)
 {
-	int ret;
-	if ((ret = tx_begin(db)) < 0)
-		return ret;
-	sqlite3_stmt *stmt = catalog_prepare(
-		db->c, "UPDATE ticket SET external_system = ?, external_id = ? WHERE id = ?");
-	ret = -EIO;
-	if (stmt) {
-		bind_text(stmt, 1, system);
-		bind_text(stmt, 2, external_id);
-		sqlite3_bind_int64(stmt, 3, id);
-		ret = step_done(db, stmt, "record external ticket id");
-	}
-	return tx_end(db, ret < 0 ? ret : 0);
+	sqlite3_stmt *s = db_stmt(
+		db->db, "UPDATE ticket SET external_system = ?, external_id = ? WHERE id = ?");
+	bind_text(s, 1, system);
+	bind_text(s, 2, external_id);
+	db_bind_int64(s, 3, id);
+	return db_write(db->db, s, "record external ticket id");
+}
+
+struct ticket_walk {
+	ticket_fn fn;
+	void *ctx;
+};
+
+static int ticket_row(sqlite3_stmt *row, void *walk)
+{
+	struct ticket_walk *w = walk;
+	struct ticket t;
+	read_ticket(row, &t);
+	return w->fn(&t, w->ctx);
 }
 
 int ticket_db_each(struct ticket_db *db, const struct ticket_filter *f, ticket_fn fn, void *ctx)
@@ -538,363 +423,295 @@ int ticket_db_each(struct ticket_db *db, const struct ticket_filter *f, ticket_f
 		"AND (?6 IS NULL OR recorder = ?6) AND (?7 IS NULL OR camera = ?7) "
 		"ORDER BY id";
 	struct ticket_filter none = { 0 };
-	struct ticket t;
-	int ret = 0, rc;
+	struct ticket_walk w = { fn, ctx };
 
 	if (!f)
 		f = &none;
-	sqlite3_stmt *stmt = catalog_prepare(db->c, sql);
-	if (!stmt)
-		return -EIO;
-	sqlite3_bind_int(stmt, 1, f->include_resolved || f->resolved_from_us || f->resolved_to_us);
-	sqlite3_bind_int64(stmt, 2, f->opened_from_us);
-	sqlite3_bind_int64(stmt, 3, f->opened_to_us);
-	sqlite3_bind_int64(stmt, 4, f->resolved_from_us);
-	sqlite3_bind_int64(stmt, 5, f->resolved_to_us);
-	if (f->recorder)
-		sqlite3_bind_text(stmt, 6, f->recorder, -1, SQLITE_STATIC);
-	if (f->camera)
-		sqlite3_bind_text(stmt, 7, f->camera, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		read_ticket(stmt, &t);
-		if ((ret = fn(&t, ctx)) != 0)
-			break;
-	}
-	if (ret == 0 && rc != SQLITE_DONE)
-		ret = catalog_fail(db->c, rc, "list tickets");
-	sqlite3_finalize(stmt);
-	return ret;
+	sqlite3_stmt *s = db_stmt(db->db, sql);
+	db_bind_int64(s, 1, f->include_resolved || f->resolved_from_us || f->resolved_to_us);
+	db_bind_int64(s, 2, f->opened_from_us);
+	db_bind_int64(s, 3, f->opened_to_us);
+	db_bind_int64(s, 4, f->resolved_from_us);
+	db_bind_int64(s, 5, f->resolved_to_us);
+	db_bind_text(s, 6, f->recorder);
+	db_bind_text(s, 7, f->camera);
+	return db_each(db->db, s, "list tickets", ticket_row, &w);
 }
 
 /* ---- events ------------------------------------------------------------- */
 
 #define EVENT_COLUMNS "id, ticket_id, kind, at_us, level, actor, note, idempotency_key"
 
-static void read_event(sqlite3_stmt *stmt, struct ticket_event *e)
+static int read_event(sqlite3_stmt *row, void *event)
 {
+	struct ticket_event *e = event;
 	memset(e, 0, sizeof(*e));
-	e->id = sqlite3_column_int64(stmt, 0);
-	e->ticket_id = sqlite3_column_int64(stmt, 1);
-	int i = parse_name((const char *)sqlite3_column_text(stmt, 2), event_names,
+	e->id = sqlite3_column_int64(row, 0);
+	e->ticket_id = sqlite3_column_int64(row, 1);
+	int i = parse_name((const char *)sqlite3_column_text(row, 2), event_names,
 			   NELEM(event_names));
 	e->kind = i < 0 ? TICKET_EV_OPENED : (enum ticket_event_kind)i;
-	e->at_us = sqlite3_column_int64(stmt, 3);
-	e->level = sqlite3_column_int(stmt, 4);
-	copy_text(e->actor, sizeof(e->actor), sqlite3_column_text(stmt, 5));
-	copy_text(e->note, sizeof(e->note), sqlite3_column_text(stmt, 6));
-	copy_text(e->key, sizeof(e->key), sqlite3_column_text(stmt, 7));
+	e->at_us = sqlite3_column_int64(row, 3);
+	e->level = sqlite3_column_int(row, 4);
+	db_column_text(row, 5, e->actor, sizeof(e->actor));
+	db_column_text(row, 6, e->note, sizeof(e->note));
+	db_column_text(row, 7, e->key, sizeof(e->key));
+	return 0;
+}
+
+struct event_walk {
+	ticket_event_fn fn;
+	void *ctx;
+};
+
+static int event_row(sqlite3_stmt *row, void *walk)
+{
+	struct event_walk *w = walk;
+	struct ticket_event e;
+	read_event(row, &e);
+	return w->fn(&e, w->ctx);
 }
 
 int ticket_db_events_each(struct ticket_db *db, int64_t ticket_id, int64_t after,
 			  ticket_event_fn fn, void *ctx)
 {
-	struct ticket_event e;
-	int ret = 0, rc;
-	sqlite3_stmt *stmt =
-		catalog_prepare(db->c, "SELECT " EVENT_COLUMNS " FROM ticket_event "
-				       "WHERE (?1 = 0 OR ticket_id = ?1) AND id > ?2 ORDER BY id");
-	if (!stmt)
-		return -EIO;
-	sqlite3_bind_int64(stmt, 1, ticket_id);
-	sqlite3_bind_int64(stmt, 2, after);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		read_event(stmt, &e);
-		if ((ret = fn(&e, ctx)) != 0)
-			break;
-	}
-	if (ret == 0 && rc != SQLITE_DONE)
-		ret = catalog_fail(db->c, rc, "list ticket events");
-	sqlite3_finalize(stmt);
-	return ret;
+	struct event_walk w = { fn, ctx };
+	sqlite3_stmt *s =
+		db_stmt(db->db, "SELECT " EVENT_COLUMNS " FROM ticket_event "
+				"WHERE (?1 = 0 OR ticket_id = ?1) AND id > ?2 ORDER BY id");
+	db_bind_int64(s, 1, ticket_id);
+	db_bind_int64(s, 2, after);
+	return db_each(db->db, s, "list ticket events", event_row, &w);
 }
 
 int ticket_db_event_get(struct ticket_db *db, int64_t event_id, struct ticket_event *ev)
 {
-	sqlite3_stmt *stmt =
-		catalog_prepare(db->c, "SELECT " EVENT_COLUMNS " FROM ticket_event WHERE id = ?");
-	if (!stmt)
-		return -EIO;
-	sqlite3_bind_int64(stmt, 1, event_id);
-	int rc = sqlite3_step(stmt), ret = 0;
-	if (rc == SQLITE_ROW)
-		read_event(stmt, ev);
-	else
-		ret = rc == SQLITE_DONE ? -ENOENT : catalog_fail(db->c, rc, "read ticket event");
-	sqlite3_finalize(stmt);
-	return ret;
+	sqlite3_stmt *s =
+		db_stmt(db->db, "SELECT " EVENT_COLUMNS " FROM ticket_event WHERE id = ?");
+	db_bind_int64(s, 1, event_id);
+	return db_one(db->db, s, "read ticket event", read_event, ev);
 }
 
 int ticket_db_last_event(struct ticket_db *db, int64_t *id)
 {
-	sqlite3_stmt *stmt =
-		catalog_prepare(db->c, "SELECT coalesce(max(id), 0) FROM ticket_event");
-	if (!stmt)
-		return -EIO;
-	int rc = sqlite3_step(stmt), ret = 0;
-	if (rc == SQLITE_ROW)
-		*id = sqlite3_column_int64(stmt, 0);
-	else
-		ret = catalog_fail(db->c, rc, "read last ticket event");
-	sqlite3_finalize(stmt);
-	return ret;
+	return db_int64(db->db, db_stmt(db->db, "SELECT coalesce(max(id), 0) FROM ticket_event"),
+			"read last ticket event", id);
 }
 
 /* ---- checker state ------------------------------------------------------ */
 
 int ticket_db_fault_save(struct ticket_db *db, const struct ticket_fault *f)
 {
-	int ret;
-	if ((ret = tx_begin(db)) < 0)
-		return ret;
-	sqlite3_stmt *stmt = catalog_prepare(
-		db->c, "INSERT OR REPLACE INTO fault (kind, recorder, camera, active, start_us, "
-		       "clear_since_us, ticket_id, operator_resolved_us, level, site, location, "
-		       "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-	ret = -EIO;
-	if (stmt) {
-		sqlite3_bind_text(stmt, 1, kind_names[f->kind], -1, SQLITE_STATIC);
-		bind_text(stmt, 2, f->recorder);
-		bind_text(stmt, 3, f->camera);
-		sqlite3_bind_int(stmt, 4, f->active);
-		sqlite3_bind_int64(stmt, 5, f->start_us);
-		bind_opt_time(stmt, 6, f->active ? -1 : f->clear_since_us);
-		if (f->ticket_id > 0)
-			sqlite3_bind_int64(stmt, 7, f->ticket_id);
-		else
-			sqlite3_bind_null(stmt, 7);
-		bind_opt_time(stmt, 8, f->operator_resolved_us);
-		sqlite3_bind_int(stmt, 9, f->level);
-		bind_text(stmt, 10, f->site);
-		bind_text(stmt, 11, f->location);
-		bind_text(stmt, 12, f->detail);
-		ret = step_done(db, stmt, "save fault");
-	}
-	return tx_end(db, ret < 0 ? ret : 0);
+	sqlite3_stmt *s = db_stmt(
+		db->db, "INSERT OR REPLACE INTO fault (kind, recorder, camera, active, start_us, "
+			"clear_since_us, ticket_id, operator_resolved_us, level, site, location, "
+			"detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	db_bind_text(s, 1, kind_names[f->kind]);
+	bind_text(s, 2, f->recorder);
+	bind_text(s, 3, f->camera);
+	db_bind_int64(s, 4, f->active);
+	db_bind_int64(s, 5, f->start_us);
+	db_bind_opt_int64(s, 6, f->active ? -1 : f->clear_since_us);
+	db_bind_opt_int64(s, 7, f->ticket_id > 0 ? f->ticket_id : -1);
+	db_bind_opt_int64(s, 8, f->operator_resolved_us);
+	db_bind_int64(s, 9, f->level);
+	bind_text(s, 10, f->site);
+	bind_text(s, 11, f->location);
+	bind_text(s, 12, f->detail);
+	return db_write(db->db, s, "save fault");
 }
 
 int ticket_db_fault_delete(struct ticket_db *db, enum ticket_kind kind, const char *recorder,
 			   const char *camera)
 {
-	int ret;
-	if ((ret = tx_begin(db)) < 0)
-		return ret;
-	sqlite3_stmt *stmt = catalog_prepare(
-		db->c, "DELETE FROM fault WHERE kind = ? AND recorder = ? AND camera = ?");
-	ret = -EIO;
-	if (stmt) {
-		sqlite3_bind_text(stmt, 1, kind_names[kind], -1, SQLITE_STATIC);
-		bind_text(stmt, 2, recorder);
-		bind_text(stmt, 3, camera);
-		ret = step_done(db, stmt, "delete fault");
-	}
-	return tx_end(db, ret < 0 ? ret : 0);
+	sqlite3_stmt *s =
+		db_stmt(db->db, "DELETE FROM fault WHERE kind = ? AND recorder = ? AND camera = ?");
+	db_bind_text(s, 1, kind_names[kind]);
+	bind_text(s, 2, recorder);
+	bind_text(s, 3, camera);
+	return db_write(db->db, s, "delete fault");
+}
+
+struct fault_walk {
+	ticket_fault_fn fn;
+	void *ctx;
+};
+
+static int fault_row(sqlite3_stmt *row, void *walk)
+{
+	struct fault_walk *w = walk;
+	struct ticket_fault f;
+	memset(&f, 0, sizeof(f));
+	int i = parse_name((const char *)sqlite3_column_text(row, 0), kind_names,
+			   NELEM(kind_names));
+	if (i < 0)
+		return 0;
+	f.kind = (enum ticket_kind)i;
+	db_column_text(row, 1, f.recorder, sizeof(f.recorder));
+	db_column_text(row, 2, f.camera, sizeof(f.camera));
+	f.active = sqlite3_column_int(row, 3) != 0;
+	f.start_us = sqlite3_column_int64(row, 4);
+	f.clear_since_us = db_column_or(row, 5, -1);
+	f.ticket_id = db_column_or(row, 6, 0);
+	f.operator_resolved_us = db_column_or(row, 7, -1);
+	f.level = sqlite3_column_int(row, 8);
+	db_column_text(row, 9, f.site, sizeof(f.site));
+	db_column_text(row, 10, f.location, sizeof(f.location));
+	db_column_text(row, 11, f.detail, sizeof(f.detail));
+	return w->fn(&f, w->ctx);
 }
 
 int ticket_db_faults_each(struct ticket_db *db, ticket_fault_fn fn, void *ctx)
 {
-	struct ticket_fault f;
-	int ret = 0, rc;
-	sqlite3_stmt *stmt = catalog_prepare(
-		db->c,
-		"SELECT kind, recorder, camera, active, start_us, clear_since_us, ticket_id, "
-		"operator_resolved_us, level, site, location, detail FROM fault "
-		"ORDER BY recorder, camera, kind");
-	if (!stmt)
-		return -EIO;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		memset(&f, 0, sizeof(f));
-		int i = parse_name((const char *)sqlite3_column_text(stmt, 0), kind_names,
-				   NELEM(kind_names));
-		if (i < 0)
-			continue;
-		f.kind = (enum ticket_kind)i;
-		copy_text(f.recorder, sizeof(f.recorder), sqlite3_column_text(stmt, 1));
-		copy_text(f.camera, sizeof(f.camera), sqlite3_column_text(stmt, 2));
-		f.active = sqlite3_column_int(stmt, 3) != 0;
-		f.start_us = sqlite3_column_int64(stmt, 4);
-		f.clear_since_us = column_or(stmt, 5, -1);
-		f.ticket_id = column_or(stmt, 6, 0);
-		f.operator_resolved_us = column_or(stmt, 7, -1);
-		f.level = sqlite3_column_int(stmt, 8);
-		copy_text(f.site, sizeof(f.site), sqlite3_column_text(stmt, 9));
-		copy_text(f.location, sizeof(f.location), sqlite3_column_text(stmt, 10));
-		copy_text(f.detail, sizeof(f.detail), sqlite3_column_text(stmt, 11));
-		if ((ret = fn(&f, ctx)) != 0)
-			break;
-	}
-	if (ret == 0 && rc != SQLITE_DONE)
-		ret = catalog_fail(db->c, rc, "list faults");
-	sqlite3_finalize(stmt);
-	return ret;
+	struct fault_walk w = { fn, ctx };
+	sqlite3_stmt *s = db_stmt(
+		db->db, "SELECT kind, recorder, camera, active, start_us, clear_since_us, "
+			"ticket_id, operator_resolved_us, level, site, location, detail FROM fault "
+			"ORDER BY recorder, camera, kind");
+	return db_each(db->db, s, "list faults", fault_row, &w);
 }
 
 int ticket_db_observed_save(struct ticket_db *db, const struct ticket_observed *o,
 			    const char *payload)
 {
-	int ret;
-	if ((ret = tx_begin(db)) < 0)
-		return ret;
-	sqlite3_stmt *stmt = catalog_prepare(
-		db->c, "INSERT INTO observed (recorder, camera, state, site, location, since_us, "
-		       "updated_us, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-		       "ON CONFLICT (recorder, camera) DO UPDATE SET state = ?3, site = ?4, "
-		       "location = ?5, since_us = ?6, updated_us = ?7, "
-		       "payload = coalesce(?8, payload)");
-	ret = -EIO;
-	if (stmt) {
-		bind_text(stmt, 1, o->recorder);
-		bind_text(stmt, 2, o->camera);
-		bind_text(stmt, 3, o->state);
-		bind_text(stmt, 4, o->site);
-		bind_text(stmt, 5, o->location);
-		bind_opt_time(stmt, 6, o->since_us);
-		sqlite3_bind_int64(stmt, 7, o->updated_us);
-		if (payload)
-			sqlite3_bind_text(stmt, 8, payload, -1, SQLITE_TRANSIENT);
-		else
-			sqlite3_bind_null(stmt, 8);
-		ret = step_done(db, stmt, "save observed state");
-	}
-	return tx_end(db, ret < 0 ? ret : 0);
+	sqlite3_stmt *s = db_stmt(
+		db->db, "INSERT INTO observed (recorder, camera, state, site, location, since_us, "
+			"updated_us, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+			"ON CONFLICT (recorder, camera) DO UPDATE SET state = ?3, site = ?4, "
+			"location = ?5, since_us = ?6, updated_us = ?7, "
+			"payload = coalesce(?8, payload)");
+	bind_text(s, 1, o->recorder);
+	bind_text(s, 2, o->camera);
+	bind_text(s, 3, o->state);
+	bind_text(s, 4, o->site);
+	bind_text(s, 5, o->location);
+	db_bind_opt_int64(s, 6, o->since_us);
+	db_bind_int64(s, 7, o->updated_us);
+	db_bind_text(s, 8, payload);
+	return db_write(db->db, s, "save observed state");
 }
 
 int ticket_db_observed_forget(struct ticket_db *db, const char *recorder, const char *camera)
 {
-	int ret;
-	if ((ret = tx_begin(db)) < 0)
-		return ret;
-	sqlite3_stmt *stmt =
-		catalog_prepare(db->c, "DELETE FROM observed WHERE recorder = ? AND camera = ?");
-	ret = -EIO;
-	if (stmt) {
-		bind_text(stmt, 1, recorder);
-		bind_text(stmt, 2, camera);
-		ret = step_done(db, stmt, "forget observed state");
-	}
-	return tx_end(db, ret < 0 ? ret : 0);
+	sqlite3_stmt *s = db_stmt(db->db, "DELETE FROM observed WHERE recorder = ? AND camera = ?");
+	bind_text(s, 1, recorder);
+	bind_text(s, 2, camera);
+	return db_write(db->db, s, "forget observed state");
+}
+
+struct observed_walk {
+	ticket_observed_fn fn;
+	void *ctx;
+};
+
+static int observed_row(sqlite3_stmt *row, void *walk)
+{
+	struct observed_walk *w = walk;
+	struct ticket_observed o;
+	memset(&o, 0, sizeof(o));
+	db_column_text(row, 0, o.recorder, sizeof(o.recorder));
+	db_column_text(row, 1, o.camera, sizeof(o.camera));
+	db_column_text(row, 2, o.state, sizeof(o.state));
+	db_column_text(row, 3, o.site, sizeof(o.site));
+	db_column_text(row, 4, o.location, sizeof(o.location));
+	o.since_us = db_column_or(row, 5, -1);
+	o.updated_us = sqlite3_column_int64(row, 6);
+	return w->fn(&o, w->ctx);
 }
 
 int ticket_db_observed_each(struct ticket_db *db, ticket_observed_fn fn, void *ctx)
 {
-	struct ticket_observed o;
-	int ret = 0, rc;
-	sqlite3_stmt *stmt = catalog_prepare(
-		db->c, "SELECT recorder, camera, state, site, location, since_us, updated_us "
-		       "FROM observed ORDER BY recorder, camera");
-	if (!stmt)
-		return -EIO;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		memset(&o, 0, sizeof(o));
-		copy_text(o.recorder, sizeof(o.recorder), sqlite3_column_text(stmt, 0));
-		copy_text(o.camera, sizeof(o.camera), sqlite3_column_text(stmt, 1));
-		copy_text(o.state, sizeof(o.state), sqlite3_column_text(stmt, 2));
-		copy_text(o.site, sizeof(o.site), sqlite3_column_text(stmt, 3));
-		copy_text(o.location, sizeof(o.location), sqlite3_column_text(stmt, 4));
-		o.since_us = column_or(stmt, 5, -1);
-		o.updated_us = sqlite3_column_int64(stmt, 6);
-		if ((ret = fn(&o, ctx)) != 0)
-			break;
-	}
-	if (ret == 0 && rc != SQLITE_DONE)
-		ret = catalog_fail(db->c, rc, "list observed states");
-	sqlite3_finalize(stmt);
-	return ret;
+	struct observed_walk w = { fn, ctx };
+	sqlite3_stmt *s =
+		db_stmt(db->db, "SELECT recorder, camera, state, site, location, since_us, "
+				"updated_us FROM observed ORDER BY recorder, camera");
+	return db_each(db->db, s, "list observed states", observed_row, &w);
+}
+
+struct payload_out {
+	char *buf;
+	size_t size;
+	int64_t updated_us;
+};
+
+static int read_payload(sqlite3_stmt *row, void *out)
+{
+	struct payload_out *p = out;
+	db_column_text(row, 0, p->buf, p->size);
+	p->updated_us = sqlite3_column_int64(row, 1);
+	return 0;
 }
 
 int ticket_db_recorder_payload(struct ticket_db *db, const char *recorder, char *out, size_t size,
 			       int64_t *updated_us)
 {
-	sqlite3_stmt *stmt = catalog_prepare(
-		db->c,
-		"SELECT payload, updated_us FROM observed WHERE recorder = ? AND camera = '' "
-		"AND payload IS NOT NULL");
-	if (!stmt)
-		return -EIO;
-	sqlite3_bind_text(stmt, 1, recorder, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(stmt), ret = 0;
-	if (rc == SQLITE_ROW) {
-		copy_text(out, size, sqlite3_column_text(stmt, 0));
-		if (updated_us)
-			*updated_us = sqlite3_column_int64(stmt, 1);
-	} else {
-		ret = rc == SQLITE_DONE ? -ENOENT
-					: catalog_fail(db->c, rc, "read recorder payload");
-	}
-	sqlite3_finalize(stmt);
+	struct payload_out p = { out, size, 0 };
+	sqlite3_stmt *s =
+		db_stmt(db->db, "SELECT payload, updated_us FROM observed WHERE recorder = ? "
+				"AND camera = '' AND payload IS NOT NULL");
+	db_bind_text(s, 1, recorder);
+	int ret = db_one(db->db, s, "read recorder payload", read_payload, &p);
+	if (ret == 0 && updated_us)
+		*updated_us = p.updated_us;
 	return ret;
 }
 
 int ticket_db_meta_set(struct ticket_db *db, const char *key, const char *value)
 {
-	int ret;
-	if ((ret = tx_begin(db)) < 0)
-		return ret;
-	sqlite3_stmt *stmt =
-		catalog_prepare(db->c, "INSERT INTO meta (key, value) VALUES (?, ?) "
-				       "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
-	ret = -EIO;
-	if (stmt) {
-		sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
-		sqlite3_bind_text(stmt, 2, value, -1, SQLITE_STATIC);
-		ret = step_done(db, stmt, "set meta");
-	}
-	return tx_end(db, ret < 0 ? ret : 0);
-}
-
-int ticket_db_meta_get(struct ticket_db *db, const char *key, char *value, size_t size)
-{
-	return meta_get(db, key, value, size);
+	sqlite3_stmt *s = db_stmt(db->db, "INSERT INTO meta (key, value) VALUES (?, ?) "
+					  "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+	db_bind_text(s, 1, key);
+	db_bind_text(s, 2, value);
+	return db_write(db->db, s, "set meta");
 }
 
 /* ---- outbox ------------------------------------------------------------- */
 
-int ticket_db_outbox_pending(struct ticket_db *db, struct ticket_outbox *rows, int max)
+struct outbox_rows {
+	struct ticket_outbox *rows;
+	int n, max;
+};
+
+static int outbox_row(sqlite3_stmt *row, void *list)
 {
-	int n = 0, rc;
-	sqlite3_stmt *stmt = catalog_prepare(
-		db->c, "SELECT o.id, o.event_id, o.ticket_id, o.format, o.attempts, o.inflight "
-		       "FROM outbox o WHERE o.delivered_us IS NULL AND o.id = "
-		       "(SELECT min(p.id) FROM outbox p WHERE p.ticket_id = o.ticket_id "
-		       "AND p.delivered_us IS NULL) ORDER BY o.id LIMIT ?");
-	if (!stmt)
-		return -EIO;
-	sqlite3_bind_int(stmt, 1, max);
-	while (n < max && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		struct ticket_outbox *r = &rows[n++];
-		memset(r, 0, sizeof(*r));
-		r->id = sqlite3_column_int64(stmt, 0);
-		r->event_id = sqlite3_column_int64(stmt, 1);
-		r->ticket_id = sqlite3_column_int64(stmt, 2);
-		copy_text(r->format, sizeof(r->format), sqlite3_column_text(stmt, 3));
-		r->attempts = sqlite3_column_int(stmt, 4);
-		r->inflight = sqlite3_column_int(stmt, 5) != 0;
-	}
-	if (n < max && rc != SQLITE_DONE) {
-		int ret = catalog_fail(db->c, rc, "list webhook outbox");
-		sqlite3_finalize(stmt);
-		return ret;
-	}
-	sqlite3_finalize(stmt);
-	return n;
+	struct outbox_rows *l = list;
+	if (l->n >= l->max)
+		return 1;
+	struct ticket_outbox *r = &l->rows[l->n++];
+	memset(r, 0, sizeof(*r));
+	r->id = sqlite3_column_int64(row, 0);
+	r->event_id = sqlite3_column_int64(row, 1);
+	r->ticket_id = sqlite3_column_int64(row, 2);
+	db_column_text(row, 3, r->format, sizeof(r->format));
+	r->attempts = sqlite3_column_int(row, 4);
+	r->inflight = sqlite3_column_int(row, 5) != 0;
+	return 0;
 }
 
-/* Runs one UPDATE of an outbox row: ?1 is the row id; bind sets the rest. */
+int ticket_db_outbox_pending(struct ticket_db *db, struct ticket_outbox *rows, int max)
+{
+	struct outbox_rows l = { rows, 0, max };
+	sqlite3_stmt *s = db_stmt(
+		db->db, "SELECT o.id, o.event_id, o.ticket_id, o.format, o.attempts, o.inflight "
+			"FROM outbox o WHERE o.delivered_us IS NULL AND o.id = "
+			"(SELECT min(p.id) FROM outbox p WHERE p.ticket_id = o.ticket_id "
+			"AND p.delivered_us IS NULL) ORDER BY o.id LIMIT ?");
+	db_bind_int64(s, 1, max);
+	int ret = db_each(db->db, s, "list webhook outbox", outbox_row, &l);
+	return ret < 0 ? ret : l.n;
+}
+
+/* Runs one UPDATE of an outbox row: ?1 is the row id, ?2 a time, ?3 a flag,
+ * ?4 a text. */
 static int outbox_update(struct ticket_db *db, const char *sql, int64_t id, int64_t a, int b,
 			 const char *text)
 {
-	int ret;
-	if ((ret = tx_begin(db)) < 0)
-		return ret;
-	sqlite3_stmt *stmt = catalog_prepare(db->c, sql);
-	ret = -EIO;
-	if (stmt) {
-		sqlite3_bind_int64(stmt, 1, id);
-		sqlite3_bind_int64(stmt, 2, a);
-		sqlite3_bind_int(stmt, 3, b);
-		bind_text(stmt, 4, text);
-		ret = step_done(db, stmt, "update webhook outbox");
-	}
-	return tx_end(db, ret < 0 ? ret : 0);
+	sqlite3_stmt *s = db_stmt(db->db, sql);
+	db_bind_int64(s, 1, id);
+	db_bind_int64(s, 2, a);
+	db_bind_int64(s, 3, b);
+	bind_text(s, 4, text);
+	return db_write(db->db, s, "update webhook outbox");
 }
 
 int ticket_db_outbox_attempt(struct ticket_db *db, int64_t id, int64_t at_us, bool inflight)
@@ -921,22 +738,25 @@ int ticket_db_outbox_failed(struct ticket_db *db, int64_t id, const char *error,
 			     id, 0, outcome_unknown, error);
 }
 
+struct outbox_counts {
+	int64_t *pending, *delivered;
+};
+
+static int read_counts(sqlite3_stmt *row, void *counts)
+{
+	struct outbox_counts *c = counts;
+	if (c->pending)
+		*c->pending = sqlite3_column_int64(row, 0);
+	if (c->delivered)
+		*c->delivered = sqlite3_column_int64(row, 1);
+	return 0;
+}
+
 int ticket_db_outbox_counts(struct ticket_db *db, int64_t *pending, int64_t *delivered)
 {
-	sqlite3_stmt *stmt = catalog_prepare(
-		db->c, "SELECT count(*) FILTER (WHERE delivered_us IS NULL), "
-		       "count(*) FILTER (WHERE delivered_us IS NOT NULL) FROM outbox");
-	if (!stmt)
-		return -EIO;
-	int rc = sqlite3_step(stmt), ret = 0;
-	if (rc == SQLITE_ROW) {
-		if (pending)
-			*pending = sqlite3_column_int64(stmt, 0);
-		if (delivered)
-			*delivered = sqlite3_column_int64(stmt, 1);
-	} else {
-		ret = catalog_fail(db->c, rc, "count webhook outbox");
-	}
-	sqlite3_finalize(stmt);
-	return ret;
+	struct outbox_counts c = { pending, delivered };
+	sqlite3_stmt *s = db_stmt(db->db, "SELECT count(*) FILTER (WHERE delivered_us IS NULL), "
+					  "count(*) FILTER (WHERE delivered_us IS NOT NULL) "
+					  "FROM outbox");
+	return db_one(db->db, s, "count webhook outbox", read_counts, &c);
 }

@@ -6,12 +6,14 @@
  * sinks (MQTT, the webhook and GLPI, Zammad, Redmine: webhook.h).  This
  * header is its public face, in that order of sections: the store, the
  * rules, how a ticket reads, the checker, a person's part.
- */
-/*
+ *
+ * The ticket database's SQL lives in tickets/store.c, the second owner of
+ * SQL beside catalog/ (DESIGN.md allows it), built on util/db.h as the
+ * catalog is; nothing else in tickets/ builds a query.
+ *
  * The ticket database: tickets, their events, the webhook outbox and the
- * checker's state, in their own SQLite file ([checker] database).  Like the
- * footage catalog, this is where the SQL lives; the checker, the tickets
- * command and the reports call the functions below.
+ * checker's state, in their own SQLite file ([checker] database).  The
+ * checker, the tickets command and the reports call the functions below.
  *
  * INVARIANTS
  *  T1. At most one ticket per fault (kind, recorder, camera) is not
@@ -184,8 +186,6 @@ int ticket_db_resolve(struct ticket_db *db, int64_t id, int64_t at_us, int64_t f
 		      const char *by, const char *note, struct ticket_event *ev);
 int ticket_db_reopen(struct ticket_db *db, int64_t id, int64_t at_us, const char *note,
 		     struct ticket_event *ev);
-/* Updates what was last seen, without an event. */
-int ticket_db_set_detail(struct ticket_db *db, int64_t id, const char *detail);
 /* Records the id a ticket system gave the ticket. */
 int ticket_db_set_external(struct ticket_db *db, int64_t id, const char *system,
 			   const char *external_id);

@@ -45,6 +45,7 @@
 #include "tickets/tickets.h"
 #include "util/buf.h"
 #include "util/clock.h"
+#include "util/db.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/redact.h"
@@ -689,6 +690,13 @@ static int64_t retry_set(struct webhook *wh, int64_t id, int attempts)
 	return delay;
 }
 
+/* An outbox write that failed: logged, and the row is tried again later. */
+static void warn_outbox(int ret, int64_t id)
+{
+	if (ret < 0)
+		log_warnx("webhook: cannot update outbox row %" PRId64 ": %s", id, db_errmsg(ret));
+}
+
 static void deliver(struct webhook *wh, const struct ticket_outbox *row)
 {
 	struct ticket t;
@@ -699,35 +707,37 @@ static void deliver(struct webhook *wh, const struct ticket_outbox *row)
 
 	if (ticket_db_get(wh->db, row->ticket_id, &t) < 0 ||
 	    ticket_db_event_get(wh->db, row->event_id, &ev) < 0) {
-		ticket_db_outbox_done(wh->db, row->id, clock_wall_us(), true);
+		warn_outbox(ticket_db_outbox_done(wh->db, row->id, clock_wall_us(), true), row->id);
 		return;
 	}
 	if (strcmp(row->format, config_webhook_format_name(wh->cfg->webhook_format)) != 0) {
 		log_warnx("webhook: event %s was queued for %s, the webhook is now %s: skipped",
 			  ev.key, row->format, config_webhook_format_name(wh->cfg->webhook_format));
-		ticket_db_outbox_done(wh->db, row->id, clock_wall_us(), true);
+		warn_outbox(ticket_db_outbox_done(wh->db, row->id, clock_wall_us(), true), row->id);
 		return;
 	}
 	/* a creation is inflight from here: should it time out or should we
 	 * crash, the next attempt searches before it creates */
 	bool creating = wh->cfg->webhook_format != WEBHOOK_JSON && ev.kind == TICKET_EV_OPENED &&
 			!t.external_id[0];
-	ticket_db_outbox_attempt(wh->db, row->id, clock_wall_us(), creating);
+	warn_outbox(ticket_db_outbox_attempt(wh->db, row->id, clock_wall_us(), creating), row->id);
 	if (wh->cfg->webhook_format == WEBHOOK_JSON)
 		ret = send_json(wh, &t, &ev, &r);
 	else
 		ret = send_api(wh, row, &t, &ev, &r, &skipped);
 	if (ret == 0) {
-		ticket_db_outbox_done(wh->db, row->id, clock_wall_us(), skipped);
+		warn_outbox(ticket_db_outbox_done(wh->db, row->id, clock_wall_us(), skipped),
+			    row->id);
 		retry_forget(wh, row->id);
 		log_debug("webhook: event %s (ticket %" PRId64 " %s) delivered%s", ev.key, t.id,
 			  ticket_event_kind_name(ev.kind), skipped ? " (nothing to update)" : "");
 		return;
 	}
 	if (!r.why[0])
-		snprintf(r.why, sizeof(r.why), "%s", strerror(-ret));
-	ticket_db_outbox_failed(wh->db, row->id, r.why,
-				creating && (r.maybe_sent || row->inflight));
+		snprintf(r.why, sizeof(r.why), "%s", db_errmsg(ret));
+	warn_outbox(ticket_db_outbox_failed(wh->db, row->id, r.why,
+					    creating && (r.maybe_sent || row->inflight)),
+		    row->id);
 	int64_t delay = retry_set(wh, row->id, row->attempts + 1);
 	log_warnx("webhook: cannot deliver event %s (ticket %" PRId64 " %s) to '%s': %s; retrying "
 		  "in %" PRId64 " s",
@@ -750,6 +760,8 @@ static void *webhook_main(void *arg)
 
 		int64_t next = clock_mono_us() + POLL_US;
 		int n = ticket_db_outbox_pending(wh->db, rows, BATCH);
+		if (n < 0)
+			log_warnx("webhook: cannot read the outbox: %s", db_errmsg(n));
 		for (int i = 0; i < n; i++) {
 			struct retry *r = retry_find(wh, rows[i].id);
 			if (r && r->due_mono > clock_mono_us()) {
