@@ -228,6 +228,8 @@ install: $(BUILD)/vigil
 	install -m 0755 $(BUILD)/vigil $(DESTDIR)$(PREFIX)/bin/vigil
 
 check:
+	@missing=$$(grep -L '^#include "util/banned.h"' $(LIB_SRC) $(CMD_SRC)); \
+	if [ -n "$$missing" ]; then echo "these do not include util/banned.h: $$missing"; exit 1; fi
 	clang-format --dry-run --Werror $(LIB_SRC) $(CMD_SRC) $(wildcard */*.h)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--std=c11 -I. --suppress=missingIncludeSystem $(LIB_SRC) $(CMD_SRC)

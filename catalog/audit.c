@@ -21,6 +21,7 @@
 #include "catalog/internal.h"
 #include "util/buf.h"
 #include "util/sha256.h"
+#include "util/banned.h"
 
 #define GENESIS_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 

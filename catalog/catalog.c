@@ -17,6 +17,7 @@
 
 #include "catalog/migrations.h"
 #include "util/clock.h"
+#include "util/banned.h"
 
 static const char *const state_names[] = { "writing", "complete", "recovered", "deleting",
 					   "deleted" };

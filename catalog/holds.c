@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "catalog/internal.h"
+#include "util/banned.h"
 
 #define DAY_US (86400 * INT64_C(1000000))
 

@@ -20,6 +20,7 @@
 #include "catalog/layout.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
+#include "util/banned.h"
 
 #define WALK_MAX_DEPTH 8
 

@@ -22,6 +22,7 @@
 #include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/log.h"
+#include "util/banned.h"
 
 static volatile sig_atomic_t stop_requested;
 

@@ -8,6 +8,7 @@
 #include "cmd/cmd.h"
 #include "util/clock.h"
 #include "util/timefmt.h"
+#include "util/banned.h"
 
 int cmd_usage_error(const char *command, const char *fmt, ...)
 {

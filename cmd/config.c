@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "util/banned.h"
 
 int cmd_config(int argc, char **argv)
 {

@@ -10,6 +10,7 @@
 #include "cmd/cmd.h"
 #include "retention/retention.h"
 #include "util/timefmt.h"
+#include "util/banned.h"
 
 int cmd_export(int argc, char **argv)
 {

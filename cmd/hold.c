@@ -16,6 +16,7 @@
 #include "util/db.h"
 #include "util/json.h"
 #include "util/timefmt.h"
+#include "util/banned.h"
 
 static int print_hold(const struct catalog_hold *h, void *ctx)
 {

@@ -7,6 +7,7 @@
 #include "ingest/ingest.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/banned.h"
 
 static int cmd_help(int argc, char **argv);
 

@@ -37,6 +37,7 @@
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/timefmt.h"
+#include "util/banned.h"
 
 static volatile sig_atomic_t stop_requested;
 static int wake_pipe[2] = { -1, -1 };

@@ -18,6 +18,7 @@
 #include "util/clock.h"
 #include "util/db.h"
 #include "util/timefmt.h"
+#include "util/banned.h"
 
 /* The flags of the family; each kind takes some of them. */
 enum {

@@ -11,6 +11,7 @@
 #include "util/fsutil.h"
 #include "util/json.h"
 #include "util/timefmt.h"
+#include "util/banned.h"
 
 struct listing {
 	const struct config *cfg;

@@ -13,6 +13,7 @@
 #include "util/db.h"
 #include "util/json.h"
 #include "util/timefmt.h"
+#include "util/banned.h"
 
 struct sweep_print {
 	struct json_writer *json;

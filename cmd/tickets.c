@@ -18,6 +18,7 @@
 #include "util/db.h"
 #include "util/json.h"
 #include "util/timefmt.h"
+#include "util/banned.h"
 
 struct tickets_opts {
 	bool json;

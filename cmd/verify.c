@@ -12,6 +12,7 @@
 #include "retention/retention.h"
 #include "util/json.h"
 #include "util/db.h"
+#include "util/banned.h"
 
 struct problem_print {
 	struct json_writer *json;

@@ -26,6 +26,7 @@
 #include "util/buf.h"
 #include "util/fsutil.h"
 #include "util/redact.h"
+#include "util/banned.h"
 
 #define DEFAULT_STORAGE "/var/lib/vigil/footage"
 #define SECRET_FILE_MAX 4096

@@ -39,6 +39,7 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "util/redact.h"
+#include "util/banned.h"
 
 #define SAMPLE_US USEC_PER_SEC
 #define LOOP_MS 100

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "util/banned.h"
 
 static int read_at(int fd, void *buf, size_t n, int64_t off)
 {

@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include "util/banned.h"
 
 #define SAMPLE_FLAGS_SYNC 0x02000000u	  /* depends on no other sample */
 #define SAMPLE_FLAGS_NON_SYNC 0x01010000u /* depends on others, not a sync sample */

@@ -54,6 +54,7 @@
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/redact.h"
+#include "util/banned.h"
 
 /* A media timestamp jump this large (or larger) is a discontinuity. */
 #define JUMP_FORWARD_US (10 * USEC_PER_SEC)

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <libavformat/avformat.h>
 #include <string.h>
+#include "util/banned.h"
 
 int probe_segment(const char *path, struct probe_result *r)
 {

@@ -35,6 +35,7 @@
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/sha256.h"
+#include "util/banned.h"
 
 #define MAX_RECOVER 4096
 

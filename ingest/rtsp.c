@@ -67,6 +67,7 @@
 #include "ingest/fragwriter.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/banned.h"
 
 #define IN_BUF_SIZE (160 * 1024) /* > RCVLOWAT + one interleaved frame */
 #define MSG_MAX (32 * 1024)	 /* an RTSP message, headers and body */

@@ -27,6 +27,7 @@
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/sha256.h"
+#include "util/banned.h"
 
 #define AVIO_BUFFER_SIZE (64 * 1024)
 

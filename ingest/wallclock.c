@@ -1,5 +1,6 @@
 /* Media-to-wall time mapping for one run; see wallclock.h. */
 #include "ingest/wallclock.h"
+#include "util/banned.h"
 
 void wallclock_init(struct wallclock *wc, int64_t floor_us)
 {

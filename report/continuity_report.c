@@ -15,6 +15,7 @@
 #include "retention/retention.h"
 #include "util/timefmt.h"
 #include "util/json.h"
+#include "util/banned.h"
 
 /* ---- continuity ------------------------------------------------------------- */
 

@@ -21,6 +21,7 @@
 #include "util/jread.h"
 #include "util/json.h"
 #include "util/timefmt.h"
+#include "util/banned.h"
 
 /* ---- compute ------------------------------------------------------------ */
 

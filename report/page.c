@@ -14,6 +14,7 @@
 
 #include "tickets/tickets.h"
 #include "util/timefmt.h"
+#include "util/banned.h"
 
 static const char style[] =
 	"body{font-family:sans-serif;margin:2em;color:#222}\n"

@@ -16,6 +16,7 @@
 #include "util/buf.h"
 #include "util/json.h"
 #include "util/timefmt.h"
+#include "util/banned.h"
 
 /* ---- compute ------------------------------------------------------------ */
 

@@ -17,6 +17,7 @@
 #include "util/clock.h"
 #include "util/json.h"
 #include "util/timefmt.h"
+#include "util/banned.h"
 
 /* ---- compute ------------------------------------------------------------ */
 

@@ -15,6 +15,7 @@
 
 #include "retention/retention.h"
 #include "util/buf.h"
+#include "util/banned.h"
 
 struct rate_sum {
 	int64_t bytes, recorded_us;

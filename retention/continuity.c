@@ -15,6 +15,7 @@
 
 #include "retention/retention.h"
 #include "util/buf.h"
+#include "util/banned.h"
 
 /* ---- camera lists ---------------------------------------------------------- */
 

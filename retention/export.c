@@ -36,6 +36,7 @@
 #include "util/fsutil.h"
 #include "util/json.h"
 #include "util/sha256.h"
+#include "util/banned.h"
 
 struct seg_list {
 	struct catalog_segment *v;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "retention/retention.h"
+#include "util/banned.h"
 
 const char *retention_decide(int64_t end_us, int64_t now_us, const struct retention_rule *rule,
 			     enum retention_pressure pressure, enum on_full_policy on_full,

@@ -38,6 +38,7 @@
 #include "util/log.h"
 #include "util/timefmt.h"
 #include "util/buf.h"
+#include "util/banned.h"
 
 #define BATCH 64
 #define THREAD_TICK_US (2 * USEC_PER_SEC)

@@ -21,6 +21,7 @@
 #include "util/log.h"
 #include "util/sha256.h"
 #include "util/timefmt.h"
+#include "util/banned.h"
 
 struct verify_ctx {
 	const struct config *cfg;

@@ -49,6 +49,7 @@
 #include "util/log.h"
 #include "util/mqtt.h"
 #include "util/redact.h"
+#include "util/banned.h"
 
 #define TICK_US (100 * INT64_C(1000))
 #define POLL_US USEC_PER_SEC
@@ -759,7 +760,8 @@ static int do_open(struct ticket_checker *chk, struct fault_ent *fe, int level, 
 	if (ret == -EEXIST) {
 		/* a ticket we did not know about: carry on with it */
 		struct ticket_filter f = { .recorder = fe->f.recorder, .camera = fe->f.camera };
-		warn_db(ticket_db_each(chk->db, &f, adopt_ticket, fe), "find the ticket of a fault");
+		warn_db(ticket_db_each(chk->db, &f, adopt_ticket, fe),
+			"find the ticket of a fault");
 		return 0;
 	}
 	if (ret == 0)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include "util/banned.h"
 
 int tickets_open_config(const struct config *cfg, bool write, struct ticket_db **db, char *err,
 			size_t errlen)

@@ -16,6 +16,7 @@
 
 #include "util/redact.h"
 #include "util/timefmt.h"
+#include "util/banned.h"
 
 static const char *const state_names[] = { "starting", "recording",	"degraded", "reconnecting",
 					   "down",     "storage-error", "stopped" };

@@ -12,6 +12,7 @@
 
 #include "util/clock.h"
 #include "util/redact.h"
+#include "util/banned.h"
 
 void ticket_clock_text(int64_t us, int64_t now_us, bool seconds, char *out, size_t size)
 {

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "util/clock.h"
+#include "util/banned.h"
 
 bool ticket_kind_interrupts(enum ticket_kind kind)
 {

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "util/db.h"
+#include "util/banned.h"
 
 /* The ticket schema, compiled in from tickets/migrations by tools/sql2c. */
 extern const struct db_migration ticket_migrations[];

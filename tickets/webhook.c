@@ -50,6 +50,7 @@
 #include "util/log.h"
 #include "util/redact.h"
 #include "util/timefmt.h"
+#include "util/banned.h"
 
 #define BATCH 32
 #define POLL_US USEC_PER_SEC

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "util/timefmt.h"
+#include "util/banned.h"
 
 static bool injected;
 static int64_t base_wall_us;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/banned.h"
 
 /* Transactions inside a batch are savepoints; a bulk load also commits its
  * batch every BULK_COMMIT_EVERY of them, to keep the WAL small. */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "util/banned.h"
 
 int fs_fsync_dir(const char *path)
 {

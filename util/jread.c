@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "util/banned.h"
 
 int jread_scalar(const char *text, size_t len, const char *path, char *out, size_t size)
 {

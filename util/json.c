@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "util/timefmt.h"
+#include "util/banned.h"
 
 void jw_init_file(struct json_writer *w, FILE *f, bool pretty)
 {

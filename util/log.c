@@ -18,6 +18,7 @@
 #include "util/clock.h"
 #include "util/redact.h"
 #include "util/timefmt.h"
+#include "util/banned.h"
 
 static const char *log_ident = "vigil";
 static atomic_int log_max_level = LOG_LEVEL_INFO;

@@ -23,6 +23,7 @@
 
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/banned.h"
 
 #define BACKOFF_MIN_US (500 * INT64_C(1000))
 #define BACKOFF_MAX_US (5 * USEC_PER_SEC)

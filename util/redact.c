@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "util/banned.h"
 
 /* Base64 fragments shorter than this would match unrelated text. */
 #define REDACT_MIN_B64 4

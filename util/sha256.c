@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include "util/banned.h"
 
 struct sha256 {
 	EVP_MD_CTX *ctx;

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "util/clock.h"
+#include "util/banned.h"
 
 int64_t time_floor_s(int64_t us)
 {
