@@ -43,6 +43,27 @@ struct health_recorder_status {
  * unknown).  Called from the publisher's thread. */
 typedef int (*health_recorder_status_fn)(void *ctx, struct health_recorder_status *out);
 
+/* ---- the vocabulary of camera health on MQTT (DESIGN.md) ---------------- */
+
+/* Camera states as published (DESIGN.md, plus the start and stop of a
+ * recorder); the checker, the console and metrics read the same names. */
+enum health_camera_state {
+	HEALTH_CAM_STARTING = 0,
+	HEALTH_CAM_RECORDING,
+	HEALTH_CAM_DEGRADED,
+	HEALTH_CAM_RECONNECTING,
+	HEALTH_CAM_DOWN,
+	HEALTH_CAM_STORAGE_ERROR,
+	HEALTH_CAM_STOPPED,
+	HEALTH_CAM_STATE_COUNT,
+};
+
+const char *health_camera_state_name(enum health_camera_state s);
+int health_camera_state_parse(const char *name, enum health_camera_state *out);
+/* Returns 0 and sets *out, or -EINVAL. */
+
+/* ---- the publisher ---------------------------------------------------- */
+
 struct health_publisher;
 
 /*

@@ -33,7 +33,6 @@
 #include <string.h>
 
 #include "util/mqtt.h"
-#include "tickets/parse.h"
 #include "util/buf.h"
 #include "util/clock.h"
 #include "util/json.h"

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "health/health.h"
 #include "tickets/tickets.h"
 
 /* Health payloads larger than this are refused unread. */
@@ -31,22 +32,6 @@ struct health_topic {
 	char recorder[TICKET_ID_MAX];
 	char camera[TICKET_ID_MAX];
 };
-
-/* Camera states as published (DESIGN.md, plus the start and stop of a
- * recorder). */
-enum health_camera_state {
-	HEALTH_CAM_STARTING = 0,
-	HEALTH_CAM_RECORDING,
-	HEALTH_CAM_DEGRADED,
-	HEALTH_CAM_RECONNECTING,
-	HEALTH_CAM_DOWN,
-	HEALTH_CAM_STORAGE_ERROR,
-	HEALTH_CAM_STOPPED,
-	HEALTH_CAM_STATE_COUNT,
-};
-
-const char *health_camera_state_name(enum health_camera_state s);
-int health_camera_state_parse(const char *name, enum health_camera_state *out);
 
 struct health_camera_msg {
 	enum health_camera_state state;
