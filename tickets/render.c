@@ -55,8 +55,17 @@ static const char *what(enum ticket_kind k, bool past)
 	case TICKET_STORAGE_ERROR: return past ? "could not write footage" : "cannot write footage";
 	case TICKET_RETENTION_AT_RISK:
 		return past ? "had its retention at risk" : "has its retention at risk";
-	default: return "?";
+	case TICKET_SITE_UNREACHABLE: return past ? "was unreachable" : "unreachable";
+	case TICKET_PICTURE_BLACK: return past ? "showed a black picture" : "shows a black picture";
+	case TICKET_PICTURE_FROZEN:
+		return past ? "showed a frozen picture" : "shows a frozen picture";
+	case TICKET_PICTURE_COVERED:
+		return past ? "was covered or out of focus" : "is covered or out of focus";
+	case TICKET_VIEW_MOVED: return past ? "had its view moved" : "has its view moved";
+	case TICKET_CAMERA_CLOCK: return past ? "had its clock off" : "has its clock off";
+	case TICKET_KIND_COUNT: break;
 	}
+	return "?";
 }
 
 /* "(Gate 3 inbound lane, Zone 1 bonded warehouse)", or "" */

@@ -18,7 +18,7 @@
 bool ticket_kind_interrupts(enum ticket_kind kind)
 {
 	return kind == TICKET_CAMERA_DOWN || kind == TICKET_RECORDER_OFFLINE ||
-	       kind == TICKET_STORAGE_ERROR;
+	       kind == TICKET_STORAGE_ERROR || kind == TICKET_SITE_UNREACHABLE;
 }
 
 int ticket_level(enum ticket_kind kind, int64_t age_us)

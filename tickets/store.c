@@ -33,8 +33,13 @@ struct ticket_db {
 	char outbox_format[16]; /* "" : no outbox rows */
 };
 
-static const char *const kind_names[] = { "camera-down", "camera-degraded", "recorder-offline",
-					  "storage-error", "retention-at-risk" };
+static const char *const kind_names[] = {
+	"camera-down",	     "camera-degraded",	 "recorder-offline", "storage-error",
+	"retention-at-risk", "site-unreachable", "picture-black",    "picture-frozen",
+	"picture-covered",   "view-moved",	 "camera-clock",
+};
+_Static_assert(sizeof(kind_names) / sizeof(kind_names[0]) == TICKET_KIND_COUNT,
+	       "a name for every ticket kind");
 static const char *const state_names[] = { "open", "acknowledged", "resolved" };
 static const char *const event_names[] = { "opened", "escalated", "acknowledged", "resolved",
 					   "reopened" };

@@ -55,6 +55,12 @@ enum ticket_kind {
 	TICKET_RECORDER_OFFLINE,
 	TICKET_STORAGE_ERROR,
 	TICKET_RETENTION_AT_RISK,
+	TICKET_SITE_UNREACHABLE, /* a site's link to the central broker is down */
+	TICKET_PICTURE_BLACK,	 /* picture inspection: degraded service */
+	TICKET_PICTURE_FROZEN,
+	TICKET_PICTURE_COVERED, /* covered, sprayed or out of focus */
+	TICKET_VIEW_MOVED,
+	TICKET_CAMERA_CLOCK, /* the camera's clock is off the recorder's */
 	TICKET_KIND_COUNT,
 };
 

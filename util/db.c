@@ -401,6 +401,20 @@ int db_schema_latest(const struct db_migration *m, int count)
 	return latest;
 }
 
+/* 0 when no row breaks a foreign key, -EINVAL when one does. */
+static int foreign_keys_hold(struct db *db)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db->sql, "PRAGMA foreign_key_check", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail(db, rc, "check foreign keys");
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return -EINVAL;
+	return rc == SQLITE_DONE ? 0 : fail(db, rc, "check foreign keys");
+}
+
 /* Applies every migration newer than the file, each in its own transaction
  * with the version bump, so an interrupted upgrade resumes cleanly. */
 static int migrate(struct db *db, const struct db_migration *migrations, int n, char *err,
@@ -436,6 +450,14 @@ static int migrate(struct db *db, const struct db_migration *migrations, int n, 
 				 db->path, m->name, msg ? msg : sqlite3_errstr(rc));
 			sqlite3_free(msg);
 			return db_end(db, -EIO);
+		}
+		/* foreign keys are off while migrating (a table rebuilt to change
+		 * a constraint is dropped and renamed under its children): check
+		 * them all before the migration commits */
+		if ((ret = foreign_keys_hold(db)) < 0) {
+			snprintf(err, errlen, "%s '%s': migration %s breaks a foreign key",
+				 db->kind, db->path, m->name);
+			return db_end(db, ret);
 		}
 		char bump[64];
 		snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", m->version);
@@ -512,11 +534,6 @@ struct db *db_open(const char *path, bool read_only, const char *kind, const cha
 			goto fail;
 		}
 	}
-	if (exec(db, "PRAGMA foreign_keys=ON", "enable foreign keys") < 0) {
-		snprintf(err, errlen, "cannot set up %s '%s': %s", kind, path,
-			 sqlite3_errmsg(db->sql));
-		goto fail;
-	}
 	if (read_user_version(db, &version) < 0) {
 		snprintf(err, errlen, "%s '%s' is not a readable SQLite database: %s", kind, path,
 			 sqlite3_errmsg(db->sql));
@@ -536,6 +553,11 @@ struct db *db_open(const char *path, bool read_only, const char *kind, const cha
 			goto fail;
 		}
 	} else if (migrate(db, migrations, nmigrations, err, errlen) < 0) {
+		goto fail;
+	}
+	if (exec(db, "PRAGMA foreign_keys=ON", "enable foreign keys") < 0) {
+		snprintf(err, errlen, "cannot set up %s '%s': %s", kind, path,
+			 sqlite3_errmsg(db->sql));
 		goto fail;
 	}
 	return db;

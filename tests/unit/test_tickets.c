@@ -8,6 +8,7 @@
 #include "tickets/tickets.h"
 #include "tests/unit/test.h"
 #include "util/clock.h"
+#include "util/db.h"
 
 static struct ticket_db *open_db(const char *outbox)
 {
@@ -346,11 +347,71 @@ static void read_only(void)
 	CHECK_INT(ticket_kind_parse("camera-exploded", &k), -EINVAL);
 }
 
+extern const struct db_migration ticket_migrations[];
+
+/* A database of schema 1, with a ticket, its event, its outbox row and a
+ * fault, upgraded to the kinds of schema 2: every row kept, and the new
+ * kinds accepted by the constraints that refused them. */
+static void upgrade_keeps_rows_and_takes_new_kinds(void)
+{
+	char err[256];
+	struct db *old = db_open(test_path("tickets.db"), false, "ticket database", "vigil check",
+				 ticket_migrations, 1, err, sizeof(err));
+	if (!old) {
+		test_fail(__FILE__, __LINE__, "open at schema 1: %s", err);
+		return;
+	}
+	sqlite3_stmt *s =
+		db_stmt(old, "INSERT INTO ticket (id, kind, recorder, camera, level, state, "
+			     "fault_start_us, opened_us) VALUES (7, 'camera-down', 'rec1', "
+			     "'gate3', 3, 'open', 10, 20)");
+	CHECK_INT(db_run(old, s, "insert"), 0);
+	s = db_stmt(old, "INSERT INTO ticket_event (ticket_id, kind, at_us, level, actor, "
+			 "idempotency_key) VALUES (7, 'opened', 20, 3, 'checker', 'k1')");
+	CHECK_INT(db_run(old, s, "insert"), 0);
+	s = db_stmt(old, "INSERT INTO outbox (event_id, ticket_id, format, created_us) "
+			 "VALUES (1, 7, 'json', 20)");
+	CHECK_INT(db_run(old, s, "insert"), 0);
+	s = db_stmt(old, "INSERT INTO fault (kind, recorder, camera, active, start_us, ticket_id) "
+			 "VALUES ('camera-down', 'rec1', 'gate3', 1, 10, 7)");
+	CHECK_INT(db_run(old, s, "insert"), 0);
+	s = db_stmt(old, "INSERT INTO ticket (kind, recorder, level, state, fault_start_us, "
+			 "opened_us) VALUES ('site-unreachable', 'rec1', 1, 'open', 1, 2)");
+	CHECK(db_run(old, s, "insert") < 0); /* schema 1 does not know the kind */
+	db_close(&old);
+
+	struct ticket_db *db = open_db("json");
+	if (!db)
+		return;
+	struct ticket got;
+	CHECK_INT(ticket_db_get(db, 7, &got), 0);
+	CHECK_INT(got.kind, TICKET_CAMERA_DOWN);
+	CHECK_STR(got.camera, "gate3");
+	int64_t pending = 0;
+	CHECK_INT(ticket_db_outbox_counts(db, &pending, NULL), 0);
+	CHECK_INT(pending, 1);
+	int n = 0;
+	CHECK_INT(ticket_db_events_each(db, 7, 0, count_events, &n), 0);
+	CHECK_INT(n, 1);
+	struct ticket t;
+	for (int k = TICKET_SITE_UNREACHABLE; k < TICKET_KIND_COUNT; k++) {
+		fill(&t, (enum ticket_kind)k, k == TICKET_SITE_UNREACHABLE ? "" : "gate3", 4);
+		CHECK_INT(ticket_db_open_ticket(db, &t, 3000, NULL, NULL), 0);
+		CHECK_INT(ticket_db_get(db, t.id, &got), 0);
+		CHECK_INT(got.kind, k);
+		enum ticket_kind parsed;
+		CHECK_INT(ticket_kind_parse(ticket_kind_name((enum ticket_kind)k), &parsed), 0);
+		CHECK_INT(parsed, k);
+	}
+	ticket_db_close(&db);
+}
+
 const struct test_case tickets_tests[] = {
 	{ "life_of_a_ticket", life_of_a_ticket },
 	{ "outbox_order", outbox_order },
 	{ "checker_state", checker_state },
 	{ "batches", batches },
 	{ "read_only", read_only },
+	{ "upgrade_keeps_rows_and_takes_new_kinds", upgrade_keeps_rows_and_takes_new_kinds },
 	{ NULL, NULL },
 };
