@@ -212,6 +212,9 @@ def run_one(build, item, san_build=None):
     # its own, so whatever it mounted there is unmounted even when the test
     # died before its cleanup ran
     tmp = tempfile.mkdtemp(prefix="vigil-test-")
+    # traversable (not listable) by others: a test may drop a recorder to
+    # another user whose storage lies under it
+    os.chmod(tmp, 0o711)
     env = dict(os.environ, VIGIL_BUILD=os.path.abspath(build), PYTHONDONTWRITEBYTECODE="1",
                TMPDIR=tmp)
     if INTEGRATION != os.path.join(HERE, "integration"):
