@@ -1,6 +1,6 @@
 /*
  * The health publisher inside `vigil record`.  One thread owns the MQTT
- * connection (health/mqtt.c) and samples the cameras through ingest's
+ * connection (util/mqtt.c) and samples the cameras through ingest's
  * status call: every second, and at once when ingest reports a state
  * change through health_publisher_notify().  A camera whose state changed
  * is published at once; everything (status, recorder, every camera) is

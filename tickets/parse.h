@@ -3,10 +3,10 @@
  * Everything here treats its input as hostile: sizes and nesting are
  * bounded before jansson sees a byte, ids must look like config ids, every
  * field is type-checked, and a payload that names another recorder or
- * camera than its topic is refused.  Pure functions; internal to health/.
+ * camera than its topic is refused.  Pure functions; internal to tickets/.
  */
-#ifndef VIGIL_HEALTH_PARSE_H
-#define VIGIL_HEALTH_PARSE_H
+#ifndef VIGIL_TICKETS_PARSE_H
+#define VIGIL_TICKETS_PARSE_H
 
 #include <stdbool.h>
 #include <stddef.h>

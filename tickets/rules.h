@@ -1,11 +1,12 @@
 /*
  * The hysteresis state machine that turns a stream of observations into
  * ticket actions, as pure functions tested from tables of cases (the level
- * table and the SLA score it uses are in tickets.h).  Nothing here reads a clock, a file or the
- * network: every time is an argument.  Internal to health/ (and its unit tests).
+ * table and the SLA score it uses are in tickets.h).  Nothing here reads a
+ * clock, a file or the network: every time is an argument.  Internal to
+ * tickets/ (and its unit tests).
  */
-#ifndef VIGIL_HEALTH_LOGIC_H
-#define VIGIL_HEALTH_LOGIC_H
+#ifndef VIGIL_TICKETS_RULES_H
+#define VIGIL_TICKETS_RULES_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -3,13 +3,13 @@
  * over HTTP (libcurl), so a slow or dead receiver never holds the checker
  * up.  Formats: plain JSON events, or the ticket APIs of GLPI, Zammad and
  * Redmine (creating the external ticket on "opened" and updating that same
- * ticket afterwards).  Internal to health/.
+ * ticket afterwards).  Internal to tickets/.
  *
  * Thread safety: webhook_wake may be called from any thread; the others
  * from the thread that created the webhook.
  */
-#ifndef VIGIL_HEALTH_WEBHOOK_H
-#define VIGIL_HEALTH_WEBHOOK_H
+#ifndef VIGIL_TICKETS_WEBHOOK_H
+#define VIGIL_TICKETS_WEBHOOK_H
 
 #include <stddef.h>
 

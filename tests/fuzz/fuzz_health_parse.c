@@ -1,6 +1,6 @@
 /*
  * fuzz_health_parse.c: libFuzzer target for what the checker reads off
- * the broker: topic names and health payloads (health/parse.h).
+ * the broker: topic names and health payloads (tickets/parse.h).
  *
  * The input is a topic, a NUL byte, then the payload (no NUL: the whole
  * input is a payload under a valid camera topic).  The topic is split as

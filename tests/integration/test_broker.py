@@ -16,7 +16,7 @@ from harness import Camsim, Recorder, gaps, rfc3339, segments, wait_until, workd
 from mqtt_harness import Broker, Checker, Subscriber, events, mqtt_section, retained, tickets
 
 INTERVAL = 2
-RECONNECT_CAP = 5.0  # health/mqtt.c: the backoff between attempts stops growing there
+RECONNECT_CAP = 5.0  # util/mqtt.c: the backoff between attempts stops growing there
 
 
 def by_kind(config, kind, camera=None):

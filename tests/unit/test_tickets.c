@@ -1,4 +1,4 @@
-/* catalog/tickets: the ticket database's rules (one open ticket per fault,
+/* tickets/store: the ticket database's rules (one open ticket per fault,
  * levels only escalate, events with idempotency keys and outbox rows in
  * the same transaction), the checker state, batches. */
 #include <errno.h>
