@@ -238,7 +238,7 @@ static void read_downtime(struct catalog *cat, const char *camera, struct downti
 	if (catalog_meta_get(cat, "recorder_stop", stop, sizeof(stop)) == 0 && *stop)
 		run_start = strtoll(stop, &end, 10);
 	if (end && end != stop && *end == ' ' && end[1]) {
-		if (last < run_start - CATALOG_RUN_TOLERANCE_US)
+		if (last < run_start)
 			return;
 		snprintf(d->detail, sizeof(d->detail), "%s", end + 1);
 	} else {

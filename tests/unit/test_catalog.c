@@ -1282,8 +1282,34 @@ static void two_threads_two_connections(void)
 	catalog_close(&c2);
 }
 
+/* The catalog names every camera and its footage: created 0640 whatever
+ * the umask, its -wal and -shm files too. */
+static void files_are_private(void)
+{
+	mode_t old = umask(0);
+	struct catalog *cat = open_rw();
+	umask(old);
+	if (!cat)
+		return;
+	int64_t id;
+	char rel[CATALOG_PATH_MAX];
+	CHECK_INT(catalog_segment_begin(cat, "cam1", 1000 * SEC, "h264", 640, 480, false, &id, rel,
+					sizeof(rel)),
+		  0);
+	static const char *const names[] = { "catalog.db", "catalog.db-wal", "catalog.db-shm" };
+	for (int i = 0; i < 3; i++) {
+		struct stat st;
+		CHECK_INT(stat(test_path(names[i]), &st), 0);
+		if ((st.st_mode & 07777) != 0640)
+			test_fail(__FILE__, __LINE__, "%s has mode %04o", names[i],
+				  (unsigned)(st.st_mode & 07777));
+	}
+	catalog_close(&cat);
+}
+
 const struct test_case catalog_tests[] = {
 	{ "create_at_latest_schema", create_at_latest_schema },
+	{ "files_are_private", files_are_private },
 	{ "reopen_does_not_migrate", reopen_does_not_migrate },
 	{ "newer_schema_refused", newer_schema_refused },
 	{ "read_only_does_not_write", read_only_does_not_write },

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "tickets/tickets.h"
 #include "tests/unit/test.h"
@@ -347,6 +349,21 @@ static void read_only(void)
 	CHECK_INT(ticket_kind_parse("camera-exploded", &k), -EINVAL);
 }
 
+/* Tickets name cameras, sites and people: the database is 0640 whatever
+ * the umask. */
+static void file_is_private(void)
+{
+	mode_t old = umask(0);
+	struct ticket_db *db = open_db(NULL);
+	umask(old);
+	if (!db)
+		return;
+	struct stat st;
+	CHECK_INT(stat(test_path("tickets.db"), &st), 0);
+	CHECK_INT(st.st_mode & 07777, 0640);
+	ticket_db_close(&db);
+}
+
 extern const struct db_migration ticket_migrations[];
 
 /* A database of schema 1, with a ticket, its event, its outbox row and a
@@ -412,6 +429,7 @@ const struct test_case tickets_tests[] = {
 	{ "checker_state", checker_state },
 	{ "batches", batches },
 	{ "read_only", read_only },
+	{ "file_is_private", file_is_private },
 	{ "upgrade_keeps_rows_and_takes_new_kinds", upgrade_keeps_rows_and_takes_new_kinds },
 	{ NULL, NULL },
 };
