@@ -530,15 +530,9 @@ static void html_tickets(const struct inspection_report *rep, FILE *out)
 		size_t n = pass ? rep->nclosed : rep->nopened;
 		for (size_t i = 0; i < n; i++) {
 			const struct ticket *t = &v[i];
-			char o[40], r[40], text[1024];
 			if (pass && t->opened_us >= rep->from_us && t->opened_us < rep->to_us)
 				continue; /* listed with the opened */
-			page_local_min(t->opened_us, o, sizeof(o));
-			page_local_min(t->resolved_us, r, sizeof(r));
-			ticket_text(t, rep->generated_us, text, sizeof(text));
-			fprintf(out, "<tr><td>#%" PRId64 "</td><td>%d</td><td>", t->id, t->level);
-			page_html_text(out, text);
-			fprintf(out, "</td><td>%s</td><td>%s</td></tr>\n", o, r);
+			page_html_ticket_row(out, t, rep->generated_us);
 		}
 	}
 	fprintf(out, "</table>\n");

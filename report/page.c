@@ -8,6 +8,7 @@
 #include "report/report.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
@@ -126,4 +127,16 @@ struct ticket_db *page_open_tickets(const struct config *cfg, int *ret, char *er
 		ticket_db_open(cfg->checker_database, CATALOG_READ_ONLY, NULL, err, errlen);
 	*ret = db ? 0 : -EIO;
 	return db;
+}
+
+void page_html_ticket_row(FILE *out, const struct ticket *t, int64_t now_us)
+{
+	char o[40], r[40], text[1024];
+
+	page_local_min(t->opened_us, o, sizeof(o));
+	page_local_min(t->resolved_us, r, sizeof(r));
+	ticket_text(t, now_us, text, sizeof(text));
+	fprintf(out, "<tr><td>#%" PRId64 "</td><td>%d</td><td>", t->id, t->level);
+	page_html_text(out, text);
+	fprintf(out, "</td><td>%s</td><td>%s</td></tr>\n", o, r);
 }

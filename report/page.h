@@ -32,6 +32,11 @@ void page_local_min(int64_t us, char *out, size_t size);
 /* key: the time, or null for us < 0. */
 void page_json_time_or_null(struct json_writer *w, const char *key, int64_t us);
 
+struct ticket;
+/* One ticket as a row of the tickets table (number, level, what, opened,
+ * resolved); now_us gives a running fault its duration. */
+void page_html_ticket_row(FILE *out, const struct ticket *t, int64_t now_us);
+
 struct ticket_db;
 /* Opens the ticket database of cfg read-only for a report; NULL with the
  * reason in err and *ret -ENOENT (there is none) or -EIO. */

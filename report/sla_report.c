@@ -248,14 +248,7 @@ static void sla_html_faults(const struct sla_report *rep, FILE *out)
 	fprintf(out, "<table><tr><th>ticket</th><th>level</th><th>fault</th>"
 		     "<th>opened</th><th>resolved</th></tr>\n");
 	for (size_t i = 0; i < rep->ntickets; i++) {
-		const struct ticket *t = &rep->tickets[i].ticket;
-		char o[40], r[40], text[1024];
-		page_local_min(t->opened_us, o, sizeof(o));
-		page_local_min(t->resolved_us, r, sizeof(r));
-		ticket_text(t, rep->generated_us, text, sizeof(text));
-		fprintf(out, "<tr><td>#%" PRId64 "</td><td>%d</td><td>", t->id, t->level);
-		page_html_text(out, text);
-		fprintf(out, "</td><td>%s</td><td>%s</td></tr>\n", o, r);
+		page_html_ticket_row(out, &rep->tickets[i].ticket, rep->generated_us);
 	}
 	fprintf(out, "</table>\n");
 }
