@@ -256,7 +256,8 @@ static void read_only_does_not_write(void)
 	struct stat st;
 
 	/* a missing file is not created by a read-only open */
-	struct catalog *cat = catalog_open(test_path("none.db"), CATALOG_READ_ONLY, err, sizeof(err));
+	struct catalog *cat =
+		catalog_open(test_path("none.db"), CATALOG_READ_ONLY, err, sizeof(err));
 	CHECK(cat == NULL);
 	catalog_close(&cat);
 	CHECK(stat(test_path("none.db"), &st) < 0);
@@ -339,7 +340,8 @@ static void relpath_table(void)
 		{ "c-1", INT64_C(1835440496) * SEC, 3, "c-1/2028/02/29/123456-3.mp4" },
 		{ "c_2", INT64_C(951868799) * SEC, 4, "c_2/2000/02/29/235959-4.mp4" },
 		{ "epoch", 0, 5, "epoch/1970/01/01/000000-5.mp4" },
-		{ "big", T0, INT64_C(9007199254740993), "big/2026/11/02/060000-9007199254740993.mp4" },
+		{ "big", T0, INT64_C(9007199254740993),
+		  "big/2026/11/02/060000-9007199254740993.mp4" },
 	};
 	const char *tz = getenv("TZ");
 	char *saved = tz ? strdup(tz) : NULL;
@@ -347,8 +349,8 @@ static void relpath_table(void)
 	tzset();
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char out[CATALOG_PATH_MAX];
-		CHECK_INT(catalog_segment_relpath(cases[i].camera, cases[i].start_us, cases[i].id, out,
-						  sizeof(out)),
+		CHECK_INT(catalog_segment_relpath(cases[i].camera, cases[i].start_us, cases[i].id,
+						  out, sizeof(out)),
 			  0);
 		CHECK_STR(out, cases[i].want);
 	}
@@ -369,7 +371,7 @@ static void relpath_table(void)
 static void names(void)
 {
 	static const char *const want[GAP_REASON_COUNT] = {
-		"camera-unreachable", "stream-stalled", "stream-error",	    "recorder-down",
+		"camera-unreachable", "stream-stalled", "stream-error",	     "recorder-down",
 		"storage-error",      "storage-full",	"recovered-partial",
 	};
 	for (int i = 0; i < GAP_REASON_COUNT; i++) {
@@ -400,8 +402,8 @@ static void segment_lifecycle(void)
 		return;
 	int64_t id = 0;
 	char rel[CATALOG_PATH_MAX] = "";
-	CHECK_INT(catalog_segment_begin(cat, "gate3", T0 + 250000, "h264", 1920, 1080, true, &id, rel,
-					sizeof(rel)),
+	CHECK_INT(catalog_segment_begin(cat, "gate3", T0 + 250000, "h264", 1920, 1080, true, &id,
+					rel, sizeof(rel)),
 		  0);
 	CHECK(id > 0);
 	char want[CATALOG_PATH_MAX];
@@ -515,7 +517,8 @@ static void finish_rules(void)
 	if (db) {
 		char sql[128];
 		snprintf(sql, sizeof(sql),
-			 "UPDATE segment SET state = 'deleted', deleted_us = 5 WHERE id = %" PRId64, id);
+			 "UPDATE segment SET state = 'deleted', deleted_us = 5 WHERE id = %" PRId64,
+			 id);
 		raw_exec(db, sql);
 		sqlite3_close(db);
 	}
@@ -549,8 +552,8 @@ static void abandon_only_writing(void)
 	sqlite3 *db = raw_open(test_path("catalog.db"));
 	if (db) {
 		char sql[128];
-		snprintf(sql, sizeof(sql), "UPDATE segment SET state = 'deleting' WHERE id = %" PRId64,
-			 done);
+		snprintf(sql, sizeof(sql),
+			 "UPDATE segment SET state = 'deleting' WHERE id = %" PRId64, done);
 		raw_exec(db, sql);
 		sqlite3_close(db);
 	}
@@ -637,14 +640,14 @@ static void listing_filters(void)
 		int64_t from_s, to_s;
 		int want; /* gate3 rows */
 	} windows[] = {
-		{ 0, 0, 4 },	  /* no bounds */
-		{ 60, 0, 3 },	  /* g1 ends exactly at 60: out */
-		{ 59, 61, 2 },	  /* g1 and g2 */
-		{ 120, 300, 0 },  /* the hole, edges excluded */
-		{ 119, 301, 2 },  /* g2's last second and g3's first */
-		{ 361, 399, 0 },  /* between g3 and the writing one */
-		{ 10000, 0, 1 },  /* far future: only the writing row reaches it */
-		{ 0, 1, 1 },	  /* only g1 */
+		{ 0, 0, 4 },	 /* no bounds */
+		{ 60, 0, 3 },	 /* g1 ends exactly at 60: out */
+		{ 59, 61, 2 },	 /* g1 and g2 */
+		{ 120, 300, 0 }, /* the hole, edges excluded */
+		{ 119, 301, 2 }, /* g2's last second and g3's first */
+		{ 361, 399, 0 }, /* between g3 and the writing one */
+		{ 10000, 0, 1 }, /* far future: only the writing row reaches it */
+		{ 0, 1, 1 },	 /* only g1 */
 	};
 	for (size_t i = 0; i < sizeof(windows) / sizeof(windows[0]); i++) {
 		f = (struct catalog_filter){ .camera = "gate3",
@@ -655,7 +658,8 @@ static void listing_filters(void)
 			f.from_us = 0;
 		int got = count_segments(cat, &f);
 		if (got != windows[i].want)
-			test_fail(__FILE__, __LINE__, "window [%" PRId64 ", %" PRId64 "): %d rows, want %d",
+			test_fail(__FILE__, __LINE__,
+				  "window [%" PRId64 ", %" PRId64 "): %d rows, want %d",
 				  windows[i].from_s, windows[i].to_s, got, windows[i].want);
 	}
 
@@ -782,7 +786,8 @@ static void gaps_close_all(void)
 	free(l);
 	/* without a note the detail stays as it was */
 	int64_t d;
-	CHECK_INT(catalog_gap_open(cat, "gate3", T0 + 300 * SEC, GAP_STREAM_STALLED, "kept", &d), 0);
+	CHECK_INT(catalog_gap_open(cat, "gate3", T0 + 300 * SEC, GAP_STREAM_STALLED, "kept", &d),
+		  0);
 	CHECK_INT(catalog_gaps_close_all(cat, T0 + 310 * SEC, NULL), 1);
 	struct catalog_filter f = { .camera = "gate3", .from_us = T0 + 300 * SEC };
 	struct gap_list one = { .n = 0 };
@@ -868,8 +873,9 @@ static void integrity(void)
 	if (!cat)
 		return;
 	add_segment(cat, "gate3", T0, T0 + 60 * SEC);
-	CHECK_INT(catalog_gap_add(cat, "gate3", T0 + 60 * SEC, T0 + 70 * SEC, GAP_STREAM_STALLED, ""),
-		  0);
+	CHECK_INT(
+		catalog_gap_add(cat, "gate3", T0 + 60 * SEC, T0 + 70 * SEC, GAP_STREAM_STALLED, ""),
+		0);
 	char msg[128] = "";
 	CHECK_INT(catalog_integrity_check(cat, msg, sizeof(msg)), 0);
 	CHECK_STR(msg, "ok");
@@ -926,7 +932,8 @@ static void check_runs(int line, const char *camera, const struct run_row *want,
 					      " [%+" PRId64 "s, %+" PRId64 "s) x%" PRId64,
 					      (got[i].start - T0) / SEC, (got[i].end - T0) / SEC,
 					      got[i].segments);
-		test_fail(__FILE__, line, "runs of %s are:%s (%d, want %d)", camera, text, n, nwant);
+		test_fail(__FILE__, line, "runs of %s are:%s (%d, want %d)", camera, text, n,
+			  nwant);
 	}
 }
 
@@ -937,8 +944,8 @@ static void runs_coalesce(void)
 	if (!cat)
 		return;
 	add_segment(cat, "gate3", T0, T0 + 60 * SEC);
-	add_segment(cat, "gate3", T0 + 60 * SEC, T0 + 120 * SEC);		   /* exact */
-	add_segment(cat, "gate3", T0 + 120 * SEC + TOL, T0 + 180 * SEC);	   /* at tolerance */
+	add_segment(cat, "gate3", T0 + 60 * SEC, T0 + 120 * SEC);	 /* exact */
+	add_segment(cat, "gate3", T0 + 120 * SEC + TOL, T0 + 180 * SEC); /* at tolerance */
 	check_runs(__LINE__, "gate3", (struct run_row[]){ { T0, T0 + 180 * SEC, 3 } }, 1);
 
 	/* a real hole starts a second run */
@@ -1001,8 +1008,8 @@ static void audit_hash(const char *camera, int64_t seq, int64_t at_us, const cha
 	if (has_segment)
 		snprintf(segment, sizeof(segment), "%" PRId64, segment_id);
 	buf_init(&text, 1 << 16);
-	buf_printf(&text, "vigil-audit-1\n%s\n%" PRId64 "\n%" PRId64 "\n%s\n%s\n%s\n%s", camera, seq,
-		   at_us, kind, segment, detail, prev);
+	buf_printf(&text, "vigil-audit-1\n%s\n%" PRId64 "\n%" PRId64 "\n%s\n%s\n%s\n%s", camera,
+		   seq, at_us, kind, segment, detail, prev);
 	sha256_hex(text.data, text.len, hex);
 	buf_release(&text);
 }
@@ -1020,10 +1027,11 @@ static struct chain_stats verify_chain(sqlite3 *db, const char *camera)
 	struct chain_stats st = { 0 };
 	sqlite3_stmt *stmt = NULL;
 	char prev[SHA256_HEX_SIZE] = GENESIS;
-	if (sqlite3_prepare_v2(db,
-			       "SELECT seq, at_us, kind, segment_id, detail, prev_hash, hash FROM audit "
-			       "WHERE camera = ? ORDER BY seq",
-			       -1, &stmt, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(
+		    db,
+		    "SELECT seq, at_us, kind, segment_id, detail, prev_hash, hash FROM audit "
+		    "WHERE camera = ? ORDER BY seq",
+		    -1, &stmt, NULL) != SQLITE_OK) {
 		test_fail(__FILE__, __LINE__, "audit query: %s", sqlite3_errmsg(db));
 		return st;
 	}
@@ -1101,7 +1109,8 @@ static void audit_chain(void)
 	CHECK_INT(catalog_gap_close(cat, gid, T0 + 200 * SEC), 0);
 	CHECK_INT(catalog_record_recovery(cat, "gate3", s1, "checked"), 0);
 	int64_t open_gap;
-	CHECK_INT(catalog_gap_open(cat, "yard", T0 + 60 * SEC, GAP_RECORDER_DOWN, "", &open_gap), 0);
+	CHECK_INT(catalog_gap_open(cat, "yard", T0 + 60 * SEC, GAP_RECORDER_DOWN, "", &open_gap),
+		  0);
 	CHECK_INT(catalog_gaps_close_all(cat, T0 + 300 * SEC, "restart"), 1);
 	add_segment(cat, "yard", T0 + 300 * SEC, T0 + 360 * SEC);
 	/* a writing segment and an abandoned one leave no entry */
@@ -1241,14 +1250,15 @@ static void check_threads(struct catalog *cat1, struct catalog *cat2)
 	/* every row is complete and where it should be */
 	for (int i = 0; i < PER_THREAD; i++) {
 		struct catalog_segment seg;
-		if (catalog_segment_get(cat1, b.ids[i], &seg) != 0 || seg.state != SEGMENT_COMPLETE ||
-		    strcmp(seg.camera, "right") != 0 || seg.start_us != T0 + i * 60 * SEC) {
+		if (catalog_segment_get(cat1, b.ids[i], &seg) != 0 ||
+		    seg.state != SEGMENT_COMPLETE || strcmp(seg.camera, "right") != 0 ||
+		    seg.start_us != T0 + i * 60 * SEC) {
 			test_fail(__FILE__, __LINE__, "row %" PRId64 " is wrong", b.ids[i]);
 			break;
 		}
 	}
-	check_runs(__LINE__, "left", (struct run_row[]){ { T0, T0 + PER_THREAD * 60 * SEC, PER_THREAD } },
-		   1);
+	check_runs(__LINE__, "left",
+		   (struct run_row[]){ { T0, T0 + PER_THREAD * 60 * SEC, PER_THREAD } }, 1);
 	check_runs(__LINE__, "right",
 		   (struct run_row[]){ { T0, T0 + PER_THREAD * 60 * SEC, PER_THREAD } }, 1);
 	sqlite3 *db = raw_open(test_path("catalog.db"));
@@ -1282,6 +1292,42 @@ static void two_threads_two_connections(void)
 	catalog_close(&c2);
 }
 
+/* A transaction that fails half-way leaves nothing of itself: finishing a
+ * segment (state, audit entry, run, day statistics in one transaction) is
+ * made to fail at its last step, and the row stays writing with no audit
+ * entry and no run. */
+static void failed_transaction_undone(void)
+{
+	struct catalog *cat = open_rw();
+	if (!cat)
+		return;
+	int64_t id;
+	char rel[CATALOG_PATH_MAX];
+	CHECK_INT(catalog_segment_begin(cat, "cam1", 1000 * SEC, "h264", 640, 480, false, &id, rel,
+					sizeof(rel)),
+		  0);
+	sqlite3 *db = raw_open(test_path("catalog.db"));
+	if (!db) {
+		catalog_close(&cat);
+		return;
+	}
+	int audits = raw_int(db, "SELECT count(*) FROM audit");
+	raw_exec(db, "CREATE TRIGGER no_stats BEFORE INSERT ON day_stat "
+		     "BEGIN SELECT RAISE(ABORT, 'refused here'); END");
+	struct segment_result r = result_for(1000 * SEC, 1060 * SEC, 1);
+	CHECK(catalog_segment_finish(cat, id, &r, SEGMENT_COMPLETE) < 0);
+	CHECK_INT(raw_int(db, "SELECT count(*) FROM audit"), audits);
+	CHECK_INT(raw_int(db, "SELECT count(*) FROM run"), 0);
+	struct catalog_segment seg;
+	CHECK_INT(catalog_segment_get(cat, id, &seg), 0);
+	CHECK_INT(seg.state, SEGMENT_WRITING);
+	raw_exec(db, "DROP TRIGGER no_stats");
+	CHECK_INT(catalog_segment_finish(cat, id, &r, SEGMENT_COMPLETE), 0);
+	CHECK_INT(raw_int(db, "SELECT count(*) FROM run"), 1);
+	sqlite3_close(db);
+	catalog_close(&cat);
+}
+
 /* The catalog names every camera and its footage: created 0640 whatever
  * the umask, its -wal and -shm files too. */
 static void files_are_private(void)
@@ -1310,6 +1356,7 @@ static void files_are_private(void)
 const struct test_case catalog_tests[] = {
 	{ "create_at_latest_schema", create_at_latest_schema },
 	{ "files_are_private", files_are_private },
+	{ "failed_transaction_undone", failed_transaction_undone },
 	{ "reopen_does_not_migrate", reopen_does_not_migrate },
 	{ "newer_schema_refused", newer_schema_refused },
 	{ "read_only_does_not_write", read_only_does_not_write },
