@@ -20,7 +20,8 @@ ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize
 LDFLAGS    += -fsanitize=address,undefined
 endif
 
-VIGIL_PKGS  = libavformat libavcodec libavutil sqlite3 inih libmosquitto libcurl jansson libcrypto
+VIGIL_PKGS  = libavformat libavcodec libavutil sqlite3 inih libmosquitto libcurl jansson libcrypto \
+	libmicrohttpd libargon2
 CAMSIM_PKGS = gstreamer-1.0 gstreamer-app-1.0 gstreamer-rtsp-server-1.0 gstreamer-pbutils-1.0
 TOOLS_PKGS  = libavformat libavcodec libavutil
 
@@ -39,7 +40,7 @@ pkg_libs   = $(shell pkg-config --libs $(1))
 # Every module but cmd/ goes into one static library, so the unit tests link
 # exactly the code the binary runs.
 LIB_SRC   = $(wildcard util/*.c config/*.c catalog/*.c ingest/*.c retention/*.c health/*.c \
-	tickets/*.c report/*.c)
+	tickets/*.c report/*.c web/*.c)
 CMD_SRC   = $(wildcard cmd/*.c)
 UNIT_SRC  = $(wildcard tests/unit/*.c)
 CAMSIM_SRC = $(wildcard tests/camsim/*.c)
@@ -51,11 +52,13 @@ SQL_SRC   = $(sort $(wildcard catalog/migrations/*.sql))
 SQL_C     = $(BUILD)/gen/catalog_migrations.c
 TSQL_SRC  = $(sort $(wildcard tickets/migrations/*.sql))
 TSQL_C    = $(BUILD)/gen/ticket_migrations.c
+WSQL_SRC  = $(sort $(wildcard web/migrations/*.sql))
+WSQL_C    = $(BUILD)/gen/web_migrations.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 LIB_OBJ   = $(call obj,$(LIB_SRC)) $(BUILD)/obj/gen/catalog_migrations.o \
-	$(BUILD)/obj/gen/ticket_migrations.o
+	$(BUILD)/obj/gen/ticket_migrations.o $(BUILD)/obj/gen/web_migrations.o
 CMD_OBJ   = $(call obj,$(CMD_SRC))
 UNIT_OBJ  = $(call obj,$(UNIT_SRC))
 CAMSIM_OBJ = $(call obj,$(CAMSIM_SRC))
@@ -89,6 +92,11 @@ $(TSQL_C): $(TSQL_SRC) tools/sql2c
 	@mkdir -p $(dir $@)
 	$(say) GEN $@
 	$(Q)tools/sql2c ticket_migrations $(TSQL_SRC) > $@.tmp && mv $@.tmp $@
+
+$(WSQL_C): $(WSQL_SRC) tools/sql2c
+	@mkdir -p $(dir $@)
+	$(say) GEN $@
+	$(Q)tools/sql2c web_migrations $(WSQL_SRC) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)
