@@ -108,6 +108,16 @@ static const struct key_spec key_table[] = {
 	{ "tickets", "project", KEY_STRING, C(webhook_project), NULL, 0, 0, NULL },
 	{ "tickets", "customer", KEY_STRING, C(webhook_customer), NULL, 0, 0, NULL },
 
+	{ "web", "listen", KEY_STRING, C(web_listen), "127.0.0.1:8080", 0, 0, NULL },
+	{ "web", "tls_cert", KEY_STRING, C(web_tls_cert), NULL, 0, 0, NULL },
+	{ "web", "tls_key", KEY_STRING, C(web_tls_key), NULL, 0, 0, NULL },
+	{ "web", "database", KEY_STRING, C(web_database), NULL, 0, 0, NULL },
+	{ "web", "session_hours", KEY_INT, C(web_session_hours), "12", 1, 24 * 90, NULL },
+	{ "web", "time_zone", KEY_STRING, C(web_time_zone), NULL, 0, 0, NULL },
+
+	{ "metrics", "listen", KEY_STRING, C(metrics_listen), NULL, 0, 0, NULL },
+	{ "checker", "metrics_listen", KEY_STRING, C(checker_metrics_listen), NULL, 0, 0, NULL },
+
 	{ "camera", "url", KEY_STRING, K(url), NULL, 0, 0, NULL },
 	{ "camera", "url_file", KEY_STRING, K(url_file), NULL, 0, 0, NULL },
 	{ "camera", "username", KEY_STRING, K(username), NULL, 0, 0, NULL },
@@ -125,7 +135,8 @@ static const struct key_spec key_table[] = {
 #define NKEYS (sizeof(key_table) / sizeof(key_table[0]))
 
 static const char *const global_sections[] = { "recorder", "storage", "retention", "mqtt",
-					       "checker",  "tickets", NULL };
+					       "checker",  "tickets", "web",	   "metrics",
+					       NULL };
 
 /* Parse state shared by the line reader and the inih handler. */
 struct parse {
@@ -860,6 +871,19 @@ static void check_storage(struct parse *p)
 		    path, parent);
 }
 
+/* A listen address: HOST:PORT, with [v6]:PORT for IPv6. */
+static void check_listen(struct parse *p, const char *section, const char *key, const char *value)
+{
+	if (!value)
+		return;
+	char host[128];
+	int port;
+	if (config_parse_listen(value, host, sizeof(host), &port) < 0)
+		ERR(p, key_line(p, section, key),
+		    "[%s] %s = %s: expected HOST:PORT (e.g. 127.0.0.1:8080) with a port 1-65535",
+		    section, key, value);
+}
+
 static void resolve_global(struct parse *p)
 {
 	struct config *cfg = p->cfg;
@@ -897,6 +921,17 @@ static void resolve_global(struct parse *p)
 		if (fs_join(path, sizeof(path), cfg->storage_path, "tickets.db") == 0)
 			cfg->checker_database = strdup(path);
 	}
+	if (!cfg->web_database) {
+		char path[PATH_MAX];
+		if (fs_join(path, sizeof(path), cfg->storage_path, "web.db") == 0)
+			cfg->web_database = strdup(path);
+	}
+	check_listen(p, "web", "listen", cfg->web_listen);
+	check_listen(p, "metrics", "listen", cfg->metrics_listen);
+	check_listen(p, "checker", "metrics_listen", cfg->checker_metrics_listen);
+	if (!cfg->web_tls_cert != !cfg->web_tls_key)
+		ERR(p, key_line(p, "web", cfg->web_tls_cert ? "tls_cert" : "tls_key"),
+		    "[web] tls_cert and tls_key go together: set both for HTTPS, or neither");
 	if (!cfg->mqtt_client_id) {
 		char id[128];
 		snprintf(id, sizeof(id), "vigil-%s", cfg->recorder_id);
@@ -1126,4 +1161,30 @@ void config_mqtt_options(const struct config *cfg, struct mqtt_options *out)
 		.tls_cert = cfg->mqtt_tls_cert,
 		.tls_key = cfg->mqtt_tls_key,
 	};
+}
+
+int config_parse_listen(const char *value, char *host, size_t host_size, int *port)
+{
+	const char *colon = strrchr(value, ':');
+	if (!colon || colon == value)
+		return -EINVAL;
+	const char *h = value;
+	size_t hlen = (size_t)(colon - value);
+	if (h[0] == '[') {
+		if (hlen < 3 || h[hlen - 1] != ']')
+			return -EINVAL;
+		h++;
+		hlen -= 2;
+	}
+	if (hlen >= host_size)
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	long n = strtol(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || n < 1 || n > 65535)
+		return -EINVAL;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	*port = (int)n;
+	return 0;
 }

@@ -112,6 +112,18 @@ struct config {
 	char *webhook_project;	/* Redmine project id, Zammad group */
 	char *webhook_customer; /* Zammad customer (an e-mail address) */
 
+	/* [web] (vigil serve) */
+	char *web_listen;
+	char *web_tls_cert;
+	char *web_tls_key;
+	char *web_database; /* default STORAGE/web.db */
+	int web_session_hours;
+	char *web_time_zone; /* the site's zone for the pages; default the system's */
+
+	/* [metrics] and [checker] metrics_listen: /metrics, off when NULL */
+	char *metrics_listen;
+	char *checker_metrics_listen;
+
 	struct camera_config *cameras;
 	size_t ncameras;
 };
@@ -166,6 +178,9 @@ const struct camera_config *config_camera(const struct config *cfg, const char *
 /* The [mqtt] section as the MQTT connection takes it; the strings stay
  * owned by cfg. */
 void config_mqtt_options(const struct config *cfg, struct mqtt_options *out);
+
+/* Splits a listen address HOST:PORT ([v6]:PORT); 0 or -EINVAL. */
+int config_parse_listen(const char *value, char *host, size_t host_size, int *port);
 
 const char *config_on_full_name(enum on_full_policy p);
 const char *config_webhook_format_name(enum webhook_format f);
