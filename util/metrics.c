@@ -122,8 +122,8 @@ double metric_value(const struct metric *s)
 {
 	if (!s)
 		return 0;
-	return from_bits(atomic_load_explicit(&((struct series *)(uintptr_t)s)->bits,
-					      memory_order_relaxed));
+	return from_bits(
+		atomic_load_explicit(&((struct series *)(uintptr_t)s)->bits, memory_order_relaxed));
 }
 
 void metric_observe(struct metric_histogram *h, double v)
@@ -341,7 +341,8 @@ static struct series *series_get(struct metrics *m, const char *name, enum metri
 				if (s->bounds)
 					memcpy(s->bounds, bounds, nbounds * sizeof(*bounds));
 			}
-			if (!s->labels || (type == METRIC_HISTOGRAM && (!s->bounds || !s->buckets))) {
+			if (!s->labels ||
+			    (type == METRIC_HISTOGRAM && (!s->bounds || !s->buckets))) {
 				series_free(s);
 				s = NULL;
 			} else {
@@ -418,7 +419,10 @@ void metrics_sample(struct metrics_writer *w, const char *name, const char *cons
 			goto too_long;
 		n += (size_t)k;
 		for (const char *p = labels[i + 1]; *p; p++) {
-			const char *esc = *p == '\\' ? "\\\\" : *p == '"' ? "\\\"" : *p == '\n' ? "\\n" : NULL;
+			const char *esc = *p == '\\'   ? "\\\\"
+					  : *p == '"'  ? "\\\""
+					  : *p == '\n' ? "\\n"
+						       : NULL;
 			size_t len = esc ? 2 : 1;
 			if (n + len + 2 >= sizeof(lbuf))
 				goto too_long;
@@ -494,8 +498,8 @@ struct metrics_server {
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
 			     const char *body, size_t len, bool allow)
 {
-	struct MHD_Response *r =
-		MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body,
+								 MHD_RESPMEM_MUST_COPY);
 	if (!r)
 		return MHD_NO;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
@@ -521,7 +525,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	/* a body is not wanted: drop it unread */
 	*upload_size = 0;
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, text, "method not allowed\n", 19, true);
+		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, text, "method not allowed\n", 19,
+			     true);
 	if (strcmp(url, "/metrics") != 0)
 		return reply(c, MHD_HTTP_NOT_FOUND, text, "not found: try /metrics\n", 24, false);
 
@@ -530,8 +535,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	int ret = metrics_render(s->m, &out);
 	enum MHD_Result r;
 	if (ret < 0)
-		r = reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, text, "cannot render the metrics\n", 26,
-			  false);
+		r = reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, text, "cannot render the metrics\n",
+			  26, false);
 	else
 		r = reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
 			  out.data ? out.data : "", out.len, false);
@@ -542,7 +547,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 struct metrics_server *metrics_server_start(struct metrics *m, const char *host, int port,
 					    char *err, size_t errlen)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	struct addrinfo hints = { .ai_family = AF_UNSPEC,
+				  .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_PASSIVE };
 	struct addrinfo *ai = NULL;
 
