@@ -41,6 +41,7 @@
 #include "catalog/catalog.h"
 #include "config/config.h"
 #include "util/json.h"
+#include "util/metrics.h"
 
 struct ticket_db;
 
@@ -336,6 +337,16 @@ struct ticket_checker;
  * on failure.
  */
 struct ticket_checker *ticket_checker_new(const struct config *cfg, char *err, size_t errlen);
+
+/*
+ * Keeps the checker's figures in m (its Prometheus series): open tickets
+ * by kind and level, the time from a fault's start to its ticket, the
+ * webhook outbox's depth, deliveries and failures, messages heard and
+ * refused.  Counted on the checker's own thread (the open tickets and the
+ * outbox every 2 s), so a scrape reads numbers, never the database.
+ * Before ticket_checker_run; m must outlive the checker.  0 or -ENOMEM.
+ */
+int ticket_checker_set_metrics(struct ticket_checker *chk, struct metrics *m);
 
 /* Runs until *stop becomes non-zero.  Returns 0 or a negative errno. */
 int ticket_checker_run(struct ticket_checker *chk, volatile sig_atomic_t *stop);

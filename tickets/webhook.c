@@ -48,6 +48,7 @@
 #include "util/db.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/redact.h"
 #include "util/timefmt.h"
 #include "util/banned.h"
@@ -79,7 +80,8 @@ struct webhook {
 	char shown[URL_MAX]; /* the same, redacted, for messages */
 	struct buf body;
 	struct buf resp;
-	char session[256]; /* GLPI Session-Token */
+	char session[256];		     /* GLPI Session-Token */
+	struct metric *delivered, *failures; /* may be NULL */
 };
 
 /* What one HTTP exchange came to. */
@@ -730,6 +732,7 @@ static void deliver(struct webhook *wh, const struct ticket_outbox *row)
 		warn_outbox(ticket_db_outbox_done(wh->db, row->id, clock_wall_us(), skipped),
 			    row->id);
 		retry_forget(wh, row->id);
+		metric_inc(wh->delivered);
 		log_debug("webhook: event %s (ticket %" PRId64 " %s) delivered%s", ev.key, t.id,
 			  ticket_event_kind_name(ev.kind), skipped ? " (nothing to update)" : "");
 		return;
@@ -740,6 +743,7 @@ static void deliver(struct webhook *wh, const struct ticket_outbox *row)
 					    creating && (r.maybe_sent || row->inflight)),
 		    row->id);
 	int64_t delay = retry_set(wh, row->id, row->attempts + 1);
+	metric_inc(wh->failures);
 	log_warnx("webhook: cannot deliver event %s (ticket %" PRId64 " %s) to '%s': %s; retrying "
 		  "in %" PRId64 " s",
 		  ev.key, t.id, ticket_event_kind_name(ev.kind), wh->shown, r.why,
@@ -841,6 +845,12 @@ int webhook_start(struct webhook *wh)
 	log_info("webhook: delivering ticket events to '%s' (%s)", wh->shown,
 		 config_webhook_format_name(wh->cfg->webhook_format));
 	return 0;
+}
+
+void webhook_set_metrics(struct webhook *wh, struct metric *delivered, struct metric *failures)
+{
+	wh->delivered = delivered;
+	wh->failures = failures;
 }
 
 void webhook_wake(struct webhook *wh)
