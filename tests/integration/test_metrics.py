@@ -106,7 +106,9 @@ def test_prometheus_scrapes_recorder_and_checker():
     wait_until(lambda: prom.value('vigil_camera_up{camera="c1"}') == 1, 60,
                what="vigil_camera_up{camera=\"c1\"} == 1 in prometheus")
     wait_until(lambda: prom.value('vigil_camera_up{camera="c2"}') == 1, 30, what="c2 up")
-    assert prom.targets_up() == {"vigil-recorder": "up", "vigil-checker": "up"}
+    # (a target is "unknown" until its first scrape)
+    wait_until(lambda: prom.targets_up() == {"vigil-recorder": "up", "vigil-checker": "up"}, 20,
+               what="both targets up")
     wait_until(lambda: (prom.value('vigil_camera_bytes_total{camera="c1"}') or 0) > 0, 20,
                what="bytes written by c1")
     wait_until(lambda: prom.value('vigil_camera_oldest_footage_timestamp_seconds{camera="c1"}'),
