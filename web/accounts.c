@@ -106,8 +106,8 @@ int web_password_hash(const char *password, char *encoded, size_t size)
 	int ret = random_bytes(salt, sizeof(salt));
 	if (ret < 0)
 		return ret;
-	if (argon2_encodedlen(ARGON2_T, ARGON2_M_KIB, ARGON2_P, SALT_BYTES, HASH_BYTES,
-			      Argon2_id) > size)
+	if (argon2_encodedlen(ARGON2_T, ARGON2_M_KIB, ARGON2_P, SALT_BYTES, HASH_BYTES, Argon2_id) >
+	    size)
 		return -ENOBUFS;
 	ret = argon2id_hash_encoded(ARGON2_T, ARGON2_M_KIB, ARGON2_P, password, strlen(password),
 				    salt, sizeof(salt), HASH_BYTES, encoded, size);
@@ -265,7 +265,7 @@ int web_accounts_del(struct web_store *st, const char *name, char *err, size_t e
 int web_accounts_token(struct web_store *st, const char *name, const char *label,
 		       char token[WEB_SECRET_HEX], char *err, size_t errlen)
 {
-	struct web_user u;
+	struct web_user u = { 0 };
 	char hash[SHA256_HEX_SIZE];
 	int ret = web_store_user_get(st, name, &u, NULL, 0);
 
@@ -421,8 +421,9 @@ static int login_locked(struct web_store *st, const struct config *cfg, const ch
 	if ((ret = web_random_hex(out->cookie)) < 0 || (ret = web_random_hex(out->csrf)) < 0)
 		return ret;
 	sha256_hex(out->cookie, strlen(out->cookie), hash);
-	out->expires_us = now + (int64_t)(cfg->web_session_hours > 0 ? cfg->web_session_hours : 12) *
-					3600 * USEC_PER_SEC;
+	out->expires_us =
+		now + (int64_t)(cfg->web_session_hours > 0 ? cfg->web_session_hours : 12) * 3600 *
+			      USEC_PER_SEC;
 	return web_store_session_insert(st, hash, out->user.id, out->csrf, addr, now,
 					out->expires_us);
 }
@@ -450,7 +451,8 @@ static bool well_formed(const char *secret)
 {
 	size_t n = 0;
 	for (; secret && secret[n]; n++)
-		if (!((secret[n] >= '0' && secret[n] <= '9') || (secret[n] >= 'a' && secret[n] <= 'f')))
+		if (!((secret[n] >= '0' && secret[n] <= '9') ||
+		      (secret[n] >= 'a' && secret[n] <= 'f')))
 			return false;
 	return n == 64;
 }
@@ -504,9 +506,9 @@ void web_audit_as(struct web_request *r, const char *user, const char *action, c
 		  int64_t from_us, int64_t to_us, const char *detail)
 {
 	bool interval = from_us != 0 || to_us != 0;
-	int ret = web_store_log_append(r->web->store, clock_wall_us(), user, r->addr, action,
-				       camera, interval ? from_us : -1, interval ? to_us : -1,
-				       detail);
+	int ret =
+		web_store_log_append(r->web->store, clock_wall_us(), user, r->addr, action, camera,
+				     interval ? from_us : -1, interval ? to_us : -1, detail);
 	if (ret < 0)
 		log_error("cannot append to the access log (%s by '%s'): %s", action, user,
 			  db_errmsg(ret));

@@ -274,19 +274,21 @@ int web_store_token_insert(struct web_store *st, int64_t user_id, const char *la
 int web_store_token_find(struct web_store *st, const char *token_hash, struct web_user *u)
 {
 	struct user_out o = { u, NULL, 0, NULL };
-	sqlite3_stmt *s = db_stmt(st->db, "SELECT " USER_COLUMNS " FROM tokens t "
-					  "JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?");
+	sqlite3_stmt *s =
+		db_stmt(st->db, "SELECT " USER_COLUMNS " FROM tokens t "
+				"JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?");
 	db_bind_text(s, 1, token_hash);
 	return db_one(st->db, s, "find token", user_row, &o);
 }
 
 /* ---- login attempts ------------------------------------------------------ */
 
-int web_store_attempt_add(struct web_store *st, const char *user, const char *addr,
-			  int64_t at_us, bool ok)
+int web_store_attempt_add(struct web_store *st, const char *user, const char *addr, int64_t at_us,
+			  bool ok)
 {
 	sqlite3_stmt *s = db_stmt(
-		st->db, "INSERT INTO login_attempts (user_name, addr, at_us, ok) VALUES (?, ?, ?, ?)");
+		st->db,
+		"INSERT INTO login_attempts (user_name, addr, at_us, ok) VALUES (?, ?, ?, ?)");
 	db_bind_text(s, 1, user);
 	db_bind_text(s, 2, addr);
 	db_bind_int64(s, 3, at_us);
@@ -452,7 +454,7 @@ int web_store_log_append(struct web_store *st, int64_t at_us, const char *user, 
 	return db_end(st->db, ret);
 }
 
-#define LOG_COLUMNS                                                                               \
+#define LOG_COLUMNS                                                                                \
 	"id, at_us, user_name, addr, action, camera, coalesce(from_us, -1), coalesce(to_us, -1), " \
 	"detail, prev_hash, hash"
 

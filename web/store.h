@@ -62,8 +62,8 @@ int web_store_token_find(struct web_store *st, const char *token_hash, struct we
 
 /* ---- login attempts ------------------------------------------------------ */
 
-int web_store_attempt_add(struct web_store *st, const char *user, const char *addr,
-			  int64_t at_us, bool ok);
+int web_store_attempt_add(struct web_store *st, const char *user, const char *addr, int64_t at_us,
+			  bool ok);
 
 /* Failed attempts since since_us: for the user (only those after the
  * user's last successful login) and for the address, each with the time
@@ -83,7 +83,7 @@ struct web_log_row {
 	int64_t id;
 	int64_t at_us;
 	const char *user, *addr, *action;
-	const char *camera; /* NULL when none */
+	const char *camera;	/* NULL when none */
 	int64_t from_us, to_us; /* -1 when none */
 	const char *detail;
 	const char *prev_hash, *hash;
