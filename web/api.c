@@ -305,8 +305,12 @@ static enum MHD_Result get_spans(struct web_request *r)
 	    !interval_params(r, &from, &to, SPANS_MAX_INTERVAL_US))
 		return MHD_YES;
 	int64_t now_us = clock_wall_us();
+	/* What lies after now is not a gap yet. */
+	int64_t until = to < now_us ? to : now_us;
 	struct continuity_camera cc = { 0 };
-	int ret = continuity_compute_camera(r->web->catalog, camera, from, to, now_us, &cc);
+	int ret = until > from ? continuity_compute_camera(r->web->catalog, camera, from, until,
+							     now_us, &cc)
+			       : 0;
 	if (ret < 0)
 		return reply_catalog_error(r, "the spans query", ret);
 
@@ -322,6 +326,19 @@ static enum MHD_Result get_spans(struct web_request *r)
 	jw_key(&w, "spans");
 	jw_begin_array(&w);
 	ret = catalog_runs_each(r->web->catalog, camera, from, to, write_run, &w);
+	/* The runs hold finished segments; the one being written is footage
+	 * too, up to now, and the page plays it (live.mp4 or video.mp4). */
+	struct newest live = { 0 };
+	struct catalog_filter lf = { .camera = camera, .from_us = from, .to_us = to };
+	if (ret == 0)
+		ret = catalog_segments_each(r->web->catalog, &lf, keep_newest, &live);
+	if (ret == 0 && live.found && live.seg.state == SEGMENT_WRITING && live.seg.start_us < to) {
+		jw_begin_object(&w);
+		jw_kv_time(&w, "start", live.seg.start_us > from ? live.seg.start_us : from);
+		jw_kv_time(&w, "end", now_us < to ? now_us : to);
+		jw_kv_bool(&w, "live", true);
+		jw_end_object(&w);
+	}
 	jw_end_array(&w);
 	jw_key(&w, "gaps");
 	jw_begin_array(&w);

@@ -477,6 +477,7 @@ int web_serve(const struct config *cfg, const volatile sig_atomic_t *stop,
 		{ MHD_OPTION_END, 0, NULL },
 	};
 	d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &web,
+			     MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
 			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 			     MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 			     MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTIONS_MAX,
@@ -484,7 +485,6 @@ int web_serve(const struct config *cfg, const volatile sig_atomic_t *stop,
 			     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
 			     MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK,
-			     MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
 			     MHD_OPTION_ARRAY, web.tls ? tls_opts : &tls_opts[2], MHD_OPTION_END);
 	if (!d) {
 		snprintf(err, errlen, "[web] listen = %s: cannot listen there (%s)",
