@@ -76,7 +76,7 @@ int web_authenticate(struct web_request *r)
 
 bool web_csrf_ok(const struct web_request *r)
 {
-	struct web_user u;
+	struct web_user u = { 0 };
 	char csrf[WEB_SECRET_HEX];
 
 	if (r->via_token)
@@ -260,7 +260,7 @@ static enum MHD_Result post_logout(struct web_request *r)
 
 static enum MHD_Result get_me(struct web_request *r)
 {
-	struct web_user u;
+	struct web_user u = { 0 };
 	char csrf[WEB_SECRET_HEX] = "";
 	struct json_writer w;
 	struct buf b;
@@ -387,7 +387,7 @@ static enum MHD_Result post_users(struct web_request *r)
 		 cameras[0] ? cameras : "all");
 	web_audit(r, "user-add", NULL, 0, 0, detail);
 
-	struct web_user u;
+	struct web_user u = { 0 };
 	struct json_writer w;
 	struct buf b;
 	if (web_store_user_get(r->web->store, name, &u, NULL, 0) < 0)
