@@ -32,6 +32,7 @@
 #include "config/config.h"
 #include "util/buf.h"
 #include "util/db.h"
+#include "util/fsutil.h"
 #include "util/sha256.h"
 #include "web/internal.h"
 #include "util/banned.h"
@@ -59,6 +60,18 @@ struct web_store *web_store_open(const struct config *cfg, bool create, char *er
 	struct web_store *st;
 
 	web_store_path(cfg, path, sizeof(path));
+	/* `vigil user add` may run before the recorder made the storage */
+	char *slash = strrchr(path, '/');
+	if (create && slash && slash != path) {
+		*slash = '\0';
+		int ret = fs_mkdir_p(path, 0750);
+		*slash = '/';
+		if (ret < 0) {
+			snprintf(err, errlen, "cannot create the folder of '%s': %s", path,
+				 strerror(-ret));
+			return NULL;
+		}
+	}
 	st = calloc(1, sizeof(*st));
 	if (!st) {
 		snprintf(err, errlen, "out of memory");
