@@ -293,3 +293,42 @@ def test_logins_sessions_tokens_scope_and_access_log():
     kinds = [p["kind"] for p in report["problems"]]
     assert kinds == ["access-log-row-edited"], report
     assert ("row %d " % row_id) in report["problems"][0]["detail"], report
+
+
+def test_session_cookie_is_secure_under_tls():
+    import ssl
+    wd = workdir()
+    port = free_port()
+    cert, key = os.path.join(wd, "cert.pem"), os.path.join(wd, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+    config = write_config(wd, {"a": "rtsp://127.0.0.1:9/a"},
+                          web={"listen": "127.0.0.1:%d" % port, "tls_cert": cert,
+                               "tls_key": key})
+    add_user(config, "admin", "admin", "admin-secret-1")
+    log = os.path.join(wd, "serve.log")
+    proc = start([VIGIL, "serve", "-c", config], log)
+    ctx = ssl.create_default_context(cafile=cert)
+    ctx.check_hostname = False
+
+    def login():
+        assert proc.poll() is None, "vigil serve exited (see %s)" % log
+        try:
+            conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=ctx)
+            conn.request("POST", "/api/login", body=json.dumps(
+                {"user": "admin", "password": "admin-secret-1"}),
+                headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            resp.read()
+            conn.close()
+            return resp
+        except OSError:
+            return None
+    wait_until(lambda: login() is not None, 20, what="vigil serve answering over TLS")
+    resp = login()
+    assert resp.status == 200, resp.status
+    flags = [p.strip() for p in resp.getheader("Set-Cookie").split(";")]
+    assert "Secure" in flags and "HttpOnly" in flags and "SameSite=Strict" in flags, flags
+    proc.terminate()
+    proc.wait(timeout=10)
