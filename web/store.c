@@ -60,16 +60,19 @@ struct web_store *web_store_open(const struct config *cfg, bool create, char *er
 	struct web_store *st;
 
 	web_store_path(cfg, path, sizeof(path));
-	/* `vigil user add` may run before the recorder made the storage */
-	char *slash = strrchr(path, '/');
-	if (create && slash && slash != path) {
-		*slash = '\0';
-		int ret = fs_mkdir_p(path, 0750);
-		*slash = '/';
-		if (ret < 0) {
-			snprintf(err, errlen, "cannot create the folder of '%s': %s", path,
-				 strerror(-ret));
-			return NULL;
+	if (create) {
+		/* `vigil user add` may come before the recorder made the storage. */
+		char dir[4096];
+		snprintf(dir, sizeof(dir), "%s", path);
+		char *slash = strrchr(dir, '/');
+		int ret;
+		if (slash && slash != dir) {
+			*slash = '\0';
+			if ((ret = fs_mkdir_p(dir, 0750)) < 0) {
+				snprintf(err, errlen, "cannot create the folder of web database '%s': %s",
+					 path, strerror(-ret));
+				return NULL;
+			}
 		}
 	}
 	st = calloc(1, sizeof(*st));
