@@ -154,6 +154,8 @@ def test_logins_sessions_tokens_scope_and_access_log():
     status, me = admin.get("/api/me")
     assert status == 200 and me["user"] == "admin" and me["csrf"] == admin.csrf, me
     assert me["language"] in ("en", "zh-CN"), me
+    # the pages show times in the site's zone
+    assert "time_zone" in me and isinstance(me["utc_offset_s"], int), me
 
     # state-changing requests need the session's CSRF token
     hold = {"camera": "a", "from": iso(time.time() - 60), "to": iso(time.time()),
