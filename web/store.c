@@ -69,8 +69,9 @@ struct web_store *web_store_open(const struct config *cfg, bool create, char *er
 		if (slash && slash != dir) {
 			*slash = '\0';
 			if ((ret = fs_mkdir_p(dir, 0750)) < 0) {
-				snprintf(err, errlen, "cannot create the folder of web database '%s': %s",
-					 path, strerror(-ret));
+				snprintf(err, errlen,
+					 "cannot create the folder of web database '%s': %s", path,
+					 strerror(-ret));
 				return NULL;
 			}
 		}
