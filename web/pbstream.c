@@ -194,21 +194,23 @@ static void codec_name(const struct track *t, char *out, size_t size)
 	uint8_t *c;
 
 	if (type == FCC('a', 'v', 'c', '1') || type == FCC('a', 'v', 'c', '3')) {
-		if (blen > 78 && (c = box_find(body + 78, blen - 78, FCC('a', 'v', 'c', 'C'), &clen)) &&
+		if (blen > 78 &&
+		    (c = box_find(body + 78, blen - 78, FCC('a', 'v', 'c', 'C'), &clen)) &&
 		    clen >= 4) {
 			snprintf(out, size, "%s.%02x%02x%02x", fcc, c[1], c[2], c[3]);
 			return;
 		}
 	} else if (type == FCC('h', 'v', 'c', '1') || type == FCC('h', 'e', 'v', '1')) {
-		if (blen > 78 && (c = box_find(body + 78, blen - 78, FCC('h', 'v', 'c', 'C'), &clen)) &&
+		if (blen > 78 &&
+		    (c = box_find(body + 78, blen - 78, FCC('h', 'v', 'c', 'C'), &clen)) &&
 		    clen >= 13) {
 			static const char *space[] = { "", "A", "B", "C" };
 			uint32_t compat = rd32(c + 2), rev = 0;
 			for (int i = 0; i < 32; i++)
 				if (compat & (1u << i))
 					rev |= 1u << (31 - i);
-			snprintf(out, size, "%s.%s%u.%x.%c%u", fcc, space[c[1] >> 6], c[1] & 0x1f, rev,
-				 (c[1] & 0x20) ? 'H' : 'L', c[12]);
+			snprintf(out, size, "%s.%s%u.%x.%c%u", fcc, space[c[1] >> 6], c[1] & 0x1f,
+				 rev, (c[1] & 0x20) ? 'H' : 'L', c[12]);
 			int last = 5;
 			while (last >= 0 && c[6 + last] == 0)
 				last--;
@@ -221,7 +223,8 @@ static void codec_name(const struct track *t, char *out, size_t size)
 		 * DecoderSpecificInfo (5), whose first 5 bits are the audio
 		 * object type */
 		unsigned oti = 0x40, aot = 2;
-		if (blen > 28 && (c = box_find(body + 28, blen - 28, FCC('e', 's', 'd', 's'), &clen)) &&
+		if (blen > 28 &&
+		    (c = box_find(body + 28, blen - 28, FCC('e', 's', 'd', 's'), &clen)) &&
 		    clen > 4) {
 			const uint8_t *p = c + 4, *end = c + clen;
 			while (p + 2 <= end) {
@@ -288,8 +291,10 @@ static int parse_trak(uint8_t *p, size_t len, struct track *t)
 			if ((q = box_find(b.body, b.len, FCC('h', 'd', 'l', 'r'), &n)) && n >= 12)
 				t->handler = rd32(q + 8);
 			uint8_t *minf = box_find(b.body, b.len, FCC('m', 'i', 'n', 'f'), &n);
-			uint8_t *stbl = minf ? box_find(minf, n, FCC('s', 't', 'b', 'l'), &n) : NULL;
-			uint8_t *stsd = stbl ? box_find(stbl, n, FCC('s', 't', 's', 'd'), &n) : NULL;
+			uint8_t *stbl =
+				minf ? box_find(minf, n, FCC('s', 't', 'b', 'l'), &n) : NULL;
+			uint8_t *stsd =
+				stbl ? box_find(stbl, n, FCC('s', 't', 's', 'd'), &n) : NULL;
 			if (stsd) {
 				t->stsd = stsd;
 				t->stsd_len = n;
@@ -881,10 +886,9 @@ static int add_frag(struct pb_stream *s, const struct frag_at *f, uint32_t file)
 {
 	if (array_reserve(&s->frags, &s->frags_cap, s->nfrags + 1, sizeof(*s->frags)) < 0)
 		return -ENOMEM;
-	s->frags[s->nfrags++] = (struct pb_frag){ .moof_off = f->moof_off,
-						  .end = f->end,
-						  .moof_len = f->moof_len,
-						  .file = file };
+	s->frags[s->nfrags++] = (struct pb_frag){
+		.moof_off = f->moof_off, .end = f->end, .moof_len = f->moof_len, .file = file
+	};
 	return 0;
 }
 
@@ -955,9 +959,8 @@ static int add_file(struct pb_stream *s, struct reader *r, const struct init *in
 	return 0;
 }
 
-int pb_stream_build(struct catalog *cat, const char *storage, const char *camera,
-		    int64_t from_us, int64_t to_us, struct pb_stream **out, char *err,
-		    size_t errlen)
+int pb_stream_build(struct catalog *cat, const char *storage, const char *camera, int64_t from_us,
+		    int64_t to_us, struct pb_stream **out, char *err, size_t errlen)
 {
 	struct seg_list l = { 0 };
 	struct pb_stream *s = calloc(1, sizeof(*s));
@@ -1003,7 +1006,8 @@ int pb_stream_build(struct catalog *cat, const char *storage, const char *camera
 				s->info.end_reason = PB_END_LIVE;
 				break;
 			}
-			snprintf(err, errlen, "segment %" PRId64 " '%s': %s", sg->id, sg->path, why);
+			snprintf(err, errlen, "segment %" PRId64 " '%s': %s", sg->id, sg->path,
+				 why);
 			goto out;
 		}
 		if (started && !same_format(&s->init, &in)) {
@@ -1155,9 +1159,11 @@ ssize_t pb_stream_read(struct pb_stream *s, int64_t pos, void *buf, size_t n)
 					s->moof_cap = f->moof_len;
 				}
 				s->moof_of = -1;
-				if ((ret = pread_all(s->rd.fd, s->moof, f->moof_len, f->moof_off)) < 0 ||
+				if ((ret = pread_all(s->rd.fd, s->moof, f->moof_len, f->moof_off)) <
+					    0 ||
 				    (ret = patch_moof(s->moof, f->moof_len, &s->init,
-						      s->files[f->file].vshift, (uint32_t)i + 1)) < 0)
+						      s->files[f->file].vshift, (uint32_t)i + 1)) <
+					    0)
 					return ret;
 				s->moof_of = (int64_t)i;
 			}
@@ -1336,7 +1342,8 @@ static int live_open_file(struct pb_live *l, const struct catalog_segment *cs, s
 	int ret;
 
 	if ((ret = reader_open(r, l->storage, cs->path)) < 0) {
-		snprintf(err, errlen, "cannot open segment %" PRId64 ": %s", cs->id, strerror(-ret));
+		snprintf(err, errlen, "cannot open segment %" PRId64 ": %s", cs->id,
+			 strerror(-ret));
 		return ret;
 	}
 	if ((ret = read_init(r, in, off, why, sizeof(why))) < 0) {
@@ -1347,8 +1354,8 @@ static int live_open_file(struct pb_live *l, const struct catalog_segment *cs, s
 	return 0;
 }
 
-int pb_live_open(struct catalog *cat, const char *storage, const char *camera,
-		 struct pb_live **out, char *err, size_t errlen)
+int pb_live_open(struct catalog *cat, const char *storage, const char *camera, struct pb_live **out,
+		 char *err, size_t errlen)
 {
 	struct pb_live *l = calloc(1, sizeof(*l));
 	struct newest n = { 0 };

@@ -26,10 +26,10 @@
 struct catalog;
 
 enum pb_end {
-	PB_END_END = 0,	  /* the interval's end was reached */
-	PB_END_GAP,	  /* the footage stops (a gap) before the interval's end */
-	PB_END_FORMAT,	  /* the next segment's codec or picture size differs */
-	PB_END_LIVE,	  /* reached what the recorder has written so far */
+	PB_END_END = 0, /* the interval's end was reached */
+	PB_END_GAP,	/* the footage stops (a gap) before the interval's end */
+	PB_END_FORMAT,	/* the next segment's codec or picture size differs */
+	PB_END_LIVE,	/* reached what the recorder has written so far */
 };
 
 /* "end", "gap", "format-change", "live". */
@@ -38,8 +38,8 @@ const char *pb_end_name(enum pb_end e);
 #define PB_CODEC_MAX 96
 
 struct pb_info {
-	int64_t start_us;   /* wall clock of the first frame (a keyframe) */
-	int64_t end_us;	    /* wall clock where the last fragment ends */
+	int64_t start_us; /* wall clock of the first frame (a keyframe) */
+	int64_t end_us;	  /* wall clock where the last fragment ends */
 	enum pb_end end_reason;
 	char codec[PB_CODEC_MAX]; /* RFC 6381 codecs list: "avc1.640028" or
 				   * "hvc1.1.6.L93.B0,mp4a.40.2" */
@@ -66,9 +66,8 @@ struct pb_stream;
  * there is no footage in the interval, or another negative errno, with a
  * message in err.
  */
-int pb_stream_build(struct catalog *cat, const char *storage, const char *camera,
-		    int64_t from_us, int64_t to_us, struct pb_stream **out, char *err,
-		    size_t errlen);
+int pb_stream_build(struct catalog *cat, const char *storage, const char *camera, int64_t from_us,
+		    int64_t to_us, struct pb_stream **out, char *err, size_t errlen);
 const struct pb_info *pb_stream_info(const struct pb_stream *s);
 /* Copies up to n bytes of the stream from pos into buf.  Returns the bytes
  * copied (0 at or past the end) or a negative errno (a file that went away
@@ -94,8 +93,8 @@ int pb_parse_range(const char *header, int64_t size, int64_t *first, int64_t *la
 struct pb_live;
 
 /* -ENOENT when the camera has no segment being written. */
-int pb_live_open(struct catalog *cat, const char *storage, const char *camera,
-		 struct pb_live **out, char *err, size_t errlen);
+int pb_live_open(struct catalog *cat, const char *storage, const char *camera, struct pb_live **out,
+		 char *err, size_t errlen);
 /* The codec, and start_us (wall clock of the first frame sent, once the
  * first fragment is known; else the segment's start). */
 const struct pb_info *pb_live_info(const struct pb_live *l);
