@@ -209,8 +209,9 @@ static void codec_name(const struct track *t, char *out, size_t size)
 			for (int i = 0; i < 32; i++)
 				if (compat & (1u << i))
 					rev |= 1u << (31 - i);
-			snprintf(out, size, "%s.%s%u.%x.%c%u", fcc, space[c[1] >> 6], c[1] & 0x1f,
-				 rev, (c[1] & 0x20) ? 'H' : 'L', c[12]);
+			snprintf(out, size, "%s.%s%u.%x.%c%u", fcc, space[c[1] >> 6],
+				 (unsigned)(c[1] & 0x1fu), rev, (c[1] & 0x20) ? 'H' : 'L',
+				 (unsigned)c[12]);
 			int last = 5;
 			while (last >= 0 && c[6 + last] == 0)
 				last--;
