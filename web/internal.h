@@ -40,7 +40,7 @@ struct web {
 	struct ticket_db *tickets; /* NULL when [checker] database does not exist */
 	struct web_store *store;
 	bool tls;
-	char url[128];
+	char url[192];
 };
 
 #define WEB_MAX_PARAMS 3
