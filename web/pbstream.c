@@ -1395,15 +1395,18 @@ int pb_live_open(struct catalog *cat, const char *storage, const char *camera, s
 	}
 	/* start at the newest whole keyframe fragment */
 	struct frag_at fa;
+	int64_t start_vtime = 0;
 	l->scan = off;
 	while ((ret = next_frag(&l->rd, &l->init, &off, &fa)) == 1)
-		if (fa.fi.key && fa.fi.vtime >= 0)
+		if (fa.fi.key && fa.fi.vtime >= 0) {
 			l->scan = fa.moof_off;
+			start_vtime = fa.fi.vtime;
+		}
 	if (ret < 0) {
 		snprintf(err, errlen, "segment %" PRId64 ": %s", l->seg.id, strerror(-ret));
 		goto fail;
 	}
-	l->info.start_us = l->seg.start_us;
+	l->info.start_us = wall_of(l->seg.start_us, &l->init, start_vtime);
 	l->info.end_us = -1;
 	l->info.end_reason = PB_END_LIVE;
 	snprintf(l->info.codec, sizeof(l->info.codec), "%s", l->init.codec);

@@ -558,6 +558,7 @@ static void live_follows_the_growing_segment(void)
 		goto out;
 	}
 	CHECK_STR(pb_live_info(l)->codec, "avc1.42c01e");
+	CHECK_INT(pb_live_info(l)->start_us, T0 + 2 * S); /* known before a byte is read */
 	CHECK_INT(live_drain(l, &r), -EAGAIN);
 	CHECK_INT(r.n, 1);
 	CHECK_INT(r.tfdt[0], 0);
