@@ -114,6 +114,39 @@ def timescale(data):
     return struct.unpack(">I", data[at + (24 if v == 1 else 16):at + (28 if v == 1 else 20)])[0]
 
 
+def track_timescales(data):
+    """{track id: timescale} from the moov of an init segment."""
+    out = {}
+    moov = next(b for b in boxes(data) if b[0] == "moov")
+    for t, o, sz, hl in boxes(data, moov[1] + moov[3], moov[1] + moov[2]):
+        if t != "trak":
+            continue
+        tid = ts = None
+        for t2, o2, s2, h2 in boxes(data, o + hl, o + sz):
+            b = o2 + h2
+            if t2 == "tkhd":
+                tid = struct.unpack(">I", data[b + (20 if data[b] == 1 else 12):][:4])[0]
+            elif t2 == "mdia":
+                for t3, o3, s3, h3 in boxes(data, b, o2 + s2):
+                    c = o3 + h3
+                    if t3 == "mdhd":
+                        ts = struct.unpack(">I", data[c + (20 if data[c] == 1 else 12):][:4])[0]
+        out[tid] = ts
+    return out
+
+
+def source_fragments(paths):
+    """{sha256 of mdat: {track: tfdt}} of the fragments of segment files."""
+    got = {}
+    for p in paths:
+        with open(p, "rb") as f:
+            data = f.read()
+        for _, times, mdat in fragments(data):
+            if mdat is not None:
+                got[hashlib.sha256(mdat).hexdigest()] = times
+    return got
+
+
 def probe_packets(path, stream="v"):
     proc = subprocess.run(["ffprobe", "-v", "error", "-select_streams", stream, "-show_entries",
                            "packet=pts_time,dts_time,duration_time,flags", "-of", "json", path],
@@ -273,3 +306,76 @@ def test_video_and_live_over_http():
         f.write(data[:whole[-1][1] + whole[-1][2]])
     check_continuous(probe_packets(livemp4), "live.mp4")
     assert rec.alive()
+
+
+def probe_width(path):
+    proc = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries",
+                           "stream=width,height", "-of", "json", path],
+                          stdout=subprocess.PIPE, text=True, timeout=60)
+    s = json.loads(proc.stdout)["streams"][0]
+    return s["width"], s["height"]
+
+
+def test_h265_with_audio_and_a_change_of_size():
+    """Files written by libavformat's muxer (H.265 and AAC: two tracks a
+    fragment), and a camera that changes its picture size: the stream stops
+    where the size changes and says so; from there on it is another stream."""
+    wd = workdir()
+    port = free_port()
+    cams = Camsim(wd, cameras=1, gop=1, extra=["--codec", "h265", "--audio",
+                                               "--alt-size", "320x180"])
+    config = write_config(wd, {"cam1": {"url": cams.url("cam1"), "segment_seconds": "4"}},
+                          web={"listen": "127.0.0.1:%d" % port})
+    Recorder(config)
+    wait_until(lambda: len([s for s in segments(config) if s["state"] == "complete"]) >= 2, 60,
+               what="two complete segments")
+    cams.ctl("resize cam1")
+
+    def resized():
+        done = [s for s in segments(config) if s["state"] == "complete"]
+        return any(s["width"] == 320 for s in done[:-1])
+    wait_until(resized, 40, what="a whole segment at the new size, and one after it")
+    token = viewer_token(config)
+    serve(wd, config, port)
+    c = Http(port, token)
+    segs = [s for s in segments(config) if s["state"] == "complete"]
+    new = next(s for s in segs if s["width"] == 320)
+
+    frm = rfc3339(segs[0]["start"]) + 0.5
+    q = urllib.parse.urlencode({"from": iso(frm), "to": iso(rfc3339(new["end"]))})
+    status, h, body = c.get("/api/cameras/cam1/video.mp4?" + q)
+    assert status == 200, (status, body[:300])
+    assert h["x-vigil-end-reason"] == "format-change", h
+    assert abs(rfc3339(h["x-vigil-end"]) - rfc3339(new["start"])) < 0.1, (h, new)
+    codecs = h["x-vigil-codec"].split(",")
+    assert codecs[0].startswith("hvc1.") and codecs[1].startswith("mp4a.40."), h
+    mp4 = os.path.join(wd, "before.mp4")
+    with open(mp4, "wb") as f:
+        f.write(body)
+    dts = check_continuous(probe_packets(mp4, "v"), "H.265 video")
+    assert dts[-1] > rfc3339(new["start"]) - rfc3339(h["x-vigil-start"]) - 0.5, dts[-1]
+    audio = [float(p["dts_time"]) for p in probe_packets(mp4, "a")]
+    assert len(audio) > 40, len(audio)
+    # audio keeps its place beside the video exactly as in the files (which
+    # overlap a little where one segment's audio runs past its video)
+    ts = track_timescales(body)
+    src = source_fragments([s["path"] for s in segs])
+    frags = fragments(body)
+    assert all(len(f[1]) == 2 for f in frags), "a fragment without both tracks"
+    for _, times, mdat in frags:
+        orig = src[hashlib.sha256(mdat).hexdigest()]
+        skew = (times[2] / ts[2] - times[1] / ts[1]) - (orig[2] / ts[2] - orig[1] / ts[1])
+        assert abs(skew) <= 1.0 / ts[2] + 1.0 / ts[1], "audio moved by %.6f s" % skew
+    ok, err = decodes(mp4)
+    assert ok, err
+    assert probe_width(mp4) == (640, 360)
+
+    # from inside the resized segment: its own init segment, the new size
+    q = urllib.parse.urlencode({"from": iso(rfc3339(new["start"]) + 0.2),
+                                "to": iso(rfc3339(new["end"]))})
+    status, h, body = c.get("/api/cameras/cam1/video.mp4?" + q)
+    assert status == 200, (status, body[:300])
+    with open(mp4, "wb") as f:
+        f.write(body)
+    assert probe_width(mp4) == (320, 180)
+    check_continuous(probe_packets(mp4, "v"), "the resized video")
