@@ -462,6 +462,18 @@ int web_serve(const struct config *cfg, const volatile sig_atomic_t *stop,
 
 	if ((ret = listen_address(cfg->web_listen, &ss, &sslen, err, errlen)) < 0)
 		return ret;
+	/* The console may start before the recorder has made its storage. */
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s", cfg->catalog_path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if ((ret = fs_mkdir_p(dir, 0750)) < 0) {
+			snprintf(err, errlen, "cannot create the folder of catalog '%s': %s",
+				 cfg->catalog_path, strerror(-ret));
+			return ret;
+		}
+	}
 	web.catalog = catalog_open(cfg->catalog_path, CATALOG_READ_WRITE, err, errlen);
 	if (!web.catalog)
 		return -EIO;
