@@ -137,6 +137,16 @@ def test_ticket_text_in_chinese_json_webhook_and_mqtt():
     assert all(m["text"].startswith("摄像机 gate3（") for m in msgs), msgs
     assert {m["kind"] for m in msgs} == {"camera-down"}
     assert msgs[-1]["state"] == "resolved"
+    # the SLA page in Chinese lists the ticket in Chinese
+    y, m = int(ticket["opened"][:4]), int(ticket["opened"][5:7])
+    code, sla, err = vigil("report", "sla", "-c", config, "--quarter",
+                           "%dQ%d" % (y, (m - 1) // 3 + 1), "--format", "html", "--lang", "zh-CN",
+                           env=dict(os.environ, TZ="UTC"))
+    assert code == 0, err
+    for label in ("<h1>季度服务水平报告：", "得分", "<h2>扣分</h2>", "响应超时（目标 10 分钟）",
+                  "<th>工单</th>", "摄像机 gate3（Gate 3 inbound lane"):
+        assert label in sla, (label, sla)
+    assert "SLA report" not in sla and "Camera gate3" not in sla
     # what a person asks the command line for stays English
     code, out, err = vigil("tickets", "-c", config, "show", str(ticket["id"]))
     assert code == 0 and "Camera gate3 (Gate 3 inbound lane" in out, out
