@@ -54,11 +54,15 @@ TSQL_SRC  = $(sort $(wildcard tickets/migrations/*.sql))
 TSQL_C    = $(BUILD)/gen/ticket_migrations.c
 WSQL_SRC  = $(sort $(wildcard web/migrations/*.sql))
 WSQL_C    = $(BUILD)/gen/web_migrations.c
+# The console's pages are compiled in too (tools/asset2c; web/pages.c).
+WASSET_SRC = $(sort $(wildcard web/assets/*))
+WASSET_C  = $(BUILD)/gen/web_assets.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 LIB_OBJ   = $(call obj,$(LIB_SRC)) $(BUILD)/obj/gen/catalog_migrations.o \
-	$(BUILD)/obj/gen/ticket_migrations.o $(BUILD)/obj/gen/web_migrations.o
+	$(BUILD)/obj/gen/ticket_migrations.o $(BUILD)/obj/gen/web_migrations.o \
+	$(BUILD)/obj/gen/web_assets.o
 CMD_OBJ   = $(call obj,$(CMD_SRC))
 UNIT_OBJ  = $(call obj,$(UNIT_SRC))
 CAMSIM_OBJ = $(call obj,$(CAMSIM_SRC))
@@ -97,6 +101,11 @@ $(WSQL_C): $(WSQL_SRC) tools/sql2c
 	@mkdir -p $(dir $@)
 	$(say) GEN $@
 	$(Q)tools/sql2c web_migrations $(WSQL_SRC) > $@.tmp && mv $@.tmp $@
+
+$(WASSET_C): $(WASSET_SRC) tools/asset2c
+	@mkdir -p $(dir $@)
+	$(say) GEN $@
+	$(Q)tools/asset2c web_assets $(WASSET_SRC) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)

@@ -136,9 +136,9 @@ static const struct key_spec key_table[] = {
 };
 #define NKEYS (sizeof(key_table) / sizeof(key_table[0]))
 
-static const char *const global_sections[] = { "recorder", "storage", "retention", "mqtt",
-					       "checker",  "tickets", "web",	   "metrics",
-					       NULL };
+static const char *const global_sections[] = { "recorder", "storage", "retention",
+					       "mqtt",	   "checker", "tickets",
+					       "web",	   "metrics", NULL };
 
 /* Parse state shared by the line reader and the inih handler. */
 struct parse {
