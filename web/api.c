@@ -414,7 +414,11 @@ static enum MHD_Result reply_report(struct web_request *r, report_writer_fn writ
 	FILE *mem = open_memstream(&data, &len);
 	if (!mem)
 		return web_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	/* The printable page speaks the user's language (each request has its
+	 * own thread, and the writers take the language of theirs). */
+	report_set_lang(r->lang == WEB_LANG_ZH ? REPORT_LANG_ZH : REPORT_LANG_EN);
 	int ret = write(rep, f, mem);
+	report_set_lang(REPORT_LANG_EN);
 	if (fclose(mem) != 0 && ret == 0)
 		ret = -EIO;
 	if (ret == -ENOTSUP) {

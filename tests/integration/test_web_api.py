@@ -106,6 +106,12 @@ def test_spans_gaps_reports_and_refusals():
     status, html = admin.get("/api/reports/inspection" + q(week=time.strftime("%G-W%V"),
                                                           format="html"))
     assert status == 200 and "<html" in html.lower(), html[:200]
+    # the printable page in the browser's language
+    path = "/api/reports/continuity" + q(format="html", **{"from": frm, "to": fixed_to})
+    status, html = admin.get(path, headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"})
+    assert status == 200 and "连续性报告" in html and 'lang="zh-CN"' in html, html[:300]
+    status, html = admin.get(path, headers={"Accept-Language": "en-GB,en"})
+    assert status == 200 and "Continuity report" in html and "连续性报告" not in html
 
     # bad input: clear errors with the right status
     status, doc = admin.get("/api/cameras/c2/spans" + q(**{"from": "yesterday-ish", "to": to}))
