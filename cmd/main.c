@@ -34,6 +34,10 @@ static const struct command commands[] = {
 	{ "tickets", cmd_tickets, "list, show, acknowledge or resolve maintenance tickets",
 	  "vigil tickets -c FILE [list [--all] | show N | ack N | resolve N] [--json] [--by NAME] "
 	  "[--note TEXT]" },
+	{ "user", cmd_user, "accounts of the web console (vigil serve)",
+	  "vigil user -c FILE add NAME --role viewer|operator|admin [--cameras a,b] "
+	  "[--password-file F] | passwd NAME [--password-file F] | del NAME | list [--json] | "
+	  "token NAME [--label L]" },
 	{ "config", cmd_config, "validate a config file", "vigil config check -c FILE" },
 	{ "help", cmd_help, "show help for a command", "vigil help [COMMAND]" },
 };

@@ -12,6 +12,7 @@
 #include "retention/retention.h"
 #include "util/json.h"
 #include "util/db.h"
+#include "web/web.h"
 #include "util/banned.h"
 
 struct problem_print {
@@ -37,6 +38,30 @@ static int print_problem(const struct catalog_problem *p, void *ctx)
 	printf("%-22s %-12s %s%s%s\n", p->kind, *p->camera ? p->camera : "-", p->detail,
 	       *p->path ? "  " : "", p->path);
 	return 0;
+}
+
+struct log_print {
+	struct json_writer *json;
+	int64_t problems;
+};
+
+/* An access-log problem, printed like a catalog problem. */
+static void print_log_problem(int64_t row, const char *kind, const char *detail, void *ctx)
+{
+	struct log_print *lp = ctx;
+	(void)row;
+	lp->problems++;
+	if (lp->json) {
+		jw_begin_object(lp->json);
+		jw_kv_string(lp->json, "kind", kind);
+		jw_kv_string(lp->json, "camera", NULL);
+		jw_kv_string(lp->json, "segment", NULL);
+		jw_kv_string(lp->json, "path", "");
+		jw_kv_string(lp->json, "detail", detail);
+		jw_end_object(lp->json);
+		return;
+	}
+	printf("%-22s %-12s %s\n", kind, "-", detail);
 }
 
 static int print_head(const struct catalog_chain_head *h, void *ctx)
@@ -121,12 +146,24 @@ int cmd_verify(int argc, char **argv)
 		ret = retention_verify_export(cfg, cat, export_path, print_problem, &pp, &counts);
 	else
 		ret = retention_verify(cfg, cat, &opts, print_problem, &pp, &counts);
+	/* the web console's access log is checked with the catalog: a row
+	 * edited or removed there is a problem like a broken audit chain */
+	struct log_print lp = { pp.json, 0 };
+	int log_rows = 0;
+	char log_err[512] = "";
+	if (ret == 0 && !export_path) {
+		log_rows = web_access_log_verify(cfg, print_log_problem, &lp, log_err,
+						 sizeof(log_err));
+		counts.problems += lp.problems;
+	}
 	if (json) {
 		jw_end_array(&w);
-		jw_kv_bool(&w, "ok", ret == 0 && counts.problems == 0);
+		jw_kv_bool(&w, "ok", ret == 0 && counts.problems == 0 && log_rows >= 0);
 		jw_kv_int(&w, "checked", counts.segments);
 		jw_kv_int(&w, "audit_entries", counts.entries);
 		jw_kv_int(&w, "files", counts.files);
+		if (!export_path)
+			jw_kv_int(&w, "access_log_rows", log_rows > 0 ? log_rows : 0);
 		if (!export_path) {
 			jw_key(&w, "chain_heads");
 			jw_begin_array(&w);
@@ -142,9 +179,10 @@ int cmd_verify(int argc, char **argv)
 		       counts.problems == 1 ? "" : "s");
 	} else if (ret == 0) {
 		printf("%s: %" PRId64 " segment files, %" PRId64 " audit entries, %" PRId64
-		       " files on disk checked; %" PRId64 " problem%s\n",
-		       counts.problems ? "NOT OK" : "ok", counts.segments, counts.entries,
-		       counts.files, counts.problems, counts.problems == 1 ? "" : "s");
+		       " files on disk, %d access-log rows checked; %" PRId64 " problem%s\n",
+		       counts.problems || log_rows < 0 ? "NOT OK" : "ok", counts.segments,
+		       counts.entries, counts.files, log_rows > 0 ? log_rows : 0, counts.problems,
+		       counts.problems == 1 ? "" : "s");
 		if (!export_path) {
 			printf("audit chain heads (note them to detect a chain cut short "
 			       "later):\n");
@@ -153,6 +191,8 @@ int cmd_verify(int argc, char **argv)
 	}
 	if (ret < 0)
 		fprintf(stderr, "vigil verify: %s\n", db_errmsg(ret));
+	else if (log_rows < 0)
+		fprintf(stderr, "vigil verify: access log: %s\n", log_err);
 	else
 		status = counts.problems ? EXIT_NOT_OK : EXIT_OK;
 out:
