@@ -902,5 +902,8 @@ async function start() {
   await route();
 }
 
+// For scripts driving the page (the browser tests): instants to and from
+// the site's wall clock, as the time inputs show it.
+window.vigilTime = { toInput: (iso) => toInput(parseTime(iso)), fromInput: (v) => rfc(fromInput(v)) };
 window.addEventListener('hashchange', route);
 start();
