@@ -164,8 +164,10 @@ const RANGE_ORDER = ['hour', 'day', 'week', '90'];
 // The window of a range that holds ms: aligned to the site's hour or day.
 function windowOf(range, ms) {
   if (range === 'hour') {
+    // three quarters before the instant, a quarter after, on whole 5 minutes
+    // of the site's clock: the recent past of "now" fills most of the strip
     const off = offsetAt(ms);
-    const s = Math.floor((ms + off) / 3600e3) * 3600e3 - off;
+    const s = Math.floor((ms - 45 * 60e3 + off) / 300e3) * 300e3 - off;
     return [s, s + RANGES.hour];
   }
   if (range === 'day') {
@@ -327,7 +329,7 @@ async function viewMulti() {
   const msg = h('p', { class: 'notice', role: 'status', hidden: true });
   const clock = h('p', { id: 'multi-clock', class: 'play-time' });
   const grid = h('div', { class: 'grid', id: 'multi-grid' });
-  const form = h('form', { class: 'panel', id: 'multi-form' },
+  const form = h('form', { class: 'panel inline-form', id: 'multi-form' },
     h('fieldset', {}, h('legend', {}, t('multi.cameras')), boxes),
     label(t('multi.time'), when), h('div', { class: 'toolbar' }, playBtn, pauseBtn), msg);
   main.replaceChildren(h('h1', {}, t('multi.title')), h('p', { class: 'help' }, t('multi.help')), form, clock, grid);
