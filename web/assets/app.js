@@ -363,7 +363,9 @@ async function viewMulti() {
       const state = h('p', { class: 'tile-state', dataset: { camera: id } });
       const strip = new Strip({ id: 'strip-' + id, onpick: (ms) => restart(ms) });
       const tile = { id, video, state, strip, data: null, player: null, waiting: false };
-      tile.player = new Player(video, id, { onstatus: (txt) => { if (txt) state.textContent = txt; } });
+      tile.player = new Player(video, id, {
+        onstatus: (txt) => { if (video.dataset.gap !== '1') state.textContent = txt; },
+      });
       grid.append(h('section', { class: 'tile', dataset: { camera: id } },
         h('h2', {}, id), h('div', { class: 'video-box' }, video, state), strip.root));
       tiles.push(tile);
