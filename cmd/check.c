@@ -2,7 +2,8 @@
  * vigil check: runs the checker (tickets/checker.c) until SIGTERM/SIGINT.
  * Loads the config (broker and webhook credentials, not the cameras'),
  * makes sure the ticket database's folder exists, takes a lock so one
- * checker owns one ticket database, and hands over to ticket_checker_run().
+ * checker owns one ticket database, serves /metrics when [checker]
+ * metrics_listen says so, and hands over to ticket_checker_run().
  *
  * Signals: the handler only sets a flag, which the checker's loop reads
  * every few milliseconds.
@@ -22,6 +23,7 @@
 #include "util/clock.h"
 #include "util/fsutil.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/banned.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -78,6 +80,30 @@ static int lock_database(const char *db)
 	return fd; /* held until exit */
 }
 
+/* [checker] metrics_listen: the checker's series, served.  Tickets matter
+ * more than metrics: on failure this logs why and the checker runs without
+ * them (its scrape target is then down, which the alert rules report). */
+static void start_metrics(const struct config *cfg, struct ticket_checker *chk, struct metrics **m,
+			  struct metrics_server **srv)
+{
+	char host[256], err[320] = "metrics: bad [checker] metrics_listen";
+	int port;
+
+	if (!cfg->checker_metrics_listen)
+		return;
+	if (!(*m = metrics_new()) || ticket_checker_set_metrics(chk, *m) < 0) {
+		log_warnx("metrics: out of memory: checking without /metrics");
+		return;
+	}
+	if (config_parse_listen(cfg->checker_metrics_listen, host, sizeof(host), &port) < 0 ||
+	    !(*srv = metrics_server_start(*m, host, port, err, sizeof(err)))) {
+		log_warnx("%s: checking without /metrics", err);
+		return;
+	}
+	log_info("metrics: serving http://%s%s%s:%d/metrics", strchr(host, ':') ? "[" : "", host,
+		 strchr(host, ':') ? "]" : "", metrics_server_port(*srv));
+}
+
 int cmd_check(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -115,6 +141,8 @@ int cmd_check(int argc, char **argv)
 	install_signals();
 
 	struct ticket_checker *chk = NULL;
+	struct metrics *metrics = NULL;
+	struct metrics_server *msrv = NULL;
 	int lock_fd = lock_database(cfg->checker_database);
 	if (lock_fd < 0)
 		goto out;
@@ -122,10 +150,13 @@ int cmd_check(int argc, char **argv)
 		log_warnx("%s", err);
 		goto out;
 	}
+	start_metrics(cfg, chk, &metrics, &msrv);
 	if (ticket_checker_run(chk, &stop_requested) == 0)
 		ret = EXIT_OK;
 out:
+	metrics_server_stop(&msrv); /* before what its scrapes read */
 	ticket_checker_free(&chk);
+	metrics_free(&metrics);
 	if (lock_fd >= 0)
 		close(lock_fd);
 	config_free(&cfg);

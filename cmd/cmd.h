@@ -3,7 +3,8 @@
  * wires modules together and prints; the work is done by the modules.  One
  * file per command family: record.c, segments.c, sweep.c, hold.c, verify.c,
  * export.c, report.c (report_health.c: sla, inspection), check.c,
- * tickets.c, config.c, user.c; main.c dispatches, common.c holds the helpers below.
+ * tickets.c, config.c, user.c, serve.c; main.c dispatches, common.c holds the
+ * helpers below.
  *
  * Exit status: 0 ok, 1 the thing checked is not ok (a gap, a breach, a
  * hash mismatch) or a runtime failure, 2 bad usage or bad input.
@@ -39,6 +40,7 @@ int cmd_report(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_tickets(int argc, char **argv);
 int cmd_user(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Prints usage of a command to stderr and returns EXIT_USAGE. */
 int cmd_usage_error(const char *command, const char *fmt, ...)

@@ -38,6 +38,8 @@ static const struct command commands[] = {
 	  "vigil user -c FILE add NAME --role viewer|operator|admin [--cameras a,b] "
 	  "[--password-file F] | passwd NAME [--password-file F] | del NAME | list [--json] | "
 	  "token NAME [--label L]" },
+	{ "serve", cmd_serve, "run the web console and HTTP API",
+	  "vigil serve -c FILE [--now T] [-v]" },
 	{ "config", cmd_config, "validate a config file", "vigil config check -c FILE" },
 	{ "help", cmd_help, "show help for a command", "vigil help [COMMAND]" },
 };

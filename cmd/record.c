@@ -2,8 +2,8 @@
  * vigil record: wires the recorder together.  Loads and checks the config,
  * takes the storage lock (one recorder per storage folder), opens the
  * catalog, runs start-up recovery, starts the camera workers and the
- * health publisher (MQTT), then waits for SIGTERM/SIGINT and stops
- * everything cleanly.
+ * health publisher (MQTT) and, with [metrics] listen, the /metrics
+ * listener, then waits for SIGTERM/SIGINT and stops everything cleanly.
  *
  * A clean stop is noted in the catalog ("stopped by SIGINT at ..."), so
  * that until the next start the time the recorder is down has its reason in
@@ -36,6 +36,7 @@
 #include "util/db.h"
 #include "util/fsutil.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/timefmt.h"
 #include "util/banned.h"
 
@@ -164,6 +165,9 @@ static int recorder_status(void *ctx, struct health_recorder_status *out)
 	out->retention_at_risk = cap->at_risk;
 	out->storage_error = st.storage_full;
 	out->clock_fault = st.clock_fault;
+	out->deleted_expired = st.deleted_expired;
+	out->deleted_space = st.deleted_space;
+	out->deleted_below_floor = st.deleted_below_floor;
 	if (st.clock_fault)
 		snprintf(out->detail, sizeof(out->detail), "%.159s", st.clock_detail);
 	else if (st.storage_full)
@@ -266,6 +270,9 @@ struct recorder {
 	struct retention *sweeper;
 	struct health_publisher *pub;
 	struct wiring wiring;
+	struct metrics *metrics; /* NULL unless [metrics] listen is set */
+	struct health_metrics *health_metrics;
+	struct metrics_server *metrics_server;
 	int lock_fd;
 	int64_t run_start_us;
 };
@@ -319,6 +326,39 @@ static void recorder_recover(struct recorder *r)
 			 (long long)rec.bytes_truncated, rec.gaps_closed, rec.files_quarantined);
 }
 
+/* The series of [metrics] listen, before the workers start (they time
+ * their fsyncs into it).  Metrics never hold recording up: a failure is
+ * logged and the recorder goes on without them. */
+static void recorder_metrics_setup(struct recorder *r)
+{
+	if (!r->cfg->metrics_listen)
+		return;
+	if (!(r->metrics = metrics_new()) ||
+	    !(r->health_metrics = health_metrics_new(r->cfg, r->cat, r->ing, recorder_status,
+						     &r->wiring, r->metrics))) {
+		log_warnx("metrics: out of memory: recording without /metrics");
+		metrics_free(&r->metrics);
+	}
+}
+
+static void recorder_metrics_start(struct recorder *r)
+{
+	char host[256], err[320] = "metrics: bad [metrics] listen";
+	int port, ret;
+
+	if (!r->metrics)
+		return;
+	if ((ret = health_metrics_start(r->health_metrics)) < 0)
+		log_warnx("metrics: cannot start the catalog reader: %s", strerror(-ret));
+	if (config_parse_listen(r->cfg->metrics_listen, host, sizeof(host), &port) < 0 ||
+	    !(r->metrics_server = metrics_server_start(r->metrics, host, port, err, sizeof(err)))) {
+		log_warnx("%s: recording without /metrics", err);
+		return;
+	}
+	log_info("metrics: serving http://%s%s%s:%d/metrics", strchr(host, ':') ? "[" : "", host,
+		 strchr(host, ':') ? "]" : "", metrics_server_port(r->metrics_server));
+}
+
 /* The health publisher, the camera workers and the retention sweeper,
  * wired together and started.  Returns 0, or -1 after logging why. */
 static int recorder_start(struct recorder *r)
@@ -346,6 +386,7 @@ static int recorder_start(struct recorder *r)
 		return -1;
 	}
 	r->wiring.retention = r->sweeper;
+	recorder_metrics_setup(r);
 	/* the sweeper first: it finishes half-done deletions and may block
 	 * writing before the first byte */
 	if ((err = retention_start(r->sweeper)) < 0) {
@@ -357,6 +398,7 @@ static int recorder_start(struct recorder *r)
 	catalog_meta_set(r->cat, "recorder_stop", "");
 	if (ingest_start(r->ing) < 0)
 		return -1;
+	recorder_metrics_start(r);
 	/* health never holds recording up: the broker is tried in the
 	 * background, and without a publisher the cameras still record */
 	if ((err = health_publisher_start(r->pub, r->ing)) < 0)
@@ -382,6 +424,10 @@ static void recorder_stop(struct recorder *r, int sig)
 
 static void recorder_release(struct recorder *r)
 {
+	/* the listener first: its scrapes read everything below */
+	metrics_server_stop(&r->metrics_server);
+	health_metrics_free(&r->health_metrics);
+	metrics_free(&r->metrics);
 	retention_free(&r->sweeper);
 	ingest_free(&r->ing); /* before the publisher: its callback points there */
 	health_publisher_free(&r->pub);

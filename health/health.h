@@ -24,6 +24,7 @@
 #include "catalog/catalog.h"
 #include "config/config.h"
 #include "ingest/ingest.h"
+#include "util/metrics.h"
 
 /* What the recorder knows about its storage; -1 (or false) when unknown. */
 struct health_recorder_status {
@@ -37,6 +38,8 @@ struct health_recorder_status {
 	bool storage_error;	/* footage cannot be written */
 	bool clock_fault;	/* the wall clock jumped (retention stopped) */
 	char detail[160];	/* why storage fails or retention is at risk */
+	/* segments the sweeper of this process deleted, by reason (metrics) */
+	int64_t deleted_expired, deleted_space, deleted_below_floor;
 };
 
 /* Fills *out; returns 0 or a negative errno (the payload then says
@@ -86,5 +89,26 @@ void health_publisher_notify(void *pub, const char *camera);
  * the thread (at most a few seconds when the broker is slow). */
 void health_publisher_stop(struct health_publisher *pub);
 void health_publisher_free(struct health_publisher **pub);
+
+/* ---- the recorder's Prometheus metrics ----------------------------------- */
+
+struct health_metrics;
+
+/*
+ * The recorder's series in m: per camera (read from ingest's status copies
+ * at each scrape), per recorder (from the status provider, as the MQTT
+ * payload has them) and the fsync histogram (handed to ingest).  Each
+ * camera's oldest footage comes from the catalog, read every minute by a
+ * thread of its own, so a scrape never waits on the catalog.  cfg, cat,
+ * ing and m must outlive it.  NULL on allocation failure.
+ */
+struct health_metrics *health_metrics_new(const struct config *cfg, struct catalog *cat,
+					  struct ingest *ing, health_recorder_status_fn status,
+					  void *status_ctx, struct metrics *m);
+/* Starts the catalog reader; 0 or a negative errno. */
+int health_metrics_start(struct health_metrics *hm);
+/* Stops the reader; a scrape after this must not come (stop the listener
+ * first). */
+void health_metrics_free(struct health_metrics **hm);
 
 #endif

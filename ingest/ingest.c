@@ -181,6 +181,7 @@ struct ingest {
 	int64_t start_wall; /* when this process started recording */
 	char startup_detail[96];
 	dev_t storage_dev; /* the file system of the storage folder at start */
+	struct metric_histogram *fsync_seconds;
 };
 
 static __thread const char *thread_camera;
@@ -291,6 +292,8 @@ static void rate_add(struct worker *w, int64_t frames, int64_t bytes)
 	}
 	w->rate.frames[i] += frames;
 	w->rate.bytes[i] += bytes;
+	w->st.frames_received += frames;
+	w->st.bytes_received += bytes;
 	pthread_mutex_unlock(&w->lock);
 }
 
@@ -338,10 +341,24 @@ static void warn_catalog(int ret, const char *camera, const char *what)
 		log_warnx("cannot %s: %s", what, db_errmsg(ret));
 }
 
-static void set_gap_start(struct worker *w, int64_t us)
+static void set_gap_start(struct worker *w, int64_t us, enum gap_reason reason)
 {
 	pthread_mutex_lock(&w->lock);
 	w->st.gap_start_us = us;
+	w->st.gap_reason = reason;
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* An outage of this run ended at end_us: its length (from this process's
+ * start at the earliest) counts towards its reason. */
+static void count_gap(struct worker *w, int64_t from_us, int64_t end_us, enum gap_reason reason)
+{
+	if (from_us < w->ing->start_wall)
+		from_us = w->ing->start_wall;
+	if (end_us <= from_us || (unsigned)reason >= GAP_REASON_COUNT)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->st.gap_us[reason] += end_us - from_us;
 	pthread_mutex_unlock(&w->lock);
 }
 
@@ -389,7 +406,7 @@ static void note_outage(struct worker *w, enum gap_reason reason, const char *de
 		warn_catalog(ret, w->cam->id, "open the gap");
 		w->gap_id = -1; /* the catalog failed too: written when the outage ends */
 	}
-	set_gap_start(w, from);
+	set_gap_start(w, from, reason);
 	log_warnx("camera '%s': no footage since %.3f: %s (%s)", w->cam->id, (double)from / 1e6,
 		  catalog_gap_reason_name(reason), detail);
 	set_state(w, state, detail);
@@ -409,6 +426,7 @@ static void end_outage(struct worker *w, int64_t start_wall)
 						     start_wall, w->outage_reason,
 						     w->outage_detail),
 				     w->cam->id, "record the gap");
+		count_gap(w, w->outage_from, start_wall, w->outage_reason);
 		w->in_outage = false;
 		w->gap_id = -1;
 	} else if (w->startup_gap_pending) {
@@ -419,7 +437,7 @@ static void end_outage(struct worker *w, int64_t start_wall)
 				     w->cam->id, "record the recorder-down gap");
 	}
 	w->startup_gap_pending = false;
-	set_gap_start(w, -1);
+	set_gap_start(w, -1, w->outage_reason);
 }
 
 /* ---- waiting and deadlines ---------------------------------------------- */
@@ -756,6 +774,7 @@ static int begin_segment(struct worker *w, int64_t origin_ts, int64_t start_wall
 		.fsync_interval_us = (int64_t)ing->cfg->fsync_seconds * USEC_PER_SEC,
 		.origin_ts = origin_ts,
 		.fragment_wall_us = SEGWRITER_FRAGMENT_WALL_US,
+		.fsync_seconds = ing->fsync_seconds,
 	};
 	if ((ret = segwriter_open(&w->seg, w->seg_path, &p)) < 0)
 		goto fail;
@@ -1315,6 +1334,7 @@ static void write_video(struct worker *w, const AVPacket *pkt, int64_t media_us,
 	w->last_end_mono = clock_mono_us();
 	pthread_mutex_lock(&w->lock);
 	w->st.frames_total++;
+	w->st.bytes_total += pkt->size;
 	w->st.last_frame_us = arrival;
 	pthread_mutex_unlock(&w->lock);
 }
@@ -1451,9 +1471,15 @@ static enum gap_reason record_stream(struct worker *w, char *why, size_t whylen)
 		rate_add(w, w->pkt->stream_index == w->vidx ? 1 : 0, w->pkt->size);
 		if (w->pkt->stream_index == w->vidx)
 			on_video(w, w->pkt, arrival);
-		else if (w->pkt->stream_index == w->aidx && w->seg &&
-			 segwriter_write(w->seg, w->pkt, SEGWRITER_AUDIO) < 0)
-			finish_segment(w, AV_NOPTS_VALUE, -1);
+		else if (w->pkt->stream_index == w->aidx && w->seg) {
+			if (segwriter_write(w->seg, w->pkt, SEGWRITER_AUDIO) < 0) {
+				finish_segment(w, AV_NOPTS_VALUE, -1);
+			} else {
+				pthread_mutex_lock(&w->lock);
+				w->st.bytes_total += w->pkt->size;
+				pthread_mutex_unlock(&w->lock);
+			}
+		}
 		av_packet_unref(w->pkt);
 		if (w->bound_why[0]) { /* logged by exceed_bound */
 			reason = GAP_STREAM_ERROR;
@@ -1677,6 +1703,11 @@ struct ingest *ingest_new(const struct config *cfg, struct catalog *cat,
 		}
 	}
 	return ing;
+}
+
+void ingest_set_fsync_histogram(struct ingest *ing, struct metric_histogram *h)
+{
+	ing->fsync_seconds = h;
 }
 
 int ingest_start(struct ingest *ing)

@@ -27,6 +27,7 @@
 
 #include "catalog/catalog.h"
 #include "config/config.h"
+#include "util/metrics.h"
 
 struct ingest;
 
@@ -45,15 +46,19 @@ enum camera_state {
 struct ingest_camera_status {
 	char id[CATALOG_CAMERA_MAX];
 	enum camera_state state;
-	int64_t state_since_us; /* wall time of the last state change */
-	double fps;		/* video frames per second over the last 10 s */
-	double kbps;		/* received kbit/s over the last 10 s */
-	int64_t last_frame_us;	/* wall time of the newest frame, -1: none */
-	int64_t gap_start_us;	/* start of the current outage, -1: none */
-	int64_t frames_total;	/* video frames written since start */
-	int64_t bytes_total;	/* bytes written since start */
-	int64_t segments_total; /* segments finished since start */
-	int reconnects;		/* connections lost since start */
+	int64_t state_since_us;		  /* wall time of the last state change */
+	double fps;			  /* video frames per second over the last 10 s */
+	double kbps;			  /* received kbit/s over the last 10 s */
+	int64_t last_frame_us;		  /* wall time of the newest frame, -1: none */
+	int64_t gap_start_us;		  /* start of the current outage, -1: none */
+	int64_t frames_total;		  /* video frames written since start */
+	int64_t bytes_total;		  /* media bytes written since start */
+	int64_t frames_received;	  /* video frames received since start */
+	int64_t bytes_received;		  /* media bytes received since start */
+	enum gap_reason gap_reason;	  /* of the current outage */
+	int64_t gap_us[GAP_REASON_COUNT]; /* outages of this run that ended, by reason */
+	int64_t segments_total;		  /* segments finished since start */
+	int reconnects;			  /* connections lost since start */
 	char codec[16];
 	int width, height;
 	char last_error[160]; /* redacted */
@@ -109,6 +114,10 @@ int ingest_camera_status(struct ingest *ing, size_t i, struct ingest_camera_stat
 /* While blocked, workers keep their connections but write nothing and hold
  * a storage-full gap open (the on_full = protect-retention policy). */
 void ingest_set_storage_blocked(struct ingest *ing, bool blocked, const char *why);
+
+/* Every segment writer times its fdatasync calls into h (NULL: none).
+ * Call before ingest_start. */
+void ingest_set_fsync_histogram(struct ingest *ing, struct metric_histogram *h);
 
 /* Routes libavformat's own log lines through vigil's logger, with
  * credentials scrubbed.  Call once at start-up. */

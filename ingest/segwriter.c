@@ -57,6 +57,7 @@ struct segwriter {
 
 	int64_t fsync_interval_us;
 	int64_t last_fsync_mono;
+	struct metric_histogram *fsync_seconds;
 	bool folder_synced; /* the file's folder entry is durable */
 	int64_t allocated;  /* disk space reserved ahead of the data, -1: not supported */
 	int64_t frames, keyframes;
@@ -245,6 +246,7 @@ int segwriter_open(struct segwriter **out, const char *path, const struct segwri
 	sw->last_video_dts = AV_NOPTS_VALUE;
 	sw->frag_start_ts = AV_NOPTS_VALUE;
 	sw->fsync_interval_us = p->fsync_interval_us;
+	sw->fsync_seconds = p->fsync_seconds;
 	sw->frag_wall_us = p->fragment_wall_us;
 	sw->frag_bytes_max = p->fragment_bytes > 0 ? p->fragment_bytes : SEGWRITER_FRAGMENT_BYTES;
 	sw->last_fsync_mono = clock_mono_us();
@@ -288,6 +290,7 @@ static int fsync_if_due(struct segwriter *sw, bool force)
 		sw->error = -errno;
 		return sw->error;
 	}
+	metric_observe(sw->fsync_seconds, (double)(clock_mono_us() - now) / 1e6);
 	/* the file's entry in its folder, once: until then a power cut could
 	 * lose the whole file, however much of its data was synced */
 	if (!sw->folder_synced) {

@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "catalog/catalog.h"
+#include "util/metrics.h"
 
 #define SEGWRITER_FRAGMENT_US 1000000
 /* Bounds on a fragment whatever the timestamps: the bytes it holds, and
@@ -42,11 +43,12 @@ struct segwriter_params {
 	AVRational video_tb;
 	const AVCodecParameters *audio; /* NULL when there is no usable audio */
 	AVRational audio_tb;
-	int64_t fsync_interval_us; /* 0: after every fragment */
-	int64_t origin_ts;	   /* video dts (in video_tb) that becomes 0 */
-	int64_t fragment_wall_us;  /* a fragment open this long closes; 0: no bound */
-	int64_t fragment_bytes;	   /* a fragment holding this much closes;
-				    * 0: SEGWRITER_FRAGMENT_BYTES */
+	int64_t fsync_interval_us;		/* 0: after every fragment */
+	int64_t origin_ts;			/* video dts (in video_tb) that becomes 0 */
+	int64_t fragment_wall_us;		/* a fragment open this long closes; 0: no bound */
+	int64_t fragment_bytes;			/* a fragment holding this much closes;
+						 * 0: SEGWRITER_FRAGMENT_BYTES */
+	struct metric_histogram *fsync_seconds; /* each fdatasync's time; may be NULL */
 };
 
 enum segwriter_stream { SEGWRITER_VIDEO = 0, SEGWRITER_AUDIO = 1 };

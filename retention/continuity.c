@@ -122,7 +122,8 @@ static int cmp_span(const void *a, const void *b)
 static void spans_merge(struct spans *s)
 {
 	size_t out = 0;
-	qsort(s->v, s->n, sizeof(*s->v), cmp_span);
+	if (s->n > 1) /* qsort of NULL is undefined even for 0 elements */
+		qsort(s->v, s->n, sizeof(*s->v), cmp_span);
 	for (size_t i = 0; i < s->n; i++) {
 		if (out > 0 && s->v[i].start <= s->v[out - 1].end + CATALOG_RUN_TOLERANCE_US) {
 			if (s->v[i].end > s->v[out - 1].end)

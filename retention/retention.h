@@ -138,6 +138,8 @@ struct retention_status {
 	char clock_detail[200];
 	int64_t last_sweep_us;
 	int64_t deleted_total; /* by this process */
+	/* by this process, by reason: expired, space, space-below-floor */
+	int64_t deleted_expired, deleted_space, deleted_below_floor;
 };
 
 /* NULL on allocation failure.  cfg and cat must outlive it. */

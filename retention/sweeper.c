@@ -600,8 +600,25 @@ static void set_blocked(struct retention *r, bool blocked, const char *why)
 	notify(r);
 }
 
+struct reason_counts {
+	int64_t expired, space, below_floor;
+};
+
+static void count_reason(const struct catalog_segment *seg, const char *reason, void *ctx)
+{
+	struct reason_counts *c = ctx;
+	(void)seg;
+	if (strcmp(reason, RETENTION_EXPIRED) == 0)
+		c->expired++;
+	else if (strcmp(reason, RETENTION_SPACE) == 0)
+		c->space++;
+	else
+		c->below_floor++;
+}
+
 static void run_pass(struct retention *r)
 {
+	struct reason_counts counts = { 0 };
 	struct retention_sweep_options opts = {
 		.now_us = rule_time(r),
 		.free_bytes = -1,
@@ -609,9 +626,15 @@ static void run_pass(struct retention *r)
 		.pause_us = SWEEP_PAUSE_US,
 	};
 	struct retention_sweep_result res;
-	int ret = retention_sweep(r->cfg, r->cat, &opts, NULL, NULL, &res);
+	int ret = retention_sweep(r->cfg, r->cat, &opts, count_reason, &counts, &res);
 	if (ret < 0) {
 		log_warnx("retention sweep failed: %s", db_errmsg(ret));
+		/* what was deleted before the failure still counts */
+		pthread_mutex_lock(&r->lock);
+		r->st.deleted_expired += counts.expired;
+		r->st.deleted_space += counts.space;
+		r->st.deleted_below_floor += counts.below_floor;
+		pthread_mutex_unlock(&r->lock);
 		return;
 	}
 	if (res.deleted)
@@ -625,6 +648,9 @@ static void run_pass(struct retention *r)
 	pthread_mutex_lock(&r->lock);
 	r->st.last_sweep_us = clock_wall_us();
 	r->st.deleted_total += res.deleted;
+	r->st.deleted_expired += counts.expired;
+	r->st.deleted_space += counts.space;
+	r->st.deleted_below_floor += counts.below_floor;
 	bool clock_ok = !r->st.clock_fault;
 	pthread_mutex_unlock(&r->lock);
 

@@ -47,6 +47,7 @@
 #include "util/db.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/mqtt.h"
 #include "util/redact.h"
 #include "util/banned.h"
@@ -61,6 +62,8 @@
 #define MAX_CAMERAS 262144
 #define MAX_AGE_US (366 * 24 * 3600 * USEC_PER_SEC)
 #define TOPIC_MAX 512
+#define METRICS_US (2 * USEC_PER_SEC)
+#define LEVELS 4
 
 struct entity;
 
@@ -131,6 +134,13 @@ struct ticket_checker {
 	int64_t rejected, suppressed, reject_log_mono;
 	int64_t messages;
 	struct buf out;
+
+	/* metrics (all NULL without them) */
+	struct metrics *metrics;
+	struct metric *open[TICKET_KIND_COUNT][LEVELS];
+	struct metric_histogram *open_delay;
+	struct metric *outbox_pending, *messages_total, *rejected_total, *connected;
+	int64_t next_metrics_mono, messages_counted, rejected_counted;
 };
 
 /* ---- entities ----------------------------------------------------------- */
@@ -645,7 +655,7 @@ static void publish_ticket(struct ticket_checker *chk, const struct ticket *t,
 	buf_reset(&chk->out);
 	jw_init_buf(&w, &chk->out);
 	jw_begin_object(&w);
-	ticket_json_fields(&w, t, now);
+	ticket_json_fields_lang(&w, t, now, (enum ticket_lang)chk->cfg->tickets_language);
 	if (ev) {
 		jw_key(&w, "event");
 		ticket_event_json(&w, ev);
@@ -764,8 +774,11 @@ static int do_open(struct ticket_checker *chk, struct fault_ent *fe, int level, 
 			"find the ticket of a fault");
 		return 0;
 	}
-	if (ret == 0)
+	if (ret == 0) {
 		fault_apply(&fe->f, FAULT_OPEN, level, t.id);
+		if (fe->f.start_us >= 0 && now >= fe->f.start_us)
+			metric_observe(chk->open_delay, (double)(now - fe->f.start_us) / 1e6);
+	}
 	return ret;
 }
 
@@ -997,6 +1010,78 @@ static void save_actions(struct ticket_checker *chk, size_t n, int64_t now)
 	}
 }
 
+/* ---- metrics ------------------------------------------------------------ */
+
+static int count_open(const struct ticket *t, void *ctx)
+{
+	int64_t(*counts)[LEVELS] = ctx;
+	if ((unsigned)t->kind < TICKET_KIND_COUNT && t->level >= 1 && t->level <= LEVELS)
+		counts[t->kind][t->level - 1]++;
+	return 0;
+}
+
+/* The figures a scrape reads, from the database on this thread. */
+static void update_metrics(struct ticket_checker *chk)
+{
+	int64_t counts[TICKET_KIND_COUNT][LEVELS] = { { 0 } };
+	int64_t pending = 0;
+
+	if (warn_db(ticket_db_each(chk->db, NULL, count_open, counts), "count the open tickets") ==
+	    0)
+		for (int k = 0; k < TICKET_KIND_COUNT; k++)
+			for (int l = 0; l < LEVELS; l++)
+				metric_set(chk->open[k][l], (double)counts[k][l]);
+	if (warn_db(ticket_db_outbox_counts(chk->db, &pending, NULL), "count the outbox") == 0)
+		metric_set(chk->outbox_pending, (double)pending);
+	metric_add(chk->messages_total, (double)(chk->messages - chk->messages_counted));
+	metric_add(chk->rejected_total, (double)(chk->rejected - chk->rejected_counted));
+	chk->messages_counted = chk->messages;
+	chk->rejected_counted = chk->rejected;
+	metric_set(chk->connected, mqttc_connected(chk->mq));
+}
+
+int ticket_checker_set_metrics(struct ticket_checker *chk, struct metrics *m)
+{
+	/* from the grace period (60 s by default) to the hours a broker
+	 * outage can hold a ticket back */
+	static const double bounds[] = { 1, 5, 15, 30, 60, 90, 120, 180, 300, 600, 1800, 3600 };
+	char level[4];
+
+	chk->metrics = m;
+	for (int k = 0; k < TICKET_KIND_COUNT; k++)
+		for (int l = 0; l < LEVELS; l++) {
+			snprintf(level, sizeof(level), "%d", l + 1);
+			const char *labels[] = { "kind", ticket_kind_name((enum ticket_kind)k),
+						 "level", level, NULL };
+			if (!(chk->open[k][l] = metrics_gauge(
+				      m, "vigil_tickets_open",
+				      "Tickets not resolved, by kind and level.", labels)))
+				return -ENOMEM;
+		}
+	chk->open_delay =
+		metrics_histogram(m, "vigil_ticket_open_delay_seconds",
+				  "Time from a fault's start to the opening of its ticket.", bounds,
+				  sizeof(bounds) / sizeof(bounds[0]), NULL);
+	chk->outbox_pending = metrics_gauge(m, "vigil_webhook_outbox_pending",
+					    "Ticket events waiting for the webhook.", NULL);
+	struct metric *delivered = metrics_counter(m, "vigil_webhook_deliveries_total",
+						   "Ticket events the webhook delivered.", NULL);
+	struct metric *failures = metrics_counter(m, "vigil_webhook_failures_total",
+						  "Webhook delivery attempts that failed.", NULL);
+	chk->messages_total = metrics_counter(m, "vigil_checker_messages_total",
+					      "MQTT messages the checker read.", NULL);
+	chk->rejected_total = metrics_counter(m, "vigil_checker_rejected_messages_total",
+					      "MQTT messages the checker refused.", NULL);
+	chk->connected = metrics_gauge(m, "vigil_checker_broker_connected",
+				       "1 while the checker is connected to the broker.", NULL);
+	if (!chk->open_delay || !chk->outbox_pending || !delivered || !failures ||
+	    !chk->messages_total || !chk->rejected_total || !chk->connected)
+		return -ENOMEM;
+	if (chk->wh)
+		webhook_set_metrics(chk->wh, delivered, failures);
+	return 0;
+}
+
 static void tick(struct ticket_checker *chk)
 {
 	int64_t now = clock_wall_us();
@@ -1018,6 +1103,10 @@ static void tick(struct ticket_checker *chk)
 		struct ticket_filter f = { 0 };
 		chk->republish = false;
 		warn_db(ticket_db_each(chk->db, &f, republish_one, chk), "list the tickets");
+	}
+	if (chk->metrics && (n > 0 || mono >= chk->next_metrics_mono)) {
+		update_metrics(chk);
+		chk->next_metrics_mono = mono + METRICS_US;
 	}
 }
 

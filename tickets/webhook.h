@@ -14,12 +14,16 @@
 #include <stddef.h>
 
 #include "config/config.h"
+#include "util/metrics.h"
 
 struct webhook;
 
 /* A sender for cfg's [tickets] webhook over its own connection to the
  * ticket database.  NULL with a message in err on failure. */
 struct webhook *webhook_new(const struct config *cfg, char *err, size_t errlen);
+/* Counts deliveries and failed attempts into these (NULL: not counted).
+ * Before webhook_start. */
+void webhook_set_metrics(struct webhook *wh, struct metric *delivered, struct metric *failures);
 /* Starts the sender thread; 0 or a negative errno. */
 int webhook_start(struct webhook *wh);
 /* New rows are in the outbox: look now rather than at the next poll. */

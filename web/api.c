@@ -67,7 +67,8 @@ static bool body_string(struct web_request *r, const char *name, char *out, size
 		return false;
 	}
 	if (ret < 0 && required) {
-		web_reply_error(r, MHD_HTTP_BAD_REQUEST, "missing \"%s\" in the request body", name);
+		web_reply_error(r, MHD_HTTP_BAD_REQUEST, "missing \"%s\" in the request body",
+				name);
 		return false;
 	}
 	return true;
@@ -234,9 +235,9 @@ static void camera_json(struct web_request *r, struct json_writer *w,
 		jw_null(w);
 	jw_key(w, "open_ticket");
 	struct camera_ticket ct = { .camera = cam->id };
-	if (web->tickets) {
+	if (web_tickets(web)) {
 		struct ticket_filter tf = { .camera = cam->id };
-		ticket_db_each(web->tickets, &tf, find_camera_ticket, &ct);
+		ticket_db_each(web_tickets(web), &tf, find_camera_ticket, &ct);
 	}
 	if (ct.id) {
 		jw_begin_object(w);
@@ -268,13 +269,19 @@ static enum MHD_Result get_cameras(struct web_request *r)
 
 /* ---- GET /api/cameras/ID/spans ------------------------------------------- */
 
+struct runs_in {
+	struct json_writer *w;
+	int64_t from_us, to_us;
+};
+
+/* A run cut to the interval asked for, as the strip draws it. */
 static int write_run(const struct catalog_run *run, void *ctx)
 {
-	struct json_writer *w = ctx;
-	jw_begin_object(w);
-	jw_kv_time(w, "start", run->start_us);
-	jw_kv_time(w, "end", run->end_us);
-	jw_end_object(w);
+	struct runs_in *ri = ctx;
+	jw_begin_object(ri->w);
+	jw_kv_time(ri->w, "start", run->start_us > ri->from_us ? run->start_us : ri->from_us);
+	jw_kv_time(ri->w, "end", run->end_us < ri->to_us ? run->end_us : ri->to_us);
+	jw_end_object(ri->w);
 	return 0;
 }
 
@@ -309,7 +316,7 @@ static enum MHD_Result get_spans(struct web_request *r)
 	int64_t until = to < now_us ? to : now_us;
 	struct continuity_camera cc = { 0 };
 	int ret = until > from ? continuity_compute_camera(r->web->catalog, camera, from, until,
-							     now_us, &cc)
+							   now_us, &cc)
 			       : 0;
 	if (ret < 0)
 		return reply_catalog_error(r, "the spans query", ret);
@@ -325,7 +332,8 @@ static enum MHD_Result get_spans(struct web_request *r)
 	jw_kv_double(&w, "coverage_percent", cc.coverage_percent, 3);
 	jw_key(&w, "spans");
 	jw_begin_array(&w);
-	ret = catalog_runs_each(r->web->catalog, camera, from, to, write_run, &w);
+	struct runs_in ri = { &w, from, to };
+	ret = catalog_runs_each(r->web->catalog, camera, from, to, write_run, &ri);
 	/* The runs hold finished segments; the one being written is footage
 	 * too, up to now, and the page plays it (live.mp4 or video.mp4). */
 	struct newest live = { 0 };
@@ -387,14 +395,10 @@ static bool format_param(struct web_request *r, enum report_format *f)
 static const char *format_type(enum report_format f)
 {
 	switch (f) {
-	case REPORT_JSON:
-		return "application/json; charset=utf-8";
-	case REPORT_HTML:
-		return "text/html; charset=utf-8";
-	case REPORT_CSV:
-		return "text/csv; charset=utf-8";
-	case REPORT_TEXT:
-		break;
+	case REPORT_JSON: return "application/json; charset=utf-8";
+	case REPORT_HTML: return "text/html; charset=utf-8";
+	case REPORT_CSV: return "text/csv; charset=utf-8";
+	case REPORT_TEXT: break;
 	}
 	return "text/plain; charset=utf-8";
 }
@@ -402,8 +406,8 @@ static const char *format_type(enum report_format f)
 /* Runs a report writer into memory and answers with what it wrote. */
 typedef int (*report_writer_fn)(const void *rep, enum report_format f, FILE *out);
 
-static enum MHD_Result reply_report(struct web_request *r, report_writer_fn write,
-				    const void *rep, enum report_format f)
+static enum MHD_Result reply_report(struct web_request *r, report_writer_fn write, const void *rep,
+				    enum report_format f)
 {
 	char *data = NULL;
 	size_t len = 0;
@@ -615,7 +619,7 @@ static int write_ticket(const struct ticket *t, void *ctx)
 
 static bool have_tickets(struct web_request *r)
 {
-	if (r->web->tickets)
+	if (web_tickets(r->web))
 		return true;
 	web_reply_error(r, MHD_HTTP_NOT_FOUND,
 			"no ticket database yet (%s): vigil check has not run",
@@ -626,7 +630,7 @@ static bool have_tickets(struct web_request *r)
 static enum MHD_Result get_tickets(struct web_request *r)
 {
 	const char *all = web_query(r, "all");
-	if (!r->web->tickets) {
+	if (!web_tickets(r->web)) {
 		/* No checker has run: no tickets, which the pages show as such. */
 		return web_reply_bytes(r, MHD_HTTP_OK, "application/json; charset=utf-8", "[]\n",
 				       3);
@@ -637,7 +641,7 @@ static enum MHD_Result get_tickets(struct web_request *r)
 	struct ticket_list tl = { &w, &r->user, clock_wall_us() };
 	struct ticket_filter f = { .include_resolved = all && strcmp(all, "1") == 0 };
 	jw_begin_array(&w);
-	int ret = ticket_db_each(r->web->tickets, &f, write_ticket, &tl);
+	int ret = ticket_db_each(web_tickets(r->web), &f, write_ticket, &tl);
 	jw_end_array(&w);
 	if (ret < 0) {
 		buf_release(&b);
@@ -654,16 +658,16 @@ static enum MHD_Result ticket_action(struct web_request *r, bool resolve)
 	    !parse_id(r, r->params[0], &id) || !body_string(r, "note", note, sizeof(note), false))
 		return MHD_YES;
 	struct ticket t;
-	int ret = ticket_db_get(r->web->tickets, id, &t);
-	if (ret == -ENOENT || (ret == 0 && t.camera[0] && !web_user_sees_camera(&r->user,
-										 t.camera)))
+	int ret = ticket_db_get(web_tickets(r->web), id, &t);
+	if (ret == -ENOENT ||
+	    (ret == 0 && t.camera[0] && !web_user_sees_camera(&r->user, t.camera)))
 		return web_reply_error(r, MHD_HTTP_NOT_FOUND, "no ticket %" PRId64, id);
 	if (ret < 0)
 		return reply_catalog_error(r, "reading the ticket", ret);
 	int64_t now_us = clock_wall_us();
-	ret = resolve ? tickets_resolve(r->web->tickets, id, now_us, r->user.name,
+	ret = resolve ? tickets_resolve(web_tickets(r->web), id, now_us, r->user.name,
 					note[0] ? note : NULL)
-		      : tickets_acknowledge(r->web->tickets, id, now_us, r->user.name,
+		      : tickets_acknowledge(web_tickets(r->web), id, now_us, r->user.name,
 					    note[0] ? note : NULL);
 	const char *verb = resolve ? "resolved" : "acknowledged";
 	if (ret == -EALREADY)
@@ -671,7 +675,8 @@ static enum MHD_Result ticket_action(struct web_request *r, bool resolve)
 				       verb);
 	if (ret == -ESTALE)
 		return web_reply_error(r, MHD_HTTP_CONFLICT,
-				       "ticket %" PRId64 " is resolved; nothing to acknowledge", id);
+				       "ticket %" PRId64 " is resolved; nothing to acknowledge",
+				       id);
 	if (ret == -EINVAL)
 		return web_reply_error(r, MHD_HTTP_BAD_REQUEST, "%s is not a person's name",
 				       r->user.name);
@@ -679,9 +684,9 @@ static enum MHD_Result ticket_action(struct web_request *r, bool resolve)
 		return reply_catalog_error(r, "changing the ticket", ret);
 	char detail[64];
 	snprintf(detail, sizeof(detail), "ticket %" PRId64, id);
-	web_audit(r, resolve ? "ticket-resolve" : "ticket-ack", t.camera[0] ? t.camera : NULL, 0,
-		  0, detail);
-	ret = ticket_db_get(r->web->tickets, id, &t);
+	web_audit(r, resolve ? "ticket-resolve" : "ticket-ack", t.camera[0] ? t.camera : NULL, 0, 0,
+		  detail);
+	ret = ticket_db_get(web_tickets(r->web), id, &t);
 	struct buf b;
 	struct json_writer w;
 	web_json_begin(&w, &b);
@@ -771,8 +776,9 @@ static enum MHD_Result post_hold(struct web_request *r)
 	if (ret < 0)
 		return reply_catalog_error(r, "placing the hold", ret);
 	web_audit(r, "hold-add", camera, from, to, reason);
-	struct catalog_hold h = { .id = id, .start_us = from, .end_us = to, .placed_us = now_us,
-				  .released_us = -1 };
+	struct catalog_hold h = {
+		.id = id, .start_us = from, .end_us = to, .placed_us = now_us, .released_us = -1
+	};
 	snprintf(h.camera, sizeof(h.camera), "%s", camera);
 	snprintf(h.reason, sizeof(h.reason), "%s", why);
 	struct buf b;
@@ -867,8 +873,7 @@ static int exports_each(const struct config *cfg, int (*fn)(const struct export_
 		struct export_file ef = { 0 };
 		char *dash;
 		size_t n = strlen(de->d_name);
-		if (n < 5 || strcmp(de->d_name + n - 4, ".mp4") != 0 ||
-		    n >= sizeof(ef.name))
+		if (n < 5 || strcmp(de->d_name + n - 4, ".mp4") != 0 || n >= sizeof(ef.name))
 			continue;
 		ef.id = strtoll(de->d_name, &dash, 10);
 		if (ef.id <= 0 || *dash != '-')
@@ -930,8 +935,9 @@ static enum MHD_Result post_export(struct web_request *r)
 	exports_each(r->web->cfg, max_export_id, &id);
 	id++;
 	snprintf(path, sizeof(path), "%s/%" PRId64 "-%s.mp4", dir, id, camera);
-	struct export_request req = { .camera = camera, .from_us = from, .to_us = to,
-				      .out_path = path };
+	struct export_request req = {
+		.camera = camera, .from_us = from, .to_us = to, .out_path = path
+	};
 	struct export_result res;
 	char err[512];
 	int ret = retention_export(r->web->cfg, r->web->catalog, &req, &res, err, sizeof(err));
@@ -997,7 +1003,7 @@ static int write_export(const struct export_file *ef, void *ctx)
 	struct buf manifest;
 	buf_init(&manifest, 16 * 1024 * 1024);
 	if (read_manifest(el->r->web->cfg, ef, &manifest) == 0)
-		jread_scalar(manifest.data, manifest.len, "sha256", sha, sizeof(sha));
+		jread_scalar(manifest.data, manifest.len, "output.sha256", sha, sizeof(sha));
 	buf_release(&manifest);
 	jw_begin_object(el->w);
 	jw_kv_int(el->w, "id", ef->id);
@@ -1152,8 +1158,8 @@ static enum MHD_Result get_recorders(struct web_request *r)
 {
 	struct recorder_list l = { 0 };
 	int ret = 0;
-	if (r->web->tickets)
-		ret = ticket_db_observed_each(r->web->tickets, collect_observed, &l);
+	if (web_tickets(r->web))
+		ret = ticket_db_observed_each(web_tickets(r->web), collect_observed, &l);
 	if (ret < 0) {
 		free(l.rows);
 		return reply_catalog_error(r, "the recorder list", ret);

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "config/config.h"
 #include "util/clock.h"
@@ -76,7 +78,7 @@ int web_authenticate(struct web_request *r)
 
 bool web_csrf_ok(const struct web_request *r)
 {
-	struct web_user u;
+	struct web_user u = { 0 };
 	char csrf[WEB_SECRET_HEX];
 
 	if (r->via_token)
@@ -258,9 +260,41 @@ static enum MHD_Result post_logout(struct web_request *r)
 	return reply_with_header(r, MHD_HTTP_OK, &b, MHD_HTTP_HEADER_SET_COOKIE, header);
 }
 
+/* The site's zone for the pages: [web] time_zone, else the system's IANA
+ * name (TZ, /etc/localtime's link, /etc/timezone), or NULL when unknown. */
+static const char *site_zone(const struct web_request *r, char *buf, size_t size)
+{
+	const char *tz = getenv("TZ");
+	if (r->web->cfg->web_time_zone)
+		return r->web->cfg->web_time_zone;
+	if (tz && *tz) {
+		snprintf(buf, size, "%s", tz[0] == ':' ? tz + 1 : tz);
+		return buf;
+	}
+	char link[256];
+	ssize_t n = readlink("/etc/localtime", link, sizeof(link) - 1);
+	if (n > 0) {
+		link[n] = '\0';
+		const char *z = strstr(link, "zoneinfo/");
+		if (z) {
+			snprintf(buf, size, "%s", z + 9);
+			return buf;
+		}
+	}
+	FILE *f = fopen("/etc/timezone", "r");
+	if (f) {
+		bool ok = fgets(buf, (int)size, f) != NULL;
+		fclose(f);
+		buf[strcspn(buf, "\n")] = '\0';
+		if (ok && *buf)
+			return buf;
+	}
+	return NULL;
+}
+
 static enum MHD_Result get_me(struct web_request *r)
 {
-	struct web_user u;
+	struct web_user u = { 0 };
 	char csrf[WEB_SECRET_HEX] = "";
 	struct json_writer w;
 	struct buf b;
@@ -274,6 +308,16 @@ static enum MHD_Result get_me(struct web_request *r)
 	jw_kv_string(&w, "language", language_of(r));
 	jw_kv_string(&w, "csrf", csrf[0] ? csrf : NULL);
 	jw_kv_bool(&w, "via_token", r->via_token);
+	char zone[128];
+	jw_kv_string(&w, "time_zone", site_zone(r, zone, sizeof(zone)));
+	/* the offset now, for a browser that does not know the zone's name;
+	 * the process's zone is the system's, so only then is it the site's */
+	time_t now = (time_t)(clock_wall_us() / USEC_PER_SEC);
+	struct tm tm;
+	if (!r->web->cfg->web_time_zone && localtime_r(&now, &tm))
+		jw_kv_int(&w, "utc_offset_s", tm.tm_gmtoff);
+	else
+		jw_kv_string(&w, "utc_offset_s", NULL);
 	jw_end_object(&w);
 	return reply_finished(r, MHD_HTTP_OK, &w, &b);
 }
@@ -387,7 +431,7 @@ static enum MHD_Result post_users(struct web_request *r)
 		 cameras[0] ? cameras : "all");
 	web_audit(r, "user-add", NULL, 0, 0, detail);
 
-	struct web_user u;
+	struct web_user u = { 0 };
 	struct json_writer w;
 	struct buf b;
 	if (web_store_user_get(r->web->store, name, &u, NULL, 0) < 0)

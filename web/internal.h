@@ -21,6 +21,7 @@
 #define VIGIL_WEB_INTERNAL_H
 
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,7 +38,8 @@ struct web_store;
 struct web {
 	const struct config *cfg;
 	struct catalog *catalog;   /* read-write: holds are written through it */
-	struct ticket_db *tickets; /* NULL when [checker] database does not exist */
+	struct ticket_db *tickets; /* use web_tickets(): opened once the checker made it */
+	pthread_mutex_t tickets_lock;
 	struct web_store *store;
 	bool tls;
 	char url[192];
@@ -55,7 +57,7 @@ struct web_request {
 	const char *path;   /* decoded, without the query */
 	const char *body;   /* NUL-terminated; "" when none */
 	size_t body_len;
-	char addr[64];	    /* the client's address */
+	char addr[64]; /* the client's address */
 	/* The path parts a route captured ({id}, {n}), in order. */
 	const char *params[WEB_MAX_PARAMS];
 	int nparams;
@@ -65,6 +67,10 @@ struct web_request {
 	bool via_token;
 	enum web_lang lang; /* the user's setting, else Accept-Language */
 };
+
+/* The ticket database, opened on first use after the checker created it;
+ * NULL while there is none. */
+struct ticket_db *web_tickets(struct web *web);
 
 /* A query parameter or request header, or NULL. */
 const char *web_query(const struct web_request *r, const char *key);
@@ -115,8 +121,7 @@ void web_audit(struct web_request *r, const char *action, const char *camera, in
 
 /* Opens [web] database (default STORAGE/web.db), creating and migrating it
  * when create; NULL with a message on failure. */
-struct web_store *web_store_open(const struct config *cfg, bool create, char *err,
-				 size_t errlen);
+struct web_store *web_store_open(const struct config *cfg, bool create, char *err, size_t errlen);
 void web_store_close(struct web_store **store);
 
 /* Finds the session cookie or the Bearer token of r and fills r->user,

@@ -50,6 +50,20 @@ static const struct web_route *const route_tables[] = {
 	web_page_routes,
 };
 
+struct ticket_db *web_tickets(struct web *web)
+{
+	pthread_mutex_lock(&web->tickets_lock);
+	if (!web->tickets) {
+		char err[256];
+		int ret = tickets_open_config(web->cfg, true, &web->tickets, err, sizeof(err));
+		if (ret < 0 && ret != -ENOENT)
+			log_warnx("tickets: %s", err);
+	}
+	struct ticket_db *db = web->tickets;
+	pthread_mutex_unlock(&web->tickets_lock);
+	return db;
+}
+
 const char *web_query(const struct web_request *r, const char *key)
 {
 	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
@@ -98,8 +112,9 @@ enum MHD_Result web_reply_json(struct web_request *r, unsigned status, struct bu
 {
 	size_t len = body->len;
 	char *data = buf_detach(body);
-	struct MHD_Response *resp = MHD_create_response_from_buffer(
-		len, data ? data : (char *)"", data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	struct MHD_Response *resp = MHD_create_response_from_buffer(len, data ? data : (char *)"",
+								    data ? MHD_RESPMEM_MUST_FREE
+									 : MHD_RESPMEM_PERSISTENT);
 	if (!resp) {
 		free(data);
 		return MHD_NO;
@@ -141,13 +156,17 @@ bool web_time_param(struct web_request *r, const char *name, int64_t *us, bool r
 	if (!v || !*v) {
 		if (!required)
 			return true;
-		web_reply_error(r, MHD_HTTP_BAD_REQUEST, "missing query parameter %s (a time, e.g. "
-				"2026-11-02T14:00:00+08:00)", name);
+		web_reply_error(r, MHD_HTTP_BAD_REQUEST,
+				"missing query parameter %s (a time, e.g. "
+				"2026-11-02T14:00:00+08:00)",
+				name);
 		return false;
 	}
 	if (time_parse(v, us) < 0) {
-		web_reply_error(r, MHD_HTTP_BAD_REQUEST, "%s=%s is not a time (expected ISO 8601, "
-				"e.g. 2026-11-02T14:00:00+08:00 or 2026-11-02)", name, v);
+		web_reply_error(r, MHD_HTTP_BAD_REQUEST,
+				"%s=%s is not a time (expected ISO 8601, "
+				"e.g. 2026-11-02T14:00:00+08:00 or 2026-11-02)",
+				name, v);
 		return false;
 	}
 	return true;
@@ -160,8 +179,8 @@ bool web_camera_allowed(struct web_request *r, const char *camera)
 		return false;
 	}
 	if (!web_user_sees_camera(&r->user, camera)) {
-		web_reply_error(r, MHD_HTTP_FORBIDDEN, "user %s may not see camera %s", r->user.name,
-				camera);
+		web_reply_error(r, MHD_HTTP_FORBIDDEN, "user %s may not see camera %s",
+				r->user.name, camera);
 		return false;
 	}
 	return true;
@@ -282,8 +301,8 @@ static void client_address(struct MHD_Connection *conn, char *out, size_t size)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
 			  (socklen_t)size);
 	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
-			  (socklen_t)size);
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+			  out, (socklen_t)size);
 }
 
 static bool changes_state(const char *method)
@@ -302,12 +321,13 @@ static enum MHD_Result dispatch(struct web *web, struct MHD_Connection *conn, co
 	r.lang = lang_from_accept(web_header(&r, MHD_HTTP_HEADER_ACCEPT_LANGUAGE));
 
 	if (pending->too_large)
-		return web_reply_error(&r, MHD_HTTP_CONTENT_TOO_LARGE,
-				       "request body over %d bytes", WEB_BODY_MAX);
+		return web_reply_error(&r, MHD_HTTP_CONTENT_TOO_LARGE, "request body over %d bytes",
+				       WEB_BODY_MAX);
 	if (!path_is_clean(url))
 		return web_reply_error(&r, MHD_HTTP_BAD_REQUEST,
 				       "path %s is not allowed (no '.' or '..' parts, no control "
-				       "characters)", url);
+				       "characters)",
+				       url);
 	size_t n = strlen(url);
 	if (n > 1024)
 		return web_reply_error(&r, MHD_HTTP_URI_TOO_LONG, "path over 1024 bytes");
@@ -342,9 +362,8 @@ static enum MHD_Result dispatch(struct web *web, struct MHD_Connection *conn, co
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_data_size,
-				  void **con_cls)
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
 {
 	(void)version;
 	struct pending *pending = *con_cls;
@@ -443,17 +462,26 @@ int web_serve(const struct config *cfg, const volatile sig_atomic_t *stop,
 
 	if ((ret = listen_address(cfg->web_listen, &ss, &sslen, err, errlen)) < 0)
 		return ret;
+	/* The console may start before the recorder has made its storage. */
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s", cfg->catalog_path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if ((ret = fs_mkdir_p(dir, 0750)) < 0) {
+			snprintf(err, errlen, "cannot create the folder of catalog '%s': %s",
+				 cfg->catalog_path, strerror(-ret));
+			return ret;
+		}
+	}
 	web.catalog = catalog_open(cfg->catalog_path, CATALOG_READ_WRITE, err, errlen);
 	if (!web.catalog)
 		return -EIO;
-	char terr[256];
-	ret = tickets_open_config(cfg, true, &web.tickets, terr, sizeof(terr));
-	if (ret == -ENOENT)
-		log_info("no ticket database yet (%s): the console shows no tickets until vigil "
-			 "check has run", cfg->checker_database);
-	else if (ret < 0)
-		log_warnx("tickets: %s (the console shows no tickets)", terr);
-	ret = -EIO;
+	pthread_mutex_init(&web.tickets_lock, NULL);
+	if (!web_tickets(&web))
+		log_info("no ticket database yet (%s): the console shows tickets once vigil check "
+			 "has made it",
+			 cfg->checker_database);
 	web.store = web_store_open(cfg, true, err, errlen);
 	if (!web.store)
 		goto out;
@@ -476,16 +504,15 @@ int web_serve(const struct config *cfg, const volatile sig_atomic_t *stop,
 		{ MHD_OPTION_HTTPS_MEM_KEY, 0, key },
 		{ MHD_OPTION_END, 0, NULL },
 	};
-	d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &web,
-			     MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
-			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &web, MHD_OPTION_EXTERNAL_LOGGER,
+			     on_mhd_error, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 			     MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 			     MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTIONS_MAX,
 			     MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)CONNECTIONS_PER_ADDRESS,
 			     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
-			     MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK,
-			     MHD_OPTION_ARRAY, web.tls ? tls_opts : &tls_opts[2], MHD_OPTION_END);
+			     MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK, MHD_OPTION_ARRAY,
+			     web.tls ? tls_opts : &tls_opts[2], MHD_OPTION_END);
 	if (!d) {
 		snprintf(err, errlen, "[web] listen = %s: cannot listen there (%s)",
 			 cfg->web_listen, strerror(errno ? errno : EADDRINUSE));
@@ -513,6 +540,7 @@ out:
 	free(key);
 	web_store_close(&web.store);
 	ticket_db_close(&web.tickets);
+	pthread_mutex_destroy(&web.tickets_lock);
 	catalog_close(&web.catalog);
 	return ret;
 }

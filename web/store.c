@@ -32,6 +32,7 @@
 #include "config/config.h"
 #include "util/buf.h"
 #include "util/db.h"
+#include "util/fsutil.h"
 #include "util/sha256.h"
 #include "web/internal.h"
 #include "util/banned.h"
@@ -59,6 +60,22 @@ struct web_store *web_store_open(const struct config *cfg, bool create, char *er
 	struct web_store *st;
 
 	web_store_path(cfg, path, sizeof(path));
+	if (create) {
+		/* `vigil user add` may come before the recorder made the storage. */
+		char dir[4096];
+		snprintf(dir, sizeof(dir), "%s", path);
+		char *slash = strrchr(dir, '/');
+		int ret;
+		if (slash && slash != dir) {
+			*slash = '\0';
+			if ((ret = fs_mkdir_p(dir, 0750)) < 0) {
+				snprintf(err, errlen,
+					 "cannot create the folder of web database '%s': %s", path,
+					 strerror(-ret));
+				return NULL;
+			}
+		}
+	}
 	st = calloc(1, sizeof(*st));
 	if (!st) {
 		snprintf(err, errlen, "out of memory");

@@ -61,8 +61,7 @@ int web_token_new(const struct config *cfg, const char *name, const char *label,
 /* Checks the access log's hash chain.  Calls problem for each row that was
  * edited, removed or reordered; returns the number of rows checked, or a
  * negative errno.  A missing web database is 0 rows, not an error. */
-typedef void (*web_log_problem_fn)(int64_t row, const char *kind, const char *detail,
-				   void *ctx);
+typedef void (*web_log_problem_fn)(int64_t row, const char *kind, const char *detail, void *ctx);
 int web_access_log_verify(const struct config *cfg, web_log_problem_fn problem, void *ctx,
 			  char *err, size_t errlen);
 
