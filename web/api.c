@@ -361,6 +361,21 @@ static enum MHD_Result get_spans(struct web_request *r)
 		jw_end_object(&w);
 	}
 	jw_end_array(&w);
+	/* Footage the retention rule removed, which the strip marks apart
+	 * from the gaps nobody chose. */
+	jw_key(&w, "deletions");
+	jw_begin_array(&w);
+	for (size_t i = 0; i < cc.ngaps; i++) {
+		const struct continuity_gap *g = &cc.gaps[i];
+		if (strcmp(g->reason, "deleted") != 0)
+			continue;
+		jw_begin_object(&w);
+		jw_kv_time(&w, "start", g->start_us);
+		jw_kv_time(&w, "end", g->end_us);
+		jw_kv_string(&w, "reason", g->detail);
+		jw_end_object(&w);
+	}
+	jw_end_array(&w);
 	jw_key(&w, "holds");
 	jw_begin_array(&w);
 	struct holds_in hi = { &w, from, to };

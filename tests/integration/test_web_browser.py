@@ -76,7 +76,7 @@ ENV = dict(os.environ, TZ="UTC")
 def test_timeline_gap_playback_live_and_side_by_side():
     wd = workdir()
     con = Console(wd, env=ENV)
-    wait_until(lambda: len(segments(con.config, "--camera", "cam2")) >= 2, 40,
+    wait_until(lambda: len(segments(con.config, "--camera", "cam2")) >= 2, 90,
                what="cam2 recording")
     # an outage of about 10 s on cam2, as camsim makes it
     down_at = time.time()
@@ -194,7 +194,7 @@ def console_errors_except_login(d):
 def test_export_download_matches_manifest_and_pages_in_chinese():
     wd = workdir()
     con = Console(wd, env=ENV)
-    wait_until(lambda: len(segments(con.config, "--camera", "cam1")) >= 4, 40,
+    wait_until(lambda: len(segments(con.config, "--camera", "cam1")) >= 4, 90,
                what="cam1 recording")
     segs = segments(con.config, "--camera", "cam1")
     t0, t1 = rfc3339(segs[0]["start"]) + 1, rfc3339(segs[2]["end"]) - 1
@@ -286,7 +286,7 @@ def test_ticket_acknowledged_in_the_page_is_acknowledged_in_vigil_tickets():
                   checker={"grace_seconds": "2", "clear_seconds": "30"})
     rec = Recorder(con.config, env=ENV)
     chk = Checker(con.config, env=ENV)
-    wait_until(lambda: len(segments(con.config, "--camera", "cam2")) >= 1, 40,
+    wait_until(lambda: len(segments(con.config, "--camera", "cam2")) >= 1, 90,
                what="cam2 recording")
     con.down("cam2")
     tk = wait_until(lambda: [t for t in tickets(con.config) if t["camera"] == "cam2" and
