@@ -70,7 +70,7 @@ SEGCHECK_OBJ = $(call obj,$(SEGCHECK_SRC))
 
 LIBVIGIL  = $(BUILD)/libvigil.a
 
-.PHONY: all deps test test-unit test-integration run clean install check bench bench-checker bench-retention bench-ingest san san-programs soak \
+.PHONY: all deps test test-unit test-integration run clean install uninstall man deb check bench bench-checker bench-retention bench-ingest san san-programs soak \
 	fuzz fuzz-build fuzz-programs
 all: $(BUILD)/vigil $(BUILD)/camsim $(BUILD)/segcheck $(BUILD)/mkhistory
 
@@ -240,9 +240,64 @@ test-redmine: all
 run: all
 	@tools/run-demo $(BUILD)
 
-install: $(BUILD)/vigil
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(BUILD)/vigil $(DESTDIR)$(PREFIX)/bin/vigil
+# Installing: the binary, its man page, the systemd units of the recorder,
+# the checker and the console (run as the vigil user, made by sysusers.d or
+# the package's postinst), the storage folder (tmpfiles.d), and the example
+# config, which never replaces one already there.
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+SYSCONFDIR  ?= /etc
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+UNITS        = vigil-record.service vigil-check.service vigil-serve.service
+
+install: $(BUILD)/vigil $(BUILD)/vigil.1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(SYSCONFDIR)/vigil
+	install -m 0755 $(BUILD)/vigil $(DESTDIR)$(BINDIR)/vigil
+	install -m 0644 $(BUILD)/vigil.1 $(DESTDIR)$(MANDIR)/man1/vigil.1
+	for u in $(UNITS); do \
+		sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+			dist/$$u.in > $(DESTDIR)$(UNITDIR)/$$u && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	install -m 0644 dist/vigil.sysusers $(DESTDIR)$(SYSUSERSDIR)/vigil.conf
+	install -m 0644 dist/vigil.tmpfiles $(DESTDIR)$(TMPFILESDIR)/vigil.conf
+	test -e $(DESTDIR)$(SYSCONFDIR)/vigil/vigil.ini || \
+		install -m 0644 dist/vigil.ini $(DESTDIR)$(SYSCONFDIR)/vigil/vigil.ini
+
+# leaves the config and the storage alone
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/vigil $(DESTDIR)$(MANDIR)/man1/vigil.1 \
+		$(UNITS:%=$(DESTDIR)$(UNITDIR)/%) $(DESTDIR)$(SYSUSERSDIR)/vigil.conf \
+		$(DESTDIR)$(TMPFILESDIR)/vigil.conf
+
+# vigil(1), from what `vigil help` prints (tools/mkman)
+man: $(BUILD)/vigil.1
+
+$(BUILD)/vigil.1: $(BUILD)/vigil tools/mkman
+	$(say) GEN $@
+	$(Q)tools/mkman $(BUILD)/vigil > $@.tmp && mv $@.tmp $@
+
+# The Debian package, built from a copy of the tree in $(BUILD)/deb (the
+# files git knows, uncommitted edits included) so the checkout stays clean;
+# the .deb lands in $(BUILD)/deb.  debian/rules builds with Debian's
+# hardening flags in a build folder of its own.
+DEB_JOBS ?= 2
+deb:
+	rm -rf $(BUILD)/deb
+	mkdir -p $(BUILD)/deb/vigil
+	$(Q)if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git ls-files -z --cached --others --exclude-standard | \
+			grep -zv '^$(patsubst ./%,%,$(BUILD))/'; \
+	else \
+		find . -path ./.git -prune -o -path ./$(patsubst ./%,%,$(BUILD)) -prune -o \
+			-type f -print0 | sed -z 's|^\./||'; \
+	fi | tar --null -T - -cf - | tar -C $(BUILD)/deb/vigil -xf -
+	cd $(BUILD)/deb/vigil && VIGIL_VERSION=$(VERSION) \
+		dpkg-buildpackage -b -us -uc -j$(DEB_JOBS)
+	@ls $(BUILD)/deb/*.deb
 
 check:
 	@missing=$$(grep -L '^#include "util/banned.h"' $(LIB_SRC) $(CMD_SRC)); \
