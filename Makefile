@@ -283,7 +283,8 @@ $(BUILD)/vigil.1: $(BUILD)/vigil tools/mkman
 # The Debian package, built from a copy of the tree in $(BUILD)/deb (the
 # files git knows, uncommitted edits included) so the checkout stays clean;
 # the .deb lands in $(BUILD)/deb.  debian/rules builds with Debian's
-# hardening flags in a build folder of its own.
+# hardening flags in a build folder of its own, with none of this make's
+# variables (BUILD, CFLAGS, DESTDIR given here are not the package's).
 DEB_JOBS ?= 2
 deb:
 	rm -rf $(BUILD)/deb
@@ -295,7 +296,7 @@ deb:
 		find . -path ./.git -prune -o -path ./$(patsubst ./%,%,$(BUILD)) -prune -o \
 			-type f -print0 | sed -z 's|^\./||'; \
 	fi | tar --null -T - -cf - | tar -C $(BUILD)/deb/vigil -xf -
-	cd $(BUILD)/deb/vigil && VIGIL_VERSION=$(VERSION) \
+	cd $(BUILD)/deb/vigil && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL VIGIL_VERSION=$(VERSION) \
 		dpkg-buildpackage -b -us -uc -j$(DEB_JOBS)
 	@ls $(BUILD)/deb/*.deb
 

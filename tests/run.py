@@ -52,6 +52,8 @@ from concurrent.futures import ThreadPoolExecutor
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 DEFAULT_TIMEOUT = 240
+# runone.py's exit status for a test that raised harness.Skip
+SKIPPED = 77
 # where the integration tests are (another folder: tests of this runner)
 INTEGRATION = os.environ.get("VIGIL_TEST_DIR", os.path.join(HERE, "integration"))
 
@@ -232,7 +234,7 @@ def run_one(build, item, san_build=None):
                             text=True, env=env, cwd=ROOT, start_new_session=True)
     try:
         output, _ = proc.communicate(timeout=timeout)
-        ok = proc.returncode == 0
+        ok = proc.returncode in (0, SKIPPED)
         if proc.returncode < 0:
             output += "\n(killed by signal %d)" % -proc.returncode
         elif not ok and not output.strip():
@@ -262,6 +264,8 @@ def run_one(build, item, san_build=None):
         if reports:
             ok = False
             output += "\nsanitizer reports:\n" + reports[:20000]
+    if ok and proc.returncode == SKIPPED:
+        ok = "skipped"
     return full, bool(san_build), ok, time.monotonic() - start, output
 
 
@@ -292,7 +296,7 @@ def main():
     ap.add_argument("--soak", action="store_true", help="run only the long tests marked soak")
     args = ap.parse_args()
 
-    passed = failed = selected = 0
+    passed = failed = skipped = selected = 0
     if args.only in (None, "unit") and not args.soak:
         runs = [("normal build", run_unit(args.build, args.pattern))]
         if args.san_build:
@@ -329,6 +333,12 @@ def main():
                 done = pending.pop(full)
                 times = "; ".join(("sanitizer build %.1fs" if san else "%.1fs") % secs
                                   for san, _, secs, _ in done)
+                if all(ok == "skipped" for _, ok, _, _ in done):
+                    skipped += 1
+                    why = [l for l in done[0][3].splitlines() if l.startswith("SKIP: ")]
+                    print("ok - integration/%s # SKIP %s" % (
+                        full, why[-1][6:] if why else "(no reason given)"), flush=True)
+                    continue
                 if all(ok for _, ok, _, _ in done):
                     passed += 1
                     print("ok - integration/%s (%s)" % (full, times), flush=True)
@@ -347,7 +357,8 @@ def main():
         failed += 1
         print("not ok - %s" % ("-k '%s' selects no test" % args.pattern if args.pattern
                                else "no test selected"), flush=True)
-    print("%d passed, %d failed" % (passed, failed), flush=True)
+    print("%d passed, %d failed%s" % (passed, failed,
+                                      ", %d skipped" % skipped if skipped else ""), flush=True)
     return 1 if failed else 0
 
 

@@ -27,6 +27,11 @@ SEGCHECK = os.path.join(BUILD, "segcheck")
 MKHISTORY = os.path.join(BIN_BUILD, "mkhistory")
 CLIP_CACHE = os.path.join(BUILD, "camsim-cache")
 
+class Skip(Exception):
+    """Raised by a test that cannot run here (say why); runone exits 77 and
+    the runner counts it as skipped, not passed."""
+
+
 _processes = []
 _dirs = []
 _logs = []

@@ -1,6 +1,7 @@
 """Runs one integration test function in this process: runone.py MODULE FUNCTION.
 
-Exit status 0 when it returns, 1 when it raises (the traceback is printed).
+Exit status 0 when it returns, 1 when it raises (the traceback is printed),
+77 when it raises harness.Skip (the reason is printed).
 The harness's cleanup (processes, temporary folders) runs either way.
 """
 import importlib
@@ -11,6 +12,8 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+
+SKIPPED = 77
 
 
 def on_term(signum, frame):
@@ -24,6 +27,9 @@ def main():
     try:
         fn()
         return 0
+    except harness.Skip as e:
+        print("SKIP: %s" % e)
+        return SKIPPED
     except BaseException:
         traceback.print_exc()
         harness.dump_logs()
