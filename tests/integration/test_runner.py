@@ -1,8 +1,9 @@
 """tests/run.py itself: a crashed unit binary, a test file that cannot be
 imported and a -k that selects nothing each fail the run with a line that
 says so; a unit test run twice (normal and sanitizer build) counts once,
-and fails if either run fails; a test that dies with a file system still
-mounted in its folder has it unmounted.  Run against a fake unit binary and
+and fails if either run fails; a test that raises harness.Skip counts as
+skipped; a test that dies with a file system still mounted in its folder
+has it unmounted.  Run against a fake unit binary and
 a folder of tiny test files, so it takes a few seconds."""
 import os
 import stat
@@ -26,6 +27,9 @@ exit 1
 FILES = {
     "test_rr_good.py": "def test_passes():\n    pass\n",
     "test_rr_broken.py": "import no_such_module_anywhere\n\ndef test_never_seen():\n    pass\n",
+    "test_rr_skip.py": ("import harness\n\n"
+                        "def test_skips():\n"
+                        "    raise harness.Skip('no widget here')\n"),
     "test_rr_mount.py": (
         "import os, signal\nimport harness\n\n"
         "def test_dies_with_a_mount():\n"
@@ -79,6 +83,10 @@ def test_the_runner_fails_loudly_and_counts_once():
     assert "not ok - integration/test_rr_broken: cannot be imported, its tests did not run" \
         in lines, lines
     assert any(l.startswith("ok - integration/test_rr_good::test_passes") for l in lines), lines
+    # a test that cannot run here is counted apart, with its reason
+    code, lines = run(wd, "--build", normal, "--only", "integration", "-k", "test_rr_skip")
+    assert code == 1 and lines[-1] == "0 passed, 1 failed, 1 skipped", lines
+    assert "ok - integration/test_rr_skip::test_skips # SKIP no widget here" in lines, lines
     # -k that selects nothing
     code, lines = run(wd, "--build", normal, "-k", "no_such_test_anywhere")
     assert code == 1 and "not ok - -k 'no_such_test_anywhere' selects no test" in lines, lines
