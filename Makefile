@@ -281,7 +281,8 @@ $(BUILD)/vigil.1: $(BUILD)/vigil tools/mkman
 	$(Q)tools/mkman $(BUILD)/vigil > $@.tmp && mv $@.tmp $@
 
 # The Debian package, built from a copy of the tree in $(BUILD)/deb (the
-# files git knows, uncommitted edits included) so the checkout stays clean;
+# files git tracks, uncommitted edits included: not the demo's footage or
+# other untracked files) so the checkout stays clean;
 # the .deb lands in $(BUILD)/deb.  debian/rules builds with Debian's
 # hardening flags in a build folder of its own, with none of this make's
 # variables (BUILD, CFLAGS, DESTDIR given here are not the package's).
@@ -290,12 +291,11 @@ deb:
 	rm -rf $(BUILD)/deb
 	mkdir -p $(BUILD)/deb/vigil
 	$(Q)if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
-		git ls-files -z --cached --others --exclude-standard | \
-			grep -zv '^$(patsubst ./%,%,$(BUILD))/'; \
+		git ls-files -z --cached; \
 	else \
 		find . -path ./.git -prune -o -path ./$(patsubst ./%,%,$(BUILD)) -prune -o \
 			-type f -print0 | sed -z 's|^\./||'; \
-	fi | tar --null -T - -cf - | tar -C $(BUILD)/deb/vigil -xf -
+	fi | tar --null --ignore-failed-read -T - -cf - | tar -C $(BUILD)/deb/vigil -xf -
 	cd $(BUILD)/deb/vigil && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL VIGIL_VERSION=$(VERSION) \
 		dpkg-buildpackage -b -us -uc -j$(DEB_JOBS)
 	@ls $(BUILD)/deb/*.deb
