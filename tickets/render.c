@@ -88,6 +88,8 @@ static void subject(const struct ticket *t, bool capital, char *out, size_t size
 	where(t, w, sizeof(w));
 	if (t->camera[0])
 		snprintf(out, size, "%s %s%s", capital ? "Camera" : "camera", t->camera, w);
+	else if (t->kind == TICKET_SITE_UNREACHABLE) /* recorder holds the site's key */
+		snprintf(out, size, "%s %s%s", capital ? "Site" : "site", t->recorder, w);
 	else
 		snprintf(out, size, "%s %s%s", capital ? "Recorder" : "recorder", t->recorder, w);
 }
@@ -122,7 +124,10 @@ void ticket_title(const struct ticket *t, char *out, size_t size)
 	char w[2 * TICKET_TEXT_MAX + 8];
 	where(t, w, sizeof(w));
 	snprintf(out, size, "vigil #%" PRId64 ": %s %s %s%s", t->id,
-		 t->camera[0] ? "camera" : "recorder", t->camera[0] ? t->camera : t->recorder,
+		 t->camera[0]				  ? "camera"
+		 : t->kind == TICKET_SITE_UNREACHABLE ? "site"
+						      : "recorder",
+		 t->camera[0] ? t->camera : t->recorder,
 		 what(t->kind, false), w);
 	redact_scrub(out, size);
 }
