@@ -125,6 +125,7 @@ struct entity {
 	bool was_offline;	 /* offline, silent or cut off, as last seen */
 	bool await_fresh;	 /* its site came back: cameras wait for its first message */
 	int64_t silent_mono, release_mono;
+	int64_t returned_from; /* the ticket of the cause it came back from (0: none) */
 	int64_t seen_saved_wall; /* last seen time saved up to here */
 	bool seen_dirty;
 	struct ticket_inventory *inv; /* an inventory to save */
@@ -471,8 +472,14 @@ static void recorder_faults(struct ticket_checker *chk, struct entity *rec)
 	bool offline = rec_offline(rec);
 	if (offline != rec->was_offline) {
 		rec->was_offline = offline;
-		if (!offline) /* back: its cameras' faults wait for the rest of its state */
+		const struct fault_ent *own = rec->faults[TICKET_RECORDER_OFFLINE];
+		if (!offline) { /* back: its cameras' faults wait for the rest of its state */
 			rec->release_mono = clock_mono_us() + RETURN_SETTLE_US;
+			if (own && own->f.ticket_id > 0)
+				rec->returned_from = own->f.ticket_id;
+		} else {
+			rec->returned_from = 0;
+		}
 		if (rec->site_ent && !chk->site_busy)
 			site_update(chk, rec->site_ent);
 	}
@@ -522,6 +529,9 @@ static void site_returned(struct ticket_checker *chk, struct entity *site)
 			continue;
 		rec->last_heard_mono = now;
 		rec->await_fresh = true;
+		const struct fault_ent *fe = site->faults[TICKET_SITE_UNREACHABLE];
+		if (fe && fe->f.ticket_id > 0)
+			rec->returned_from = fe->f.ticket_id;
 		if (rec->silent) {
 			rec->silent = false;
 			recorder_faults(chk, rec);
@@ -1287,11 +1297,14 @@ static const struct entity *holder(const struct ticket_checker *chk, const struc
 	return NULL;
 }
 
-/* The ticket of the root cause h, 0 while it has none. */
+/* The ticket of the root cause h, 0 while it has none; for a recorder
+ * back from an outage, the outage's. */
 static int64_t root_ticket(const struct entity *h)
 {
 	const struct fault_ent *fe =
 		h->faults[h->is_site ? TICKET_SITE_UNREACHABLE : TICKET_RECORDER_OFFLINE];
+	if (!h->is_site && !rec_offline(h))
+		return h->returned_from;
 	return fe && fe->f.operator_resolved_us < 0 ? fe->f.ticket_id : 0;
 }
 
