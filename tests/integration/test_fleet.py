@@ -9,10 +9,12 @@ through all of it."""
 import json
 import os
 import signal
+import threading
 import time
 
 from harness import Camsim, Recorder, rfc3339, segments, vigil, wait_until, workdir, write_config
-from mqtt_harness import Broker, Checker, Subscriber, events, mqtt_section, tickets
+from mqtt_harness import (Broker, Checker, FakeRecorder, Subscriber, events, mqtt_section,
+                          tickets)
 
 GRACE = 3
 CLEAR = 3
@@ -189,3 +191,55 @@ def test_root_causes_across_bridged_sites():
 
 test_root_causes_across_bridged_sites.weight = 6
 test_root_causes_across_bridged_sites.timeout = 180
+
+
+def test_a_whole_site_silent_at_once_is_one_site_ticket():
+    """Without a bridge notification: every recorder of a site (two here)
+    silent at once is the site's link, one ticket; a lone recorder silent is
+    its own; once the site speaks again, a recorder still silent gets its
+    own ticket, dated from when it was last heard."""
+    wd = workdir()
+    broker = Broker(wd)
+    config = write_config(wd, {}, mqtt=mqtt_section(broker),
+                          checker={"grace_seconds": "2", "clear_seconds": "2"})
+    chk = Checker(config)
+    chk.wait_log("mqtt: connected")
+    depot = [FakeRecorder(broker, r, site="Depot", interval=1) for r in ("d1", "d2")]
+    lone = FakeRecorder(broker, "x1", site="Yard", interval=1)
+    for f in depot + [lone]:
+        f.status("online")
+        f.health()
+    depot[1].camera("c2", "recording")
+    last = time.time()
+    s = wait_until(lambda: of_kind(config, "site-unreachable"), 15, what="the site ticket")[0]
+    assert s["recorder"] == "depot" and s["site"] == "Depot", s
+    assert "all 2 of its recorders went silent at once" in s["detail"], s
+    assert abs(rfc3339(s["fault_start"]) - last) < 3, (s, last)
+    x = wait_until(lambda: of_kind(config, "recorder-offline", recorder="x1"), 10,
+                   what="the lone recorder's ticket")[0]
+    assert "no health message" in x["detail"]
+    time.sleep(3)
+    assert not of_kind(config, "recorder-offline", recorder="d1")
+    assert not of_kind(config, "recorder-offline", recorder="d2")
+    assert not of_kind(config, "camera-down"), tickets(config)
+    # d1 speaks again (and goes on): the site is back; d2, still silent, is a
+    # recorder fault
+    talking = threading.Event()
+
+    def talk():
+        while not talking.is_set():
+            depot[0].health()
+            time.sleep(0.4)
+    threading.Thread(target=talk, daemon=True).start()
+    wait_until(lambda: of_kind(config, "site-unreachable")[0]["state"] == "resolved", 10,
+               what="the site ticket resolved")
+    d2 = wait_until(lambda: of_kind(config, "recorder-offline", recorder="d2"), 15,
+                    what="d2's own ticket")[0]
+    assert abs(rfc3339(d2["fault_start"]) - last) < 3, (d2, last)
+    assert not of_kind(config, "recorder-offline", recorder="d1")
+    assert len(of_kind(config, "site-unreachable")) == 1
+    talking.set()
+    assert chk.stop() == 0
+
+
+test_a_whole_site_silent_at_once_is_one_site_ticket.weight = 3
