@@ -125,7 +125,7 @@ struct entity {
 	bool was_offline;	 /* offline, silent or cut off, as last seen */
 	bool await_fresh;	 /* its site came back: cameras wait for its first message */
 	int64_t silent_mono, release_mono;
-	int64_t returned_from; /* the ticket of the cause it came back from (0: none) */
+	int64_t returned_from;	 /* the ticket of the cause it came back from (0: none) */
 	int64_t seen_saved_wall; /* last seen time saved up to here */
 	bool seen_dirty;
 	struct ticket_inventory *inv; /* an inventory to save */
@@ -461,7 +461,7 @@ static void recorder_state(struct ticket_checker *chk, struct entity *rec)
 {
 	if (rec->status_known || rec->health_known)
 		set_state(chk, rec,
-			  !rec_offline(rec)	       ? "online"
+			  !rec_offline(rec)	     ? "online"
 			  : site_down(rec->site_ent) ? "unreachable"
 						     : "offline",
 			  -1);
@@ -569,8 +569,8 @@ static void site_update(struct ticket_checker *chk, struct entity *site)
 		}
 	}
 	bool link_down = site->link_known && !site->link_up;
-	bool all_silent = silent >= 2 && silent == n &&
-			  hi - lo <= (int64_t)(interval + 2) * USEC_PER_SEC;
+	bool all_silent =
+		silent >= 2 && silent == n && hi - lo <= (int64_t)(interval + 2) * USEC_PER_SEC;
 	char detail[128] = "";
 	if (link_down)
 		snprintf(detail, sizeof(detail), "its bridge to the central broker is down");
@@ -1285,7 +1285,7 @@ static const struct entity *holder(const struct ticket_checker *chk, const struc
 		return rec->site_ent;
 	if (e->rec) /* a camera: while its recorder is away, and just after */
 		return rec_offline(rec) || rec->await_fresh || mono < rec->release_mono ? rec
-											  : NULL;
+											: NULL;
 	if (fe->f.kind != TICKET_RECORDER_OFFLINE)
 		return rec_offline(rec) ? rec : NULL;
 	/* silent in a site of several: is the whole site going quiet? */

@@ -101,7 +101,8 @@ int health_topic_parse(const char *prefix, const char *topic, struct health_topi
 			return -EINVAL;
 		}
 		if (!take_id(lv[1], ll[1], out->recorder)) {
-			*why = "the site level is not an id (letters, digits, '-', '_', at most 64)";
+			*why = "the site level is not an id (letters, digits, '-', '_', at most "
+			       "64)";
 			return -EINVAL;
 		}
 		out->kind = HEALTH_TOPIC_BRIDGE;
@@ -428,8 +429,7 @@ int health_sys_bridge_topic(const char *topic, char *key, size_t size)
 {
 	static const char head[] = "$SYS/broker/connection/", tail[] = "/state";
 	size_t hl = sizeof(head) - 1, tl = sizeof(tail) - 1, len = strlen(topic);
-	if (len <= hl + tl || strncmp(topic, head, hl) != 0 ||
-	    strcmp(topic + len - tl, tail) != 0)
+	if (len <= hl + tl || strncmp(topic, head, hl) != 0 || strcmp(topic + len - tl, tail) != 0)
 		return -EINVAL;
 	const char *name = topic + hl;
 	size_t nl = len - hl - tl;
@@ -489,7 +489,8 @@ int health_parse_inventory(const struct health_topic *t, const void *payload, si
 		}
 		size_t n = json_array_size(cams);
 		if (n > INVENTORY_CAMERAS_MAX) {
-			snprintf(why, whylen, "%zu cameras, more than %d", n, INVENTORY_CAMERAS_MAX);
+			snprintf(why, whylen, "%zu cameras, more than %d", n,
+				 INVENTORY_CAMERAS_MAX);
 			goto out;
 		}
 		out->cameras = calloc(n ? n : 1, sizeof(*out->cameras));
@@ -509,7 +510,8 @@ int health_parse_inventory(const struct health_topic *t, const void *payload, si
 			if (get_string(c, "id", id, sizeof(id), why, whylen) <= 0 ||
 			    !health_valid_id(id, strlen(id))) {
 				if (!*why)
-					snprintf(why, whylen, "a camera of 'cameras' has no valid 'id'");
+					snprintf(why, whylen,
+						 "a camera of 'cameras' has no valid 'id'");
 				goto out;
 			}
 			snprintf(ic->camera, sizeof(ic->camera), "%s", id);

@@ -21,10 +21,10 @@
 #define HEALTH_JSON_DEPTH_MAX 8
 
 enum health_topic_kind {
-	HEALTH_TOPIC_STATUS,   /* PREFIX/REC/status */
-	HEALTH_TOPIC_RECORDER, /* PREFIX/REC/health */
-	HEALTH_TOPIC_CAMERA,   /* PREFIX/REC/camera/CAM/health */
-	HEALTH_TOPIC_TICKET,   /* PREFIX/tickets/... (ours) */
+	HEALTH_TOPIC_STATUS,	/* PREFIX/REC/status */
+	HEALTH_TOPIC_RECORDER,	/* PREFIX/REC/health */
+	HEALTH_TOPIC_CAMERA,	/* PREFIX/REC/camera/CAM/health */
+	HEALTH_TOPIC_TICKET,	/* PREFIX/tickets/... (ours) */
 	HEALTH_TOPIC_INVENTORY, /* PREFIX/REC/inventory */
 	HEALTH_TOPIC_BRIDGE,	/* PREFIX/bridge/SITE/state (a bridge's notification_topic);
 				   the site key is in .recorder */

@@ -124,11 +124,10 @@ void ticket_title(const struct ticket *t, char *out, size_t size)
 	char w[2 * TICKET_TEXT_MAX + 8];
 	where(t, w, sizeof(w));
 	snprintf(out, size, "vigil #%" PRId64 ": %s %s %s%s", t->id,
-		 t->camera[0]				  ? "camera"
+		 t->camera[0]			      ? "camera"
 		 : t->kind == TICKET_SITE_UNREACHABLE ? "site"
 						      : "recorder",
-		 t->camera[0] ? t->camera : t->recorder,
-		 what(t->kind, false), w);
+		 t->camera[0] ? t->camera : t->recorder, what(t->kind, false), w);
 	redact_scrub(out, size);
 }
 
