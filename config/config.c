@@ -49,6 +49,7 @@ static const char *const on_full_names[] = { "protect-retention", "keep-recordin
 static const char *const webhook_names[] = { "json", "glpi", "zammad", "redmine", NULL };
 static const char *const transport_names[] = { "udp", "tcp", NULL };
 static const char *const log_level_names[] = { "error", "warn", "info", "debug", NULL };
+static const char *const language_names[] = { "en", "zh-CN", NULL }; /* enum ticket_lang */
 
 #define C(field) offsetof(struct config, field)
 #define K(field) offsetof(struct camera_config, field)
@@ -108,6 +109,7 @@ static const struct key_spec key_table[] = {
 	{ "tickets", "timeout_seconds", KEY_INT, C(webhook_timeout_seconds), "10", 1, 300, NULL },
 	{ "tickets", "project", KEY_STRING, C(webhook_project), NULL, 0, 0, NULL },
 	{ "tickets", "customer", KEY_STRING, C(webhook_customer), NULL, 0, 0, NULL },
+	{ "tickets", "language", KEY_ENUM, C(tickets_language), "en", 0, 0, language_names },
 
 	{ "web", "listen", KEY_STRING, C(web_listen), "127.0.0.1:8080", 0, 0, NULL },
 	{ "web", "tls_cert", KEY_STRING, C(web_tls_cert), NULL, 0, 0, NULL },

@@ -112,6 +112,7 @@ struct config {
 	int webhook_timeout_seconds;
 	char *webhook_project;	/* Redmine project id, Zammad group */
 	char *webhook_customer; /* Zammad customer (an e-mail address) */
+	int tickets_language;	/* what technicians read: an enum ticket_lang (0 en, 1 zh-CN) */
 
 	/* [web] (vigil serve) */
 	char *web_listen;

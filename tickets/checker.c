@@ -943,7 +943,7 @@ static void publish_ticket(struct ticket_checker *chk, const struct ticket *t,
 	buf_reset(&chk->out);
 	jw_init_buf(&w, &chk->out);
 	jw_begin_object(&w);
-	ticket_json_fields(&w, t, now);
+	ticket_json_fields_lang(&w, t, now, (enum ticket_lang)chk->cfg->tickets_language);
 	if (ev) {
 		jw_key(&w, "event");
 		ticket_event_json(&w, ev);

@@ -365,15 +365,31 @@ bool ticket_response_missed(int64_t opened_us, int64_t acknowledged_us, int64_t 
 /* ---- how a ticket reads, for people and for machines -------------------- */
 
 /*
+ * The language of what a technician reads ([tickets] language): the
+ * sentence, the title, the webhook's labels.  Machine fields (kind, level,
+ * state, times, ids) are the same in every language.  The functions
+ * without _lang write English.
+ */
+enum ticket_lang { TICKET_LANG_EN = 0, TICKET_LANG_ZH };
+/* The Simplified Chinese of the English message en (a label or a format of
+ * render.c's table, keeping en's conversions in order) for TICKET_LANG_ZH,
+ * else en itself; en when the table does not have it. */
+const char *ticket_tr(enum ticket_lang lang, const char *en);
+
+/*
  * "Camera gate3 (Gate 3 inbound lane, Zone 1 bonded warehouse) down since
  * 14:02, 25 min", or for a resolved ticket "... was down from 14:02 to
  * 14:40 (38 min)".  Times are local; now_us gives the running duration.
  */
 void ticket_text(const struct ticket *t, int64_t now_us, char *out, size_t size);
+/* The same in lang: "摄像机 gate3（…）自 14:02 起离线，已持续 25 分钟". */
+void ticket_text_lang(const struct ticket *t, int64_t now_us, enum ticket_lang lang, char *out,
+		      size_t size);
 
 /* A short title for ticket systems: "vigil #12: camera gate3 down (Gate 3
  * inbound lane, Zone 1 bonded warehouse)". */
 void ticket_title(const struct ticket *t, char *out, size_t size);
+void ticket_title_lang(const struct ticket *t, enum ticket_lang lang, char *out, size_t size);
 
 /*
  * The ticket as one JSON object: the keys of DESIGN.md (id, kind, level,
@@ -385,6 +401,11 @@ void ticket_title(const struct ticket *t, char *out, size_t size);
 void ticket_json(struct json_writer *w, const struct ticket *t, int64_t now_us);
 /* The body of the ticket object without its braces, to extend it. */
 void ticket_json_fields(struct json_writer *w, const struct ticket *t, int64_t now_us);
+/* The same with "text" in lang (every other value as ticket_json's). */
+void ticket_json_lang(struct json_writer *w, const struct ticket *t, int64_t now_us,
+		      enum ticket_lang lang);
+void ticket_json_fields_lang(struct json_writer *w, const struct ticket *t, int64_t now_us,
+			     enum ticket_lang lang);
 
 /* An event as a JSON object: {id, kind, at, level, actor, note, key}. */
 void ticket_event_json(struct json_writer *w, const struct ticket_event *ev);
@@ -395,6 +416,8 @@ void ticket_clock_text(int64_t us, int64_t now_us, bool seconds, char *out, size
 
 /* "40 s", "25 min", "1 h 05 min", "2 d 3 h". */
 void ticket_duration_text(int64_t us, char *out, size_t size);
+/* The same in lang: "40 秒", "25 分钟", "1 小时 05 分钟", "2 天 3 小时". */
+void ticket_duration_text_lang(int64_t us, enum ticket_lang lang, char *out, size_t size);
 
 /* ---- the checker ------------------------------------------------------- */
 
