@@ -183,7 +183,8 @@ def test_tickets_holds_exports_and_the_access_log():
     wd = workdir()
     broker = Broker(wd)
     cam, config, rec, serve = setup(wd, cameras=1, mqtt=mqtt_section(broker),
-                                    checker={"grace_seconds": "5", "clear_seconds": "5"})
+                                    checker={"grace_seconds": "5", "clear_seconds": "5"},
+                                    recorder={"console_url": "http://console.zone1.example:8080/"})
     chk = Checker(config)
     chk.wait_log("mqtt: connected")
     wait_until(lambda: len(segments(config)) >= 3, 120, what="three segments")
@@ -208,6 +209,14 @@ def test_tickets_holds_exports_and_the_access_log():
     assert status == 409 and "already" in doc["error"], doc
     status, doc = op.post("/api/tickets/99999/ack")
     assert status == 404, doc
+    # every recorder the checker has seen, the real one with its console
+    recs = {x["id"]: x for x in wait_until(
+        lambda: len(op.get("/api/recorders")[1]) >= 2 and op.get("/api/recorders")[1], 30,
+        what="both recorders in the console")}
+    assert recs["rec-far"]["site"] == "Far site" and recs["rec-far"]["cameras_down"] == 1, recs
+    real = [x for x in recs.values() if x["id"] != "rec-far"][0]
+    assert real["state"] == "online" and real["cameras"] == 1, real
+    assert real["console_url"] == "http://console.zone1.example:8080/", real
 
     # holds
     segs = [s for s in segments(config) if s["end"]]
