@@ -269,6 +269,26 @@ static enum MHD_Result get_cameras(struct web_request *r)
 
 /* ---- GET /api/cameras/ID/spans ------------------------------------------- */
 
+/* The camera's segment being written, found among the unfinished ones (a
+ * partial index) rather than by listing every segment of the interval,
+ * which for 90 days is 130,000 rows. */
+struct writing {
+	const char *camera;
+	struct catalog_segment seg;
+	bool found;
+};
+
+static int keep_writing(const struct catalog_segment *seg, void *ctx)
+{
+	struct writing *w = ctx;
+	if (seg->state == SEGMENT_WRITING && strcmp(seg->camera, w->camera) == 0 &&
+	    (!w->found || seg->start_us > w->seg.start_us)) {
+		w->seg = *seg;
+		w->found = true;
+	}
+	return 0;
+}
+
 struct runs_in {
 	struct json_writer *w;
 	int64_t from_us, to_us;
@@ -336,11 +356,10 @@ static enum MHD_Result get_spans(struct web_request *r)
 	ret = catalog_runs_each(r->web->catalog, camera, from, to, write_run, &ri);
 	/* The runs hold finished segments; the one being written is footage
 	 * too, up to now, and the page plays it (live.mp4 or video.mp4). */
-	struct newest live = { 0 };
-	struct catalog_filter lf = { .camera = camera, .from_us = from, .to_us = to };
+	struct writing live = { .camera = camera };
 	if (ret == 0)
-		ret = catalog_segments_each(r->web->catalog, &lf, keep_newest, &live);
-	if (ret == 0 && live.found && live.seg.state == SEGMENT_WRITING && live.seg.start_us < to) {
+		ret = catalog_segments_unfinished(r->web->catalog, keep_writing, &live);
+	if (ret == 0 && live.found && live.seg.start_us < to) {
 		jw_begin_object(&w);
 		jw_kv_time(&w, "start", live.seg.start_us > from ? live.seg.start_us : from);
 		jw_kv_time(&w, "end", now_us < to ? now_us : to);
