@@ -345,6 +345,9 @@ def bench_spans(args, vigil, mkhistory):
         times = timed_cli([vigil, "report", "continuity", "-c", config, "--camera", "d050",
                            "--from", dfrm, "--to", dto, "--format", "json"], 9)
         res["day_continuity_one_cli"] = dist(times, 1000)
+        # the camera list of the console's first page, 101 cameras
+        times, size, _ = timed_get(cli, "/api/cameras", max(5, args.strip_runs))
+        res["cameras_list_http"] = dict(dist(times, 1000), bytes=size)
         res["serve_cpu_s"] = srv.cpu()
     finally:
         srv.stop()
@@ -903,6 +906,9 @@ def summary_text(res, args):
                          sp["day_continuity_all_cli"]["median"],
                          ratio(d["100_over_6_connections_ms"]["median"],
                                sp["day_continuity_all_cli"]["median"])))
+        if "cameras_list_http" in sp:
+            lines.append("    GET /api/cameras (101 cameras): median %.1f ms, p95 %.1f ms" % (
+                sp["cameras_list_http"]["median"], sp["cameras_list_http"]["p95"]))
     vw = res.get("viewers")
     if vw:
         lines.append("  recording %d cameras (%s, %d kbit/s) with vigil serve beside it:" % (
