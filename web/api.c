@@ -187,8 +187,12 @@ static void camera_json(struct web_request *r, struct json_writer *w,
 	struct catalog_camera_stats st;
 	bool have_stats = catalog_camera_stats(web->catalog, cam->id, &st) == 0;
 	/* Only the last day is looked at: a recording camera's newest segment
-	 * and any open gap are in it. */
+	 * and any open gap are in it.  The segments that end after the newest
+	 * finished one ends, less a microsecond, are that one and the one
+	 * being written: a day of 60 s segments would be 1,440 rows. */
 	struct catalog_filter f = { .camera = cam->id, .from_us = now_us - 86400000000LL };
+	if (have_stats && st.newest_us - 1 > f.from_us)
+		f.from_us = st.newest_us - 1;
 	struct newest newest = { 0 };
 	catalog_segments_each(web->catalog, &f, keep_newest, &newest);
 	struct open_gap gap = { 0 };
