@@ -70,7 +70,7 @@ SEGCHECK_OBJ = $(call obj,$(SEGCHECK_SRC))
 
 LIBVIGIL  = $(BUILD)/libvigil.a
 
-.PHONY: all deps test test-unit test-integration run clean install check bench bench-checker bench-retention bench-ingest bench-web san san-programs soak \
+.PHONY: all deps test test-unit test-integration run clean install check bench bench-checker bench-fleet bench-retention bench-ingest bench-web san san-programs soak \
 	fuzz fuzz-build fuzz-programs
 all: $(BUILD)/vigil $(BUILD)/camsim $(BUILD)/segcheck $(BUILD)/mkhistory
 
@@ -209,6 +209,10 @@ $(BUILD)/checker-load: $(BUILD)/obj/bench/checker_load.o
 
 bench-checker: all $(BUILD)/checker-load
 	@python3 bench/checker_bench.py --build $(BUILD)
+
+bench: bench-fleet
+bench-fleet: all $(BUILD)/checker-load
+	@python3 bench/bench_fleet.py --build $(BUILD)
 
 bench: bench-retention
 bench-retention: all $(BUILD)/catbench

@@ -97,14 +97,6 @@ void sla_report_release(struct sla_report *rep)
 
 /* ---- writers ------------------------------------------------------------ */
 
-static void response_text(const struct sla_ticket *s, char *out, size_t size)
-{
-	if (s->response_us >= 0)
-		ticket_duration_text(s->response_us, out, size);
-	else
-		snprintf(out, size, "never");
-}
-
 static void sla_text(const struct sla_report *rep, FILE *out)
 {
 	char a[40], b[40];
@@ -216,13 +208,40 @@ static void sla_json(const struct sla_report *rep, FILE *out)
 	jw_finish(&w);
 }
 
+/* The same in the report's language, for the page. */
+static void response_html(const struct sla_ticket *s, char *out, size_t size)
+{
+	if (s->response_us >= 0)
+		ticket_duration_text_lang(s->response_us,
+					  report_get_lang() == REPORT_LANG_ZH ? TICKET_LANG_ZH
+									      : TICKET_LANG_EN,
+					  out, size);
+	else
+		snprintf(out, size, "%s", page_tr("never"));
+}
+
+/* The header row of a table of tickets: n column names. */
+static void th_row(FILE *out, const char *const *names, size_t n)
+{
+	fputs("<table><tr>", out);
+	for (size_t i = 0; i < n; i++) {
+		fputs("<th>", out);
+		page_html_tr(out, names[i]);
+		fputs("</th>", out);
+	}
+	fputs("</tr>\n", out);
+}
+
 static void sla_html_misses(const struct sla_report *rep, FILE *out)
 {
-	fprintf(out, "<h2>Response-time misses (target 10 min): %d</h2>\n", rep->misses);
+	static const char *const cols[] = { "ticket", "fault", "opened", "acknowledged",
+					    "response" };
+	fputs("<h2>", out);
+	page_printf(out, "Response-time misses (target 10 min): %d", rep->misses);
+	fputs("</h2>\n", out);
 	if (!rep->misses)
 		return;
-	fprintf(out, "<table><tr><th>ticket</th><th>fault</th><th>opened</th>"
-		     "<th>acknowledged</th><th>response</th></tr>\n");
+	th_row(out, cols, 5);
 	for (size_t i = 0; i < rep->ntickets; i++) {
 		const struct sla_ticket *s = &rep->tickets[i];
 		char o[40], k[40], r[40], text[1024];
@@ -230,8 +249,8 @@ static void sla_html_misses(const struct sla_report *rep, FILE *out)
 			continue;
 		page_local_min(s->ticket.opened_us, o, sizeof(o));
 		page_local_min(s->ticket.acknowledged_us, k, sizeof(k));
-		response_text(s, r, sizeof(r));
-		ticket_text(&s->ticket, rep->generated_us, text, sizeof(text));
+		response_html(s, r, sizeof(r));
+		page_ticket_text(&s->ticket, rep->generated_us, text, sizeof(text));
 		fprintf(out, "<tr><td>#%" PRId64 "</td><td>", s->ticket.id);
 		page_html_text(out, text);
 		fprintf(out, "</td><td>%s</td><td>%s</td><td class=\"bad\">%s</td></tr>\n", o, k,
@@ -242,11 +261,13 @@ static void sla_html_misses(const struct sla_report *rep, FILE *out)
 
 static void sla_html_faults(const struct sla_report *rep, FILE *out)
 {
-	fprintf(out, "<h2>Faults: %zu</h2>\n", rep->ntickets);
+	static const char *const cols[] = { "ticket", "level", "fault", "opened", "resolved" };
+	fputs("<h2>", out);
+	page_printf(out, "Faults: %zu", rep->ntickets);
+	fputs("</h2>\n", out);
 	if (!rep->ntickets)
 		return;
-	fprintf(out, "<table><tr><th>ticket</th><th>level</th><th>fault</th>"
-		     "<th>opened</th><th>resolved</th></tr>\n");
+	th_row(out, cols, 5);
 	for (size_t i = 0; i < rep->ntickets; i++) {
 		page_html_ticket_row(out, &rep->tickets[i].ticket, rep->generated_us);
 	}
@@ -260,17 +281,22 @@ static void sla_html(const struct sla_report *rep, FILE *out)
 	page_local_min(rep->from_us, a, sizeof(a));
 	page_local_min(rep->to_us, b, sizeof(b));
 	page_local_min(rep->generated_us, gen, sizeof(gen));
-	snprintf(title, sizeof(title), "SLA report %s", rep->quarter);
+	page_snprintf(title, sizeof(title), "SLA report %s", rep->quarter);
 	page_html_head(out, title);
-	fprintf(out, "<h1>SLA report, quarter ");
+	fputs("<h1>", out);
+	page_html_tr(out, "SLA report, quarter ");
 	page_html_text(out, rep->quarter);
 	fprintf(out, "</h1>\n<p class=\"small\">");
 	page_html_text(out, rep->site);
-	fprintf(out, " &middot; %s to %s (local time) &middot; generated %s</p>\n", a, b, gen);
-	fprintf(out, "<p>Score <span class=\"score%s\">%d</span> / 100</p>\n",
-		rep->score < 100 ? " bad" : "", rep->score);
-	fprintf(out, "<h2>Deductions</h2>\n<table><tr><th>level</th><th class=\"num\">faults"
-		     "</th><th class=\"num\">each</th><th class=\"num\">deducted</th></tr>\n");
+	page_printf(out, " &middot; %s to %s (local time) &middot; generated %s", a, b, gen);
+	fputs("</p>\n<p>", out);
+	page_printf(out, "Score <span class=\"score%s\">%d</span> / 100",
+		    rep->score < 100 ? " bad" : "", rep->score);
+	page_printf(out,
+		    "</p>\n<h2>%s</h2>\n<table><tr><th>%s</th><th class=\"num\">%s</th>"
+		    "<th class=\"num\">%s</th><th class=\"num\">%s</th></tr>\n",
+		    page_tr("Deductions"), page_tr("level"), page_tr("faults"), page_tr("each"),
+		    page_tr("deducted"));
 	for (int l = 1; l <= 4; l++)
 		fprintf(out,
 			"<tr><td>%d</td><td class=\"num\">%d</td><td class=\"num\">-%d</td>"

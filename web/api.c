@@ -384,6 +384,21 @@ static enum MHD_Result get_spans(struct web_request *r)
 		jw_end_object(&w);
 	}
 	jw_end_array(&w);
+	/* Footage the retention rule removed, which the strip marks apart
+	 * from the gaps nobody chose. */
+	jw_key(&w, "deletions");
+	jw_begin_array(&w);
+	for (size_t i = 0; i < cc.ngaps; i++) {
+		const struct continuity_gap *g = &cc.gaps[i];
+		if (strcmp(g->reason, "deleted") != 0)
+			continue;
+		jw_begin_object(&w);
+		jw_kv_time(&w, "start", g->start_us);
+		jw_kv_time(&w, "end", g->end_us);
+		jw_kv_string(&w, "reason", g->detail);
+		jw_end_object(&w);
+	}
+	jw_end_array(&w);
 	jw_key(&w, "holds");
 	jw_begin_array(&w);
 	struct holds_in hi = { &w, from, to };
@@ -437,7 +452,11 @@ static enum MHD_Result reply_report(struct web_request *r, report_writer_fn writ
 	FILE *mem = open_memstream(&data, &len);
 	if (!mem)
 		return web_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	/* The printable page speaks the user's language (each request has its
+	 * own thread, and the writers take the language of theirs). */
+	report_set_lang(r->lang == WEB_LANG_ZH ? REPORT_LANG_ZH : REPORT_LANG_EN);
 	int ret = write(rep, f, mem);
+	report_set_lang(REPORT_LANG_EN);
 	if (fclose(mem) != 0 && ret == 0)
 		ret = -EIO;
 	if (ret == -ENOTSUP) {

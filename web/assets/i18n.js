@@ -58,6 +58,7 @@ export const MESSAGES = {
     'col.address': 'Address',
     'col.id': 'No.',
     'col.sha256': 'SHA-256',
+    'col.size': 'Size',
     'col.coverage': 'Coverage',
     'col.verdict': 'Verdict',
     'col.gaps': 'Gaps',
@@ -72,6 +73,7 @@ export const MESSAGES = {
     'ago': '{0} ago',
 
     'state.recording': 'recording',
+    'state.stopped': 'not recording',
     'state.down': 'down',
     'state.degraded': 'degraded',
     'state.stalled': 'stalled',
@@ -287,6 +289,7 @@ export const MESSAGES = {
     'col.address': '地址',
     'col.id': '编号',
     'col.sha256': 'SHA-256',
+    'col.size': '大小',
     'col.coverage': '覆盖率',
     'col.verdict': '结论',
     'col.gaps': '中断',
@@ -301,6 +304,7 @@ export const MESSAGES = {
     'ago': '{0}前',
 
     'state.recording': '录像中',
+    'state.stopped': '未录像',
     'state.down': '离线',
     'state.degraded': '降级',
     'state.stalled': '停滞',
