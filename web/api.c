@@ -196,8 +196,12 @@ static void camera_json(struct web_request *r, struct json_writer *w,
 	struct catalog_camera_stats st;
 	bool have_stats = catalog_camera_stats(web->catalog, cam->id, &st) == 0;
 	/* Only the last day is looked at: a recording camera's newest segment
-	 * and any open gap are in it. */
+	 * and any open gap are in it.  The segments that end after the newest
+	 * finished one ends, less a microsecond, are that one and the one
+	 * being written: a day of 60 s segments would be 1,440 rows. */
 	struct catalog_filter f = { .camera = cam->id, .from_us = now_us - 86400000000LL };
+	if (have_stats && st.newest_us - 1 > f.from_us)
+		f.from_us = st.newest_us - 1;
 	struct newest newest = { 0 };
 	catalog_segments_each(web->catalog, &f, keep_newest, &newest);
 	struct open_gap gap = { 0 };
@@ -278,6 +282,26 @@ static enum MHD_Result get_cameras(struct web_request *r)
 
 /* ---- GET /api/cameras/ID/spans ------------------------------------------- */
 
+/* The camera's segment being written, found among the unfinished ones (a
+ * partial index) rather than by listing every segment of the interval,
+ * which for 90 days is 130,000 rows. */
+struct writing {
+	const char *camera;
+	struct catalog_segment seg;
+	bool found;
+};
+
+static int keep_writing(const struct catalog_segment *seg, void *ctx)
+{
+	struct writing *w = ctx;
+	if (seg->state == SEGMENT_WRITING && strcmp(seg->camera, w->camera) == 0 &&
+	    (!w->found || seg->start_us > w->seg.start_us)) {
+		w->seg = *seg;
+		w->found = true;
+	}
+	return 0;
+}
+
 struct runs_in {
 	struct json_writer *w;
 	int64_t from_us, to_us;
@@ -345,11 +369,10 @@ static enum MHD_Result get_spans(struct web_request *r)
 	ret = catalog_runs_each(r->web->catalog, camera, from, to, write_run, &ri);
 	/* The runs hold finished segments; the one being written is footage
 	 * too, up to now, and the page plays it (live.mp4 or video.mp4). */
-	struct newest live = { 0 };
-	struct catalog_filter lf = { .camera = camera, .from_us = from, .to_us = to };
+	struct writing live = { .camera = camera };
 	if (ret == 0)
-		ret = catalog_segments_each(r->web->catalog, &lf, keep_newest, &live);
-	if (ret == 0 && live.found && live.seg.state == SEGMENT_WRITING && live.seg.start_us < to) {
+		ret = catalog_segments_unfinished(r->web->catalog, keep_writing, &live);
+	if (ret == 0 && live.found && live.seg.start_us < to) {
 		jw_begin_object(&w);
 		jw_kv_time(&w, "start", live.seg.start_us > from ? live.seg.start_us : from);
 		jw_kv_time(&w, "end", now_us < to ? now_us : to);
