@@ -70,7 +70,7 @@ SEGCHECK_OBJ = $(call obj,$(SEGCHECK_SRC))
 
 LIBVIGIL  = $(BUILD)/libvigil.a
 
-.PHONY: all deps test test-unit test-integration run clean install check bench bench-checker bench-fleet bench-retention bench-ingest bench-web san san-programs soak \
+.PHONY: all deps test test-unit test-integration run clean install check bench bench-checker bench-fleet bench-retention bench-ingest bench-web bench-metrics san san-programs soak \
 	fuzz fuzz-build fuzz-programs
 all: $(BUILD)/vigil $(BUILD)/camsim $(BUILD)/segcheck $(BUILD)/mkhistory
 
@@ -230,6 +230,11 @@ bench-ingest: all
 bench: bench-web
 bench-web: all
 	@python3 bench/bench_web.py --build $(BUILD) $(BENCH_WEB_ARGS)
+
+# the cost of a /metrics scrape of a recorder with 256 cameras
+bench: bench-metrics
+bench-metrics: all
+	@python3 bench/bench_metrics.py --build $(BUILD)
 
 # the figures also go to $(BUILD)/soak-figures.txt as they come
 soak: all $(BUILD)/vfault.so fuzz-build
