@@ -58,6 +58,7 @@ static const char *const language_names[] = { "en", "zh-CN", NULL }; /* enum tic
 static const struct key_spec key_table[] = {
 	{ "recorder", "id", KEY_STRING, C(recorder_id), "vigil", 0, 0, NULL },
 	{ "recorder", "site", KEY_STRING, C(site), "", 0, 0, NULL },
+	{ "recorder", "console_url", KEY_STRING, C(console_url), NULL, 0, 0, NULL },
 	{ "recorder", "log_level", KEY_ENUM, C(log_level), "info", 0, 0, log_level_names },
 	{ "recorder", "user", KEY_STRING, C(run_as_user), NULL, 0, 0, NULL },
 	{ "recorder", "allow_root", KEY_BOOL, C(allow_root), "false", 0, 0, NULL },
@@ -1018,6 +1019,10 @@ static void resolve_global(struct parse *p)
 	if (cfg->webhook_token && (ret = redact_add_secret(cfg->webhook_token)) < 0)
 		registration_failed(p, key_line(p, "tickets", "token_file"), "[tickets] token",
 				    ret);
+	if (cfg->console_url && strncmp(cfg->console_url, "http://", 7) != 0 &&
+	    strncmp(cfg->console_url, "https://", 8) != 0)
+		ERR(p, key_line(p, "recorder", "console_url"),
+		    "[recorder] console_url must start with http:// or https://");
 	if (cfg->webhook_url && strncmp(cfg->webhook_url, "http://", 7) != 0 &&
 	    strncmp(cfg->webhook_url, "https://", 8) != 0)
 		ERR(p, key_line(p, "tickets", "webhook_url"),

@@ -60,6 +60,7 @@ struct config {
 	/* [recorder] */
 	char *recorder_id;
 	char *site;
+	char *console_url; /* its console/API, for the fleet inventory; NULL: none */
 	int log_level;	   /* an enum log_level from util/log.h */
 	char *run_as_user; /* drop privileges to this user after start-up */
 	bool allow_root;   /* run as root without dropping privileges */

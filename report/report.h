@@ -104,6 +104,16 @@ struct sla_ticket {
 	int64_t response_us; /* opened to acknowledged; -1: never acknowledged */
 };
 
+/* One site of the fleet: its recorders as the checker has seen them and
+ * the score of its own faults. */
+struct sla_site {
+	char site[TICKET_TEXT_MAX];
+	int recorders; /* seen by the checker */
+	int counts[5];
+	int faults;
+	int score;
+};
+
 struct sla_report {
 	char quarter[16];
 	const char *site; /* [recorder] site: the config's, which must outlive this */
@@ -114,6 +124,9 @@ struct sla_report {
 	int misses;		    /* response-time misses */
 	struct sla_ticket *tickets; /* opened in the quarter, by id */
 	size_t ntickets;
+	/* every site of a recorder the checker has seen or of a ticket, by name */
+	struct sla_site *sites;
+	size_t nsites;
 };
 
 /*

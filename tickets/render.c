@@ -68,6 +68,9 @@ static const struct message messages[] = {
 	{ "Acknowledged by %s%s%s. %s", "已由 %s 确认%s%s。%s" },
 	{ "Resolved by %s%s%s. %s", "已由 %s 处理完毕%s%s。%s" },
 	{ "Reopened: the fault went on. %s", "重新打开：故障仍在持续。%s" },
+	/* a site's link (several recorders, one view) */
+	{ "Site", "站点" },
+	{ "site", "站点" },
 };
 
 const char *ticket_tr(enum ticket_lang lang, const char *en)
@@ -171,6 +174,8 @@ static void subject(const struct ticket *t, enum ticket_lang lang, char *out, si
 	where(t, lang, w, sizeof(w));
 	if (t->camera[0])
 		snprintf(out, size, "%s %s%s", ticket_tr(lang, "Camera"), t->camera, w);
+	else if (t->kind == TICKET_SITE_UNREACHABLE) /* recorder holds the site's key */
+		snprintf(out, size, "%s %s%s", ticket_tr(lang, "Site"), t->recorder, w);
 	else
 		snprintf(out, size, "%s %s%s", ticket_tr(lang, "Recorder"), t->recorder, w);
 }
@@ -212,7 +217,9 @@ void ticket_title_lang(const struct ticket *t, enum ticket_lang lang, char *out,
 	char w[2 * TICKET_TEXT_MAX + 16];
 	where(t, lang, w, sizeof(w));
 	tr_snprintf(lang, out, size, "vigil #%" PRId64 ": %s %s %s%s", t->id,
-		    ticket_tr(lang, t->camera[0] ? "camera" : "recorder"),
+		    ticket_tr(lang, t->camera[0]			 ? "camera"
+				    : t->kind == TICKET_SITE_UNREACHABLE ? "site"
+									 : "recorder"),
 		    t->camera[0] ? t->camera : t->recorder, what(t->kind, false, lang), w);
 	redact_scrub(out, size);
 }

@@ -126,6 +126,7 @@ struct ticket_fault {
 	char site[TICKET_TEXT_MAX];
 	char location[TICKET_TEXT_MAX];
 	char detail[TICKET_DETAIL_MAX];
+	int64_t held_by; /* the root cause's ticket holding this one back; 0: none */
 };
 
 /* One pending webhook delivery. */
@@ -240,6 +241,74 @@ int ticket_db_observed_each(struct ticket_db *db, ticket_observed_fn fn, void *c
  * it was saved; -ENOENT if none. */
 int ticket_db_recorder_payload(struct ticket_db *db, const char *recorder, char *out, size_t size,
 			       int64_t *updated_us);
+
+/*
+ * The fleet: every recorder the checker has heard of (schema 3).  seen
+ * records a message from it at seen_us (creating its row; site "" keeps
+ * the one known).  inventory replaces what its last inventory said, its
+ * cameras included.  forget removes it and its cameras.
+ */
+#define TICKET_VERSION_MAX 32
+#define TICKET_URL_MAX 256
+struct ticket_inventory_camera {
+	char camera[TICKET_ID_MAX];
+	char site[TICKET_TEXT_MAX];
+	char location[TICKET_TEXT_MAX];
+};
+struct ticket_inventory {
+	char recorder[TICKET_ID_MAX];
+	char site[TICKET_TEXT_MAX];
+	char version[TICKET_VERSION_MAX];
+	char console_url[TICKET_URL_MAX]; /* "" when it serves none */
+	int64_t at_us;			  /* when it arrived, on the checker's clock */
+	size_t ncameras;
+	struct ticket_inventory_camera *cameras; /* owned by whoever filled it */
+};
+int ticket_db_recorder_seen(struct ticket_db *db, const char *recorder, const char *site,
+			    int64_t seen_us);
+int ticket_db_recorder_inventory(struct ticket_db *db, const struct ticket_inventory *inv);
+int ticket_db_recorder_forget(struct ticket_db *db, const char *recorder);
+
+/* A recorder as `vigil tickets recorders` lists it: its row, its observed
+ * state ("" when none), and how many cameras it has (the inventory's, or
+ * those heard of when it sent none). */
+struct ticket_recorder {
+	char recorder[TICKET_ID_MAX];
+	char site[TICKET_TEXT_MAX];
+	char version[TICKET_VERSION_MAX];
+	char console_url[TICKET_URL_MAX];
+	char state[24];
+	int64_t state_since_us; /* -1: unknown */
+	int64_t first_seen_us, last_seen_us;
+	int64_t inventory_us; /* -1: no inventory yet */
+	int ncameras;
+};
+typedef int (*ticket_recorder_fn)(const struct ticket_recorder *r, void *ctx);
+/* By site, then recorder id. */
+int ticket_db_recorders_each(struct ticket_db *db, ticket_recorder_fn fn, void *ctx);
+
+/* One camera of a recorder: from its inventory and/or what was observed. */
+struct ticket_recorder_camera {
+	char camera[TICKET_ID_MAX];
+	char site[TICKET_TEXT_MAX];
+	char location[TICKET_TEXT_MAX];
+	char state[24]; /* "" when never observed */
+	int64_t since_us;
+	bool inventoried; /* in the recorder's last inventory */
+};
+typedef int (*ticket_recorder_camera_fn)(const struct ticket_recorder_camera *c, void *ctx);
+int ticket_db_recorder_cameras_each(struct ticket_db *db, const char *recorder,
+				    ticket_recorder_camera_fn fn, void *ctx);
+
+/*
+ * A site's key: the name its bridge is given in MQTT topics
+ * (PREFIX/bridge/KEY/state): the site name in lower case, every run of
+ * characters other than ASCII letters and digits turned into one '-'
+ * ("Zone 1 bonded warehouse" -> "zone-1-bonded-warehouse"), at most 64
+ * characters; a name with no ASCII letter or digit gets "site-" and 8 hex
+ * digits of its hash.  "" for an empty name.
+ */
+void ticket_site_key(const char *site, char *out, size_t size);
 
 /* Small key/value facts; get returns -ENOENT when unset. */
 int ticket_db_meta_set(struct ticket_db *db, const char *key, const char *value);

@@ -46,7 +46,7 @@ function drawHeader() {
   const links = [['cameras', 'nav.cameras'], ['multi', 'nav.multi'], ['tickets', 'nav.tickets'],
     ['holds', 'nav.holds']];
   if (roleAtLeast('operator')) links.push(['export', 'nav.export']);
-  links.push(['reports', 'nav.reports']);
+  links.push(['reports', 'nav.reports'], ['recorders', 'nav.recorders']);
   if (roleAtLeast('admin')) links.push(['users', 'nav.users'], ['access', 'nav.access']);
   const here = (location.hash.split('/')[1] || 'cameras').split('?')[0];
   const nav = h('nav', { 'aria-label': t('nav.label') },
@@ -626,6 +626,24 @@ async function viewHolds() {
   load();
 }
 
+// ---- recorders ----------------------------------------------------------------
+
+// Every recorder the checker has seen, per site, with a link to each one's
+// own console.
+async function viewRecorders() {
+  const list = await api('GET', '/api/recorders');
+  const rows = list.map((x) => h('tr', { dataset: { recorder: x.id } },
+    h('td', {}, x.site || ''), h('th', { scope: 'row' }, x.id),
+    h('td', {}, h('span', { class: 'state state-' + x.state }, t('state.' + x.state))),
+    h('td', {}, x.last_seen ? fmtTime(parseTime(x.last_seen)) : ''),
+    h('td', {}, String(x.cameras) + (x.cameras_down ? ' (' + t('recorders.down', x.cameras_down) + ')' : '')),
+    h('td', {}, x.version || ''),
+    h('td', {}, x.console_url ? h('a', { href: x.console_url, class: 'console-link', rel: 'noopener' }, x.console_url) : '')));
+  main.replaceChildren(h('h1', {}, t('nav.recorders')),
+    rows.length ? table([t('col.site'), t('col.recorder'), t('col.state'), t('recorders.seen'), t('nav.cameras'),
+      t('recorders.version'), t('recorders.console')], rows, { id: 'recorders-table' }) : h('p', {}, t('recorders.empty')));
+}
+
 // ---- tickets ------------------------------------------------------------------
 
 async function viewTickets() {
@@ -873,6 +891,7 @@ async function route() {
   const views = {
     '': viewCameras, cameras: viewCameras, multi: viewMulti, export: viewExport, holds: viewHolds,
     tickets: viewTickets, reports: viewReports, users: viewUsers, access: viewAccess,
+    recorders: viewRecorders,
   };
   main.dataset.view = view || 'cameras';
   try {
