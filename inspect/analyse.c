@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,7 @@ void inspect_thresholds_default(struct inspect_thresholds *th)
 {
 	th->black_luma = 32;
 	th->dark_fraction = 0.95;
-	th->uniform_fraction = 0.95;
+	th->uniform_fraction = 0.90;
 	th->uniform_range = 10;
 	th->block_change = 10;
 	th->frozen_max_blocks = 0;
@@ -152,6 +153,9 @@ static int changed_blocks(const uint8_t *a, const uint8_t *b, double th)
 	return n;
 }
 
+/* Gradient magnitude, clipped so that a high-contrast caption weighs no
+ * more per pixel than the scene's own edges. */
+#define EDGE_CLIP 40.0f
 static void edges_of(const uint8_t *p, float *e)
 {
 	memset(e, 0, sizeof(float) * W * H);
@@ -159,19 +163,37 @@ static void edges_of(const uint8_t *p, float *e)
 		for (int x = 1; x < W - 1; x++) {
 			int gx = p[y * W + x + 1] - p[y * W + x - 1];
 			int gy = p[(y + 1) * W + x] - p[(y - 1) * W + x];
-			e[y * W + x] = (float)sqrt((double)gx * gx + (double)gy * gy);
+			float g = (float)sqrt((double)gx * gx + (double)gy * gy);
+			e[y * W + x] = g < EDGE_CLIP ? g : EDGE_CLIP;
 		}
 	}
 }
 
+/* Marks the busiest TRIM_SHARE of blocks of e (where a caption sits):
+ * they are left out of the correlation, as out of the detail. */
+static void busiest_blocks(const float *e, bool *mask)
+{
+	double energy[NBLOCKS] = { 0 }, sorted[NBLOCKS];
+	for (int y = 0; y < BY * BLOCK; y++)
+		for (int x = 0; x < BX * BLOCK; x++)
+			energy[(y / BLOCK) * BX + x / BLOCK] += e[y * W + x];
+	memcpy(sorted, energy, sizeof(sorted));
+	qsort(sorted, NBLOCKS, sizeof(sorted[0]), cmp_double);
+	double cut = sorted[NBLOCKS - 1 - (int)(NBLOCKS * TRIM_SHARE)];
+	for (int i = 0; i < NBLOCKS; i++)
+		mask[i] = energy[i] > cut;
+}
+
 /* Normalized cross-correlation of a and b shifted by (dx, dy), over their
- * overlap less a border. */
-static double ncc(const float *a, const float *b, int dx, int dy)
+ * overlap less a border and the masked blocks. */
+static double ncc(const float *a, const float *b, const bool *mask, int dx, int dy)
 {
 	double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
 	int n = 0;
 	for (int y = SHIFT + 1; y < H - SHIFT - 1; y++) {
 		for (int x = SHIFT + 1; x < W - SHIFT - 1; x++) {
+			if (y < BY * BLOCK && x < BX * BLOCK && mask[(y / BLOCK) * BX + x / BLOCK])
+				continue;
 			double va = a[y * W + x], vb = b[(y + dy) * W + x + dx];
 			sa += va;
 			sb += vb;
@@ -181,6 +203,8 @@ static double ncc(const float *a, const float *b, int dx, int dy)
 			n++;
 		}
 	}
+	if (n == 0)
+		return 0;
 	double cov = sab - sa * sb / n;
 	double da = saa - sa * sa / n, db = sbb - sb * sb / n;
 	if (da <= 1e-9 || db <= 1e-9)
@@ -191,15 +215,20 @@ static double ncc(const float *a, const float *b, int dx, int dy)
 static double best_match(const uint8_t *plane, const uint8_t *ref)
 {
 	float *a = malloc(sizeof(float) * W * H * 2);
+	bool mask[NBLOCKS], mask_b[NBLOCKS];
 	if (!a)
 		return -1;
 	float *b = a + W * H;
 	edges_of(ref, a);
 	edges_of(plane, b);
+	busiest_blocks(a, mask);
+	busiest_blocks(b, mask_b);
+	for (int i = 0; i < NBLOCKS; i++)
+		mask[i] = mask[i] || mask_b[i];
 	double best = -1;
 	for (int dy = -SHIFT; dy <= SHIFT; dy++)
 		for (int dx = -SHIFT; dx <= SHIFT; dx++) {
-			double v = ncc(a, b, dx, dy);
+			double v = ncc(a, b, mask, dx, dy);
 			if (v > best)
 				best = v;
 		}
