@@ -177,8 +177,20 @@ int inspect_camera(const struct config *cfg, struct catalog *cat, const struct c
 	ret = newest_picture(cfg, cat, cam->id, now_us, &pic, &r->frame_us, key, sizeof(key),
 			     r->reason, sizeof(r->reason));
 	if (ret == 0 && have_latest && strcmp(key, latest.frame_key) == 0) {
-		snprintf(r->reason, sizeof(r->reason), "no new keyframe since the last check");
-		ret = -EAGAIN;
+		/* nothing new to judge: the last verdict stands (and no
+		 * frozen from comparing a keyframe with itself) */
+		enum picture_state last = PICTURE_UNKNOWN;
+		inspect_picture_parse(latest.state, &last);
+		r->state = last;
+		static const char again[] = "no new keyframe since the last check";
+		const char *was = latest.reason;
+		if (!strncmp(was, again, sizeof(again) - 1))
+			was += sizeof(again) - 1 + (was[sizeof(again) - 1] == ':' ? 2 : 0);
+		snprintf(r->reason, sizeof(r->reason), "%s%s%.100s", again, *was ? ": " : "", was);
+		ret = store(cat, r, &latest, latest.frame_key,
+			    latest.plane_len == INSPECT_PLANE_BYTES ? latest.plane : NULL,
+			    latest.thumbnail, latest.thumbnail_len, latest.healthy_since_us);
+		goto out;
 	}
 	if (ret < 0) {
 		/* a failed check: unknown, and the next one still compares
