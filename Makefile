@@ -177,7 +177,7 @@ san-programs: $(BUILD)/vigil $(BUILD)/unit-tests $(BUILD)/mkhistory
 # (tests/integration/test_security_fuzz.py).  See tests/fuzz/README.md.
 FUZZ_BUILD   ?= $(BUILD)/fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS  = config health_parse rtsp
+FUZZ_TARGETS  = config health_parse rtsp inspect
 
 fuzz-build:
 	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang SAN=1 \

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "ingest/ingest.h"
 #include "inspect/inspect.h"
 #include "util/clock.h"
 #include "util/db.h"
@@ -150,6 +151,7 @@ int cmd_inspect(int argc, char **argv)
 		config_free(&cfg);
 		return EXIT_NOT_OK;
 	}
+	ingest_install_av_log(); /* a corrupt keyframe is a reason, not noise */
 	int status;
 	if (accept) {
 		char err[256] = "";
