@@ -388,7 +388,9 @@ static int recorder_start(struct recorder *r)
 		return -1;
 	}
 	/* ingest -> health through a callback: ingest never includes health */
-	struct ingest_callbacks icb = { .state_changed = health_publisher_notify, .ctx = r->pub };
+	struct ingest_callbacks icb = { .state_changed = health_publisher_notify,
+					.clock_offset = health_publisher_clock_offset,
+					.ctx = r->pub };
 	if (!(r->ing = ingest_new(cfg, r->cat, &icb))) {
 		log_warnx("out of memory");
 		return -1;

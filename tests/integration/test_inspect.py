@@ -133,3 +133,40 @@ def test_inspect_now_and_accept_without_a_recorder():
     assert out.split()[:2] == ["cam1", "ok"], out
     code, out, err = vigil("inspect", "-c", config, "accept", "nosuch", check=2)
     code, out, err = vigil("inspect", "-c", config, "later", check=2)
+
+
+def test_camera_clock_offset_from_sender_reports():
+    wd = workdir()
+    broker = Broker(wd)
+    cams = Camsim(wd, cameras=2, gop=1, clip_seconds=5, extra=["--pictures"])
+    config = write_config(
+        wd, {"cam1": cams.url("cam1"), "cam2": cams.url("cam2")}, mqtt=mqtt_section(broker),
+        inspection={"interval_seconds": "2", "max_clock_offset_seconds": "5"},
+        checker={"grace_seconds": "1", "clear_seconds": "2"})
+    rec_id = "rec-" + os.path.basename(wd)[-6:]
+    sub = Subscriber(broker)
+    rec = Recorder(config)
+    chk = Checker(config)
+    topic = "vigil/%s/camera/cam1/health" % rec_id
+    # sender reports come every few seconds: the offset is known, and small
+    sub.wait(lambda m: m["topic"] == topic and m["json"] and
+             m["json"]["clock_offset_s"] is not None, 20, what="cam1 clock offset")
+    assert abs(sub.json(topic)[-1]["clock_offset_s"]) < 1
+
+    cams.ctl("clock cam1 30")
+    sub.wait(lambda m: m["topic"] == topic and m["json"] and m["json"]["clock_fault"] and
+             m["json"]["state"] == "degraded", 20, what="cam1 clock fault")
+    h = sub.json(topic)[-1]
+    assert 29 < h["clock_offset_s"] < 31 and "camera-clock" in h["degraded_by"], h
+    wait_until(lambda: [(t["camera"], t["kind"]) for t in tickets(config, all_=False)] ==
+               [("cam1", "camera-clock")], 15, what="a camera-clock ticket")
+
+    cams.ctl("clock cam1 0")
+    sub.wait(lambda m: m["topic"] == topic and m["json"] and not m["json"]["clock_fault"] and
+             m["json"]["state"] == "recording", 20, what="cam1 clock right again")
+    wait_until(lambda: tickets(config, all_=False) == [], 15, what="the ticket resolved")
+    assert [t["kind"] for t in tickets(config)] == ["camera-clock"]
+    cam2 = sub.json("vigil/%s/camera/cam2/health" % rec_id)[-1]
+    assert not cam2["clock_fault"] and cam2["state"] == "recording", cam2
+    chk.stop()
+    assert rec.stop() == 0
