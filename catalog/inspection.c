@@ -60,7 +60,8 @@ static int column_blob(sqlite3_stmt *row, int col, uint8_t **out, size_t *len)
 
 static double column_double_or(sqlite3_stmt *row, int col, double none)
 {
-	return sqlite3_column_type(row, col) == SQLITE_NULL ? none : sqlite3_column_double(row, col);
+	return sqlite3_column_type(row, col) == SQLITE_NULL ? none
+							    : sqlite3_column_double(row, col);
 }
 
 int catalog_inspection_add(struct catalog *cat, const struct catalog_inspection *r,
@@ -69,10 +70,10 @@ int catalog_inspection_add(struct catalog *cat, const struct catalog_inspection 
 	int ret;
 	if ((ret = db_begin(cat->db)) < 0)
 		return ret;
-	sqlite3_stmt *s = db_stmt(cat->db,
-				  "INSERT INTO inspection (camera, checked_us, frame_us, state, reason, "
-				  "mean, spread, detail_ratio, match, changed_blocks, thumbnail) VALUES "
-				  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	sqlite3_stmt *s = db_stmt(
+		cat->db, "INSERT INTO inspection (camera, checked_us, frame_us, state, reason, "
+			 "mean, spread, detail_ratio, match, changed_blocks, thumbnail) VALUES "
+			 "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
 	db_bind_text(s, 1, r->camera);
 	db_bind_int64(s, 2, r->checked_us);
 	db_bind_opt_int64(s, 3, r->frame_us);
@@ -118,17 +119,16 @@ static int read_latest(sqlite3_stmt *row, void *out)
 	return ret;
 }
 
-int catalog_inspection_latest(struct catalog *cat, const char *camera,
-			      struct catalog_inspection *r)
+int catalog_inspection_latest(struct catalog *cat, const char *camera, struct catalog_inspection *r)
 {
 	memset(r, 0, sizeof(*r));
 	snprintf(r->camera, sizeof(r->camera), "%s", camera);
 	r->detail_ratio = r->match = -1;
 	r->changed_blocks = -1;
-	sqlite3_stmt *s = db_stmt(cat->db,
-				  "SELECT checked_us, frame_us, frame_key, state, reason, "
-				  "healthy_since_us, plane, thumbnail FROM inspection_latest "
-				  "WHERE camera = ?");
+	sqlite3_stmt *s =
+		db_stmt(cat->db, "SELECT checked_us, frame_us, frame_key, state, reason, "
+				 "healthy_since_us, plane, thumbnail FROM inspection_latest "
+				 "WHERE camera = ?");
 	db_bind_text(s, 1, camera);
 	int ret = db_one(cat->db, s, "get latest inspection", read_latest, r);
 	if (ret < 0)
@@ -162,11 +162,11 @@ int catalog_inspections_each(struct catalog *cat, const char *camera, int64_t fr
 			     int64_t to_us, catalog_inspection_fn fn, void *ctx)
 {
 	struct inspection_walk w = { fn, ctx };
-	sqlite3_stmt *s = db_stmt(cat->db,
-				  "SELECT camera, checked_us, frame_us, state, reason, mean, spread, "
-				  "detail_ratio, match, changed_blocks FROM inspection "
-				  "WHERE (?1 IS NULL OR camera = ?1) AND checked_us >= ?2 "
-				  "AND (?3 = 0 OR checked_us < ?3) ORDER BY camera, checked_us");
+	sqlite3_stmt *s = db_stmt(
+		cat->db, "SELECT camera, checked_us, frame_us, state, reason, mean, spread, "
+			 "detail_ratio, match, changed_blocks FROM inspection "
+			 "WHERE (?1 IS NULL OR camera = ?1) AND checked_us >= ?2 "
+			 "AND (?3 = 0 OR checked_us < ?3) ORDER BY camera, checked_us");
 	db_bind_text(s, 1, camera);
 	db_bind_int64(s, 2, from_us);
 	db_bind_int64(s, 3, to_us);

@@ -54,8 +54,7 @@ static void print_json(struct json_writer *w, const struct inspect_result *r)
 	jw_end_object(w);
 }
 
-static int inspect_now(const struct config *cfg, struct catalog *cat, const char *camera,
-		       bool json)
+static int inspect_now(const struct config *cfg, struct catalog *cat, const char *camera, bool json)
 {
 	struct json_writer w;
 	int status = EXIT_OK;
@@ -157,7 +156,8 @@ int cmd_inspect(int argc, char **argv)
 		char err[256] = "";
 		int ret = inspect_accept(cfg, cat, cam, clock_wall_us(), err, sizeof(err));
 		if (ret < 0) {
-			fprintf(stderr, "vigil inspect: camera '%s': cannot take the reference: %s\n",
+			fprintf(stderr,
+				"vigil inspect: camera '%s': cannot take the reference: %s\n",
 				cam->id, err);
 			status = EXIT_NOT_OK;
 		} else {

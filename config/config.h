@@ -57,7 +57,7 @@ struct camera_config {
 	double picture_covered_ratio; /* detail share of the reference: covered */
 	double picture_blurred_ratio; /* ... blurred */
 	double picture_moved_match;   /* edge match with the reference: moved */
-	int line;	     /* line of the section header, for messages */
+	int line;		      /* line of the section header, for messages */
 };
 
 struct config {

@@ -62,9 +62,9 @@ struct cam_track {
 	int gaps_24h;
 	struct health_camera_picture picture; /* inspection's, as published */
 	bool picture_fault;
-	bool clock_known;	     /* under clock_lock */
-	double clock_offset_s;	     /* under clock_lock */
-	bool clock_fault;	     /* as published */
+	bool clock_known;      /* under clock_lock */
+	double clock_offset_s; /* under clock_lock */
+	bool clock_fault;      /* as published */
 };
 
 struct health_publisher {
@@ -173,8 +173,8 @@ static bool sample_inspection(struct health_publisher *pub, size_t i, struct cam
 	}
 	tr->picture_fault = picture_is_fault(tr->picture.state);
 	pthread_mutex_lock(&pub->clock_lock);
-	bool fault = tr->clock_known &&
-		     fabs(tr->clock_offset_s) > pub->cfg->max_clock_offset_seconds;
+	bool fault =
+		tr->clock_known && fabs(tr->clock_offset_s) > pub->cfg->max_clock_offset_seconds;
 	pthread_mutex_unlock(&pub->clock_lock);
 	if (fault != tr->clock_fault) {
 		tr->clock_fault = fault;

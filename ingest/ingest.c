@@ -111,8 +111,8 @@ struct worker {
 
 	/* the rest belongs to the worker thread */
 	AVFormatContext *ic;
-	struct rtsp_client *rtsp; /* the lean RTSP client, when it serves ic */
-	bool rtsp_fallback;	  /* libavformat's RTSP client from now on */
+	struct rtsp_client *rtsp;  /* the lean RTSP client, when it serves ic */
+	bool rtsp_fallback;	   /* libavformat's RTSP client from now on */
 	int64_t clock_report_mono; /* last camera clock offset reported */
 	AVPacket *pkt;
 	AVPacket *pending; /* a first keyframe that came without timestamps */

@@ -60,15 +60,15 @@ int inspect_picture_parse(const char *name, enum picture_state *out);
 #define INSPECT_PLANE_BYTES (INSPECT_W * INSPECT_H)
 
 struct inspect_thresholds {
-	double black_luma;	   /* a pixel at or below is dark */
-	double dark_fraction;	   /* black: at least this share of pixels dark */
-	double uniform_fraction;   /* covered: this share within uniform_range of the median */
-	double uniform_range;	   /* luma levels */
-	double block_change;	   /* a pixel differing by more has changed */
-	int frozen_max_blocks;	   /* frozen: at most this many blocks changed */
-	double covered_ratio;	   /* detail below this share of the reference's: covered */
-	double blurred_ratio;	   /* ... below this: blurred */
-	double moved_match;	   /* edge correlation with the reference below: moved */
+	double black_luma;	 /* a pixel at or below is dark */
+	double dark_fraction;	 /* black: at least this share of pixels dark */
+	double uniform_fraction; /* covered: this share within uniform_range of the median */
+	double uniform_range;	 /* luma levels */
+	double block_change;	 /* a pixel differing by more has changed */
+	int frozen_max_blocks;	 /* frozen: at most this many blocks changed */
+	double covered_ratio;	 /* detail below this share of the reference's: covered */
+	double blurred_ratio;	 /* ... below this: blurred */
+	double moved_match;	 /* edge correlation with the reference below: moved */
 };
 
 /* What the checks measured. */
@@ -155,8 +155,8 @@ struct inspect_result {
 	int64_t frame_us; /* wall time of the keyframe inspected, -1: none */
 	char reason[160]; /* why the state (a fault, or why unknown) */
 	struct inspect_measures m;
-	bool reference;	  /* the camera has a reference picture */
-	uint8_t *jpeg;	  /* the thumbnail, malloc'd (NULL: none) */
+	bool reference; /* the camera has a reference picture */
+	uint8_t *jpeg;	/* the thumbnail, malloc'd (NULL: none) */
 	size_t jpeg_len;
 };
 void inspect_result_release(struct inspect_result *r);

@@ -105,8 +105,8 @@ static int newest_picture(const struct config *cfg, struct catalog *cat, const c
 			  size_t keysize, char *err, size_t errlen)
 {
 	struct inspect_keyframe kf;
-	int ret = newest_keyframe(cfg, cat, camera, now_us, &kf, frame_us, key, keysize, err,
-				  errlen);
+	int ret =
+		newest_keyframe(cfg, cat, camera, now_us, &kf, frame_us, key, keysize, err, errlen);
 	if (ret < 0)
 		return ret;
 	ret = inspect_decode(kf.codec, kf.extradata, kf.extradata_len, kf.data, kf.len, pic, err,
@@ -197,7 +197,8 @@ int inspect_camera(const struct config *cfg, struct catalog *cat, const struct c
 		 * against the last good plane */
 		r->state = PICTURE_UNKNOWN;
 		r->frame_us = -1;
-		ret = store(cat, r, have_latest ? &latest : NULL, have_latest ? latest.frame_key : "",
+		ret = store(cat, r, have_latest ? &latest : NULL,
+			    have_latest ? latest.frame_key : "",
 			    have_latest && latest.plane_len == INSPECT_PLANE_BYTES ? latest.plane
 										   : NULL,
 			    have_latest ? latest.thumbnail : NULL,
@@ -205,16 +206,17 @@ int inspect_camera(const struct config *cfg, struct catalog *cat, const struct c
 		goto out;
 	}
 
-	const uint8_t *prev = have_latest && latest.plane_len == INSPECT_PLANE_BYTES &&
-					      latest.frame_key[0]
-				      ? latest.plane
-				      : NULL;
+	const uint8_t *prev =
+		have_latest && latest.plane_len == INSPECT_PLANE_BYTES && latest.frame_key[0]
+			? latest.plane
+			: NULL;
 	r->state = inspect_analyse(pic.plane, prev, ref, &th, &r->m, r->reason, sizeof(r->reason));
 
 	int64_t healthy_since = -1;
 	if (r->state == PICTURE_OK)
-		healthy_since = have_latest && latest.healthy_since_us >= 0 ? latest.healthy_since_us
-									    : now_us;
+		healthy_since = have_latest && latest.healthy_since_us >= 0
+					? latest.healthy_since_us
+					: now_us;
 	if (!ref && healthy_since >= 0 &&
 	    now_us - healthy_since >= (int64_t)(cfg->reference_after_hours * HOUR_US)) {
 		ret = catalog_inspection_reference_set(cat, cam->id, now_us, "automatic", pic.plane,

@@ -211,7 +211,8 @@ static void parse_moof(const uint8_t *b, size_t len, int64_t moof_off, const str
 	while (next_box(b, &pos, len, &traf)) {
 		if (memcmp(traf.type, "traf", 4) != 0)
 			continue;
-		if (!find_child(b, traf.start, traf.end, "tfhd", &tfhd) || tfhd.end - tfhd.start < 8)
+		if (!find_child(b, traf.start, traf.end, "tfhd", &tfhd) ||
+		    tfhd.end - tfhd.start < 8)
 			continue;
 		size_t p = tfhd.start, e = tfhd.end;
 		uint32_t tf_flags = rd32(b + p) & 0xffffff;
@@ -219,7 +220,8 @@ static void parse_moof(const uint8_t *b, size_t len, int64_t moof_off, const str
 			continue;
 		p += 8;
 		int64_t base = moof_off;
-		uint32_t def_dur = t->def_duration, def_size = t->def_size, def_flags = t->def_flags;
+		uint32_t def_dur = t->def_duration, def_size = t->def_size,
+			 def_flags = t->def_flags;
 		if (tf_flags & 0x1) {
 			if (p + 8 > e)
 				continue;
@@ -313,8 +315,7 @@ static void parse_moof(const uint8_t *b, size_t len, int64_t moof_off, const str
 	}
 }
 
-static int read_keyframe(const struct src *s, struct inspect_keyframe *kf, char *err,
-			 size_t errlen)
+static int read_keyframe(const struct src *s, struct inspect_keyframe *kf, char *err, size_t errlen)
 {
 	uint8_t head[16];
 	uint8_t *moov = NULL, *moof = NULL;

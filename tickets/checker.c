@@ -544,7 +544,8 @@ static void camera_faults(struct ticket_checker *chk, struct entity *cam,
 			enum ticket_kind k = ticket_inspection_kinds[i];
 			char detail[192] = "";
 			if (active[k] && k == TICKET_CAMERA_CLOCK)
-				snprintf(detail, sizeof(detail), "camera clock %+.1f s off the recorder's",
+				snprintf(detail, sizeof(detail),
+					 "camera clock %+.1f s off the recorder's",
 					 m->clock_offset_s);
 			else if (active[k])
 				snprintf(detail, sizeof(detail), "picture %s: %s", m->picture,

@@ -138,8 +138,7 @@ const enum ticket_kind ticket_inspection_kinds[5] = {
 
 bool ticket_inspection_faults(const struct health_camera_msg *m, bool active[TICKET_KIND_COUNT])
 {
-	if (!m->picture[0] ||
-	    (m->state != HEALTH_CAM_RECORDING && m->state != HEALTH_CAM_DEGRADED))
+	if (!m->picture[0] || (m->state != HEALTH_CAM_RECORDING && m->state != HEALTH_CAM_DEGRADED))
 		return false;
 	for (int i = 0; i < 5; i++)
 		active[ticket_inspection_kinds[i]] = false;
