@@ -70,7 +70,7 @@ SEGCHECK_OBJ = $(call obj,$(SEGCHECK_SRC))
 
 LIBVIGIL  = $(BUILD)/libvigil.a
 
-.PHONY: all deps test test-unit test-integration run clean install check bench bench-checker bench-retention bench-ingest san san-programs soak \
+.PHONY: all deps test test-unit test-integration run clean install check bench bench-checker bench-fleet bench-retention bench-ingest bench-web bench-metrics san san-programs soak \
 	fuzz fuzz-build fuzz-programs
 all: $(BUILD)/vigil $(BUILD)/camsim $(BUILD)/segcheck $(BUILD)/mkhistory
 
@@ -210,6 +210,10 @@ $(BUILD)/checker-load: $(BUILD)/obj/bench/checker_load.o
 bench-checker: all $(BUILD)/checker-load
 	@python3 bench/checker_bench.py --build $(BUILD)
 
+bench: bench-fleet
+bench-fleet: all $(BUILD)/checker-load
+	@python3 bench/bench_fleet.py --build $(BUILD)
+
 bench: bench-retention
 bench-retention: all $(BUILD)/catbench
 	@python3 bench/bench_retention.py --build $(BUILD)
@@ -219,6 +223,18 @@ bench-retention: all $(BUILD)/catbench
 bench: bench-ingest
 bench-ingest: all
 	@python3 bench/bench_ingest.py --build $(BUILD) $(BENCH_INGEST_ARGS)
+
+# the console: spans on a synthetic catalog, viewers beside a recorder of 64
+# cameras, a timeline click in headless Chromium; BENCH_WEB_ARGS adds options
+# (bench/bench_web.py --help), e.g. "--skip browser"
+bench: bench-web
+bench-web: all
+	@python3 bench/bench_web.py --build $(BUILD) $(BENCH_WEB_ARGS)
+
+# the cost of a /metrics scrape of a recorder with 256 cameras
+bench: bench-metrics
+bench-metrics: all
+	@python3 bench/bench_metrics.py --build $(BUILD)
 
 # the figures also go to $(BUILD)/soak-figures.txt as they come
 soak: all $(BUILD)/vfault.so fuzz-build

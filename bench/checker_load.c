@@ -7,7 +7,10 @@
  *
  * usage: checker-load --port P [--recorders R] [--cameras C] [--interval S]
  *                     [--duration S] [--faults N] [--fault-from S] [--fault-to S]
- *                     [--grace S]
+ *                     [--grace S] [--first R] [--site NAME] [--inventory]
+ * --first numbers the recorders from R (several generators, one per site
+ * broker, feed one central checker); --site names their site; --inventory
+ * publishes each recorder's inventory at the start.
  * Prints "sent N", "rate M/s", then one "ticket REC CAM LATENESS_MS" line per
  * ticket opened (lateness: arrival minus fault time minus grace) and
  * "missing N" for faults without a ticket.
@@ -33,7 +36,8 @@ struct cam {
 };
 
 static struct cam *cams;
-static int ncams, nrecorders, per_recorder;
+static int ncams, nrecorders, per_recorder, first_rec;
+static const char *site = "Bench site";
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int64_t now_us(void)
@@ -65,7 +69,7 @@ static void on_message(struct mosquitto *m, void *obj, const struct mosquitto_me
 		return;
 	if (!(p = strstr(msg->payload, "\"camera\":\"")) || sscanf(p + 10, "%63[^\"]", cam) != 1)
 		return;
-	int r = atoi(rec + 1), c = atoi(cam + 1);
+	int r = atoi(rec + 1) - first_rec, c = atoi(cam + 1);
 	if (r < 0 || r >= nrecorders || c < 0 || c >= per_recorder)
 		return;
 	pthread_mutex_lock(&lock);
@@ -86,16 +90,16 @@ static void publish_cam(struct mosquitto *m, struct cam *k, int64_t now, int int
 	} else {
 		snprintf(gap, sizeof(gap), "null");
 	}
-	snprintf(topic, sizeof(topic), "vigil/r%d/camera/c%d/health", k->rec, k->idx);
+	snprintf(topic, sizeof(topic), "vigil/r%d/camera/c%d/health", first_rec + k->rec, k->idx);
 	int n = snprintf(
 		payload, sizeof(payload),
 		"{\"at\":\"%s\",\"recorder\":\"r%d\",\"camera\":\"c%d\",\"state\":\"%s\","
 		"\"since\":\"%s\",\"fps\":%s,\"expected_fps\":25.0,\"kbps\":812.3,"
-		"\"last_frame\":\"%s\",\"gap_start\":%s,\"gaps_24h\":0,\"site\":\"Bench site\","
+		"\"last_frame\":\"%s\",\"gap_start\":%s,\"gaps_24h\":0,\"site\":\"%s\","
 		"\"location\":\"Lane %d\",\"reconnects\":0,\"last_error\":\"%s\","
 		"\"codec\":\"h264\",\"width\":1920,\"height\":1080,\"interval_s\":%d}",
-		at, k->rec, k->idx, k->down ? "down" : "recording", at, k->down ? "0.0" : "25.0",
-		at, gap, k->idx, k->down ? "connection closed: End of file" : "", interval);
+		at, first_rec + k->rec, k->idx, k->down ? "down" : "recording", at, k->down ? "0.0" : "25.0",
+		at, gap, site, k->idx, k->down ? "connection closed: End of file" : "", interval);
 	mosquitto_publish(m, NULL, topic, n, payload, 1, true);
 }
 
@@ -103,25 +107,58 @@ static void publish_recorder(struct mosquitto *m, int r, int64_t now, int interv
 {
 	char topic[64], payload[512], at[64];
 	rfc3339(now, at, sizeof(at));
-	snprintf(topic, sizeof(topic), "vigil/r%d/health", r);
+	snprintf(topic, sizeof(topic), "vigil/r%d/health", first_rec + r);
 	int n = snprintf(
 		payload, sizeof(payload),
-		"{\"at\":\"%s\",\"recorder\":\"r%d\",\"site\":\"Bench site\",\"interval_s\":%d,"
+		"{\"at\":\"%s\",\"recorder\":\"r%d\",\"site\":\"%s\",\"interval_s\":%d,"
 		"\"storage_error\":false,\"retention_at_risk\":false,\"forecast_days\":400,"
 		"\"retain_days\":90,\"disk\":{\"total_bytes\":1000000000000}}",
-		at, r, interval);
+		at, first_rec + r, site, interval);
 	mosquitto_publish(m, NULL, topic, n, payload, 1, true);
+}
+
+/* What a recorder records, as health/publisher.c publishes it. */
+static void publish_inventory(struct mosquitto *m, int r, int64_t now)
+{
+	char topic[64], at[64];
+	size_t size = 256 + (size_t)per_recorder * 96, n;
+	char *payload = malloc(size);
+	if (!payload)
+		return;
+	rfc3339(now, at, sizeof(at));
+	n = (size_t)snprintf(payload, size,
+			     "{\"at\":\"%s\",\"recorder\":\"r%d\",\"version\":\"bench\","
+			     "\"site\":\"%s\",\"console_url\":null,\"cameras\":[",
+			     at, first_rec + r, site);
+	for (int c = 0; c < per_recorder && n < size; c++)
+		n += (size_t)snprintf(payload + n, size - n,
+				      "%s{\"id\":\"c%d\",\"site\":\"%s\",\"location\":\"Lane %d\"}",
+				      c ? "," : "", c, site, c);
+	if (n < size)
+		n += (size_t)snprintf(payload + n, size - n, "]}");
+	snprintf(topic, sizeof(topic), "vigil/r%d/inventory", first_rec + r);
+	if (n < size)
+		mosquitto_publish(m, NULL, topic, (int)n, payload, 1, true);
+	free(payload);
 }
 
 int main(int argc, char **argv)
 {
+	bool inventory = false;
 	int port = 1883, interval = 10, duration = 60, faults = 100, grace = 10;
 	double fault_from = 15, fault_to = 30;
 	nrecorders = 100;
 	per_recorder = 100;
-	for (int i = 1; i + 1 < argc; i += 2) {
-		const char *k = argv[i], *v = argv[i + 1];
-		if (!strcmp(k, "--port"))
+	for (int i = 1; i < argc; i += 2) {
+		const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
+		if (!strcmp(k, "--inventory")) {
+			inventory = true;
+			i--;
+		} else if (!strcmp(k, "--first"))
+			first_rec = atoi(v);
+		else if (!strcmp(k, "--site"))
+			site = v;
+		else if (!strcmp(k, "--port"))
 			port = atoi(v);
 		else if (!strcmp(k, "--recorders"))
 			nrecorders = atoi(v);
@@ -150,7 +187,9 @@ int main(int argc, char **argv)
 		return 2;
 
 	mosquitto_lib_init();
-	struct mosquitto *m = mosquitto_new("checker-load", true, NULL);
+	char client[64];
+	snprintf(client, sizeof(client), "checker-load-%d", first_rec);
+	struct mosquitto *m = mosquitto_new(client, true, NULL);
 	mosquitto_message_callback_set(m, on_message);
 	mosquitto_max_inflight_messages_set(m, 0);
 	if (mosquitto_connect(m, "127.0.0.1", port, 60) != MOSQ_ERR_SUCCESS) {
@@ -175,9 +214,11 @@ int main(int argc, char **argv)
 	}
 	for (int r = 0; r < nrecorders; r++) {
 		char topic[64];
-		snprintf(topic, sizeof(topic), "vigil/r%d/status", r);
+		snprintf(topic, sizeof(topic), "vigil/r%d/status", first_rec + r);
 		mosquitto_publish(m, NULL, topic, 6, "online", 1, true);
 		publish_recorder(m, r, t0, interval);
+		if (inventory)
+			publish_inventory(m, r, t0);
 	}
 	int64_t sent = 0, next_rec = t0 + (int64_t)interval * 1000000;
 	int64_t end = t0 + (int64_t)duration * 1000000;
@@ -215,7 +256,7 @@ int main(int argc, char **argv)
 			missing++;
 			continue;
 		}
-		printf("ticket r%d c%d %.1f\n", k->rec, k->idx,
+		printf("ticket r%d c%d %.1f\n", first_rec + k->rec, k->idx,
 		       (double)(k->ticket_us - k->fault_us - (int64_t)grace * 1000000) / 1000.0);
 	}
 	pthread_mutex_unlock(&lock);

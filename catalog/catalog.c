@@ -310,19 +310,25 @@ int catalog_segment_abandon(struct catalog *cat, int64_t id)
 int catalog_segments_each(struct catalog *cat, const struct catalog_filter *f,
 			  catalog_segment_fn fn, void *ctx)
 {
-	/* a writing segment has no end yet: it counts as reaching "now" */
-	static const char sql[] =
-		"SELECT " SEGMENT_COLUMNS " FROM segment "
-		"WHERE (?1 IS NULL OR camera = ?1) "
-		"AND coalesce(end_us, 9223372036854775807) > ?2 AND start_us < ?3 "
-		"AND (?4 OR state NOT IN ('deleting', 'deleted')) "
-		"ORDER BY camera, start_us, id";
+	/* A writing segment has no end yet: it counts as reaching "now".  One
+	 * statement for one camera and one for all: SQLite plans a statement
+	 * once, and "?1 IS NULL OR camera = ?1" made it walk the whole index
+	 * even for one camera. */
+#define SEGMENTS_WHERE                                                                             \
+	"AND coalesce(end_us, 9223372036854775807) > ?2 AND start_us < ?3 "                        \
+	"AND (?4 OR state NOT IN ('deleting', 'deleted')) "                                        \
+	"ORDER BY camera, start_us, id"
+	static const char one[] = "SELECT " SEGMENT_COLUMNS " FROM segment "
+				  "WHERE camera = ?1 " SEGMENTS_WHERE;
+	static const char all[] = "SELECT " SEGMENT_COLUMNS " FROM segment "
+				  "WHERE ?1 IS NULL " SEGMENTS_WHERE;
+#undef SEGMENTS_WHERE
 	struct catalog_filter none = { 0 };
 	struct catalog_segment_walk w = { fn, ctx };
 
 	if (!f)
 		f = &none;
-	sqlite3_stmt *s = db_stmt(cat->db, sql);
+	sqlite3_stmt *s = db_stmt(cat->db, f->camera ? one : all);
 	db_bind_text(s, 1, f->camera);
 	db_bind_int64(s, 2, f->from_us);
 	db_bind_int64(s, 3, f->to_us > 0 ? f->to_us : INT64_MAX);
@@ -499,17 +505,19 @@ static int gap_row(sqlite3_stmt *row, void *walk)
 int catalog_gaps_each(struct catalog *cat, const struct catalog_filter *f, catalog_gap_fn fn,
 		      void *ctx)
 {
-	static const char sql[] =
-		"SELECT " GAP_COLUMNS " FROM gap "
-		"WHERE (?1 IS NULL OR camera = ?1) "
-		"AND coalesce(end_us, 9223372036854775807) > ?2 AND start_us < ?3 "
-		"ORDER BY camera, start_us, id";
+	/* one statement per shape, as for segments */
+#define GAPS_WHERE                                                                                 \
+	"AND coalesce(end_us, 9223372036854775807) > ?2 AND start_us < ?3 "                        \
+	"ORDER BY camera, start_us, id"
+	static const char one[] = "SELECT " GAP_COLUMNS " FROM gap WHERE camera = ?1 " GAPS_WHERE;
+	static const char all[] = "SELECT " GAP_COLUMNS " FROM gap WHERE ?1 IS NULL " GAPS_WHERE;
+#undef GAPS_WHERE
 	struct catalog_filter none = { 0 };
 	struct gap_walk w = { fn, ctx };
 
 	if (!f)
 		f = &none;
-	sqlite3_stmt *s = db_stmt(cat->db, sql);
+	sqlite3_stmt *s = db_stmt(cat->db, f->camera ? one : all);
 	db_bind_text(s, 1, f->camera);
 	db_bind_int64(s, 2, f->from_us);
 	db_bind_int64(s, 3, f->to_us > 0 ? f->to_us : INT64_MAX);

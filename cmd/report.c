@@ -58,13 +58,16 @@ static int run_inspection(const struct report_args *a);
 static const struct report_kind kinds[] = {
 	{ "continuity", run_continuity, CONTINUITY_RETENTION,
 	  "vigil report continuity -c FILE [--camera ID] --from T --to T [--format "
-	  "text|json|csv|html] [-o OUT]" },
+	  "text|json|csv|html] [--lang en|zh-CN] [-o OUT]" },
 	{ "retention", run_retention, CONTINUITY_RETENTION,
-	  "vigil report retention -c FILE [--since T] [--format text|json|csv|html] [-o OUT]" },
+	  "vigil report retention -c FILE [--since T] [--format text|json|csv|html] [--lang "
+	  "en|zh-CN] [-o OUT]" },
 	{ "sla", run_sla, TAKES_QUARTER,
-	  "vigil report sla -c FILE --quarter 2026Q4 [--format text|json|html] [-o OUT]" },
+	  "vigil report sla -c FILE --quarter 2026Q4 [--format text|json|html] [--lang en|zh-CN] "
+	  "[-o OUT]" },
 	{ "inspection", run_inspection, TAKES_WEEK,
-	  "vigil report inspection -c FILE --week 2026-W47 [--format text|json|html] [-o OUT]" },
+	  "vigil report inspection -c FILE --week 2026-W47 [--format text|json|html] [--lang "
+	  "en|zh-CN] [-o OUT]" },
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -88,6 +91,19 @@ static int parse_format(const struct report_kind *k, const char *value, struct r
 			k->name, value, csv ? ", csv or" : " or");
 		return EXIT_USAGE;
 	}
+	return -1;
+}
+
+/* The language of the HTML page (text, JSON and CSV are always English). */
+static int parse_lang(const struct report_kind *k, const char *value)
+{
+	enum report_lang l;
+	if (report_lang_parse(value, &l) < 0) {
+		fprintf(stderr, "vigil report %s: --lang: '%s' is not en or zh-CN\n", k->name,
+			value);
+		return EXIT_USAGE;
+	}
+	report_set_lang(l);
 	return -1;
 }
 
@@ -140,6 +156,7 @@ static int parse_option(const struct report_kind *k, int c, struct report_args *
 	case 'n': return cmd_set_now(optarg) < 0 ? EXIT_USAGE : -1;
 	case 'F': return parse_format(k, optarg, a);
 	case 'j': a->format = REPORT_JSON; return -1;
+	case 'L': return parse_lang(k, optarg);
 	case 'h': printf("usage: %s\n", k->usage); return EXIT_OK;
 	default: return report_usage("bad option for '%s'", k->name);
 	}
@@ -160,6 +177,7 @@ static int parse_args(const struct report_kind *k, int argc, char **argv, struct
 		{ "format", required_argument, NULL, 'F' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "lang", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};

@@ -121,6 +121,153 @@ static int list(const struct config *cfg, const struct tickets_opts *o)
 	return ret;
 }
 
+/* ---- recorders ----------------------------------------------------------- */
+
+/* The recorders are read whole first: a walk must not start another from
+ * its callback, and the cameras are a walk of their own. */
+struct recorders_ctx {
+	struct ticket_recorder *rows;
+	size_t n, cap;
+};
+
+static int collect_recorder(const struct ticket_recorder *r, void *arg)
+{
+	struct recorders_ctx *c = arg;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		struct ticket_recorder *p = realloc(c->rows, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		c->rows = p;
+		c->cap = cap;
+	}
+	c->rows[c->n++] = *r;
+	return 0;
+}
+
+struct camera_print {
+	struct json_writer *w; /* NULL: text */
+	bool known;	       /* the recorder is online: its cameras' states hold */
+};
+
+/* A camera's state is only as good as its recorder's link: while the
+ * recorder is offline or cut off, it is unknown, not down. */
+static const char *camera_state(const struct ticket_recorder_camera *cam, bool known)
+{
+	return !known || !cam->state[0] ? "unknown" : cam->state;
+}
+
+static int print_camera(const struct ticket_recorder_camera *cam, void *arg)
+{
+	struct camera_print *p = arg;
+	if (!p->w) {
+		printf("    %-16s %-12s %s\n", cam->camera, camera_state(cam, p->known),
+		       cam->location);
+		return 0;
+	}
+	jw_begin_object(p->w);
+	jw_kv_string(p->w, "camera", cam->camera);
+	jw_kv_string(p->w, "site", cam->site);
+	jw_kv_string(p->w, "location", cam->location);
+	jw_kv_string(p->w, "state", camera_state(cam, p->known));
+	jw_kv_bool(p->w, "inventoried", cam->inventoried);
+	jw_end_object(p->w);
+	return 0;
+}
+
+static void kv_time_or_null(struct json_writer *w, const char *key, int64_t us)
+{
+	if (us >= 0) {
+		jw_kv_time(w, key, us);
+	} else {
+		jw_key(w, key);
+		jw_null(w);
+	}
+}
+
+static int recorders(const struct config *cfg, const struct tickets_opts *o)
+{
+	int ret = 0;
+	struct ticket_db *db = open_db(cfg, false, &ret);
+	struct recorders_ctx c = { 0 };
+	struct json_writer w;
+	char key[TICKET_ID_MAX], seen[40];
+
+	if (!db)
+		return ret;
+	if ((ret = ticket_db_recorders_each(db, collect_recorder, &c)) < 0)
+		goto out;
+	if (o->json) {
+		jw_init_file(&w, stdout, true);
+		jw_begin_array(&w);
+	} else if (c.n == 0) {
+		printf("no recorders seen yet\n");
+	}
+	for (size_t i = 0; i < c.n && ret == 0; i++) {
+		const struct ticket_recorder *r = &c.rows[i];
+		bool new_site = i == 0 || strcmp(r->site, c.rows[i - 1].site) != 0;
+		bool known = strcmp(r->state, "online") == 0;
+		struct camera_print p = { o->json ? &w : NULL, known };
+		ticket_site_key(r->site, key, sizeof(key));
+		if (o->json) {
+			if (new_site) {
+				if (i > 0) {
+					jw_end_array(&w);
+					jw_end_object(&w);
+				}
+				jw_begin_object(&w);
+				jw_kv_string(&w, "site", r->site);
+				jw_kv_string(&w, "site_key", key);
+				jw_key(&w, "recorders");
+				jw_begin_array(&w);
+			}
+			jw_begin_object(&w);
+			jw_kv_string(&w, "recorder", r->recorder);
+			jw_kv_string(&w, "site", r->site);
+			jw_kv_string(&w, "state", r->state[0] ? r->state : "unknown");
+			kv_time_or_null(&w, "state_since", r->state_since_us);
+			jw_kv_time(&w, "first_seen", r->first_seen_us);
+			jw_kv_time(&w, "last_seen", r->last_seen_us);
+			jw_kv_string(&w, "version", r->version[0] ? r->version : NULL);
+			jw_kv_string(&w, "console_url", r->console_url[0] ? r->console_url : NULL);
+			kv_time_or_null(&w, "inventory_at", r->inventory_us);
+			jw_kv_int(&w, "ncameras", r->ncameras);
+			jw_key(&w, "cameras");
+			jw_begin_array(&w);
+			ret = ticket_db_recorder_cameras_each(db, r->recorder, print_camera, &p);
+			jw_end_array(&w);
+			jw_end_object(&w);
+			continue;
+		}
+		if (new_site)
+			printf("%ssite %s (%s)\n", i > 0 ? "\n" : "", r->site[0] ? r->site : "-",
+			       key[0] ? key : "no site key");
+		time_format_local(r->last_seen_us, seen, sizeof(seen));
+		seen[19] = '\0'; /* to the second */
+		printf("  %-16s %-12s last seen %s  %d camera%s  %s  %s\n", r->recorder,
+		       r->state[0] ? r->state : "unknown", seen, r->ncameras,
+		       r->ncameras == 1 ? "" : "s", r->version[0] ? r->version : "-",
+		       r->console_url[0] ? r->console_url : "no console");
+		ret = ticket_db_recorder_cameras_each(db, r->recorder, print_camera, &p);
+	}
+	if (o->json) {
+		if (c.n > 0) {
+			jw_end_array(&w);
+			jw_end_object(&w);
+		}
+		jw_end_array(&w);
+		if (jw_finish(&w) < 0 && ret == 0)
+			ret = -EIO;
+	}
+out:
+	if (ret < 0)
+		fprintf(stderr, "vigil tickets: cannot read '%s': %s\n", cfg->checker_database,
+			db_errmsg(ret));
+	free(c.rows);
+	ticket_db_close(&db);
+	return ret;
+}
+
 /* ---- show ---------------------------------------------------------------- */
 
 static int show_event_text(const struct ticket_event *ev, void *arg)
@@ -155,6 +302,27 @@ static int show_json(struct ticket_db *db, const struct ticket *t, int64_t now)
 	return ret;
 }
 
+struct held_ctx {
+	int64_t ticket_id;
+	int count;
+};
+
+/* The faults this ticket's cause holds back, each opening its own ticket
+ * only if it outlasts the cause. */
+static int show_held(const struct ticket_fault *f, void *arg)
+{
+	struct held_ctx *h = arg;
+	char since[40];
+	if (f->held_by != h->ticket_id || f->ticket_id > 0)
+		return 0;
+	if (h->count++ == 0)
+		printf("holding back:\n");
+	local_time(f->start_us, since, sizeof(since));
+	printf("  %-17s %s%s%s  since %s%s\n", ticket_kind_name(f->kind), f->recorder,
+	       f->camera[0] ? "/" : "", f->camera, since, f->active ? "" : " (clear)");
+	return 0;
+}
+
 static int show_text(struct ticket_db *db, const struct ticket *t, int64_t now)
 {
 	char text[1024], a[40], b[40], c[40], d[40], e[40], f[40];
@@ -182,6 +350,10 @@ static int show_text(struct ticket_db *db, const struct ticket *t, int64_t now)
 	printf("  resolved      %s%s%s\n", f, t->resolved_by[0] ? " by " : "", t->resolved_by);
 	if (t->external_id[0])
 		printf("  external      %s %s\n", t->external_system, t->external_id);
+	struct held_ctx h = { t->id, 0 };
+	int ret = ticket_db_faults_each(db, show_held, &h);
+	if (ret < 0)
+		return ret;
 	printf("events:\n");
 	return ticket_db_events_each(db, t->id, 0, show_event_text, NULL);
 }
@@ -318,10 +490,12 @@ int cmd_tickets(int argc, char **argv)
 		}
 	}
 	const char *action = optind < argc ? argv[optind++] : "list";
-	bool needs_id = strcmp(action, "list") != 0;
+	bool needs_id = strcmp(action, "list") != 0 && strcmp(action, "recorders") != 0;
 	if (strcmp(action, "list") != 0 && strcmp(action, "show") != 0 &&
-	    strcmp(action, "ack") != 0 && strcmp(action, "resolve") != 0)
-		return cmd_usage_error("tickets", "unknown action '%s' (list, show, ack, resolve)",
+	    strcmp(action, "ack") != 0 && strcmp(action, "resolve") != 0 &&
+	    strcmp(action, "recorders") != 0)
+		return cmd_usage_error("tickets",
+				       "unknown action '%s' (list, show, ack, resolve, recorders)",
 				       action);
 	if (needs_id) {
 		if (optind >= argc)
@@ -341,6 +515,8 @@ int cmd_tickets(int argc, char **argv)
 	int ret;
 	if (strcmp(action, "list") == 0)
 		ret = list(cfg, &o);
+	else if (strcmp(action, "recorders") == 0)
+		ret = recorders(cfg, &o);
 	else if (strcmp(action, "show") == 0)
 		ret = show(cfg, id, &o);
 	else

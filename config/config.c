@@ -49,6 +49,7 @@ static const char *const on_full_names[] = { "protect-retention", "keep-recordin
 static const char *const webhook_names[] = { "json", "glpi", "zammad", "redmine", NULL };
 static const char *const transport_names[] = { "udp", "tcp", NULL };
 static const char *const log_level_names[] = { "error", "warn", "info", "debug", NULL };
+static const char *const language_names[] = { "en", "zh-CN", NULL }; /* enum ticket_lang */
 
 #define C(field) offsetof(struct config, field)
 #define K(field) offsetof(struct camera_config, field)
@@ -57,6 +58,7 @@ static const char *const log_level_names[] = { "error", "warn", "info", "debug",
 static const struct key_spec key_table[] = {
 	{ "recorder", "id", KEY_STRING, C(recorder_id), "vigil", 0, 0, NULL },
 	{ "recorder", "site", KEY_STRING, C(site), "", 0, 0, NULL },
+	{ "recorder", "console_url", KEY_STRING, C(console_url), NULL, 0, 0, NULL },
 	{ "recorder", "log_level", KEY_ENUM, C(log_level), "info", 0, 0, log_level_names },
 	{ "recorder", "user", KEY_STRING, C(run_as_user), NULL, 0, 0, NULL },
 	{ "recorder", "allow_root", KEY_BOOL, C(allow_root), "false", 0, 0, NULL },
@@ -107,6 +109,7 @@ static const struct key_spec key_table[] = {
 	{ "tickets", "timeout_seconds", KEY_INT, C(webhook_timeout_seconds), "10", 1, 300, NULL },
 	{ "tickets", "project", KEY_STRING, C(webhook_project), NULL, 0, 0, NULL },
 	{ "tickets", "customer", KEY_STRING, C(webhook_customer), NULL, 0, 0, NULL },
+	{ "tickets", "language", KEY_ENUM, C(tickets_language), "en", 0, 0, language_names },
 
 	{ "web", "listen", KEY_STRING, C(web_listen), "127.0.0.1:8080", 0, 0, NULL },
 	{ "web", "tls_cert", KEY_STRING, C(web_tls_cert), NULL, 0, 0, NULL },
@@ -1031,6 +1034,10 @@ static void resolve_global(struct parse *p)
 	if (cfg->webhook_token && (ret = redact_add_secret(cfg->webhook_token)) < 0)
 		registration_failed(p, key_line(p, "tickets", "token_file"), "[tickets] token",
 				    ret);
+	if (cfg->console_url && strncmp(cfg->console_url, "http://", 7) != 0 &&
+	    strncmp(cfg->console_url, "https://", 8) != 0)
+		ERR(p, key_line(p, "recorder", "console_url"),
+		    "[recorder] console_url must start with http:// or https://");
 	if (cfg->webhook_url && strncmp(cfg->webhook_url, "http://", 7) != 0 &&
 	    strncmp(cfg->webhook_url, "https://", 8) != 0)
 		ERR(p, key_line(p, "tickets", "webhook_url"),

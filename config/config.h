@@ -66,6 +66,7 @@ struct config {
 	/* [recorder] */
 	char *recorder_id;
 	char *site;
+	char *console_url; /* its console/API, for the fleet inventory; NULL: none */
 	int log_level;	   /* an enum log_level from util/log.h */
 	char *run_as_user; /* drop privileges to this user after start-up */
 	bool allow_root;   /* run as root without dropping privileges */
@@ -117,6 +118,7 @@ struct config {
 	int webhook_timeout_seconds;
 	char *webhook_project;	/* Redmine project id, Zammad group */
 	char *webhook_customer; /* Zammad customer (an e-mail address) */
+	int tickets_language;	/* what technicians read: an enum ticket_lang (0 en, 1 zh-CN) */
 
 	/* [web] (vigil serve) */
 	char *web_listen;

@@ -14,7 +14,12 @@
  * consecutive one-second samples, once it has recorded for a full window;
  * it is healthy again after 3 samples at or above.
  *
- * Payloads carry no URL and no credential: camera errors come from ingest
+ * The inventory (PREFIX/REC/inventory, retained: version, site, cameras
+ * with their location, the console URL) is published on each
+ * (re)connection only: it changes with the config, which needs a restart,
+ * and a retained copy answers every checker and console that comes later.
+ *
+ * Payloads carry no camera URL and no credential: camera errors come from ingest
  * already redacted, and each payload is scrubbed once more before it
  * leaves.
  *
@@ -49,6 +54,7 @@
 #define DEGRADED_SAMPLES 3
 #define DEGRADED_RATIO 0.9
 #define PAYLOAD_MAX 8192
+#define INVENTORY_MAX (1024 * 1024)
 #define TOPIC_MAX 512
 
 struct cam_track {
@@ -86,10 +92,13 @@ struct health_publisher {
 	int64_t next_full_mono;
 	char status_topic[TOPIC_MAX];
 	char health_topic[TOPIC_MAX];
+	char inventory_topic[TOPIC_MAX];
+	bool inventory_due; /* set on (re)connection */
 	struct buf payload;
 	health_picture_fn picture_fn;
 	void *picture_ctx;
 	pthread_mutex_t clock_lock;
+	struct buf inventory;
 };
 
 struct health_publisher *health_publisher_new(const struct config *cfg, struct catalog *cat,
@@ -118,7 +127,10 @@ struct health_publisher *health_publisher_new(const struct config *cfg, struct c
 		 cfg->recorder_id);
 	snprintf(pub->health_topic, sizeof(pub->health_topic), "%s/%s/health", cfg->mqtt_prefix,
 		 cfg->recorder_id);
+	snprintf(pub->inventory_topic, sizeof(pub->inventory_topic), "%s/%s/inventory",
+		 cfg->mqtt_prefix, cfg->recorder_id);
 	buf_init(&pub->payload, PAYLOAD_MAX);
+	buf_init(&pub->inventory, INVENTORY_MAX);
 	return pub;
 }
 
@@ -187,6 +199,7 @@ static void on_connected(void *ctx)
 {
 	struct health_publisher *pub = ctx;
 	pub->republish = true;
+	pub->inventory_due = true;
 }
 
 /* The state to publish for a camera's sample. */
@@ -455,6 +468,49 @@ static void publish_recorder(struct health_publisher *pub)
 	send_payload(pub, pub->health_topic);
 }
 
+/* What this recorder records, for the central checker and console. */
+static void publish_inventory(struct health_publisher *pub)
+{
+	const struct config *cfg = pub->cfg;
+	struct json_writer w;
+
+	buf_reset(&pub->inventory);
+	jw_init_buf(&w, &pub->inventory);
+	jw_begin_object(&w);
+	jw_kv_time(&w, "at", clock_wall_us());
+	jw_kv_string(&w, "recorder", cfg->recorder_id);
+	jw_kv_string(&w, "version", VIGIL_VERSION);
+	jw_kv_string(&w, "site", cfg->site ? cfg->site : "");
+	jw_kv_string(&w, "console_url", cfg->console_url); /* null without one */
+	jw_kv_int(&w, "interval_s", cfg->mqtt_interval_seconds);
+	jw_key(&w, "cameras");
+	jw_begin_array(&w);
+	for (size_t i = 0; i < cfg->ncameras; i++) {
+		const struct camera_config *cam = &cfg->cameras[i];
+		jw_begin_object(&w);
+		jw_kv_string(&w, "id", cam->id);
+		jw_kv_string(&w, "site", cam->site ? cam->site : "");
+		jw_kv_string(&w, "location", cam->location ? cam->location : "");
+		jw_kv_int(&w, "segment_seconds", cam->segment_seconds);
+		jw_kv_int(&w, "retain_days", cam->retain_days);
+		jw_end_object(&w);
+	}
+	jw_end_array(&w);
+	jw_end_object(&w);
+	if (jw_finish(&w) < 0) {
+		log_warnx("health: the inventory of %zu cameras is over %d bytes: not published",
+			  cfg->ncameras, INVENTORY_MAX);
+		return;
+	}
+	redact_scrub(pub->inventory.data, pub->inventory.len + 1);
+	int ret = mqttc_publish(pub->mq, pub->inventory_topic, pub->inventory.data,
+				strlen(pub->inventory.data), true);
+	if (ret == 0)
+		pub->inventory_due = false;
+	else if (ret != -ENOTCONN)
+		log_debug("health: cannot publish '%s': %s", pub->inventory_topic, strerror(-ret));
+}
+
 static void publish_status(struct health_publisher *pub, const char *status)
 {
 	int ret = mqttc_publish(pub->mq, pub->status_topic, status, strlen(status), true);
@@ -468,6 +524,8 @@ static void publish_all(struct health_publisher *pub, const char *status)
 		return;
 	count_gaps(pub);
 	publish_status(pub, status);
+	if (pub->inventory_due)
+		publish_inventory(pub);
 	publish_recorder(pub);
 	for (size_t i = 0; i < pub->ncams; i++)
 		publish_camera(pub, i);
@@ -564,6 +622,7 @@ void health_publisher_free(struct health_publisher **pp)
 	mqttc_free(&pub->mq);
 	buf_release(&pub->payload);
 	pthread_mutex_destroy(&pub->clock_lock);
+	buf_release(&pub->inventory);
 	free(pub->cams);
 	free(pub);
 	*pp = NULL;

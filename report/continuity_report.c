@@ -30,6 +30,21 @@ static void verdict_text(const struct continuity_camera *c, char *buf, size_t si
 	snprintf(buf, size, "%zu gap%s, longest %s", c->ngaps, c->ngaps == 1 ? "" : "s", longest);
 }
 
+/* The same in the report's language, for the page. */
+static void verdict_html(const struct continuity_camera *c, char *buf, size_t size)
+{
+	char longest[48];
+	if (c->ngaps == 0) {
+		snprintf(buf, size, "%s", page_tr("continuous"));
+		return;
+	}
+	page_duration(c->longest_gap_us, longest, sizeof(longest));
+	if (c->ngaps == 1)
+		page_snprintf(buf, size, "%zu gap, longest %s", c->ngaps, longest);
+	else
+		page_snprintf(buf, size, "%zu gaps, longest %s", c->ngaps, longest);
+}
+
 static void continuity_text(const struct continuity_report *rep, FILE *out)
 {
 	char from[40], to[40], rec[48], verdict[96], a[40], b[40], len[48];
@@ -194,7 +209,7 @@ static void strip_rect(const struct continuity_report *rep, FILE *out, const cha
 	page_html_text(out, reason);
 	fprintf(out, "\" x=\"%.2f\" y=\"0\" width=\"%.2f\" height=\"20\" fill=\"%s\"><title>", x, w,
 		fill);
-	page_html_text(out, reason);
+	page_html_tr(out, reason);
 	fprintf(out, " %s - %s</title></rect>", a, b);
 }
 
@@ -235,7 +250,7 @@ static void strip_html(const struct continuity_report *rep, const struct continu
 static void legend_item(FILE *out, const char *fill, const char *label)
 {
 	fprintf(out, "<span><i style=\"background:%s\"></i>", fill);
-	page_html_text(out, label);
+	page_html_tr(out, label);
 	fputs("</span>", out);
 }
 
@@ -267,7 +282,7 @@ static void legend_html(const struct continuity_report *rep, FILE *out)
 	if (strip_known_end(rep) < rep->to_us) {
 		time_format_local(rep->generated_us, gen, sizeof(gen));
 		char label[80];
-		snprintf(label, sizeof(label), "not yet (after %s)", gen);
+		page_snprintf(label, sizeof(label), "not yet (after %s)", gen);
 		legend_item(out, STRIP_FUTURE, label);
 	}
 	fputs("</p>\n", out);
@@ -278,21 +293,22 @@ static void continuity_html_gaps(const struct continuity_camera *c, FILE *out)
 	char a[40], b[40], len[48];
 
 	if (c->ngaps == 0) {
-		fputs("<p class=\"ok\">continuous</p>\n", out);
+		page_printf(out, "<p class=\"ok\">%s</p>\n", page_tr("continuous"));
 		return;
 	}
-	fputs("<table><tr><th>start</th><th>end</th><th>length</th><th>reason</th>"
-	      "<th>detail</th></tr>\n",
-	      out);
+	page_printf(out,
+		    "<table><tr><th>%s</th><th>%s</th><th>%s</th><th>%s</th><th>%s</th></tr>\n",
+		    page_tr("start"), page_tr("end"), page_tr("length"), page_tr("reason"),
+		    page_tr("detail"));
 	for (size_t g = 0; g < c->ngaps; g++) {
 		const struct continuity_gap *x = &c->gaps[g];
 		time_format_local(x->start_us, a, sizeof(a));
 		time_format_local(x->end_us, b, sizeof(b));
-		duration_format(x->end_us - x->start_us, len, sizeof(len));
+		page_duration(x->end_us - x->start_us, len, sizeof(len));
 		fprintf(out, "<tr><td>%s</td><td>%s</td><td>%s</td><td>", a, b, len);
-		page_html_text(out, x->reason);
+		page_html_tr(out, x->reason);
 		fputs("</td><td>", out);
-		page_html_text(out, x->detail);
+		page_html_detail(out, x->detail);
 		fputs("</td></tr>\n", out);
 	}
 	fputs("</table>\n", out);
@@ -305,17 +321,17 @@ static void continuity_html(const struct continuity_report *rep, FILE *out)
 	time_format_local(rep->from_us, from, sizeof(from));
 	time_format_local(rep->to_us, to, sizeof(to));
 	time_format_local(rep->generated_us, gen, sizeof(gen));
-	page_html_head(out, "vigil continuity report");
-	fprintf(out,
-		"<h1>Continuity report</h1>\n<p>From <b>%s</b> to <b>%s</b> (local time). "
-		"Generated %s by vigil %s.</p>\n",
-		from, to, gen, VIGIL_VERSION);
-	fputs("<table><tr><th>camera</th><th>recorded</th><th>coverage</th><th>verdict</th></tr>\n",
-	      out);
+	page_html_head(out, page_tr("vigil continuity report"));
+	page_printf(out, "<h1>%s</h1>\n<p>", page_tr("Continuity report"));
+	page_printf(out, "From <b>%s</b> to <b>%s</b> (local time). Generated %s by vigil %s.",
+		    from, to, gen, VIGIL_VERSION);
+	page_printf(out, "</p>\n<table><tr><th>%s</th><th>%s</th><th>%s</th><th>%s</th></tr>\n",
+		    page_tr("camera"), page_tr("recorded"), page_tr("coverage"),
+		    page_tr("verdict"));
 	for (size_t i = 0; i < rep->ncameras; i++) {
 		const struct continuity_camera *c = &rep->cameras[i];
-		duration_format(c->recorded_us, rec, sizeof(rec));
-		verdict_text(c, verdict, sizeof(verdict));
+		page_duration(c->recorded_us, rec, sizeof(rec));
+		verdict_html(c, verdict, sizeof(verdict));
 		fputs("<tr><td>", out);
 		page_html_text(out, c->camera);
 		fprintf(out, "</td><td>%s</td><td>%.2f%%</td><td class=\"%s\">%s</td></tr>\n", rec,

@@ -479,23 +479,42 @@ static void html_recorder(const struct inspection_report *rep, FILE *out)
 {
 	struct recorder_text t;
 	recorder_text(rep, &t);
-	fprintf(out, "<h2>Recorder ");
+	/* the figures' words in the report's language */
+	if (rep->disk_total < 0)
+		snprintf(t.total, sizeof(t.total), "%s", page_tr("unknown"));
+	if (rep->disk_free < 0)
+		snprintf(t.freeb, sizeof(t.freeb), "%s", page_tr("unknown"));
+	if (rep->forecast_days >= 0)
+		page_snprintf(t.forecast, sizeof(t.forecast), "%.0f days", rep->forecast_days);
+	else
+		snprintf(t.forecast, sizeof(t.forecast), "%s", page_tr("unknown"));
+	fputs("<h2>", out);
+	page_html_tr(out, "Recorder ");
 	page_html_text(out, rep->recorder);
-	fprintf(out, "</h2>\n<table><tr><th>site</th><td>");
+	page_printf(out, "</h2>\n<table><tr><th>%s</th><td>", page_tr("site"));
 	page_html_text(out, rep->site);
-	fprintf(out, "</td></tr>\n<tr><th>disk</th><td>%s free of %s</td></tr>\n", t.freeb,
-		t.total);
-	fprintf(out, "<tr><th>forecast</th><td>%s</td></tr>\n", t.forecast);
-	fprintf(out, "<tr><th>oldest footage</th><td>%s</td></tr>\n", t.oldest);
-	fprintf(out, "<tr><th>reported</th><td>%s</td></tr></table>\n",
-		rep->reported ? t.reported : "storage, at the time of this report");
+	page_printf(out, "</td></tr>\n<tr><th>%s</th><td>", page_tr("disk"));
+	page_printf(out, "%s free of %s", t.freeb, t.total);
+	page_printf(out, "</td></tr>\n<tr><th>%s</th><td>%s</td></tr>\n", page_tr("forecast"),
+		    t.forecast);
+	page_printf(out, "<tr><th>%s</th><td>%s</td></tr>\n", page_tr("oldest footage"), t.oldest);
+	page_printf(out, "<tr><th>%s</th><td>%s</td></tr></table>\n", page_tr("reported"),
+		    rep->reported ? t.reported : page_tr("storage, at the time of this report"));
+}
+
+/* ticket_duration_text in the report's language */
+static void duration_html(int64_t us, char *out, size_t size)
+{
+	ticket_duration_text_lang(
+		us, report_get_lang() == REPORT_LANG_ZH ? TICKET_LANG_ZH : TICKET_LANG_EN, out,
+		size);
 }
 
 static void html_camera(const struct inspection_report *rep, const struct inspection_camera *c,
 			FILE *out)
 {
-	char rec[32];
-	ticket_duration_text(c->recorded_us, rec, sizeof(rec));
+	char rec[48];
+	duration_html(c->recorded_us, rec, sizeof(rec));
 	fprintf(out, "<tr><td>");
 	page_html_text(out, c->camera);
 	fprintf(out, "</td><td>");
@@ -509,11 +528,11 @@ static void html_camera(const struct inspection_report *rep, const struct inspec
 	fprintf(out, "<td class=\"num\">%s</td><td>", rec);
 	for (size_t g = 0; g < c->ngaps; g++) {
 		const struct inspection_gap *gr = &c->gaps[g];
-		char s[40], d[32];
+		char s[40], d[48];
 		local_sec(gr->start_us, s, sizeof(s));
-		ticket_duration_text(gap_length(rep, gr), d, sizeof(d));
-		fprintf(out, "%s%s, %s (%s)", g ? "<br>" : "", s, d,
-			catalog_gap_reason_name(gr->reason));
+		duration_html(gap_length(rep, gr), d, sizeof(d));
+		fputs(g ? "<br>" : "", out);
+		page_printf(out, "%s, %s (%s)", s, d, page_tr(catalog_gap_reason_name(gr->reason)));
 	}
 	fprintf(out, "</td><td class=\"num\">%d</td><td class=\"num\">%d</td></tr>\n", c->opened,
 		c->closed);
@@ -523,8 +542,12 @@ static void html_camera(const struct inspection_report *rep, const struct inspec
  * that were opened before. */
 static void html_tickets(const struct inspection_report *rep, FILE *out)
 {
-	fprintf(out, "<h2>Tickets</h2>\n<table><tr><th>ticket</th><th>level</th>"
-		     "<th>fault</th><th>opened</th><th>resolved</th></tr>\n");
+	page_printf(
+		out,
+		"<h2>%s</h2>\n<table><tr><th>%s</th><th>%s</th><th>%s</th><th>%s</th><th>%s</th>"
+		"</tr>\n",
+		page_tr("Tickets"), page_tr("ticket"), page_tr("level"), page_tr("fault"),
+		page_tr("opened"), page_tr("resolved"));
 	for (int pass = 0; pass < 2; pass++) {
 		const struct ticket *v = pass ? rep->closed : rep->opened;
 		size_t n = pass ? rep->nclosed : rep->nopened;
@@ -545,23 +568,32 @@ static void inspection_html(const struct inspection_report *rep, FILE *out)
 	page_local_min(rep->from_us, a, sizeof(a));
 	page_local_min(rep->to_us, b, sizeof(b));
 	page_local_min(rep->generated_us, gen, sizeof(gen));
-	snprintf(title, sizeof(title), "Inspection record %s", rep->week);
+	page_snprintf(title, sizeof(title), "Inspection record %s", rep->week);
 	page_html_head(out, title);
-	fprintf(out, "<h1>Weekly inspection record, week ");
+	fputs("<h1>", out);
+	page_html_tr(out, "Weekly inspection record, week ");
 	page_html_text(out, rep->week);
-	fprintf(out, "</h1>\n<p class=\"small\">%s to %s (local time) &middot; generated %s</p>\n",
-		a, b, gen);
+	fprintf(out, "</h1>\n<p class=\"small\">");
+	page_printf(out, "%s to %s (local time) &middot; generated %s", a, b, gen);
+	fputs("</p>\n", out);
 	html_recorder(rep, out);
-	fprintf(out, "<h2>Cameras</h2>\n<table><tr><th>camera</th><th>location</th>"
-		     "<th class=\"num\">uptime</th><th class=\"num\">recorded</th>"
-		     "<th>gaps</th><th class=\"num\">tickets opened</th>"
-		     "<th class=\"num\">tickets closed</th></tr>\n");
+	page_printf(out,
+		    "<h2>%s</h2>\n<table><tr><th>%s</th><th>%s</th>"
+		    "<th class=\"num\">%s</th><th class=\"num\">%s</th>"
+		    "<th>%s</th><th class=\"num\">%s</th>"
+		    "<th class=\"num\">%s</th></tr>\n",
+		    page_tr("Cameras"), page_tr("camera"), page_tr("location"), page_tr("uptime"),
+		    page_tr("recorded"), page_tr("gaps"), page_tr("tickets opened"),
+		    page_tr("tickets closed"));
 	for (size_t i = 0; i < rep->ncameras; i++)
 		html_camera(rep, &rep->cameras[i], out);
 	fprintf(out, "</table>\n");
 	html_tickets(rep, out);
-	fprintf(out, "<p class=\"small\">Inspected by: ____________________ &nbsp; "
-		     "Date: ____________</p>\n");
+	fputs("<p class=\"small\">", out);
+	page_printf(out, "%s",
+		    page_tr("Inspected by: ____________________ &nbsp; "
+			    "Date: ____________"));
+	fputs("</p>\n", out);
 	page_html_end(out);
 }
 

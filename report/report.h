@@ -27,6 +27,26 @@ enum report_format { REPORT_TEXT, REPORT_JSON, REPORT_CSV, REPORT_HTML };
 /* Parses "text", "json", "csv", "html"; returns 0 or -EINVAL. */
 int report_format_parse(const char *name, enum report_format *f);
 
+/*
+ * The language of the HTML pages: English, or Simplified Chinese for the
+ * sites whose contracts are written in it.  Only HTML follows it: text,
+ * JSON and CSV stay English, word for word, because scripts read them;
+ * machine values in the HTML (data-reason, class names) never change.
+ */
+enum report_lang { REPORT_LANG_EN = 0, REPORT_LANG_ZH };
+/* Parses "en", "zh-CN", "zh", "zh-Hans"; returns 0 or -EINVAL. */
+int report_lang_parse(const char *name, enum report_lang *l);
+/*
+ * Sets the language of the report writers for the calling thread only
+ * (thread-local; a thread starts in English).  The web server answers each
+ * request on its own thread, so it calls this before every writer with
+ * the language of that request (Accept-Language or the user's setting);
+ * cmd/ calls it once for --lang.
+ */
+void report_set_lang(enum report_lang l);
+/* The calling thread's report language. */
+enum report_lang report_get_lang(void);
+
 /* ---- continuity ---------------------------------------------------------- */
 
 /* Writes the report; returns 0 or -EIO. */
@@ -40,7 +60,11 @@ struct retention_camera_report {
 	int floor_days;
 	int delete_after_days;
 	const char *verdict; /* "met", "not-applicable", "breached" */
-	char why[200];
+	char why[200];	     /* in English; the HTML page says it in its language */
+	/* which sentence why is and its figures, to say it again */
+	enum { WHY_BELOW_FLOOR, WHY_NO_FOOTAGE, WHY_YOUNG, WHY_DELETED, WHY_MET } why_kind;
+	int64_t why_segments; /* WHY_BELOW_FLOOR */
+	double why_value;     /* WHY_YOUNG: days recording; WHY_DELETED: hours deleted */
 	int64_t live_bytes, live_segments;
 	struct {
 		char reason[32];
@@ -80,6 +104,16 @@ struct sla_ticket {
 	int64_t response_us; /* opened to acknowledged; -1: never acknowledged */
 };
 
+/* One site of the fleet: its recorders as the checker has seen them and
+ * the score of its own faults. */
+struct sla_site {
+	char site[TICKET_TEXT_MAX];
+	int recorders; /* seen by the checker */
+	int counts[5];
+	int faults;
+	int score;
+};
+
 struct sla_report {
 	char quarter[16];
 	const char *site; /* [recorder] site: the config's, which must outlive this */
@@ -90,6 +124,9 @@ struct sla_report {
 	int misses;		    /* response-time misses */
 	struct sla_ticket *tickets; /* opened in the quarter, by id */
 	size_t ntickets;
+	/* every site of a recorder the checker has seen or of a ticket, by name */
+	struct sla_site *sites;
+	size_t nsites;
 };
 
 /*

@@ -71,6 +71,44 @@ static int collect_hold(const struct catalog_hold *h, void *ctx)
 	return 0;
 }
 
+/* The sentence of why, in English (tr false: the JSON, text and CSV) or in
+ * the report's language (the page); each format is checked against its
+ * arguments in both calls. */
+#define WHY(fmt, ...)                                                                              \
+	do {                                                                                       \
+		if (tr)                                                                            \
+			page_snprintf(buf, size, fmt, __VA_ARGS__);                                \
+		else                                                                               \
+			snprintf(buf, size, fmt, __VA_ARGS__);                                     \
+	} while (0)
+
+static void why_format(const struct retention_camera_report *c, bool tr, char *buf, size_t size)
+{
+	switch (c->why_kind) {
+	case WHY_BELOW_FLOOR:
+		WHY("%" PRId64 " segments younger than the %d-day floor were deleted for space",
+		    c->why_segments, c->floor_days);
+		break;
+	case WHY_NO_FOOTAGE:
+		WHY("%s", tr ? page_tr("no footage recorded yet") : "no footage recorded yet");
+		break;
+	case WHY_YOUNG:
+		WHY("recording for %.1f days, less than the %d-day floor: nothing may be "
+		    "deleted yet",
+		    c->why_value, c->floor_days);
+		break;
+	case WHY_DELETED:
+		WHY("%.1f hours of footage younger than the %d-day floor are deleted", c->why_value,
+		    c->floor_days);
+		break;
+	case WHY_MET:
+		WHY("nothing younger than the %d-day floor was deleted; footage reaches back %.1f "
+		    "days",
+		    c->floor_days, c->days_covered);
+		break;
+	}
+}
+
 /* The verdict on the floor and why: a breach when footage younger than the
  * floor was deleted, not applicable before the camera has recorded for
  * the floor's length, else met. */
@@ -84,19 +122,15 @@ static int retention_verdict(struct catalog *cat, const struct retention_rule *r
 	int64_t floor_us = (int64_t)rule->retain_days * DAY_US;
 	if (below > 0) {
 		c->verdict = "breached";
-		snprintf(c->why, sizeof(c->why),
-			 "%" PRId64
-			 " segments younger than the %d-day floor were deleted for space",
-			 below, rule->retain_days);
+		c->why_kind = WHY_BELOW_FLOOR;
+		c->why_segments = below;
 	} else if (c->first_us < 0) {
 		c->verdict = "not-applicable";
-		snprintf(c->why, sizeof(c->why), "no footage recorded yet");
+		c->why_kind = WHY_NO_FOOTAGE;
 	} else if (now - c->first_us < floor_us) {
 		c->verdict = "not-applicable";
-		snprintf(c->why, sizeof(c->why),
-			 "recording for %.1f days, less than the %d-day floor: nothing may be "
-			 "deleted yet",
-			 (double)(now - c->first_us) / (double)DAY_US, rule->retain_days);
+		c->why_kind = WHY_YOUNG;
+		c->why_value = (double)(now - c->first_us) / (double)DAY_US;
 	} else {
 		/* within the floor, footage may be missing because the camera did
 		 * not record (outages are continuity's business), never because
@@ -113,18 +147,14 @@ static int retention_verdict(struct catalog *cat, const struct retention_rule *r
 		free(within.gaps);
 		if (deleted_us > 0) {
 			c->verdict = "breached";
-			snprintf(c->why, sizeof(c->why),
-				 "%.1f hours of footage younger than the %d-day floor are deleted",
-				 (double)deleted_us / 3600e6, rule->retain_days);
+			c->why_kind = WHY_DELETED;
+			c->why_value = (double)deleted_us / 3600e6;
 		} else {
 			c->verdict = "met";
-			snprintf(c->why, sizeof(c->why),
-				 "nothing younger than the %d-day floor was deleted; footage "
-				 "reaches "
-				 "back %.1f days",
-				 rule->retain_days, c->days_covered);
+			c->why_kind = WHY_MET;
 		}
 	}
+	why_format(c, false, c->why, sizeof(c->why));
 	return 0;
 }
 
@@ -371,6 +401,17 @@ static void retention_csv(const struct retention_report *rep, FILE *out)
 	}
 }
 
+/* forecast_text in the report's language */
+static void forecast_html(const struct retention_capacity *cap, char *buf, size_t size)
+{
+	if (cap->forecast_days < 0)
+		snprintf(buf, size, "%s", page_tr("unknown (no recording measured yet)"));
+	else
+		page_snprintf(buf, size, "%.1f days at the current write rate%s",
+			      cap->forecast_days,
+			      cap->at_risk ? page_tr(" - RETENTION AT RISK") : "");
+}
+
 static void retention_html_row(const struct retention_camera_report *c, FILE *out)
 {
 	char oldest[40];
@@ -380,16 +421,20 @@ static void retention_html_row(const struct retention_camera_report *c, FILE *ou
 	if (c->oldest_us >= 0)
 		time_format_local(c->oldest_us, oldest, sizeof(oldest));
 	else
-		snprintf(oldest, sizeof(oldest), "none");
+		snprintf(oldest, sizeof(oldest), "%s", page_tr("none"));
 	fputs("<tr><td>", out);
 	page_html_text(out, c->camera);
-	fprintf(out, "</td><td class=\"%s\">%s</td><td>%s</td><td>%.1f</td><td>%d days</td><td>",
-		cls, c->verdict, oldest, c->days_covered, c->floor_days);
+	fprintf(out, "</td><td class=\"%s\">%s</td><td>%s</td><td>%.1f</td><td>", cls,
+		page_tr(c->verdict), oldest, c->days_covered);
+	page_printf(out, "%d days", c->floor_days);
+	fputs("</td><td>", out);
 	if (!c->ndeleted)
-		fputs("none", out);
-	for (int d = 0; d < c->ndeleted; d++)
-		fprintf(out, "%s%s: %" PRId64, d ? ", " : "", c->deleted[d].reason,
-			c->deleted[d].segments);
+		fputs(page_tr("none"), out);
+	for (int d = 0; d < c->ndeleted; d++) {
+		fputs(d ? page_tr(", ") : "", out);
+		page_html_tr(out, c->deleted[d].reason);
+		page_printf(out, ": %" PRId64, c->deleted[d].segments);
+	}
 	fprintf(out, "</td><td>%d</td></tr>\n", c->holds);
 }
 
@@ -410,10 +455,12 @@ static void retention_day_fill(const struct retention_camera_report *c, int64_t 
 
 static void retention_html_strip(const struct retention_camera_report *c, int64_t today, FILE *out)
 {
+	char why[sizeof(c->why) * 2];
 	fputs("<h2>", out);
 	page_html_text(out, c->camera);
 	fprintf(out, "</h2>\n<p class=\"note\">");
-	page_html_text(out, c->why);
+	why_format(c, true, why, sizeof(why));
+	page_html_text(out, why);
 	fputs("</p>\n<svg width=\"900\" height=\"34\" role=\"img\">", out);
 	for (int d = 0; d < 90; d++) {
 		double frac = (double)c->day_recorded_us[d] / (double)DAY_US;
@@ -424,22 +471,26 @@ static void retention_html_strip(const struct retention_camera_report *c, int64_
 		date[10] = '\0';
 		fprintf(out,
 			"<rect x=\"%d\" y=\"0\" width=\"9\" height=\"24\" fill=\"%s\">"
-			"<title>%s: %.1f%% recorded</title></rect>",
-			d * 10, fill, date, frac * 100);
+			"<title>",
+			d * 10, fill);
+		page_printf(out, "%s: %.1f%% recorded", date, frac * 100);
+		fputs("</title></rect>", out);
 	}
-	fputs("<text x=\"0\" y=\"33\" font-size=\"9\">90 days ago</text>"
-	      "<text x=\"870\" y=\"33\" font-size=\"9\">today</text></svg>\n",
-	      out);
+	page_printf(out,
+		    "<text x=\"0\" y=\"33\" font-size=\"9\">%s</text>"
+		    "<text x=\"870\" y=\"33\" font-size=\"9\">%s</text></svg>\n",
+		    page_tr("90 days ago"), page_tr("today"));
 }
 
 static void retention_html_holds(const struct retention_report *rep, FILE *out)
 {
 	if (!rep->nholds)
 		return;
-	fputs("<h2>Legal holds in "
-	      "force</h2>\n<table><tr><th>#</th><th>camera</th><th>from</th>"
-	      "<th>to</th><th>reason</th></tr>\n",
-	      out);
+	page_printf(out,
+		    "<h2>%s</h2>\n<table><tr><th>#</th><th>%s</th><th>%s</th><th>%s</th><th>%s</th>"
+		    "</tr>\n",
+		    page_tr("Legal holds in force"), page_tr("camera"), page_tr("from"),
+		    page_tr("to"), page_tr("reason"));
 	for (size_t h = 0; h < rep->nholds; h++) {
 		char a[40], b[40];
 		time_format_local(rep->holds[h].start_us, a, sizeof(a));
@@ -458,24 +509,26 @@ static void retention_html(const struct retention_report *rep, FILE *out)
 	char gen[40], fc[96], total[32], freeb[32];
 
 	time_format_local(rep->generated_us, gen, sizeof(gen));
-	forecast_text(&rep->capacity, fc, sizeof(fc));
+	forecast_html(&rep->capacity, fc, sizeof(fc));
 	gib(rep->capacity.total_bytes, total, sizeof(total));
 	gib(rep->capacity.free_bytes, freeb, sizeof(freeb));
-	page_html_head(out, "vigil retention report");
-	fprintf(out,
-		"<h1>Retention report</h1>\n<p>Generated %s by vigil %s. Storage: %s free of "
-		"%s. Capacity forecast: <span class=\"%s\">%s</span>.</p>\n",
-		gen, VIGIL_VERSION, freeb, total, rep->capacity.at_risk ? "bad" : "ok", fc);
-	fputs("<table><tr><th>camera</th><th>verdict</th><th>oldest footage</th><th>days "
-	      "covered</th>"
-	      "<th>floor</th><th>deleted in period</th><th>holds</th></tr>\n",
-	      out);
+	page_html_head(out, page_tr("vigil retention report"));
+	page_printf(out, "<h1>%s</h1>\n<p>", page_tr("Retention report"));
+	page_printf(out,
+		    "Generated %s by vigil %s. Storage: %s free of %s. Capacity forecast: <span "
+		    "class=\"%s\">%s</span>.",
+		    gen, VIGIL_VERSION, freeb, total, rep->capacity.at_risk ? "bad" : "ok", fc);
+	page_printf(out,
+		    "</p>\n<table><tr><th>%s</th><th>%s</th><th>%s</th><th>%s</th><th>%s</th>"
+		    "<th>%s</th><th>%s</th></tr>\n",
+		    page_tr("camera"), page_tr("verdict"), page_tr("oldest footage"),
+		    page_tr("days covered"), page_tr("floor"), page_tr("deleted in period"),
+		    page_tr("holds"));
 	for (size_t i = 0; i < rep->ncameras; i++)
 		retention_html_row(&rep->cameras[i], out);
-	fputs("</table>\n<p class=\"note\">Each strip shows the last 90 days, oldest on the left: "
-	      "the darker the green, the more of the day was recorded; red, nothing "
-	      "recorded.</p>\n",
-	      out);
+	page_printf(out, "</table>\n<p class=\"note\">%s</p>\n",
+		    page_tr("Each strip shows the last 90 days, oldest on the left: the darker the "
+			    "green, the more of the day was recorded; red, nothing recorded."));
 	for (size_t i = 0; i < rep->ncameras; i++)
 		retention_html_strip(&rep->cameras[i], rep->generated_us / DAY_US, out);
 	retention_html_holds(rep, out);

@@ -52,6 +52,68 @@ static void score(struct sla_report *rep)
 		rep->deducted += rep->counts[l] * ticket_sla_deduction(l);
 }
 
+struct site_list {
+	struct sla_site *v;
+	size_t n, cap;
+};
+
+static struct sla_site *site_entry(struct site_list *l, const char *site)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i].site, site) == 0)
+			return &l->v[i];
+	if (array_reserve(&l->v, &l->cap, l->n + 1, sizeof(*l->v)) < 0)
+		return NULL;
+	struct sla_site *e = &l->v[l->n++];
+	memset(e, 0, sizeof(*e));
+	snprintf(e->site, sizeof(e->site), "%s", site);
+	return e;
+}
+
+static int count_recorder(const struct ticket_recorder *r, void *ctx)
+{
+	struct sla_site *e = site_entry(ctx, r->site);
+	if (!e)
+		return -ENOMEM;
+	e->recorders++;
+	return 0;
+}
+
+static int cmp_site(const void *a, const void *b)
+{
+	return strcmp(((const struct sla_site *)a)->site, ((const struct sla_site *)b)->site);
+}
+
+/* The fleet per site: every recorder the checker has seen, with the
+ * faults its site had in the quarter, so a site with none shows 100. */
+static int score_sites(struct ticket_db *db, struct sla_report *rep)
+{
+	struct site_list l = { 0 };
+	int ret = ticket_db_recorders_each(db, count_recorder, &l);
+	for (size_t i = 0; ret == 0 && i < rep->ntickets; i++) {
+		const struct ticket *t = &rep->tickets[i].ticket;
+		struct sla_site *e = site_entry(&l, t->site);
+		if (!e) {
+			ret = -ENOMEM;
+			break;
+		}
+		e->faults++;
+		if (t->level >= 1 && t->level <= 4)
+			e->counts[t->level]++;
+	}
+	if (ret < 0) {
+		free(l.v);
+		return ret;
+	}
+	for (size_t i = 0; i < l.n; i++)
+		l.v[i].score = ticket_sla_score(l.v[i].counts);
+	if (l.n > 1)
+		qsort(l.v, l.n, sizeof(*l.v), cmp_site);
+	rep->sites = l.v;
+	rep->nsites = l.n;
+	return 0;
+}
+
 int sla_report_compute(const struct config *cfg, const char *quarter, int64_t from_us,
 		       int64_t to_us, int64_t now_us, struct sla_report *rep, char *err,
 		       size_t errlen)
@@ -83,6 +145,9 @@ int sla_report_compute(const struct config *cfg, const char *quarter, int64_t fr
 		rep->tickets = l.v;
 		rep->ntickets = l.n;
 		score(rep);
+		if ((ret = score_sites(db, rep)) < 0)
+			snprintf(err, errlen, "cannot read the recorders of '%s': %s",
+				 cfg->checker_database, db_errmsg(ret));
 	}
 	ticket_db_close(&db);
 	return ret;
@@ -93,17 +158,12 @@ void sla_report_release(struct sla_report *rep)
 	free(rep->tickets);
 	rep->tickets = NULL;
 	rep->ntickets = 0;
+	free(rep->sites);
+	rep->sites = NULL;
+	rep->nsites = 0;
 }
 
 /* ---- writers ------------------------------------------------------------ */
-
-static void response_text(const struct sla_ticket *s, char *out, size_t size)
-{
-	if (s->response_us >= 0)
-		ticket_duration_text(s->response_us, out, size);
-	else
-		snprintf(out, size, "never");
-}
 
 static void sla_text(const struct sla_report *rep, FILE *out)
 {
@@ -127,6 +187,11 @@ static void sla_text(const struct sla_report *rep, FILE *out)
 	}
 	fprintf(out, "%s\n", first ? "" : ")");
 	fprintf(out, "response-time misses (target 10 min): %d\n", rep->misses);
+	for (size_t i = 0; i < rep->nsites; i++) {
+		const struct sla_site *e = &rep->sites[i];
+		fprintf(out, "site %s: score %d/100, %d faults, %d recorders\n",
+			e->site[0] ? e->site : "-", e->score, e->faults, e->recorders);
+	}
 	for (size_t i = 0; i < rep->ntickets; i++) {
 		const struct sla_ticket *s = &rep->tickets[i];
 		const struct ticket *t = &s->ticket;
@@ -196,6 +261,18 @@ static void sla_json(const struct sla_report *rep, FILE *out)
 		jw_end_object(&w);
 	}
 	jw_end_object(&w);
+	jw_key(&w, "sites");
+	jw_begin_array(&w);
+	for (size_t i = 0; i < rep->nsites; i++) {
+		const struct sla_site *e = &rep->sites[i];
+		jw_begin_object(&w);
+		jw_kv_string(&w, "site", e->site);
+		jw_kv_int(&w, "recorders", e->recorders);
+		jw_kv_int(&w, "faults", e->faults);
+		jw_kv_int(&w, "score", e->score);
+		jw_end_object(&w);
+	}
+	jw_end_array(&w);
 	jw_kv_int(&w, "response_target_s", TICKET_RESPONSE_TARGET_US / USEC_PER_SEC);
 	jw_key(&w, "response_misses");
 	jw_begin_array(&w);
@@ -216,13 +293,40 @@ static void sla_json(const struct sla_report *rep, FILE *out)
 	jw_finish(&w);
 }
 
+/* The same in the report's language, for the page. */
+static void response_html(const struct sla_ticket *s, char *out, size_t size)
+{
+	if (s->response_us >= 0)
+		ticket_duration_text_lang(s->response_us,
+					  report_get_lang() == REPORT_LANG_ZH ? TICKET_LANG_ZH
+									      : TICKET_LANG_EN,
+					  out, size);
+	else
+		snprintf(out, size, "%s", page_tr("never"));
+}
+
+/* The header row of a table of tickets: n column names. */
+static void th_row(FILE *out, const char *const *names, size_t n)
+{
+	fputs("<table><tr>", out);
+	for (size_t i = 0; i < n; i++) {
+		fputs("<th>", out);
+		page_html_tr(out, names[i]);
+		fputs("</th>", out);
+	}
+	fputs("</tr>\n", out);
+}
+
 static void sla_html_misses(const struct sla_report *rep, FILE *out)
 {
-	fprintf(out, "<h2>Response-time misses (target 10 min): %d</h2>\n", rep->misses);
+	static const char *const cols[] = { "ticket", "fault", "opened", "acknowledged",
+					    "response" };
+	fputs("<h2>", out);
+	page_printf(out, "Response-time misses (target 10 min): %d", rep->misses);
+	fputs("</h2>\n", out);
 	if (!rep->misses)
 		return;
-	fprintf(out, "<table><tr><th>ticket</th><th>fault</th><th>opened</th>"
-		     "<th>acknowledged</th><th>response</th></tr>\n");
+	th_row(out, cols, 5);
 	for (size_t i = 0; i < rep->ntickets; i++) {
 		const struct sla_ticket *s = &rep->tickets[i];
 		char o[40], k[40], r[40], text[1024];
@@ -230,8 +334,8 @@ static void sla_html_misses(const struct sla_report *rep, FILE *out)
 			continue;
 		page_local_min(s->ticket.opened_us, o, sizeof(o));
 		page_local_min(s->ticket.acknowledged_us, k, sizeof(k));
-		response_text(s, r, sizeof(r));
-		ticket_text(&s->ticket, rep->generated_us, text, sizeof(text));
+		response_html(s, r, sizeof(r));
+		page_ticket_text(&s->ticket, rep->generated_us, text, sizeof(text));
 		fprintf(out, "<tr><td>#%" PRId64 "</td><td>", s->ticket.id);
 		page_html_text(out, text);
 		fprintf(out, "</td><td>%s</td><td>%s</td><td class=\"bad\">%s</td></tr>\n", o, k,
@@ -242,15 +346,38 @@ static void sla_html_misses(const struct sla_report *rep, FILE *out)
 
 static void sla_html_faults(const struct sla_report *rep, FILE *out)
 {
-	fprintf(out, "<h2>Faults: %zu</h2>\n", rep->ntickets);
+	static const char *const cols[] = { "ticket", "level", "fault", "opened", "resolved" };
+	fputs("<h2>", out);
+	page_printf(out, "Faults: %zu", rep->ntickets);
+	fputs("</h2>\n", out);
 	if (!rep->ntickets)
 		return;
-	fprintf(out, "<table><tr><th>ticket</th><th>level</th><th>fault</th>"
-		     "<th>opened</th><th>resolved</th></tr>\n");
+	th_row(out, cols, 5);
 	for (size_t i = 0; i < rep->ntickets; i++) {
 		page_html_ticket_row(out, &rep->tickets[i].ticket, rep->generated_us);
 	}
 	fprintf(out, "</table>\n");
+}
+
+static void sla_html_sites(const struct sla_report *rep, FILE *out)
+{
+	if (rep->nsites == 0)
+		return;
+	page_printf(out,
+		    "<h2>%s</h2>\n<table><tr><th>%s</th><th class=\"num\">%s</th>"
+		    "<th class=\"num\">%s</th><th class=\"num\">%s</th></tr>\n",
+		    page_tr("Per site"), page_tr("site"), page_tr("recorders"), page_tr("faults"),
+		    page_tr("score"));
+	for (size_t i = 0; i < rep->nsites; i++) {
+		const struct sla_site *e = &rep->sites[i];
+		fputs("<tr><td>", out);
+		page_html_text(out, e->site[0] ? e->site : "-");
+		fprintf(out,
+			"</td><td class=\"num\">%d</td><td class=\"num\">%d</td>"
+			"<td class=\"num%s\">%d</td></tr>\n",
+			e->recorders, e->faults, e->score < 100 ? " bad" : "", e->score);
+	}
+	fputs("</table>\n", out);
 }
 
 static void sla_html(const struct sla_report *rep, FILE *out)
@@ -260,17 +387,22 @@ static void sla_html(const struct sla_report *rep, FILE *out)
 	page_local_min(rep->from_us, a, sizeof(a));
 	page_local_min(rep->to_us, b, sizeof(b));
 	page_local_min(rep->generated_us, gen, sizeof(gen));
-	snprintf(title, sizeof(title), "SLA report %s", rep->quarter);
+	page_snprintf(title, sizeof(title), "SLA report %s", rep->quarter);
 	page_html_head(out, title);
-	fprintf(out, "<h1>SLA report, quarter ");
+	fputs("<h1>", out);
+	page_html_tr(out, "SLA report, quarter ");
 	page_html_text(out, rep->quarter);
 	fprintf(out, "</h1>\n<p class=\"small\">");
 	page_html_text(out, rep->site);
-	fprintf(out, " &middot; %s to %s (local time) &middot; generated %s</p>\n", a, b, gen);
-	fprintf(out, "<p>Score <span class=\"score%s\">%d</span> / 100</p>\n",
-		rep->score < 100 ? " bad" : "", rep->score);
-	fprintf(out, "<h2>Deductions</h2>\n<table><tr><th>level</th><th class=\"num\">faults"
-		     "</th><th class=\"num\">each</th><th class=\"num\">deducted</th></tr>\n");
+	page_printf(out, " &middot; %s to %s (local time) &middot; generated %s", a, b, gen);
+	fputs("</p>\n<p>", out);
+	page_printf(out, "Score <span class=\"score%s\">%d</span> / 100",
+		    rep->score < 100 ? " bad" : "", rep->score);
+	page_printf(out,
+		    "</p>\n<h2>%s</h2>\n<table><tr><th>%s</th><th class=\"num\">%s</th>"
+		    "<th class=\"num\">%s</th><th class=\"num\">%s</th></tr>\n",
+		    page_tr("Deductions"), page_tr("level"), page_tr("faults"), page_tr("each"),
+		    page_tr("deducted"));
 	for (int l = 1; l <= 4; l++)
 		fprintf(out,
 			"<tr><td>%d</td><td class=\"num\">%d</td><td class=\"num\">-%d</td>"
@@ -278,6 +410,7 @@ static void sla_html(const struct sla_report *rep, FILE *out)
 			l, rep->counts[l], ticket_sla_deduction(l),
 			rep->counts[l] * ticket_sla_deduction(l));
 	fprintf(out, "</table>\n");
+	sla_html_sites(rep, out);
 	sla_html_misses(rep, out);
 	sla_html_faults(rep, out);
 	page_html_end(out);

@@ -25,6 +25,26 @@
  * date; an episode already known continues with the same ticket, and the
  * unique index on open tickets refuses a duplicate whatever happens.
  *
+ * Root causes (several recorders, one view): recorders are grouped by site
+ * (the site key of ticket_site_key).  A site is unreachable while its
+ * bridge says so (PREFIX/bridge/SITE/state or mosquitto's own
+ * $SYS/broker/connection/NAME/state is 0) or while every recorder of a
+ * site of two or more went silent at once; a recorder is offline by its
+ * will or its silence.  A root cause holds back the tickets below it: a
+ * site its recorders' and cameras', a recorder its cameras' (and its
+ * storage and retention faults).  Held episodes keep being timed from
+ * their true start, so when the cause clears, a fault that is still there
+ * (the recorder republishes its state on reconnection) opens its own
+ * ticket at once, dated from when it really began.  A recorder silent in a
+ * site of several waits one more interval before its own ticket opens, to
+ * see whether the whole site is going quiet; the cameras of a recorder
+ * that came back wait for its first message (and a second more, the burst
+ * of its republished state) before theirs.
+ *
+ * Inventory: PREFIX/REC/inventory (retained) says what a recorder records;
+ * it is kept in the ticket database with every recorder heard of, for
+ * `vigil tickets recorders` and the reports.
+ *
  * Hostile input: topics and payloads are checked by tickets/parse.c; what is
  * refused is counted and logged at most once per 10 s.  The number of
  * recorders and cameras is bounded.
@@ -58,6 +78,12 @@
 #define SILENT_INTERVALS 3
 #define REJECT_LOG_US (10 * USEC_PER_SEC)
 #define MAX_RECORDERS 4096
+#define MAX_SITES 4096
+/* cameras of a recorder that came back wait this long after its first
+ * message: the rest of its republished state */
+#define RETURN_SETTLE_US USEC_PER_SEC
+/* a recorder's last seen time is saved at most this often */
+#define SEEN_SAVE_US (5 * USEC_PER_SEC)
 #define MAX_CAMERAS_PER_RECORDER 4096
 #define MAX_CAMERAS 262144
 #define MAX_AGE_US (366 * 24 * 3600 * USEC_PER_SEC)
@@ -89,7 +115,20 @@ struct entity {
 	bool dirty;
 	bool forget; /* removed: delete its observed row */
 
+	/* sites: not in the hash (a site key may equal a recorder id) */
+	bool is_site;
+	bool link_known, link_up; /* what its bridge last said */
+	int nrec;		  /* recorders of the site */
+
 	/* recorders */
+	struct entity *site_ent; /* NULL without a site */
+	bool was_offline;	 /* offline, silent or cut off, as last seen */
+	bool await_fresh;	 /* its site came back: cameras wait for its first message */
+	int64_t silent_mono, release_mono;
+	int64_t returned_from;	 /* the ticket of the cause it came back from (0: none) */
+	int64_t seen_saved_wall; /* last seen time saved up to here */
+	bool seen_dirty;
+	struct ticket_inventory *inv; /* an inventory to save */
 	bool status_known, online, silent, health_known;
 	int64_t last_heard_mono, last_heard_wall;
 	int interval_s;
@@ -121,6 +160,9 @@ struct ticket_checker {
 	size_t nbuckets, nentities, ncameras;
 	struct entity **recorders;
 	size_t nrecorders;
+	struct entity **sites;
+	size_t nsites;
+	bool site_busy; /* a site is being updated: no recursion */
 	struct fault_ent *live;
 	size_t nlive;
 	struct entity *dirty;
@@ -251,6 +293,54 @@ static struct entity *entity_get(struct ticket_checker *chk, const char *recorde
 	return e;
 }
 
+/* The site of key (created; text names it when known), or NULL. */
+static struct entity *site_get(struct ticket_checker *chk, const char *key, const char *text)
+{
+	for (size_t i = 0; i < chk->nsites; i++) {
+		struct entity *site = chk->sites[i];
+		if (strcmp(site->recorder, key) == 0) {
+			if (text && text[0] && strcmp(site->site, text) != 0)
+				snprintf(site->site, sizeof(site->site), "%s", text);
+			return site;
+		}
+	}
+	if (chk->nsites >= MAX_SITES)
+		return NULL;
+	struct entity *site = calloc(1, sizeof(*site));
+	struct entity **a = realloc(chk->sites, (chk->nsites + 1) * sizeof(*a));
+	if (!site || !a) {
+		free(site);
+		if (a)
+			chk->sites = a;
+		return NULL;
+	}
+	chk->sites = a;
+	a[chk->nsites++] = site;
+	site->is_site = true;
+	site->since_us = -1;
+	snprintf(site->recorder, sizeof(site->recorder), "%s", key);
+	snprintf(site->site, sizeof(site->site), "%s", text && text[0] ? text : key);
+	return site;
+}
+
+/* The recorder says its site is text. */
+static void recorder_site(struct ticket_checker *chk, struct entity *rec, const char *text)
+{
+	char key[TICKET_ID_MAX];
+	if (rec->site_ent && strcmp(rec->site, text) == 0)
+		return;
+	snprintf(rec->site, sizeof(rec->site), "%s", text);
+	ticket_site_key(text, key, sizeof(key));
+	struct entity *site = key[0] ? site_get(chk, key, text) : NULL;
+	if (site == rec->site_ent)
+		return;
+	if (rec->site_ent)
+		rec->site_ent->nrec--;
+	rec->site_ent = site;
+	if (site)
+		site->nrec++;
+}
+
 /* ---- faults ------------------------------------------------------------- */
 
 static struct fault_ent *fault_new(struct ticket_checker *chk, struct entity *e,
@@ -354,9 +444,45 @@ static void set_state(struct ticket_checker *chk, struct entity *e, const char *
 	}
 }
 
+static bool site_down(const struct entity *site)
+{
+	const struct fault_ent *fe = site ? site->faults[TICKET_SITE_UNREACHABLE] : NULL;
+	return fe && fe->f.active;
+}
+
+static bool rec_offline(const struct entity *rec)
+{
+	return (rec->status_known && !rec->online) || rec->silent;
+}
+
+static void site_update(struct ticket_checker *chk, struct entity *site);
+
+static void recorder_state(struct ticket_checker *chk, struct entity *rec)
+{
+	if (rec->status_known || rec->health_known)
+		set_state(chk, rec,
+			  !rec_offline(rec)	     ? "online"
+			  : site_down(rec->site_ent) ? "unreachable"
+						     : "offline",
+			  -1);
+}
+
 static void recorder_faults(struct ticket_checker *chk, struct entity *rec)
 {
-	bool offline = (rec->status_known && !rec->online) || rec->silent;
+	bool offline = rec_offline(rec);
+	if (offline != rec->was_offline) {
+		rec->was_offline = offline;
+		const struct fault_ent *own = rec->faults[TICKET_RECORDER_OFFLINE];
+		if (!offline) { /* back: its cameras' faults wait for the rest of its state */
+			rec->release_mono = clock_mono_us() + RETURN_SETTLE_US;
+			if (own && own->f.ticket_id > 0)
+				rec->returned_from = own->f.ticket_id;
+		} else {
+			rec->returned_from = 0;
+		}
+		if (rec->site_ent && !chk->site_busy)
+			site_update(chk, rec->site_ent);
+	}
 	char detail[96] = "";
 	if (rec->silent)
 		snprintf(detail, sizeof(detail), "no health message for %d intervals of %d s",
@@ -365,8 +491,7 @@ static void recorder_faults(struct ticket_checker *chk, struct entity *rec)
 		snprintf(detail, sizeof(detail), "status offline");
 	observe(chk, rec, TICKET_RECORDER_OFFLINE, offline,
 		offline && rec->last_heard_wall >= 0 ? rec->last_heard_wall : -1, detail);
-	if (rec->status_known || rec->health_known)
-		set_state(chk, rec, offline ? "offline" : "online", -1);
+	recorder_state(chk, rec);
 	if (!rec->health_known)
 		return;
 	observe(chk, rec, TICKET_STORAGE_ERROR,
@@ -375,13 +500,97 @@ static void recorder_faults(struct ticket_checker *chk, struct entity *rec)
 }
 
 /* A message from the recorder; returns true when it had been silent. */
-static bool heard(struct entity *rec)
+static bool heard(struct ticket_checker *chk, struct entity *rec)
 {
 	bool was = rec->silent;
 	rec->last_heard_mono = clock_mono_us();
 	rec->last_heard_wall = clock_wall_us();
 	rec->silent = false;
+	if (rec->await_fresh) {
+		rec->await_fresh = false;
+		rec->release_mono = rec->last_heard_mono + RETURN_SETTLE_US;
+	}
+	if (!rec->seen_dirty && rec->last_heard_wall - rec->seen_saved_wall >= SEEN_SAVE_US) {
+		rec->seen_dirty = true;
+		mark_dirty(chk, rec);
+	}
 	return was;
+}
+
+/* A site's link came back: its recorders were cut off, not silent; their
+ * silence is timed again from now, and their cameras wait for their
+ * first message. */
+static void site_returned(struct ticket_checker *chk, struct entity *site)
+{
+	int64_t now = clock_mono_us();
+	for (size_t i = 0; i < chk->nrecorders; i++) {
+		struct entity *rec = chk->recorders[i];
+		if (rec->site_ent != site)
+			continue;
+		rec->last_heard_mono = now;
+		rec->await_fresh = true;
+		const struct fault_ent *fe = site->faults[TICKET_SITE_UNREACHABLE];
+		if (fe && fe->f.ticket_id > 0)
+			rec->returned_from = fe->f.ticket_id;
+		if (rec->silent) {
+			rec->silent = false;
+			recorder_faults(chk, rec);
+		}
+	}
+}
+
+/* Decides whether a site is unreachable: its bridge says so, or every
+ * recorder of it (two or more) went silent within one interval. */
+static void site_update(struct ticket_checker *chk, struct entity *site)
+{
+	int n = 0, silent = 0, interval = 0;
+	int64_t lo = INT64_MAX, hi = INT64_MIN, last_wall = -1;
+	bool was = site_down(site);
+
+	chk->site_busy = true;
+	for (size_t i = 0; i < chk->nrecorders; i++) {
+		const struct entity *rec = chk->recorders[i];
+		if (rec->site_ent != site || !(rec->status_known || rec->health_known))
+			continue;
+		if (rec->last_heard_wall > last_wall)
+			last_wall = rec->last_heard_wall;
+		if (rec->status_known && !rec->online && !rec->silent)
+			continue; /* said so itself, through its site's broker */
+		n++;
+		int iv = rec->interval_s > 0 ? rec->interval_s : chk->cfg->mqtt_interval_seconds;
+		if (iv > interval)
+			interval = iv;
+		if (rec->silent) {
+			silent++;
+			if (rec->last_heard_mono < lo)
+				lo = rec->last_heard_mono;
+			if (rec->last_heard_mono > hi)
+				hi = rec->last_heard_mono;
+		}
+	}
+	bool link_down = site->link_known && !site->link_up;
+	bool all_silent =
+		silent >= 2 && silent == n && hi - lo <= (int64_t)(interval + 2) * USEC_PER_SEC;
+	char detail[128] = "";
+	if (link_down)
+		snprintf(detail, sizeof(detail), "its bridge to the central broker is down");
+	else if (all_silent)
+		snprintf(detail, sizeof(detail), "all %d of its recorders went silent at once",
+			 silent);
+	observe(chk, site, TICKET_SITE_UNREACHABLE, link_down || all_silent, last_wall, detail);
+	bool now_down = site_down(site);
+	if (was != now_down) {
+		if (now_down)
+			log_warnx("checker: site '%s' unreachable: %s", site->recorder, detail);
+		else
+			log_info("checker: site '%s' reachable again", site->recorder);
+		if (!now_down)
+			site_returned(chk, site);
+		for (size_t i = 0; i < chk->nrecorders; i++)
+			if (chk->recorders[i]->site_ent == site)
+				recorder_state(chk, chk->recorders[i]);
+	}
+	chk->site_busy = false;
 }
 
 /* ---- refusals ----------------------------------------------------------- */
@@ -430,6 +639,10 @@ static void on_status(struct ticket_checker *chk, const struct health_topic *t, 
 		observe(chk, rec, TICKET_STORAGE_ERROR, false, -1, NULL);
 		observe(chk, rec, TICKET_RETENTION_AT_RISK, false, -1, NULL);
 		rec->forget = true;
+		if (rec->site_ent) {
+			rec->site_ent->nrec--;
+			rec->site_ent = NULL;
+		}
 		mark_dirty(chk, rec);
 		return;
 	}
@@ -444,7 +657,7 @@ static void on_status(struct ticket_checker *chk, const struct health_topic *t, 
 	rec->status_known = true;
 	rec->online = online;
 	if (online)
-		heard(rec);
+		heard(chk, rec);
 	recorder_faults(chk, rec);
 }
 
@@ -466,11 +679,11 @@ static void on_recorder(struct ticket_checker *chk, const struct health_topic *t
 		reject(chk, topic, why);
 		return;
 	}
-	heard(rec);
+	heard(chk, rec);
 	rec->health_known = true;
 	if (m.interval_s > 0)
 		rec->interval_s = m.interval_s;
-	snprintf(rec->site, sizeof(rec->site), "%s", m.site);
+	recorder_site(chk, rec, m.site);
 	rec->storage_error = m.storage_error;
 	rec->retention_at_risk = m.retention_at_risk;
 	snprintf(rec->detail, sizeof(rec->detail), "%s", m.detail);
@@ -577,7 +790,7 @@ static void on_camera(struct ticket_checker *chk, const struct health_topic *t, 
 		return;
 	}
 	struct entity *rec = cam->rec;
-	if (heard(rec))
+	if (heard(chk, rec))
 		recorder_faults(chk, rec);
 	snprintf(cam->site, sizeof(cam->site), "%s", m.site);
 	snprintf(cam->location, sizeof(cam->location), "%s", m.location);
@@ -596,6 +809,70 @@ static void on_camera(struct ticket_checker *chk, const struct health_topic *t, 
 			snprintf(rec->detail, sizeof(rec->detail), "%s", m.last_error);
 		recorder_faults(chk, rec);
 	}
+}
+
+/* What a recorder records: kept for the listing and the reports. */
+static void on_inventory(struct ticket_checker *chk, const struct health_topic *t,
+			 const char *topic, const void *payload, size_t len)
+{
+	struct ticket_inventory inv;
+	const char *why = NULL;
+	char text[160];
+	struct entity *rec;
+
+	if (len == 0)
+		return; /* withdrawn: the last one stays on record */
+	if (health_parse_inventory(t, payload, len, &inv, text, sizeof(text)) < 0) {
+		reject(chk, topic, text);
+		return;
+	}
+	if (!(rec = entity_get(chk, t->recorder, "", &why))) {
+		health_inventory_release(&inv);
+		reject(chk, topic, why);
+		return;
+	}
+	if (heard(chk, rec))
+		recorder_faults(chk, rec);
+	if (inv.site[0])
+		recorder_site(chk, rec, inv.site);
+	inv.at_us = clock_wall_us();
+	if (rec->inv) {
+		health_inventory_release(rec->inv);
+		free(rec->inv);
+	}
+	rec->inv = malloc(sizeof(*rec->inv));
+	if (!rec->inv) {
+		health_inventory_release(&inv);
+		return;
+	}
+	*rec->inv = inv;
+	mark_dirty(chk, rec);
+}
+
+/* A bridge's connection state: key names the site. */
+static void on_bridge(struct ticket_checker *chk, const char *key, const char *topic,
+		      const void *payload, size_t len)
+{
+	char text[96];
+	bool up = false;
+	struct entity *site;
+
+	if (len > 0 && health_parse_bridge(payload, len, &up, text, sizeof(text)) < 0) {
+		reject(chk, topic, text);
+		return;
+	}
+	if (!(site = site_get(chk, key, NULL))) {
+		reject(chk, topic, "too many sites: ignoring new ones");
+		return;
+	}
+	bool known = len > 0; /* a cleared retained state: the bridge is retired */
+	if (site->link_known == known && site->link_up == up)
+		return;
+	site->link_known = known;
+	site->link_up = up;
+	if (known)
+		log_info("checker: site '%s': bridge %s", key, up ? "connected" : "disconnected");
+	site_update(chk, site);
 }
 
 /* A retained ticket message from the broker: clear it if the ticket is no
@@ -622,6 +899,12 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
 	const char *why = NULL;
 
 	chk->messages++;
+	if (topic[0] == '$') {
+		char key[TICKET_ID_MAX];
+		if (health_sys_bridge_topic(topic, key, sizeof(key)) == 0)
+			on_bridge(chk, key, topic, payload, len);
+		return;
+	}
 	if (health_topic_parse(chk->cfg->mqtt_prefix, topic, &t, &why) < 0) {
 		reject(chk, topic, why);
 		return;
@@ -631,6 +914,8 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
 	case HEALTH_TOPIC_RECORDER: on_recorder(chk, &t, topic, payload, len); break;
 	case HEALTH_TOPIC_CAMERA: on_camera(chk, &t, topic, payload, len); break;
 	case HEALTH_TOPIC_TICKET: on_ticket(chk, topic, len, retained); break;
+	case HEALTH_TOPIC_INVENTORY: on_inventory(chk, &t, topic, payload, len); break;
+	case HEALTH_TOPIC_BRIDGE: on_bridge(chk, t.recorder, topic, payload, len); break;
 	}
 }
 
@@ -642,6 +927,9 @@ static void on_connected(void *ctx)
 
 	snprintf(pattern, sizeof(pattern), "%s/#", chk->cfg->mqtt_prefix);
 	mqttc_subscribe(chk->mq, pattern);
+	/* the bridges' own notifications, where mosquitto puts them by default
+	 * ('#' does not reach $SYS) */
+	mqttc_subscribe(chk->mq, "$SYS/broker/connection/+/state");
 	/* we were deaf, not they silent; and a recorder's "offline" heard just
 	 * before we lost the broker is most often the broker itself going
 	 * down (it delivers every client's will as it closes): it counts again
@@ -671,7 +959,7 @@ static void publish_ticket(struct ticket_checker *chk, const struct ticket *t,
 	buf_reset(&chk->out);
 	jw_init_buf(&w, &chk->out);
 	jw_begin_object(&w);
-	ticket_json_fields(&w, t, now);
+	ticket_json_fields_lang(&w, t, now, (enum ticket_lang)chk->cfg->tickets_language);
 	if (ev) {
 		jw_key(&w, "event");
 		ticket_event_json(&w, ev);
@@ -777,11 +1065,17 @@ static int adopt_ticket(const struct ticket *t, void *ctx)
 static int do_open(struct ticket_checker *chk, struct fault_ent *fe, int level, int64_t now)
 {
 	struct ticket t;
-	char note[96];
+	char note[160];
 
 	fill_ticket(fe, level, &t);
-	snprintf(note, sizeof(note), "fault for more than %" PRId64 " s",
-		 chk->params.grace_us / USEC_PER_SEC);
+	if (fe->f.held_by > 0)
+		snprintf(note, sizeof(note),
+			 "fault for more than %" PRId64 " s, held back by ticket %" PRId64
+			 " until its cause cleared",
+			 chk->params.grace_us / USEC_PER_SEC, fe->f.held_by);
+	else
+		snprintf(note, sizeof(note), "fault for more than %" PRId64 " s",
+			 chk->params.grace_us / USEC_PER_SEC);
 	int ret = ticket_db_open_ticket(chk->db, &t, now, note, NULL);
 	if (ret == -EEXIST) {
 		/* a ticket we did not know about: carry on with it */
@@ -906,9 +1200,29 @@ static int flush_observed(struct ticket_checker *chk)
 		struct entity *e = chk->dirty;
 		chk->dirty = e->dirty_next;
 		e->dirty = false;
-		int r;
+		int r = 0;
+		if (!e->camera[0] && !e->is_site && !e->forget) {
+			if (e->seen_dirty && e->last_heard_wall >= 0) {
+				r = ticket_db_recorder_seen(chk->db, e->recorder, e->site,
+							    e->last_heard_wall);
+				if (r < 0)
+					ret = warn_db(r, "save a recorder");
+				e->seen_saved_wall = e->last_heard_wall;
+			}
+			e->seen_dirty = false;
+			if (e->inv) {
+				r = ticket_db_recorder_inventory(chk->db, e->inv);
+				if (r < 0)
+					ret = warn_db(r, "save an inventory");
+				health_inventory_release(e->inv);
+				free(e->inv);
+				e->inv = NULL;
+			}
+		}
 		if (e->forget) {
 			r = ticket_db_observed_forget(chk->db, e->recorder, e->camera);
+			if (r == 0 && !e->camera[0])
+				r = ticket_db_recorder_forget(chk->db, e->recorder);
 		} else if (e->state[0]) {
 			struct ticket_observed o = { .since_us = e->since_us,
 						     .updated_us = clock_wall_us() };
@@ -966,6 +1280,7 @@ static void check_silence(struct ticket_checker *chk)
 		if (now - rec->last_heard_mono >
 		    SILENT_INTERVALS * interval * USEC_PER_SEC + USEC_PER_SEC) {
 			rec->silent = true;
+			rec->silent_mono = now;
 			rec->interval_s = interval;
 			log_warnx("checker: recorder '%s' silent for %d s", rec->recorder,
 				  SILENT_INTERVALS * interval);
@@ -974,12 +1289,48 @@ static void check_silence(struct ticket_checker *chk)
 	}
 }
 
+/* The entity whose fault holds fe's ticket back at mono, or NULL. */
+static const struct entity *holder(const struct ticket_checker *chk, const struct fault_ent *fe,
+				   int64_t mono)
+{
+	const struct entity *e = fe->ent;
+	if (e->is_site)
+		return NULL;
+	const struct entity *rec = e->rec ? e->rec : e;
+	if (site_down(rec->site_ent))
+		return rec->site_ent;
+	if (e->rec) /* a camera: while its recorder is away, and just after */
+		return rec_offline(rec) || rec->await_fresh || mono < rec->release_mono ? rec
+											: NULL;
+	if (fe->f.kind != TICKET_RECORDER_OFFLINE)
+		return rec_offline(rec) ? rec : NULL;
+	/* silent in a site of several: is the whole site going quiet? */
+	if (rec->silent && rec->site_ent && rec->site_ent->nrec >= 2) {
+		int iv = rec->interval_s > 0 ? rec->interval_s : chk->cfg->mqtt_interval_seconds;
+		if (mono - rec->silent_mono < (int64_t)(iv + 2) * USEC_PER_SEC)
+			return rec;
+	}
+	return NULL;
+}
+
+/* The ticket of the root cause h, 0 while it has none; for a recorder
+ * back from an outage, the outage's. */
+static int64_t root_ticket(const struct entity *h)
+{
+	const struct fault_ent *fe =
+		h->faults[h->is_site ? TICKET_SITE_UNREACHABLE : TICKET_RECORDER_OFFLINE];
+	if (!h->is_site && !rec_offline(h))
+		return h->returned_from;
+	return fe && fe->f.operator_resolved_us < 0 ? fe->f.ticket_id : 0;
+}
+
 /* Asks each live episode what it needs at now; fills chk->actions and
  * returns how many.  *dirty becomes true when an episode waits to be
  * saved. */
 static size_t collect_actions(struct ticket_checker *chk, int64_t now, bool *dirty)
 {
 	size_t n = 0;
+	int64_t mono = clock_mono_us();
 
 	for (struct fault_ent *fe = chk->live; fe; fe = fe->next) {
 		*dirty = *dirty || fe->dirty;
@@ -995,6 +1346,18 @@ static size_t collect_actions(struct ticket_checker *chk, int64_t now, bool *dir
 		 * still there is republished then, with its start) */
 		if ((a == FAULT_OPEN || a == FAULT_REOPEN) && !mqttc_connected(chk->mq))
 			continue;
+		/* a root cause holds its dependents' tickets back */
+		if (a == FAULT_OPEN || a == FAULT_REOPEN) {
+			const struct entity *h = holder(chk, fe, mono);
+			if (h) {
+				int64_t id = root_ticket(h);
+				if (id > 0 && fe->f.held_by != id) {
+					fe->f.held_by = id;
+					fe->dirty = *dirty = true;
+				}
+				continue;
+			}
+		}
 		if (n == chk->actions_cap) {
 			size_t cap = chk->actions_cap ? chk->actions_cap * 2 : 64;
 			struct action *p = realloc(chk->actions, cap * sizeof(*p));
@@ -1132,7 +1495,9 @@ static int load_fault(const struct ticket_fault *f, void *ctx)
 {
 	struct ticket_checker *chk = ctx;
 	const char *why = NULL;
-	struct entity *e = entity_get(chk, f->recorder, f->camera, &why);
+	struct entity *e = f->kind == TICKET_SITE_UNREACHABLE
+				   ? site_get(chk, f->recorder, f->site)
+				   : entity_get(chk, f->recorder, f->camera, &why);
 	struct ticket t;
 	if (!e)
 		return 0;
@@ -1159,7 +1524,9 @@ static int load_orphan(const struct ticket *t, void *ctx)
 {
 	struct ticket_checker *chk = ctx;
 	const char *why = NULL;
-	struct entity *e = entity_get(chk, t->recorder, t->camera, &why);
+	struct entity *e = t->kind == TICKET_SITE_UNREACHABLE
+				   ? site_get(chk, t->recorder, t->site)
+				   : entity_get(chk, t->recorder, t->camera, &why);
 	if (!e || e->faults[t->kind])
 		return 0;
 	struct fault_ent *fe = fault_new(chk, e, t->kind);
@@ -1189,9 +1556,12 @@ static int load_observed(const struct ticket_observed *o, void *ctx)
 	if (!e->location[0])
 		snprintf(e->location, sizeof(e->location), "%s", o->location);
 	if (!o->camera[0]) {
-		/* silence is timed from our start */
-		e->status_known = true;
+		/* silence is timed from our start; a recorder cut off with its
+		 * site said nothing about itself */
+		e->status_known = strcmp(o->state, "unreachable") != 0;
 		e->online = strcmp(o->state, "online") == 0;
+		e->was_offline = e->status_known && !e->online;
+		recorder_site(chk, e, o->site);
 	} else if (health_camera_state_parse(o->state, &e->cam_state) == 0) {
 		e->cam_known = true;
 		if (e->cam_state == HEALTH_CAM_STORAGE_ERROR)
@@ -1312,10 +1682,17 @@ void ticket_checker_free(struct ticket_checker **cp)
 		while (e) {
 			struct entity *next = e->hnext;
 			free(e->payload);
+			if (e->inv) {
+				health_inventory_release(e->inv);
+				free(e->inv);
+			}
 			free(e);
 			e = next;
 		}
 	}
+	for (size_t i = 0; i < chk->nsites; i++)
+		free(chk->sites[i]);
+	free(chk->sites);
 	free(chk->buckets);
 	free(chk->recorders);
 	free(chk->actions);

@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/redact.h"
@@ -94,6 +95,19 @@ int health_topic_parse(const char *prefix, const char *topic, struct health_topi
 		out->kind = HEALTH_TOPIC_TICKET;
 		return 0;
 	}
+	if (ll[0] == 6 && memcmp(lv[0], "bridge", 6) == 0) {
+		if (n != 3 || ll[2] != 5 || memcmp(lv[2], "state", 5) != 0) {
+			*why = "not a bridge topic (bridge/SITE/state)";
+			return -EINVAL;
+		}
+		if (!take_id(lv[1], ll[1], out->recorder)) {
+			*why = "the site level is not an id (letters, digits, '-', '_', at most "
+			       "64)";
+			return -EINVAL;
+		}
+		out->kind = HEALTH_TOPIC_BRIDGE;
+		return 0;
+	}
 	if (!take_id(lv[0], ll[0], out->recorder)) {
 		*why = "the recorder level is not an id (letters, digits, '-', '_', at most 64)";
 		return -EINVAL;
@@ -106,6 +120,10 @@ int health_topic_parse(const char *prefix, const char *topic, struct health_topi
 		out->kind = HEALTH_TOPIC_RECORDER;
 		return 0;
 	}
+	if (n == 2 && ll[1] == 9 && memcmp(lv[1], "inventory", 9) == 0) {
+		out->kind = HEALTH_TOPIC_INVENTORY;
+		return 0;
+	}
 	if (n == 4 && ll[1] == 6 && memcmp(lv[1], "camera", 6) == 0 && ll[3] == 6 &&
 	    memcmp(lv[3], "health", 6) == 0) {
 		if (!take_id(lv[2], ll[2], out->camera)) {
@@ -116,7 +134,8 @@ int health_topic_parse(const char *prefix, const char *topic, struct health_topi
 		out->kind = HEALTH_TOPIC_CAMERA;
 		return 0;
 	}
-	*why = "not a vigil topic (REC/status, REC/health, REC/camera/CAM/health)";
+	*why = "not a vigil topic (REC/status, REC/health, REC/inventory, REC/camera/CAM/health, "
+	       "bridge/SITE/state)";
 	return -EINVAL;
 }
 
@@ -143,15 +162,14 @@ int health_parse_status(const void *payload, size_t len, bool *online, char *why
 }
 
 /* Refuses payloads too large or nested too deep, before any parsing. */
-static int precheck(const void *payload, size_t len, char *why, size_t whylen)
+static int precheck(const void *payload, size_t len, size_t max, char *why, size_t whylen)
 {
 	const unsigned char *p = payload;
 	int depth = 0;
 	bool in_string = false, escaped = false;
 
-	if (len > HEALTH_PAYLOAD_MAX) {
-		snprintf(why, whylen, "payload of %zu bytes is over the %d-byte limit", len,
-			 HEALTH_PAYLOAD_MAX);
+	if (len > max) {
+		snprintf(why, whylen, "payload of %zu bytes is over the %zu-byte limit", len, max);
 		return -E2BIG;
 	}
 	for (size_t i = 0; i < len; i++) {
@@ -180,10 +198,11 @@ static int precheck(const void *payload, size_t len, char *why, size_t whylen)
 	return 0;
 }
 
-static json_t *load_object(const void *payload, size_t len, char *why, size_t whylen, int *err)
+static json_t *load_object_max(const void *payload, size_t len, size_t max, char *why,
+			       size_t whylen, int *err)
 {
 	json_error_t jerr;
-	if ((*err = precheck(payload, len, why, whylen)) < 0)
+	if ((*err = precheck(payload, len, max, why, whylen)) < 0)
 		return NULL;
 	json_t *root = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
@@ -200,6 +219,11 @@ static json_t *load_object(const void *payload, size_t len, char *why, size_t wh
 		return NULL;
 	}
 	return root;
+}
+
+static json_t *load_object(const void *payload, size_t len, char *why, size_t whylen, int *err)
+{
+	return load_object_max(payload, len, HEALTH_PAYLOAD_MAX, why, whylen, err);
 }
 
 /* Field getters: 0 when absent or null (the out value is left alone), 1
@@ -427,6 +451,124 @@ int health_parse_recorder(const struct health_topic *t, const void *payload, siz
 		goto out;
 	ret = 0;
 out:
+	json_decref(o);
+	return ret;
+}
+
+int health_parse_bridge(const void *payload, size_t len, bool *up, char *why, size_t whylen)
+{
+	const char *s = payload;
+	while (len > 0 && isspace((unsigned char)s[len - 1]))
+		len--;
+	if (len == 1 && (s[0] == '0' || s[0] == '1')) {
+		*up = s[0] == '1';
+		return 0;
+	}
+	snprintf(why, whylen, "a bridge state is 1 or 0");
+	return -EINVAL;
+}
+
+int health_sys_bridge_topic(const char *topic, char *key, size_t size)
+{
+	static const char head[] = "$SYS/broker/connection/", tail[] = "/state";
+	size_t hl = sizeof(head) - 1, tl = sizeof(tail) - 1, len = strlen(topic);
+	if (len <= hl + tl || strncmp(topic, head, hl) != 0 || strcmp(topic + len - tl, tail) != 0)
+		return -EINVAL;
+	const char *name = topic + hl;
+	size_t nl = len - hl - tl;
+	const char *dot = memchr(name, '.', nl);
+	while (dot) {
+		nl -= (size_t)(dot + 1 - name);
+		name = dot + 1;
+		dot = memchr(name, '.', nl);
+	}
+	if (!health_valid_id(name, nl) || nl >= size)
+		return -EINVAL;
+	memcpy(key, name, nl);
+	key[nl] = '\0';
+	return 0;
+}
+
+void health_inventory_release(struct ticket_inventory *inv)
+{
+	free(inv->cameras);
+	inv->cameras = NULL;
+	inv->ncameras = 0;
+}
+
+int health_parse_inventory(const struct health_topic *t, const void *payload, size_t len,
+			   struct ticket_inventory *out, char *why, size_t whylen)
+{
+	char url[TICKET_URL_MAX + 8] = "";
+	int ret = -EINVAL;
+	if (whylen)
+		why[0] = '\0';
+	memset(out, 0, sizeof(*out));
+	json_t *o = load_object_max(payload, len, INVENTORY_PAYLOAD_MAX, why, whylen, &ret);
+	if (!o)
+		return ret;
+	ret = -EINVAL;
+	snprintf(out->recorder, sizeof(out->recorder), "%s", t->recorder);
+	if (check_ids(o, t, why, whylen) < 0 ||
+	    get_string(o, "site", out->site, sizeof(out->site), why, whylen) < 0 ||
+	    get_string(o, "version", out->version, sizeof(out->version), why, whylen) < 0 ||
+	    get_string(o, "console_url", url, sizeof(url), why, whylen) < 0)
+		goto out;
+	if (url[0] && strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+		snprintf(why, whylen, "'console_url' is not an http:// or https:// URL");
+		goto out;
+	}
+	if (strlen(url) >= sizeof(out->console_url)) {
+		snprintf(why, whylen, "'console_url' is too long");
+		goto out;
+	}
+	snprintf(out->console_url, sizeof(out->console_url), "%s", url);
+	redact_scrub(out->console_url, sizeof(out->console_url));
+	json_t *cams = json_object_get(o, "cameras");
+	if (cams && !json_is_null(cams)) {
+		if (!json_is_array(cams)) {
+			snprintf(why, whylen, "'cameras' is not an array");
+			goto out;
+		}
+		size_t n = json_array_size(cams);
+		if (n > INVENTORY_CAMERAS_MAX) {
+			snprintf(why, whylen, "%zu cameras, more than %d", n,
+				 INVENTORY_CAMERAS_MAX);
+			goto out;
+		}
+		out->cameras = calloc(n ? n : 1, sizeof(*out->cameras));
+		if (!out->cameras) {
+			snprintf(why, whylen, "out of memory");
+			ret = -ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++) {
+			json_t *c = json_array_get(cams, i);
+			struct ticket_inventory_camera *ic = &out->cameras[out->ncameras];
+			char id[TICKET_ID_MAX + 8] = "";
+			if (!json_is_object(c)) {
+				snprintf(why, whylen, "a camera of 'cameras' is not an object");
+				goto out;
+			}
+			if (get_string(c, "id", id, sizeof(id), why, whylen) <= 0 ||
+			    !health_valid_id(id, strlen(id))) {
+				if (!*why)
+					snprintf(why, whylen,
+						 "a camera of 'cameras' has no valid 'id'");
+				goto out;
+			}
+			snprintf(ic->camera, sizeof(ic->camera), "%s", id);
+			if (get_string(c, "site", ic->site, sizeof(ic->site), why, whylen) < 0 ||
+			    get_string(c, "location", ic->location, sizeof(ic->location), why,
+				       whylen) < 0)
+				goto out;
+			out->ncameras++;
+		}
+	}
+	ret = 0;
+out:
+	if (ret < 0)
+		health_inventory_release(out);
 	json_decref(o);
 	return ret;
 }

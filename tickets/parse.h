@@ -21,11 +21,18 @@
 #define HEALTH_JSON_DEPTH_MAX 8
 
 enum health_topic_kind {
-	HEALTH_TOPIC_STATUS,   /* PREFIX/REC/status */
-	HEALTH_TOPIC_RECORDER, /* PREFIX/REC/health */
-	HEALTH_TOPIC_CAMERA,   /* PREFIX/REC/camera/CAM/health */
-	HEALTH_TOPIC_TICKET,   /* PREFIX/tickets/... (ours) */
+	HEALTH_TOPIC_STATUS,	/* PREFIX/REC/status */
+	HEALTH_TOPIC_RECORDER,	/* PREFIX/REC/health */
+	HEALTH_TOPIC_CAMERA,	/* PREFIX/REC/camera/CAM/health */
+	HEALTH_TOPIC_TICKET,	/* PREFIX/tickets/... (ours) */
+	HEALTH_TOPIC_INVENTORY, /* PREFIX/REC/inventory */
+	HEALTH_TOPIC_BRIDGE,	/* PREFIX/bridge/SITE/state (a bridge's notification_topic);
+				   the site key is in .recorder */
 };
+
+/* Inventory payloads (a recorder's cameras) may be larger than health. */
+#define INVENTORY_PAYLOAD_MAX (1024 * 1024)
+#define INVENTORY_CAMERAS_MAX 4096
 
 struct health_topic {
 	enum health_topic_kind kind;
@@ -88,6 +95,28 @@ int health_parse_camera(const struct health_topic *t, const void *payload, size_
 			struct health_camera_msg *out, char *why, size_t whylen);
 int health_parse_recorder(const struct health_topic *t, const void *payload, size_t len,
 			  struct health_recorder_msg *out, char *why, size_t whylen);
+
+/*
+ * A bridge's connection state, as mosquitto's `notifications` publish it:
+ * "1" (connected) or "0".  Returns 0 and sets *up, or -EINVAL with why.
+ */
+int health_parse_bridge(const void *payload, size_t len, bool *up, char *why, size_t whylen);
+
+/*
+ * mosquitto's own topic for a bridge's state, $SYS/broker/connection/NAME/state:
+ * 0 and the site key in key (NAME, after its last '.', since mosquitto's
+ * default client id is HOST.CONNECTION), or -EINVAL when topic is not one.
+ */
+int health_sys_bridge_topic(const char *topic, char *key, size_t size);
+
+/*
+ * Parses PREFIX/REC/inventory into *out (its cameras allocated: free with
+ * health_inventory_release); at_us is left for the caller.  Returns 0, or
+ * -EINVAL / -E2BIG with why.
+ */
+int health_parse_inventory(const struct health_topic *t, const void *payload, size_t len,
+			   struct ticket_inventory *out, char *why, size_t whylen);
+void health_inventory_release(struct ticket_inventory *inv);
 
 /* Copies s into out (size bytes) with control characters replaced by '?'
  * and cut at a character boundary, for text that came off the network. */

@@ -511,7 +511,7 @@ int ticket_db_fault_save(struct ticket_db *db, const struct ticket_fault *f)
 	sqlite3_stmt *s = db_stmt(
 		db->db, "INSERT OR REPLACE INTO fault (kind, recorder, camera, active, start_us, "
 			"clear_since_us, ticket_id, operator_resolved_us, level, site, location, "
-			"detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+			"detail, held_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
 	db_bind_text(s, 1, kind_names[f->kind]);
 	bind_text(s, 2, f->recorder);
 	bind_text(s, 3, f->camera);
@@ -524,6 +524,7 @@ int ticket_db_fault_save(struct ticket_db *db, const struct ticket_fault *f)
 	bind_text(s, 10, f->site);
 	bind_text(s, 11, f->location);
 	bind_text(s, 12, f->detail);
+	db_bind_opt_int64(s, 13, f->held_by > 0 ? f->held_by : -1);
 	return db_write(db->db, s, "save fault");
 }
 
@@ -564,6 +565,7 @@ static int fault_row(sqlite3_stmt *row, void *walk)
 	db_column_text(row, 9, f.site, sizeof(f.site));
 	db_column_text(row, 10, f.location, sizeof(f.location));
 	db_column_text(row, 11, f.detail, sizeof(f.detail));
+	f.held_by = db_column_or(row, 12, 0);
 	return w->fn(&f, w->ctx);
 }
 
@@ -572,8 +574,8 @@ int ticket_db_faults_each(struct ticket_db *db, ticket_fault_fn fn, void *ctx)
 	struct fault_walk w = { fn, ctx };
 	sqlite3_stmt *s = db_stmt(
 		db->db, "SELECT kind, recorder, camera, active, start_us, clear_since_us, "
-			"ticket_id, operator_resolved_us, level, site, location, detail FROM fault "
-			"ORDER BY recorder, camera, kind");
+			"ticket_id, operator_resolved_us, level, site, location, detail, held_by "
+			"FROM fault ORDER BY recorder, camera, kind");
 	return db_each(db->db, s, "list faults", fault_row, &w);
 }
 
@@ -660,6 +662,173 @@ int ticket_db_recorder_payload(struct ticket_db *db, const char *recorder, char 
 	if (ret == 0 && updated_us)
 		*updated_us = p.updated_us;
 	return ret;
+}
+
+/* ---- the fleet ---------------------------------------------------------- */
+
+void ticket_site_key(const char *site, char *out, size_t size)
+{
+	size_t o = 0;
+	bool dash = false;
+	if (size == 0)
+		return;
+	size_t max = size - 1 < TICKET_ID_MAX - 1 ? size - 1 : TICKET_ID_MAX - 1;
+	for (const unsigned char *p = (const unsigned char *)site; *p && o < max; p++) {
+		unsigned char c = *p;
+		if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+			if (dash && o > 0 && o + 1 < max)
+				out[o++] = '-';
+			dash = false;
+			out[o++] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+		} else {
+			dash = true;
+		}
+	}
+	out[o] = '\0';
+	if (o == 0 && site[0]) {
+		/* a name in another script: still one stable key */
+		uint32_t h = 2166136261u;
+		for (const unsigned char *p = (const unsigned char *)site; *p; p++)
+			h = (h ^ *p) * 16777619u;
+		snprintf(out, size, "site-%08x", (unsigned)h);
+	}
+}
+
+static sqlite3_stmt *seen_stmt(struct ticket_db *db, const char *recorder, const char *site,
+			       int64_t seen_us)
+{
+	sqlite3_stmt *s = db_stmt(
+		db->db, "INSERT INTO recorder (recorder, site, first_seen_us, last_seen_us) "
+			"VALUES (?1, ?2, ?3, ?3) ON CONFLICT (recorder) DO UPDATE SET "
+			"site = CASE WHEN ?2 = '' THEN site ELSE ?2 END, "
+			"last_seen_us = max(last_seen_us, ?3)");
+	bind_text(s, 1, recorder);
+	bind_text(s, 2, site);
+	db_bind_int64(s, 3, seen_us);
+	return s;
+}
+
+int ticket_db_recorder_seen(struct ticket_db *db, const char *recorder, const char *site,
+			    int64_t seen_us)
+{
+	return db_write(db->db, seen_stmt(db, recorder, site, seen_us), "save recorder");
+}
+
+int ticket_db_recorder_inventory(struct ticket_db *db, const struct ticket_inventory *inv)
+{
+	int ret;
+	if ((ret = db_begin(db->db)) < 0)
+		return ret;
+	if ((ret = db_run(db->db, seen_stmt(db, inv->recorder, inv->site, inv->at_us),
+			  "save recorder")) < 0)
+		goto out;
+	sqlite3_stmt *s = db_stmt(db->db, "UPDATE recorder SET version = ?2, console_url = ?3, "
+					  "inventory_us = ?4 WHERE recorder = ?1");
+	bind_text(s, 1, inv->recorder);
+	bind_text(s, 2, inv->version);
+	bind_text(s, 3, inv->console_url);
+	db_bind_int64(s, 4, inv->at_us);
+	if ((ret = db_run(db->db, s, "save inventory")) < 0)
+		goto out;
+	s = db_stmt(db->db, "DELETE FROM recorder_camera WHERE recorder = ?");
+	bind_text(s, 1, inv->recorder);
+	if ((ret = db_run(db->db, s, "replace inventory cameras")) < 0)
+		goto out;
+	for (size_t i = 0; i < inv->ncameras; i++) {
+		const struct ticket_inventory_camera *c = &inv->cameras[i];
+		s = db_stmt(db->db, "INSERT OR REPLACE INTO recorder_camera (recorder, camera, "
+				    "site, location) VALUES (?, ?, ?, ?)");
+		bind_text(s, 1, inv->recorder);
+		bind_text(s, 2, c->camera);
+		bind_text(s, 3, c->site);
+		bind_text(s, 4, c->location);
+		if ((ret = db_run(db->db, s, "save inventory camera")) < 0)
+			goto out;
+	}
+out:
+	return db_end(db->db, ret);
+}
+
+int ticket_db_recorder_forget(struct ticket_db *db, const char *recorder)
+{
+	sqlite3_stmt *s = db_stmt(db->db, "DELETE FROM recorder WHERE recorder = ?");
+	bind_text(s, 1, recorder);
+	return db_write(db->db, s, "forget recorder");
+}
+
+struct recorder_walk {
+	ticket_recorder_fn fn;
+	void *ctx;
+};
+
+static int recorder_row(sqlite3_stmt *row, void *walk)
+{
+	struct recorder_walk *w = walk;
+	struct ticket_recorder r;
+	memset(&r, 0, sizeof(r));
+	db_column_text(row, 0, r.recorder, sizeof(r.recorder));
+	db_column_text(row, 1, r.site, sizeof(r.site));
+	db_column_text(row, 2, r.version, sizeof(r.version));
+	db_column_text(row, 3, r.console_url, sizeof(r.console_url));
+	r.inventory_us = db_column_or(row, 4, -1);
+	r.first_seen_us = sqlite3_column_int64(row, 5);
+	r.last_seen_us = sqlite3_column_int64(row, 6);
+	db_column_text(row, 7, r.state, sizeof(r.state));
+	r.state_since_us = db_column_or(row, 8, -1);
+	r.ncameras = sqlite3_column_int(row, 9);
+	return w->fn(&r, w->ctx);
+}
+
+int ticket_db_recorders_each(struct ticket_db *db, ticket_recorder_fn fn, void *ctx)
+{
+	/* the inventory's cameras, or those heard of when there is none */
+	static const char sql[] =
+		"SELECT r.recorder, r.site, r.version, r.console_url, r.inventory_us, "
+		"r.first_seen_us, r.last_seen_us, coalesce(o.state, ''), o.since_us, "
+		"CASE WHEN r.inventory_us IS NOT NULL "
+		"THEN (SELECT count(*) FROM recorder_camera c WHERE c.recorder = r.recorder) "
+		"ELSE (SELECT count(*) FROM observed x WHERE x.recorder = r.recorder "
+		"AND x.camera != '') END "
+		"FROM recorder r LEFT JOIN observed o ON o.recorder = r.recorder AND o.camera = '' "
+		"ORDER BY r.site, r.recorder";
+	struct recorder_walk w = { fn, ctx };
+	return db_each(db->db, db_stmt(db->db, sql), "list recorders", recorder_row, &w);
+}
+
+struct recorder_camera_walk {
+	ticket_recorder_camera_fn fn;
+	void *ctx;
+};
+
+static int recorder_camera_row(sqlite3_stmt *row, void *walk)
+{
+	struct recorder_camera_walk *w = walk;
+	struct ticket_recorder_camera c;
+	memset(&c, 0, sizeof(c));
+	db_column_text(row, 0, c.camera, sizeof(c.camera));
+	db_column_text(row, 1, c.site, sizeof(c.site));
+	db_column_text(row, 2, c.location, sizeof(c.location));
+	db_column_text(row, 3, c.state, sizeof(c.state));
+	c.since_us = db_column_or(row, 4, -1);
+	c.inventoried = sqlite3_column_int(row, 5) != 0;
+	return w->fn(&c, w->ctx);
+}
+
+int ticket_db_recorder_cameras_each(struct ticket_db *db, const char *recorder,
+				    ticket_recorder_camera_fn fn, void *ctx)
+{
+	static const char sql[] =
+		"SELECT c.camera, c.site, c.location, coalesce(o.state, ''), o.since_us, 1 "
+		"FROM recorder_camera c LEFT JOIN observed o ON o.recorder = c.recorder "
+		"AND o.camera = c.camera WHERE c.recorder = ?1 "
+		"UNION ALL SELECT o.camera, o.site, o.location, o.state, o.since_us, 0 "
+		"FROM observed o WHERE o.recorder = ?1 AND o.camera != '' AND NOT EXISTS "
+		"(SELECT 1 FROM recorder_camera c WHERE c.recorder = o.recorder "
+		"AND c.camera = o.camera) ORDER BY 1";
+	struct recorder_camera_walk w = { fn, ctx };
+	sqlite3_stmt *s = db_stmt(db->db, sql);
+	bind_text(s, 1, recorder);
+	return db_each(db->db, s, "list recorder cameras", recorder_camera_row, &w);
 }
 
 int ticket_db_meta_set(struct ticket_db *db, const char *key, const char *value)

@@ -126,6 +126,7 @@ struct ticket_fault {
 	char site[TICKET_TEXT_MAX];
 	char location[TICKET_TEXT_MAX];
 	char detail[TICKET_DETAIL_MAX];
+	int64_t held_by; /* the root cause's ticket holding this one back; 0: none */
 };
 
 /* One pending webhook delivery. */
@@ -241,6 +242,74 @@ int ticket_db_observed_each(struct ticket_db *db, ticket_observed_fn fn, void *c
 int ticket_db_recorder_payload(struct ticket_db *db, const char *recorder, char *out, size_t size,
 			       int64_t *updated_us);
 
+/*
+ * The fleet: every recorder the checker has heard of (schema 3).  seen
+ * records a message from it at seen_us (creating its row; site "" keeps
+ * the one known).  inventory replaces what its last inventory said, its
+ * cameras included.  forget removes it and its cameras.
+ */
+#define TICKET_VERSION_MAX 32
+#define TICKET_URL_MAX 256
+struct ticket_inventory_camera {
+	char camera[TICKET_ID_MAX];
+	char site[TICKET_TEXT_MAX];
+	char location[TICKET_TEXT_MAX];
+};
+struct ticket_inventory {
+	char recorder[TICKET_ID_MAX];
+	char site[TICKET_TEXT_MAX];
+	char version[TICKET_VERSION_MAX];
+	char console_url[TICKET_URL_MAX]; /* "" when it serves none */
+	int64_t at_us;			  /* when it arrived, on the checker's clock */
+	size_t ncameras;
+	struct ticket_inventory_camera *cameras; /* owned by whoever filled it */
+};
+int ticket_db_recorder_seen(struct ticket_db *db, const char *recorder, const char *site,
+			    int64_t seen_us);
+int ticket_db_recorder_inventory(struct ticket_db *db, const struct ticket_inventory *inv);
+int ticket_db_recorder_forget(struct ticket_db *db, const char *recorder);
+
+/* A recorder as `vigil tickets recorders` lists it: its row, its observed
+ * state ("" when none), and how many cameras it has (the inventory's, or
+ * those heard of when it sent none). */
+struct ticket_recorder {
+	char recorder[TICKET_ID_MAX];
+	char site[TICKET_TEXT_MAX];
+	char version[TICKET_VERSION_MAX];
+	char console_url[TICKET_URL_MAX];
+	char state[24];
+	int64_t state_since_us; /* -1: unknown */
+	int64_t first_seen_us, last_seen_us;
+	int64_t inventory_us; /* -1: no inventory yet */
+	int ncameras;
+};
+typedef int (*ticket_recorder_fn)(const struct ticket_recorder *r, void *ctx);
+/* By site, then recorder id. */
+int ticket_db_recorders_each(struct ticket_db *db, ticket_recorder_fn fn, void *ctx);
+
+/* One camera of a recorder: from its inventory and/or what was observed. */
+struct ticket_recorder_camera {
+	char camera[TICKET_ID_MAX];
+	char site[TICKET_TEXT_MAX];
+	char location[TICKET_TEXT_MAX];
+	char state[24]; /* "" when never observed */
+	int64_t since_us;
+	bool inventoried; /* in the recorder's last inventory */
+};
+typedef int (*ticket_recorder_camera_fn)(const struct ticket_recorder_camera *c, void *ctx);
+int ticket_db_recorder_cameras_each(struct ticket_db *db, const char *recorder,
+				    ticket_recorder_camera_fn fn, void *ctx);
+
+/*
+ * A site's key: the name its bridge is given in MQTT topics
+ * (PREFIX/bridge/KEY/state): the site name in lower case, every run of
+ * characters other than ASCII letters and digits turned into one '-'
+ * ("Zone 1 bonded warehouse" -> "zone-1-bonded-warehouse"), at most 64
+ * characters; a name with no ASCII letter or digit gets "site-" and 8 hex
+ * digits of its hash.  "" for an empty name.
+ */
+void ticket_site_key(const char *site, char *out, size_t size);
+
 /* Small key/value facts; get returns -ENOENT when unset. */
 int ticket_db_meta_set(struct ticket_db *db, const char *key, const char *value);
 int ticket_db_meta_get(struct ticket_db *db, const char *key, char *value, size_t size);
@@ -296,15 +365,31 @@ bool ticket_response_missed(int64_t opened_us, int64_t acknowledged_us, int64_t 
 /* ---- how a ticket reads, for people and for machines -------------------- */
 
 /*
+ * The language of what a technician reads ([tickets] language): the
+ * sentence, the title, the webhook's labels.  Machine fields (kind, level,
+ * state, times, ids) are the same in every language.  The functions
+ * without _lang write English.
+ */
+enum ticket_lang { TICKET_LANG_EN = 0, TICKET_LANG_ZH };
+/* The Simplified Chinese of the English message en (a label or a format of
+ * render.c's table, keeping en's conversions in order) for TICKET_LANG_ZH,
+ * else en itself; en when the table does not have it. */
+const char *ticket_tr(enum ticket_lang lang, const char *en);
+
+/*
  * "Camera gate3 (Gate 3 inbound lane, Zone 1 bonded warehouse) down since
  * 14:02, 25 min", or for a resolved ticket "... was down from 14:02 to
  * 14:40 (38 min)".  Times are local; now_us gives the running duration.
  */
 void ticket_text(const struct ticket *t, int64_t now_us, char *out, size_t size);
+/* The same in lang: "摄像机 gate3（…）自 14:02 起离线，已持续 25 分钟". */
+void ticket_text_lang(const struct ticket *t, int64_t now_us, enum ticket_lang lang, char *out,
+		      size_t size);
 
 /* A short title for ticket systems: "vigil #12: camera gate3 down (Gate 3
  * inbound lane, Zone 1 bonded warehouse)". */
 void ticket_title(const struct ticket *t, char *out, size_t size);
+void ticket_title_lang(const struct ticket *t, enum ticket_lang lang, char *out, size_t size);
 
 /*
  * The ticket as one JSON object: the keys of DESIGN.md (id, kind, level,
@@ -316,6 +401,11 @@ void ticket_title(const struct ticket *t, char *out, size_t size);
 void ticket_json(struct json_writer *w, const struct ticket *t, int64_t now_us);
 /* The body of the ticket object without its braces, to extend it. */
 void ticket_json_fields(struct json_writer *w, const struct ticket *t, int64_t now_us);
+/* The same with "text" in lang (every other value as ticket_json's). */
+void ticket_json_lang(struct json_writer *w, const struct ticket *t, int64_t now_us,
+		      enum ticket_lang lang);
+void ticket_json_fields_lang(struct json_writer *w, const struct ticket *t, int64_t now_us,
+			     enum ticket_lang lang);
 
 /* An event as a JSON object: {id, kind, at, level, actor, note, key}. */
 void ticket_event_json(struct json_writer *w, const struct ticket_event *ev);
@@ -326,6 +416,8 @@ void ticket_clock_text(int64_t us, int64_t now_us, bool seconds, char *out, size
 
 /* "40 s", "25 min", "1 h 05 min", "2 d 3 h". */
 void ticket_duration_text(int64_t us, char *out, size_t size);
+/* The same in lang: "40 秒", "25 分钟", "1 小时 05 分钟", "2 天 3 小时". */
+void ticket_duration_text_lang(int64_t us, enum ticket_lang lang, char *out, size_t size);
 
 /* ---- the checker ------------------------------------------------------- */
 

@@ -261,15 +261,19 @@ static int answer(struct webhook *wh, const char *path, char *out, size_t size)
 static void describe(struct webhook *wh, const struct ticket *t, const struct ticket_event *ev,
 		     char *out, size_t size)
 {
-	char text[1024], start[40];
-	ticket_text(t, clock_wall_us(), text, sizeof(text));
+	char text[1024], facts[1024], start[40];
+	enum ticket_lang lang = (enum ticket_lang)wh->cfg->tickets_language;
+	ticket_text_lang(t, clock_wall_us(), lang, text, sizeof(text));
 	time_format_utc_s(t->fault_start_us, start, sizeof(start));
-	snprintf(out, size,
-		 "%s\n\nRecorder: %s\nCamera: %s\nSite: %s\nLocation: %s\nLevel: %d\n"
-		 "Fault since: %s\nvigil ticket: vigil-%s-t%" PRId64 "\nvigil event: %s",
-		 text, t->recorder, t->camera[0] ? t->camera : "-", t->site[0] ? t->site : "-",
-		 t->location[0] ? t->location : "-", t->level, start, ticket_db_instance(wh->db),
-		 t->id, ev->key);
+	/* the facts in the technician's language; the marker lines stay as
+	 * they are, since the search for a lost creation looks for them */
+	snprintf(facts, sizeof(facts),
+		 ticket_tr(lang, "Recorder: %s\nCamera: %s\nSite: %s\nLocation: %s\nLevel: %d\n"
+				 "Fault since: %s\n"),
+		 t->recorder, t->camera[0] ? t->camera : "-", t->site[0] ? t->site : "-",
+		 t->location[0] ? t->location : "-", t->level, start);
+	snprintf(out, size, "%.1000s\n\n%.900svigil ticket: vigil-%s-t%" PRId64 "\nvigil event: %s",
+		 text, facts, ticket_db_instance(wh->db), t->id, ev->key);
 	redact_scrub(out, size);
 }
 
@@ -279,25 +283,27 @@ static void marker(struct webhook *wh, const struct ticket *t, char *out, size_t
 }
 
 /* A note for an update: what happened, in words. */
-static void event_note(const struct ticket *t, const struct ticket_event *ev, char *out,
-		       size_t size)
+static void event_note(struct webhook *wh, const struct ticket *t, const struct ticket_event *ev,
+		       char *out, size_t size)
 {
 	char text[1024];
-	ticket_text(t, clock_wall_us(), text, sizeof(text));
+	enum ticket_lang lang = (enum ticket_lang)wh->cfg->tickets_language;
+	const char *colon = ev->note[0] ? ticket_tr(lang, ": ") : "";
+	ticket_text_lang(t, clock_wall_us(), lang, text, sizeof(text));
 	switch (ev->kind) {
 	case TICKET_EV_ESCALATED:
-		snprintf(out, size, "Escalated to level %d. %s", ev->level, text);
+		snprintf(out, size, ticket_tr(lang, "Escalated to level %d. %s"), ev->level, text);
 		break;
 	case TICKET_EV_ACKNOWLEDGED:
-		snprintf(out, size, "Acknowledged by %s%s%s. %s", ev->actor,
-			 ev->note[0] ? ": " : "", ev->note, text);
+		snprintf(out, size, ticket_tr(lang, "Acknowledged by %s%s%s. %s"), ev->actor, colon,
+			 ev->note, text);
 		break;
 	case TICKET_EV_RESOLVED:
-		snprintf(out, size, "Resolved by %s%s%s. %s", ev->actor, ev->note[0] ? ": " : "",
+		snprintf(out, size, ticket_tr(lang, "Resolved by %s%s%s. %s"), ev->actor, colon,
 			 ev->note, text);
 		break;
 	case TICKET_EV_REOPENED:
-		snprintf(out, size, "Reopened: the fault went on. %s", text);
+		snprintf(out, size, ticket_tr(lang, "Reopened: the fault went on. %s"), text);
 		break;
 	default: snprintf(out, size, "%s", text);
 	}
@@ -318,8 +324,9 @@ static int send_json(struct webhook *wh, const struct ticket *t, const struct ti
 	jw_key(&w, "event");
 	ticket_event_json(&w, ev);
 	jw_key(&w, "ticket");
-	ticket_json(&w, t, clock_wall_us());
-	ticket_text(t, clock_wall_us(), text, sizeof(text));
+	ticket_json_lang(&w, t, clock_wall_us(), (enum ticket_lang)wh->cfg->tickets_language);
+	ticket_text_lang(t, clock_wall_us(), (enum ticket_lang)wh->cfg->tickets_language, text,
+			 sizeof(text));
 	jw_kv_string(&w, "text", text);
 	jw_end_object(&w);
 	if (jw_finish(&w) < 0) {
@@ -457,7 +464,7 @@ static int create_external(struct webhook *wh, const struct ticket *t,
 	struct json_writer w;
 	int ret;
 
-	ticket_title(t, title, sizeof(title));
+	ticket_title_lang(t, (enum ticket_lang)wh->cfg->tickets_language, title, sizeof(title));
 	describe(wh, t, ev, text, sizeof(text));
 	buf_reset(&wh->body);
 	jw_init_buf(&w, &wh->body);
@@ -526,7 +533,7 @@ static int update_external(struct webhook *wh, const struct ticket *t,
 	/* stored before ids were checked, or by another version */
 	if ((ret = check_id(id, r)) < 0)
 		return ret;
-	event_note(t, ev, note, sizeof(note));
+	event_note(wh, t, ev, note, sizeof(note));
 	buf_reset(&wh->body);
 	jw_init_buf(&w, &wh->body);
 	jw_begin_object(&w);

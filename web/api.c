@@ -118,6 +118,15 @@ static bool parse_id(struct web_request *r, const char *s, int64_t *id)
 	return true;
 }
 
+static void time_or_null(struct json_writer *w, const char *key, int64_t us)
+{
+	jw_key(w, key);
+	if (us > 0)
+		jw_time(w, us);
+	else
+		jw_null(w);
+}
+
 /* ---- GET /healthz --------------------------------------------------------- */
 
 static enum MHD_Result get_healthz(struct web_request *r)
@@ -187,8 +196,12 @@ static void camera_json(struct web_request *r, struct json_writer *w,
 	struct catalog_camera_stats st;
 	bool have_stats = catalog_camera_stats(web->catalog, cam->id, &st) == 0;
 	/* Only the last day is looked at: a recording camera's newest segment
-	 * and any open gap are in it. */
+	 * and any open gap are in it.  The segments that end after the newest
+	 * finished one ends, less a microsecond, are that one and the one
+	 * being written: a day of 60 s segments would be 1,440 rows. */
 	struct catalog_filter f = { .camera = cam->id, .from_us = now_us - 86400000000LL };
+	if (have_stats && st.newest_us - 1 > f.from_us)
+		f.from_us = st.newest_us - 1;
 	struct newest newest = { 0 };
 	catalog_segments_each(web->catalog, &f, keep_newest, &newest);
 	struct open_gap gap = { 0 };
@@ -269,6 +282,26 @@ static enum MHD_Result get_cameras(struct web_request *r)
 
 /* ---- GET /api/cameras/ID/spans ------------------------------------------- */
 
+/* The camera's segment being written, found among the unfinished ones (a
+ * partial index) rather than by listing every segment of the interval,
+ * which for 90 days is 130,000 rows. */
+struct writing {
+	const char *camera;
+	struct catalog_segment seg;
+	bool found;
+};
+
+static int keep_writing(const struct catalog_segment *seg, void *ctx)
+{
+	struct writing *w = ctx;
+	if (seg->state == SEGMENT_WRITING && strcmp(seg->camera, w->camera) == 0 &&
+	    (!w->found || seg->start_us > w->seg.start_us)) {
+		w->seg = *seg;
+		w->found = true;
+	}
+	return 0;
+}
+
 struct runs_in {
 	struct json_writer *w;
 	int64_t from_us, to_us;
@@ -336,11 +369,10 @@ static enum MHD_Result get_spans(struct web_request *r)
 	ret = catalog_runs_each(r->web->catalog, camera, from, to, write_run, &ri);
 	/* The runs hold finished segments; the one being written is footage
 	 * too, up to now, and the page plays it (live.mp4 or video.mp4). */
-	struct newest live = { 0 };
-	struct catalog_filter lf = { .camera = camera, .from_us = from, .to_us = to };
+	struct writing live = { .camera = camera };
 	if (ret == 0)
-		ret = catalog_segments_each(r->web->catalog, &lf, keep_newest, &live);
-	if (ret == 0 && live.found && live.seg.state == SEGMENT_WRITING && live.seg.start_us < to) {
+		ret = catalog_segments_unfinished(r->web->catalog, keep_writing, &live);
+	if (ret == 0 && live.found && live.seg.start_us < to) {
 		jw_begin_object(&w);
 		jw_kv_time(&w, "start", live.seg.start_us > from ? live.seg.start_us : from);
 		jw_kv_time(&w, "end", now_us < to ? now_us : to);
@@ -358,6 +390,21 @@ static enum MHD_Result get_spans(struct web_request *r)
 		jw_kv_double(&w, "seconds", (double)(g->end_us - g->start_us) / 1e6, 3);
 		jw_kv_string(&w, "reason", g->reason);
 		jw_kv_string(&w, "detail", g->detail);
+		jw_end_object(&w);
+	}
+	jw_end_array(&w);
+	/* Footage the retention rule removed, which the strip marks apart
+	 * from the gaps nobody chose. */
+	jw_key(&w, "deletions");
+	jw_begin_array(&w);
+	for (size_t i = 0; i < cc.ngaps; i++) {
+		const struct continuity_gap *g = &cc.gaps[i];
+		if (strcmp(g->reason, "deleted") != 0)
+			continue;
+		jw_begin_object(&w);
+		jw_kv_time(&w, "start", g->start_us);
+		jw_kv_time(&w, "end", g->end_us);
+		jw_kv_string(&w, "reason", g->detail);
 		jw_end_object(&w);
 	}
 	jw_end_array(&w);
@@ -414,7 +461,11 @@ static enum MHD_Result reply_report(struct web_request *r, report_writer_fn writ
 	FILE *mem = open_memstream(&data, &len);
 	if (!mem)
 		return web_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	/* The printable page speaks the user's language (each request has its
+	 * own thread, and the writers take the language of theirs). */
+	report_set_lang(r->lang == WEB_LANG_ZH ? REPORT_LANG_ZH : REPORT_LANG_EN);
 	int ret = write(rep, f, mem);
+	report_set_lang(REPORT_LANG_EN);
 	if (fclose(mem) != 0 && ret == 0)
 		ret = -EIO;
 	if (ret == -ENOTSUP) {
@@ -1113,78 +1164,54 @@ static enum MHD_Result get_export_manifest(struct web_request *r)
 
 /* ---- recorders -------------------------------------------------------------------- */
 
-struct recorder_row {
-	char id[TICKET_ID_MAX];
-	char site[TICKET_TEXT_MAX];
-	char state[24];
-	int64_t updated_us;
-	int cameras, cameras_down;
-};
-
 struct recorder_list {
-	struct recorder_row *rows;
-	size_t n, cap;
+	struct ticket_db *db;
+	struct json_writer *w;
 };
 
-static int collect_observed(const struct ticket_observed *o, void *ctx)
+static int count_down(const struct ticket_recorder_camera *c, void *ctx)
+{
+	int *down = ctx;
+	if (c->state[0] && strcmp(c->state, "recording") != 0)
+		(*down)++;
+	return 0;
+}
+
+/* Every recorder the checker has seen (from their inventories and health),
+ * with the link to each one's own console. */
+static int write_recorder(const struct ticket_recorder *rec, void *ctx)
 {
 	struct recorder_list *l = ctx;
-	size_t i;
-	for (i = 0; i < l->n; i++)
-		if (strcmp(l->rows[i].id, o->recorder) == 0)
-			break;
-	if (i == l->n) {
-		if (array_reserve(&l->rows, &l->cap, l->n + 1, sizeof(l->rows[0])) < 0)
-			return -ENOMEM;
-		memset(&l->rows[i], 0, sizeof(l->rows[i]));
-		snprintf(l->rows[i].id, sizeof(l->rows[i].id), "%s", o->recorder);
-		l->n++;
-	}
-	struct recorder_row *row = &l->rows[i];
-	if (o->updated_us > row->updated_us)
-		row->updated_us = o->updated_us;
-	if (o->camera[0]) {
-		row->cameras++;
-		if (strcmp(o->state, "ok") != 0 && strcmp(o->state, "recording") != 0)
-			row->cameras_down++;
-	} else {
-		snprintf(row->state, sizeof(row->state), "%s", o->state);
-		snprintf(row->site, sizeof(row->site), "%s", o->site);
-	}
+	struct json_writer *w = l->w;
+	int down = 0;
+	ticket_db_recorder_cameras_each(l->db, rec->recorder, count_down, &down);
+	jw_begin_object(w);
+	jw_kv_string(w, "id", rec->recorder);
+	jw_kv_string(w, "site", rec->site);
+	jw_kv_string(w, "state", rec->state[0] ? rec->state : "unknown");
+	time_or_null(w, "since", rec->state_since_us);
+	time_or_null(w, "last_seen", rec->last_seen_us);
+	jw_kv_string(w, "version", rec->version);
+	jw_kv_string(w, "console_url", rec->console_url);
+	jw_kv_int(w, "cameras", rec->ncameras);
+	jw_kv_int(w, "cameras_down", down);
+	jw_end_object(w);
 	return 0;
 }
 
 static enum MHD_Result get_recorders(struct web_request *r)
 {
-	struct recorder_list l = { 0 };
-	int ret = 0;
-	if (web_tickets(r->web))
-		ret = ticket_db_observed_each(web_tickets(r->web), collect_observed, &l);
-	if (ret < 0) {
-		free(l.rows);
-		return reply_catalog_error(r, "the recorder list", ret);
-	}
 	struct buf b;
 	struct json_writer w;
 	web_json_begin(&w, &b);
+	struct recorder_list l = { web_tickets(r->web), &w };
 	jw_begin_array(&w);
-	for (size_t i = 0; i < l.n; i++) {
-		const struct recorder_row *row = &l.rows[i];
-		jw_begin_object(&w);
-		jw_kv_string(&w, "id", row->id);
-		jw_kv_string(&w, "site", row->site);
-		jw_kv_string(&w, "state", row->state[0] ? row->state : "unknown");
-		jw_key(&w, "updated");
-		if (row->updated_us > 0)
-			jw_time(&w, row->updated_us);
-		else
-			jw_null(&w);
-		jw_kv_int(&w, "cameras", row->cameras);
-		jw_kv_int(&w, "cameras_down", row->cameras_down);
-		jw_end_object(&w);
-	}
+	int ret = l.db ? ticket_db_recorders_each(l.db, write_recorder, &l) : 0;
 	jw_end_array(&w);
-	free(l.rows);
+	if (ret < 0) {
+		buf_release(&b);
+		return reply_catalog_error(r, "the recorder list", ret);
+	}
 	return finish_json(r, &w, &b);
 }
 

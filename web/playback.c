@@ -177,7 +177,11 @@ static enum MHD_Result get_video(struct web_request *r)
 	const char *dl = web_query(r, "download");
 	if (dl && strcmp(dl, "1") == 0)
 		add_download_header(resp, camera, in->start_us);
-	if (strcmp(r->method, "HEAD") != 0)
+	/* One row per viewing, not per request: a player probes the first
+	 * bytes and seeks with ranges further in, and each of those would
+	 * bury the row that answers "who watched gate 3". */
+	bool continues = range == 1 && (first > 0 || last == 0);
+	if (strcmp(r->method, "HEAD") != 0 && !continues)
 		web_audit(r, "view", camera, in->start_us, in->end_us, "video.mp4");
 	return web_reply_response(r, range == 1 ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK, resp);
 }

@@ -24,6 +24,10 @@ def test_tickets_command_and_the_sla_report():
     fake = FakeRecorder(broker, "rec1", site="Zone 1 bonded warehouse")
     fake.status("online")
     fake.health()
+    # a second site whose recorder has no fault: in the report with 100
+    quiet = FakeRecorder(broker, "rec2", site="Zone 2 gate")
+    quiet.status("online")
+    quiet.health()
     # gate1 down for well over an hour (level 2), gate2 a short one (level 4)
     fake.camera("gate1", "down", location="Gate 1", gap_age=0.2)
     fake.camera("gate2", "down", location="Gate 2", gap_age=0.2)
@@ -89,11 +93,15 @@ def test_tickets_command_and_the_sla_report():
     assert rep["levels"]["2"]["faults"] == 1 and rep["levels"]["4"]["faults"] == 1
     assert [m["id"] for m in rep["response_misses"]] == [b["id"]], rep["response_misses"]
     assert rep["response_misses"][0]["response_s"] is None
+    # per site: every recorder the checker has seen, each site its own score
+    assert [(x["site"], x["recorders"], x["faults"], x["score"]) for x in rep["sites"]] == [
+        ("Zone 1 bonded warehouse", 1, 2, 80), ("Zone 2 gate", 1, 0, 100)], rep["sites"]
     code, out, err = vigil("report", "sla", "-c", config, "--quarter", "2026Q4", env=env)
     assert code == 0 and "score: 80/100" in out and "never acknowledged" in out, out
     code, out, err = vigil("report", "sla", "-c", config, "--quarter", "2026Q4", "--format",
                            "html", env=env)
     assert code == 0 and out.startswith("<!DOCTYPE html>") and ">80<" in out
+    assert "Zone 2 gate" in out and "Per site" in out
     assert "http://" not in out and "src=" not in out  # self-contained
     code, out, err = vigil("report", "sla", "-c", config, "--quarter", "2026Q3", "--format",
                            "json", env=env)

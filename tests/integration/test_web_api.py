@@ -106,6 +106,12 @@ def test_spans_gaps_reports_and_refusals():
     status, html = admin.get("/api/reports/inspection" + q(week=time.strftime("%G-W%V"),
                                                           format="html"))
     assert status == 200 and "<html" in html.lower(), html[:200]
+    # the printable page in the browser's language
+    path = "/api/reports/continuity" + q(format="html", **{"from": frm, "to": fixed_to})
+    status, html = admin.get(path, headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"})
+    assert status == 200 and "连续性报告" in html and 'lang="zh-CN"' in html, html[:300]
+    status, html = admin.get(path, headers={"Accept-Language": "en-GB,en"})
+    assert status == 200 and "Continuity report" in html and "连续性报告" not in html
 
     # bad input: clear errors with the right status
     status, doc = admin.get("/api/cameras/c2/spans" + q(**{"from": "yesterday-ish", "to": to}))
@@ -177,10 +183,11 @@ def test_tickets_holds_exports_and_the_access_log():
     wd = workdir()
     broker = Broker(wd)
     cam, config, rec, serve = setup(wd, cameras=1, mqtt=mqtt_section(broker),
-                                    checker={"grace_seconds": "5", "clear_seconds": "5"})
+                                    checker={"grace_seconds": "5", "clear_seconds": "5"},
+                                    recorder={"console_url": "http://console.zone1.example:8080/"})
     chk = Checker(config)
     chk.wait_log("mqtt: connected")
-    wait_until(lambda: len(segments(config)) >= 3, 60, what="three segments")
+    wait_until(lambda: len(segments(config)) >= 3, 120, what="three segments")
 
     op = Session(serve.port)
     op.login("op", "operator-pass-1")
@@ -202,6 +209,14 @@ def test_tickets_holds_exports_and_the_access_log():
     assert status == 409 and "already" in doc["error"], doc
     status, doc = op.post("/api/tickets/99999/ack")
     assert status == 404, doc
+    # every recorder the checker has seen, the real one with its console
+    recs = {x["id"]: x for x in wait_until(
+        lambda: len(op.get("/api/recorders")[1]) >= 2 and op.get("/api/recorders")[1], 30,
+        what="both recorders in the console")}
+    assert recs["rec-far"]["site"] == "Far site" and recs["rec-far"]["cameras_down"] == 1, recs
+    real = [x for x in recs.values() if x["id"] != "rec-far"][0]
+    assert real["state"] == "online" and real["cameras"] == 1, real
+    assert real["console_url"] == "http://console.zone1.example:8080/", real
 
     # holds
     segs = [s for s in segments(config) if s["end"]]
@@ -229,13 +244,26 @@ def test_tickets_holds_exports_and_the_access_log():
     status, doc = op.get("/api/exports/77/file")
     assert status == 404, doc
 
-    # the access log has the login, the hold, the export and the ticket action
+    # watching footage is a view of that camera and interval
+    status, body, headers = op.request("GET", "/api/cameras/c1/video.mp4" +
+                                       q(**{"from": frm, "to": to}), raw=True)
+    assert status == 200 and headers["content-type"] == "video/mp4" and len(body) > 1000
+    # the player's probes and seeks within it are the same viewing
+    for rng in ("bytes=0-0", "bytes=1000-1999", "bytes=-500"):
+        status, _, _ = op.request("GET", "/api/cameras/c1/video.mp4" +
+                                  q(**{"from": frm, "to": to}), headers={"Range": rng}, raw=True)
+        assert status == 206, (rng, status)
+
+    # the access log has the login, the view, the hold, the export and the
+    # ticket action
     admin = Session(serve.port)
     admin.login("admin", "admin-pass-1")
     status, log = admin.get("/api/access-log" + q(**{"from": iso(time.time() - 3600),
                                                      "to": iso(time.time() + 60)}))
     assert status == 200, log
     actions = [(e["user"], e["action"]) for e in log["entries"]]
+    views = [e for e in log["entries"] if e["action"] == "view" and e["user"] == "op"]
+    assert len(views) == 1 and views[0]["camera"] == "c1", views
     for want in [("op", "login"), ("op", "ticket-ack"), ("op", "hold-add"),
                  ("op", "hold-release"), ("op", "export")]:
         assert want in actions, (want, actions)

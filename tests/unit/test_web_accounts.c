@@ -221,7 +221,9 @@ static void rate_limit(void)
 	}
 	clock_set_now(T0 + 10 * USEC_PER_SEC);
 	CHECK_INT(web_login(st, cfg, "ann", PW, "10.0.0.1", &l), -EAGAIN);
-	CHECK_INT(l.retry_after_s, 590); /* the oldest failure leaves the window then */
+	/* the oldest failure leaves the window in 590 s, rounded up: the test's
+	 * clock keeps running from what clock_set_now set */
+	CHECK(l.retry_after_s >= 590 && l.retry_after_s <= 591);
 	/* another user from the same address is not affected */
 	CHECK_INT(web_login(st, cfg, "bob", PW, "10.0.0.9", &l), 0);
 	/* the window passes; a success clears the user's count */

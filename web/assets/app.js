@@ -19,8 +19,7 @@ session.onUnauthorized = () => {
 };
 
 function chooseLanguage() {
-  const saved = localStorage.getItem('vigil.lang');
-  const prefs = [saved, me && me.language].concat(navigator.languages || [navigator.language]);
+  const prefs = [me && me.language].concat(navigator.languages || [navigator.language]);
   setLanguage(pickLanguage(prefs));
 }
 
@@ -47,19 +46,22 @@ function drawHeader() {
   const links = [['cameras', 'nav.cameras'], ['multi', 'nav.multi'], ['tickets', 'nav.tickets'],
     ['holds', 'nav.holds']];
   if (roleAtLeast('operator')) links.push(['export', 'nav.export']);
-  links.push(['reports', 'nav.reports']);
+  links.push(['reports', 'nav.reports'], ['recorders', 'nav.recorders']);
   if (roleAtLeast('admin')) links.push(['users', 'nav.users'], ['access', 'nav.access']);
   const here = (location.hash.split('/')[1] || 'cameras').split('?')[0];
   const nav = h('nav', { 'aria-label': t('nav.label') },
     h('ul', {}, links.map(([k, key]) => h('li', {},
       h('a', { href: '#/' + k, id: 'nav-' + k, 'aria-current': here === k ? 'page' : false }, t(key))))));
-  const sel = h('select', { id: 'lang-select' },
+  const sel = h('select', { id: 'lang-select', 'aria-label': t('language'), title: t('language') },
     h('option', { value: '' }, t('lang.auto')),
     LANGUAGES.map(([v, name]) => h('option', { value: v }, name)));
-  sel.value = localStorage.getItem('vigil.lang') || '';
-  sel.addEventListener('change', () => {
-    if (sel.value) localStorage.setItem('vigil.lang', sel.value);
-    else localStorage.removeItem('vigil.lang');
+  sel.value = (me && me.language) || '';
+  sel.addEventListener('change', async () => {
+    try {
+      me = Object.assign(me, await api('POST', '/api/me', { language: sel.value }));
+    } catch (e) {
+      me.language = sel.value; // not saved; this page still follows it
+    }
     chooseLanguage();
     route();
   });
@@ -70,7 +72,7 @@ function drawHeader() {
     h('div', { class: 'who' },
       me ? h('span', { id: 'who' }, t('signed.in', me.user, t('role.' + me.role))) : null,
       h('span', { class: 'tz', id: 'tz-note' }, t('tz.note', zoneName(), off)),
-      label(t('language'), sel),
+      sel,
       me ? h('button', { id: 'logout', type: 'button', onclick: logout }, t('logout')) : null));
   top.hidden = false;
 }
@@ -138,7 +140,8 @@ async function viewCameras() {
     return h('tr', { dataset: { camera: c.id } },
       h('th', { scope: 'row' }, h('a', { href: '#/camera/' + encodeURIComponent(c.id), class: 'cam-link' }, c.id)),
       h('td', {}, c.location || ''), h('td', {}, c.site || ''),
-      h('td', {}, stateBadge(c.state)),
+      h('td', {}, stateBadge(c.state), c.down_reason ? [h('br'), h('small', {}, reasonText(c.down_reason) +
+        (c.down_since ? ', ' + t('ago', fmtDuration(now - parseTime(c.down_since))) : ''))] : null),
       h('td', {}, [c.codec, c.width && c.height ? c.width + '×' + c.height : ''].filter(Boolean).join(' ')),
       h('td', {}, last ? [fmtTime(last), h('br'), h('small', {}, t('ago', fmtDuration(now - last)))] : '—'),
       h('td', {}, tk ? h('a', { href: '#/tickets', class: 'ticket-link' }, tkText) : ''),
@@ -161,8 +164,10 @@ const RANGE_ORDER = ['hour', 'day', 'week', '90'];
 // The window of a range that holds ms: aligned to the site's hour or day.
 function windowOf(range, ms) {
   if (range === 'hour') {
+    // three quarters before the instant, a quarter after, on whole 5 minutes
+    // of the site's clock: the recent past of "now" fills most of the strip
     const off = offsetAt(ms);
-    const s = Math.floor((ms + off) / 3600e3) * 3600e3 - off;
+    const s = Math.floor((ms - 45 * 60e3 + off) / 300e3) * 300e3 - off;
     return [s, s + RANGES.hour];
   }
   if (range === 'day') {
@@ -227,11 +232,13 @@ async function viewCamera(id) {
   main.replaceChildren(
     h('h1', {}, t('timeline') + ': ' + id, cam && cam.location ? h('small', {}, ' — ' + cam.location) : null),
     h('div', { class: 'toolbar', role: 'group', 'aria-label': t('tl.range') }, rangeBtns, prev, nowBtn, next),
-    strip.root, summary, cursorText, legend(),
-    h('p', { class: 'help' }, t('tl.keys')),
-    h('div', { class: 'toolbar' }, label(t('tl.goto'), goto), gotoBtn, liveBtn,
-      roleAtLeast('operator') ? exportLink : null),
-    status, h('div', { class: 'video-box' }, video), playTime);
+    strip.root, legend(),
+    h('div', { class: 'player-row' },
+      h('div', {}, h('div', { class: 'video-box' }, video), playTime),
+      h('div', { class: 'side' }, status, summary, cursorText,
+        h('div', { class: 'toolbar' }, label(t('tl.goto'), goto), gotoBtn),
+        h('div', { class: 'toolbar' }, liveBtn, roleAtLeast('operator') ? exportLink : null),
+        h('p', { class: 'help' }, t('tl.keys')))));
 
   let data = null;
   async function load() {
@@ -322,7 +329,7 @@ async function viewMulti() {
   const msg = h('p', { class: 'notice', role: 'status', hidden: true });
   const clock = h('p', { id: 'multi-clock', class: 'play-time' });
   const grid = h('div', { class: 'grid', id: 'multi-grid' });
-  const form = h('form', { class: 'panel', id: 'multi-form' },
+  const form = h('form', { class: 'panel inline-form', id: 'multi-form' },
     h('fieldset', {}, h('legend', {}, t('multi.cameras')), boxes),
     label(t('multi.time'), when), h('div', { class: 'toolbar' }, playBtn, pauseBtn), msg);
   main.replaceChildren(h('h1', {}, t('multi.title')), h('p', { class: 'help' }, t('multi.help')), form, clock, grid);
@@ -356,7 +363,9 @@ async function viewMulti() {
       const state = h('p', { class: 'tile-state', dataset: { camera: id } });
       const strip = new Strip({ id: 'strip-' + id, onpick: (ms) => restart(ms) });
       const tile = { id, video, state, strip, data: null, player: null, waiting: false };
-      tile.player = new Player(video, id, { onstatus: (txt) => { if (txt) state.textContent = txt; } });
+      tile.player = new Player(video, id, {
+        onstatus: (txt) => { if (video.dataset.gap !== '1') state.textContent = txt; },
+      });
       grid.append(h('section', { class: 'tile', dataset: { camera: id } },
         h('h2', {}, id), h('div', { class: 'video-box' }, video, state), strip.root));
       tiles.push(tile);
@@ -479,9 +488,15 @@ async function viewExport() {
   main.replaceChildren(h('h1', {}, t('export.title')), h('p', { class: 'help' }, t('export.help')), form, result,
     h('h2', {}, t('export.list')), listBox);
 
-  function showResult(x) {
-    const manifest = typeof x.manifest === 'string' ? x.manifest : JSON.stringify(x.manifest, null, 2);
-    const file = '/api/exports/' + x.id + '/file';
+  async function showResult(x) {
+    const file = x.file || '/api/exports/' + x.id + '/file';
+    const manifestUrl = typeof x.manifest === 'string' && x.manifest.startsWith('/') ? x.manifest : '/api/exports/' + x.id + '/manifest';
+    let manifest = '';
+    try {
+      manifest = JSON.stringify(await api('GET', manifestUrl), null, 2);
+    } catch (e) {
+      manifest = t('error', e.message);
+    }
     const verifyMsg = h('p', { id: 'export-verify-status', class: 'notice', role: 'status', hidden: true });
     const verify = h('button', { type: 'button', id: 'export-verify' }, t('export.verify'));
     verify.addEventListener('click', async () => {
@@ -500,7 +515,7 @@ async function viewExport() {
       h('p', {}, t('col.sha256') + ': ', h('code', { id: 'export-sha256', class: 'hash' }, x.sha256)),
       h('p', { class: 'toolbar' },
         h('a', { id: 'export-file', class: 'button', href: file, download: 'export-' + x.id + '.mp4' }, t('export.file')),
-        h('a', { id: 'export-manifest', class: 'button', href: '/api/exports/' + x.id + '/manifest', download: 'export-' + x.id + '.mp4.manifest.json' }, t('export.manifest')),
+        h('a', { id: 'export-manifest', class: 'button', href: manifestUrl, download: 'export-' + x.id + '.mp4.manifest.json' }, t('export.manifest')),
         verify),
       verifyMsg,
       h('pre', { id: 'export-manifest-text', class: 'manifest' }, manifest));
@@ -512,13 +527,13 @@ async function viewExport() {
       const list = await api('GET', '/api/exports');
       const rows = (Array.isArray(list) ? list : list.exports || []).map((x) => h('tr', { dataset: { export: x.id } },
         h('td', {}, x.id), h('td', {}, x.camera || ''),
-        h('td', {}, fmtTime(parseTime(x.from))), h('td', {}, fmtTime(parseTime(x.to))),
-        h('td', {}, x.user || x.by || ''),
+        h('td', {}, fmtTime(parseTime(x.created))),
+        h('td', {}, x.bytes !== undefined ? (x.bytes / 1048576).toFixed(1) + ' MiB' : ''),
         h('td', {}, h('code', { class: 'hash' }, x.sha256 || '')),
         h('td', {}, h('a', { href: '/api/exports/' + x.id + '/file', download: 'export-' + x.id + '.mp4' }, 'MP4'), ' ',
           h('a', { href: '/api/exports/' + x.id + '/manifest' }, t('export.manifest')))));
-      listBox.replaceChildren(rows.length ? table([t('col.id'), t('col.camera'), t('col.from'), t('col.to'), t('col.by'),
-        t('col.sha256'), ''], rows) : h('p', {}, t('none')));
+      listBox.replaceChildren(rows.length ? table([t('col.id'), t('col.camera'), t('col.created'), t('col.size'),
+        t('col.sha256'), ''], rows, { id: 'exports-table' }) : h('p', {}, t('none')));
     } catch (e) {
       listBox.replaceChildren(errorBox(e));
     }
@@ -533,7 +548,7 @@ async function viewExport() {
     try {
       const x = await api('POST', '/api/exports', { camera: cam.value, from: rfc(a), to: rfc(b) });
       notice(msg, '');
-      showResult(x);
+      await showResult(x);
       loadList();
     } catch (err) {
       notice(msg, t('error', err.message), 'error');
@@ -600,14 +615,33 @@ async function viewHolds() {
         });
         act = h('span', { class: 'inline' }, why, btn);
       }
-      return h('tr', { dataset: { hold: x.id } }, h('td', {}, x.id), h('td', {}, h('a', { href: '#/camera/' + encodeURIComponent(x.camera) + '?t=' + x.start + '&range=day' }, x.camera)),
-        h('td', {}, fmtTime(parseTime(x.start))), h('td', {}, fmtTime(parseTime(x.end))),
-        h('td', {}, x.reason || ''), h('td', {}, released ? t('state.released') : t('state.active')), h('td', {}, act));
+      return h('tr', { dataset: { hold: x.id } }, h('td', {}, x.id), h('td', {}, h('a', { href: '#/camera/' + encodeURIComponent(x.camera) + '?t=' + (x.from || x.start) + '&range=day' }, x.camera)),
+        h('td', {}, fmtTime(parseTime(x.from || x.start))), h('td', {}, fmtTime(parseTime(x.to || x.end))),
+        h('td', {}, x.reason || '', x.release_reason ? [h('br'), h('small', {}, x.release_reason)] : null),
+        h('td', {}, released ? t('state.released') : t('state.active')), h('td', {}, act));
     });
     listBox.replaceChildren(rows.length ? table([t('col.id'), t('col.camera'), t('col.from'), t('col.to'), t('col.reason'),
       t('col.state'), t('col.actions')], rows, { id: 'holds-table' }) : h('p', {}, t('holds.empty')));
   }
   load();
+}
+
+// ---- recorders ----------------------------------------------------------------
+
+// Every recorder the checker has seen, per site, with a link to each one's
+// own console.
+async function viewRecorders() {
+  const list = await api('GET', '/api/recorders');
+  const rows = list.map((x) => h('tr', { dataset: { recorder: x.id } },
+    h('td', {}, x.site || ''), h('th', { scope: 'row' }, x.id),
+    h('td', {}, h('span', { class: 'state state-' + x.state }, t('state.' + x.state))),
+    h('td', {}, x.last_seen ? fmtTime(parseTime(x.last_seen)) : ''),
+    h('td', {}, String(x.cameras) + (x.cameras_down ? ' (' + t('recorders.down', x.cameras_down) + ')' : '')),
+    h('td', {}, x.version || ''),
+    h('td', {}, x.console_url ? h('a', { href: x.console_url, class: 'console-link', rel: 'noopener' }, x.console_url) : '')));
+  main.replaceChildren(h('h1', {}, t('nav.recorders')),
+    rows.length ? table([t('col.site'), t('col.recorder'), t('col.state'), t('recorders.seen'), t('nav.cameras'),
+      t('recorders.version'), t('recorders.console')], rows, { id: 'recorders-table' }) : h('p', {}, t('recorders.empty')));
 }
 
 // ---- tickets ------------------------------------------------------------------
@@ -661,6 +695,7 @@ async function viewTickets() {
           h('span', { class: 'level badge lvl-' + tk.level }, t('tickets.level', tk.level)),
           h('strong', {}, '#' + tk.id + ' ' + kind),
           h('span', { class: 'badge state-' + tk.state }, t('state.' + tk.state))),
+        tk.text ? h('p', { class: 'ticket-text' }, tk.text) : null,
         h('p', { class: 'ticket-what' }, tk.camera ? h('a', { href: '#/camera/' + encodeURIComponent(tk.camera) + '?t=' + (tk.fault_start || '') + '&range=day' }, what) : what),
         h('p', { class: 'ticket-times' },
           t('tickets.opened', fmtTime(opened)), ' · ', h('span', { class: 'age' }, t('tickets.age', fmtDuration(end - opened))),
@@ -773,7 +808,7 @@ async function viewUsers() {
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     try {
-      await api('POST', '/api/users', { name: name.value, password: pass.value, role: role.value, cameras: cams.value });
+      await api('POST', '/api/users', { name: name.value, password: pass.value, role: role.value, cameras: cams.value.split(',').map((x) => x.trim()).filter(Boolean) });
       notice(msg, t('users.added', name.value), 'ok');
       name.value = pass.value = cams.value = '';
       load();
@@ -805,7 +840,7 @@ async function viewUsers() {
           }
         });
         return h('tr', { dataset: { user: n } }, h('td', {}, n), h('td', {}, t('role.' + u.role)),
-          h('td', {}, u.cameras || t('users.all')), h('td', {}, u.language || t('lang.auto')),
+          h('td', {}, (Array.isArray(u.cameras) ? u.cameras.join(', ') : u.cameras) || t('users.all')), h('td', {}, u.language || t('lang.auto')),
           h('td', {}, u.created ? fmtTime(parseTime(u.created)) : ''), h('td', {}, n === session.user ? '' : del));
       }), { id: 'users-table' }));
   }
@@ -823,7 +858,7 @@ async function viewAccess() {
   async function load() {
     try {
       let list = await api('GET', '/api/access-log?from=' + encodeURIComponent(rfc(fromInput(from.value))) + '&to=' + encodeURIComponent(rfc(fromInput(to.value))));
-      list = Array.isArray(list) ? list : list.entries || list.rows || [];
+      list = Array.isArray(list) ? list : list.entries || [];
       if (!list.length) {
         out.replaceChildren(h('p', {}, t('access.empty')));
         return;
@@ -856,6 +891,7 @@ async function route() {
   const views = {
     '': viewCameras, cameras: viewCameras, multi: viewMulti, export: viewExport, holds: viewHolds,
     tickets: viewTickets, reports: viewReports, users: viewUsers, access: viewAccess,
+    recorders: viewRecorders,
   };
   main.dataset.view = view || 'cameras';
   try {
@@ -881,11 +917,16 @@ async function start() {
   session.csrf = me.csrf || session.csrf;
   session.user = me.user;
   session.role = me.role;
-  setZone(me.time_zone, me.utc_offset_s);
+  // the site's zone; a server that does not say gets the browser's
+  setZone(me.time_zone || (me.utc_offset_s === undefined ? Intl.DateTimeFormat().resolvedOptions().timeZone : ''),
+    me.utc_offset_s !== undefined ? me.utc_offset_s : -new Date().getTimezoneOffset() * 60);
   chooseLanguage();
   cameras = [];
   await route();
 }
 
+// For scripts driving the page (the browser tests): instants to and from
+// the site's wall clock, as the time inputs show it.
+window.vigilTime = { toInput: (iso) => toInput(parseTime(iso)), fromInput: (v) => rfc(fromInput(v)) };
 window.addEventListener('hashchange', route);
 start();
