@@ -21,7 +21,7 @@ LDFLAGS    += -fsanitize=address,undefined
 endif
 
 VIGIL_PKGS  = libavformat libavcodec libavutil sqlite3 inih libmosquitto libcurl jansson libcrypto \
-	libmicrohttpd libargon2
+	libmicrohttpd libargon2 libswscale
 CAMSIM_PKGS = gstreamer-1.0 gstreamer-app-1.0 gstreamer-rtsp-server-1.0 gstreamer-pbutils-1.0
 TOOLS_PKGS  = libavformat libavcodec libavutil
 
@@ -40,7 +40,7 @@ pkg_libs   = $(shell pkg-config --libs $(1))
 # Every module but cmd/ goes into one static library, so the unit tests link
 # exactly the code the binary runs.
 LIB_SRC   = $(wildcard util/*.c config/*.c catalog/*.c ingest/*.c retention/*.c health/*.c \
-	tickets/*.c report/*.c web/*.c)
+	tickets/*.c report/*.c web/*.c inspect/*.c)
 CMD_SRC   = $(wildcard cmd/*.c)
 UNIT_SRC  = $(wildcard tests/unit/*.c)
 CAMSIM_SRC = $(wildcard tests/camsim/*.c)
@@ -177,7 +177,7 @@ san-programs: $(BUILD)/vigil $(BUILD)/unit-tests $(BUILD)/mkhistory
 # (tests/integration/test_security_fuzz.py).  See tests/fuzz/README.md.
 FUZZ_BUILD   ?= $(BUILD)/fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS  = config health_parse rtsp
+FUZZ_TARGETS  = config health_parse rtsp inspect
 
 fuzz-build:
 	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang SAN=1 \

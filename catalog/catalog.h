@@ -2,7 +2,7 @@
  * The catalog: the SQLite file that knows every segment, every gap and the
  * audit chain.  This module owns the footage's SQL (the ticket store in
  * tickets/ owns its own): no other module builds a query, they call the
- * functions below, which say what they mean.  It does seven things, one
+ * functions below, which say what they mean.  It does eight things, one
  * section each below:
  *
  *   1. open and close the file (creating and migrating it);
@@ -11,7 +11,8 @@
  *   4. the audit chain, and verifying the catalog against it;
  *   5. holds and the delete protocol (what retention may remove, and how);
  *   6. statistics: per camera, per day, deletions by reason;
- *   7. meta: small persistent facts.
+ *   7. meta: small persistent facts;
+ *   8. picture inspection: checks, each camera's latest and reference.
  *
  * Errors: every function returns 0 (or a count) or a negative errno, and
  * logs nothing; the caller that handles a failure logs db_errmsg(ret)
@@ -374,5 +375,61 @@ int64_t catalog_file_bytes(struct catalog *cat);
 /* Small persistent facts (key/value); get returns -ENOENT when unset. */
 int catalog_meta_set(struct catalog *cat, const char *key, const char *value);
 int catalog_meta_get(struct catalog *cat, const char *key, char *value, size_t size);
+
+/* ---- 8. picture inspection (inspect/) ---------------------------------- */
+
+/* Blobs are opaque here: the luma plane and JPEG are inspect/'s. */
+#define CATALOG_INSPECT_STATE_MAX 16
+#define CATALOG_INSPECT_REASON_MAX 160
+#define CATALOG_INSPECT_BLOB_MAX (1 << 20)
+
+/* One check (row of inspection), or the newest check of a camera with what
+ * the next one needs (inspection_latest).  Readers get malloc'd blobs
+ * (plane, thumbnail; NULL when absent) that catalog_inspection_release
+ * frees; writers lend theirs. */
+struct catalog_inspection {
+	char camera[CATALOG_CAMERA_MAX];
+	int64_t checked_us;
+	int64_t frame_us; /* -1: none */
+	char frame_key[64];
+	char state[CATALOG_INSPECT_STATE_MAX];
+	char reason[CATALOG_INSPECT_REASON_MAX];
+	double mean, spread;
+	double detail_ratio, match; /* < 0: none */
+	int changed_blocks;	    /* < 0: none */
+	int64_t healthy_since_us;   /* -1: none (latest only) */
+	uint8_t *plane;
+	size_t plane_len;
+	uint8_t *thumbnail;
+	size_t thumbnail_len;
+};
+void catalog_inspection_release(struct catalog_inspection *r);
+
+/*
+ * Records a check: a row of inspection (with the thumbnail only when
+ * keep_thumbnail) and the camera's latest (plane and thumbnail), in one
+ * transaction.  0 or a negative errno.
+ */
+int catalog_inspection_add(struct catalog *cat, const struct catalog_inspection *r,
+			   bool keep_thumbnail);
+/* The latest check of camera into *r; -ENOENT if it was never checked. */
+int catalog_inspection_latest(struct catalog *cat, const char *camera,
+			      struct catalog_inspection *r);
+typedef int (*catalog_inspection_fn)(const struct catalog_inspection *r, void *ctx);
+/* Checks of camera (NULL: all) in [from_us, to_us) (0: no bound), oldest
+ * first, without blobs. */
+int catalog_inspections_each(struct catalog *cat, const char *camera, int64_t from_us,
+			     int64_t to_us, catalog_inspection_fn fn, void *ctx);
+/* Removes checks of camera older than before_us; returns how many, or a
+ * negative errno. */
+int catalog_inspections_prune(struct catalog *cat, const char *camera, int64_t before_us);
+
+/* The reference picture: set replaces it (by: "operator", "automatic");
+ * get fills plane (malloc'd, *plane_len) and *taken_us, -ENOENT without one. */
+int catalog_inspection_reference_set(struct catalog *cat, const char *camera, int64_t taken_us,
+				     const char *by, const uint8_t *plane, size_t plane_len,
+				     const uint8_t *thumbnail, size_t thumbnail_len);
+int catalog_inspection_reference_get(struct catalog *cat, const char *camera, uint8_t **plane,
+				     size_t *plane_len, int64_t *taken_us);
 
 #endif

@@ -41,6 +41,7 @@ int cmd_check(int argc, char **argv);
 int cmd_tickets(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
 
 /* Prints usage of a command to stderr and returns EXIT_USAGE. */
 int cmd_usage_error(const char *command, const char *fmt, ...)

@@ -41,6 +41,8 @@ static const struct command commands[] = {
 	  "token NAME [--label L]" },
 	{ "serve", cmd_serve, "run the web console and HTTP API",
 	  "vigil serve -c FILE [--now T] [-v]" },
+	{ "inspect", cmd_inspect, "check each camera's picture now, or accept its view",
+	  "vigil inspect -c FILE now [--camera ID] [--json] | accept CAMERA" },
 	{ "config", cmd_config, "validate a config file", "vigil config check -c FILE" },
 	{ "help", cmd_help, "show help for a command", "vigil help [COMMAND]" },
 };

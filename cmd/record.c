@@ -31,6 +31,7 @@
 #include "cmd/cmd.h"
 #include "health/health.h"
 #include "ingest/ingest.h"
+#include "inspect/inspect.h"
 #include "retention/retention.h"
 #include "util/clock.h"
 #include "util/db.h"
@@ -262,6 +263,21 @@ static void limit_malloc_arenas(void)
 	}
 }
 
+/* ---- inspection: inspect -> health, by callbacks wired here ------------- */
+
+static int picture_status(void *ctx, size_t i, struct health_camera_picture *out)
+{
+	struct inspect_status st;
+	int ret = inspector_status(ctx, i, &st);
+	if (ret < 0)
+		return ret;
+	snprintf(out->state, sizeof(out->state), "%s",
+		 st.checked_us >= 0 ? inspect_picture_name(st.state) : "");
+	out->checked_us = st.checked_us;
+	snprintf(out->reason, sizeof(out->reason), "%s", st.reason);
+	return 0;
+}
+
 /* Everything a running recorder holds. */
 struct recorder {
 	struct config *cfg;
@@ -273,6 +289,7 @@ struct recorder {
 	struct metrics *metrics; /* NULL unless [metrics] listen is set */
 	struct health_metrics *health_metrics;
 	struct metrics_server *metrics_server;
+	struct inspector *inspector;
 	int lock_fd;
 	int64_t run_start_us;
 };
@@ -371,7 +388,9 @@ static int recorder_start(struct recorder *r)
 		return -1;
 	}
 	/* ingest -> health through a callback: ingest never includes health */
-	struct ingest_callbacks icb = { .state_changed = health_publisher_notify, .ctx = r->pub };
+	struct ingest_callbacks icb = { .state_changed = health_publisher_notify,
+					.clock_offset = health_publisher_clock_offset,
+					.ctx = r->pub };
 	if (!(r->ing = ingest_new(cfg, r->cat, &icb))) {
 		log_warnx("out of memory");
 		return -1;
@@ -386,6 +405,12 @@ static int recorder_start(struct recorder *r)
 		return -1;
 	}
 	r->wiring.retention = r->sweeper;
+	struct inspect_callbacks incb = { .changed = health_publisher_notify, .ctx = r->pub };
+	if (!(r->inspector = inspector_new(cfg, r->cat, &incb))) {
+		log_warnx("out of memory");
+		return -1;
+	}
+	health_publisher_set_picture(r->pub, picture_status, r->inspector);
 	recorder_metrics_setup(r);
 	/* the sweeper first: it finishes half-done deletions and may block
 	 * writing before the first byte */
@@ -399,6 +424,9 @@ static int recorder_start(struct recorder *r)
 	if (ingest_start(r->ing) < 0)
 		return -1;
 	recorder_metrics_start(r);
+	if ((err = inspector_start(r->inspector)) < 0)
+		log_warnx("cannot start picture inspection (%s): recording without it",
+			  strerror(-err));
 	/* health never holds recording up: the broker is tried in the
 	 * background, and without a publisher the cameras still record */
 	if ((err = health_publisher_start(r->pub, r->ing)) < 0)
@@ -417,6 +445,7 @@ static void recorder_stop(struct recorder *r, int sig)
 
 	log_info("stopping (signal %d): finishing the current segments", sig);
 	note_stop(r->cat, r->run_start_us, sig, stop_us);
+	inspector_stop(r->inspector);
 	ingest_stop(r->ing);
 	health_publisher_stop(r->pub); /* the cameras' last state, then "offline" */
 	retention_stop(r->sweeper);
@@ -429,6 +458,7 @@ static void recorder_release(struct recorder *r)
 	health_metrics_free(&r->health_metrics);
 	metrics_free(&r->metrics);
 	retention_free(&r->sweeper);
+	inspector_free(&r->inspector);
 	ingest_free(&r->ing); /* before the publisher: its callback points there */
 	health_publisher_free(&r->pub);
 	catalog_close(&r->cat);

@@ -121,6 +121,21 @@ static const struct key_spec key_table[] = {
 	{ "metrics", "listen", KEY_STRING, C(metrics_listen), NULL, 0, 0, NULL },
 	{ "checker", "metrics_listen", KEY_STRING, C(checker_metrics_listen), NULL, 0, 0, NULL },
 
+	/* [inspection]: picture and camera-clock checks (inspect/) */
+	{ "inspection", "interval_seconds", KEY_INT, C(inspection_interval_seconds), "300", 0,
+	  86400, NULL },
+	{ "inspection", "max_clock_offset_seconds", KEY_DOUBLE, C(max_clock_offset_seconds), "5", 0,
+	  86400, NULL },
+	{ "inspection", "reference_after_hours", KEY_DOUBLE, C(reference_after_hours), "24", 0,
+	  8760, NULL },
+	{ "camera", "inspect", KEY_BOOL, K(inspect), "true", 0, 0, NULL },
+	{ "camera", "picture_black_luma", KEY_DOUBLE, K(picture_black_luma), "32", 0, 255, NULL },
+	{ "camera", "picture_covered_ratio", KEY_DOUBLE, K(picture_covered_ratio), "0.15", 0, 1,
+	  NULL },
+	{ "camera", "picture_blurred_ratio", KEY_DOUBLE, K(picture_blurred_ratio), "0.45", 0, 1,
+	  NULL },
+	{ "camera", "picture_moved_match", KEY_DOUBLE, K(picture_moved_match), "0.5", 0, 1, NULL },
+
 	{ "camera", "url", KEY_STRING, K(url), NULL, 0, 0, NULL },
 	{ "camera", "url_file", KEY_STRING, K(url_file), NULL, 0, 0, NULL },
 	{ "camera", "username", KEY_STRING, K(username), NULL, 0, 0, NULL },
@@ -137,9 +152,9 @@ static const struct key_spec key_table[] = {
 };
 #define NKEYS (sizeof(key_table) / sizeof(key_table[0]))
 
-static const char *const global_sections[] = { "recorder", "storage", "retention",
-					       "mqtt",	   "checker", "tickets",
-					       "web",	   "metrics", NULL };
+static const char *const global_sections[] = { "recorder",   "storage", "retention", "mqtt",
+					       "checker",    "tickets", "web",	     "metrics",
+					       "inspection", NULL };
 
 /* Parse state shared by the line reader and the inih handler. */
 struct parse {

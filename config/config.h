@@ -51,7 +51,13 @@ struct camera_config {
 	int retain_days;
 	int delete_after_days;
 	double expected_fps; /* 0: not set */
-	int line;	     /* line of the section header, for messages */
+	/* [camera] picture inspection thresholds (inspect/inspect.h) */
+	bool inspect;		      /* inspect this camera's picture */
+	double picture_black_luma;    /* a pixel at or below is dark */
+	double picture_covered_ratio; /* detail share of the reference: covered */
+	double picture_blurred_ratio; /* ... blurred */
+	double picture_moved_match;   /* edge match with the reference: moved */
+	int line;		      /* line of the section header, for messages */
 };
 
 struct config {
@@ -125,6 +131,11 @@ struct config {
 	/* [metrics] and [checker] metrics_listen: /metrics, off when NULL */
 	char *metrics_listen;
 	char *checker_metrics_listen;
+
+	/* [inspection] picture and camera-clock checks */
+	int inspection_interval_seconds; /* 0: off */
+	double max_clock_offset_seconds;
+	double reference_after_hours; /* healthy this long: the reference is taken */
 
 	struct camera_config *cameras;
 	size_t ncameras;

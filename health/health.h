@@ -85,6 +85,30 @@ int health_publisher_start(struct health_publisher *pub, struct ingest *ing);
  * state_changed, with pub as ctx.  Never blocks. */
 void health_publisher_notify(void *pub, const char *camera);
 
+/* ---- inspection in camera health (DESIGN.md "Inspection") -------------- */
+
+/* What picture inspection says of a camera: state "ok", "black", ...,
+ * "unknown" (or "" when it has not run); reason when it is a fault. */
+struct health_camera_picture {
+	char state[16];
+	int64_t checked_us; /* -1: never */
+	char reason[160];
+};
+/* Fills *out for camera i (config order); 0 or a negative errno.  Called
+ * from the publisher's thread; must not block. */
+typedef int (*health_picture_fn)(void *ctx, size_t i, struct health_camera_picture *out);
+
+/* Gives the publisher inspection's picture states (before start); their
+ * faults (black, frozen, covered, blurred, moved) make a recording camera
+ * degraded.  Changes are announced with health_publisher_notify. */
+void health_publisher_set_picture(struct health_publisher *pub, health_picture_fn fn, void *ctx);
+
+/* The camera's clock offset from the recorder's (seconds, camera minus
+ * recorder), as its RTCP sender reports tell; beyond [inspection]
+ * max_clock_offset_seconds the camera is degraded.  Any thread; never
+ * blocks for long.  camera is its id. */
+void health_publisher_clock_offset(void *pub, const char *camera, double offset_s);
+
 /* Publishes the final state and status "offline", disconnects, and joins
  * the thread (at most a few seconds when the broker is slow). */
 void health_publisher_stop(struct health_publisher *pub);

@@ -31,6 +31,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -65,6 +66,11 @@ struct cam_track {
 	bool degraded;
 	int64_t degraded_since_us;
 	int gaps_24h;
+	struct health_camera_picture picture; /* inspection's, as published */
+	bool picture_fault;
+	bool clock_known;      /* under clock_lock */
+	double clock_offset_s; /* under clock_lock */
+	bool clock_fault;      /* as published */
 };
 
 struct health_publisher {
@@ -89,6 +95,9 @@ struct health_publisher {
 	char inventory_topic[TOPIC_MAX];
 	bool inventory_due; /* set on (re)connection */
 	struct buf payload;
+	health_picture_fn picture_fn;
+	void *picture_ctx;
+	pthread_mutex_t clock_lock;
 	struct buf inventory;
 };
 
@@ -111,7 +120,9 @@ struct health_publisher *health_publisher_new(const struct config *cfg, struct c
 	for (size_t i = 0; i < pub->ncams; i++) {
 		pub->cams[i].state = HEALTH_CAM_STARTING;
 		pub->cams[i].recording_since_mono = -1;
+		pub->cams[i].picture.checked_us = -1;
 	}
+	pthread_mutex_init(&pub->clock_lock, NULL);
 	snprintf(pub->status_topic, sizeof(pub->status_topic), "%s/%s/status", cfg->mqtt_prefix,
 		 cfg->recorder_id);
 	snprintf(pub->health_topic, sizeof(pub->health_topic), "%s/%s/health", cfg->mqtt_prefix,
@@ -130,6 +141,60 @@ void health_publisher_notify(void *p, const char *camera)
 	atomic_store(&pub->notified, true);
 }
 
+void health_publisher_set_picture(struct health_publisher *pub, health_picture_fn fn, void *ctx)
+{
+	pub->picture_fn = fn;
+	pub->picture_ctx = ctx;
+}
+
+void health_publisher_clock_offset(void *p, const char *camera, double offset_s)
+{
+	struct health_publisher *pub = p;
+	for (size_t i = 0; i < pub->ncams; i++) {
+		if (strcmp(pub->cfg->cameras[i].id, camera) != 0)
+			continue;
+		pthread_mutex_lock(&pub->clock_lock);
+		bool was = pub->cams[i].clock_known &&
+			   fabs(pub->cams[i].clock_offset_s) > pub->cfg->max_clock_offset_seconds;
+		pub->cams[i].clock_known = true;
+		pub->cams[i].clock_offset_s = offset_s;
+		pthread_mutex_unlock(&pub->clock_lock);
+		if (was != (fabs(offset_s) > pub->cfg->max_clock_offset_seconds))
+			atomic_store(&pub->notified, true);
+		return;
+	}
+}
+
+/* Picture faults: what makes a recording camera degraded. */
+static bool picture_is_fault(const char *state)
+{
+	return !strcmp(state, "black") || !strcmp(state, "frozen") || !strcmp(state, "covered") ||
+	       !strcmp(state, "blurred") || !strcmp(state, "moved");
+}
+
+/* Reads inspection's verdict and the clock offset into tr; true when what
+ * is published changes. */
+static bool sample_inspection(struct health_publisher *pub, size_t i, struct cam_track *tr)
+{
+	bool changed = false;
+	struct health_camera_picture pic = { .checked_us = -1 };
+	if (pub->picture_fn && pub->picture_fn(pub->picture_ctx, i, &pic) == 0) {
+		if (strcmp(pic.state, tr->picture.state) != 0)
+			changed = true;
+		tr->picture = pic;
+	}
+	tr->picture_fault = picture_is_fault(tr->picture.state);
+	pthread_mutex_lock(&pub->clock_lock);
+	bool fault =
+		tr->clock_known && fabs(tr->clock_offset_s) > pub->cfg->max_clock_offset_seconds;
+	pthread_mutex_unlock(&pub->clock_lock);
+	if (fault != tr->clock_fault) {
+		tr->clock_fault = fault;
+		changed = true;
+	}
+	return changed;
+}
+
 static void on_connected(void *ctx)
 {
 	struct health_publisher *pub = ctx;
@@ -142,7 +207,9 @@ static enum health_camera_state effective_state(const struct cam_track *tr)
 {
 	switch (tr->st.state) {
 	case CAMERA_STARTING: return HEALTH_CAM_STARTING;
-	case CAMERA_RECORDING: return tr->degraded ? HEALTH_CAM_DEGRADED : HEALTH_CAM_RECORDING;
+	case CAMERA_RECORDING:
+		return tr->degraded || tr->picture_fault || tr->clock_fault ? HEALTH_CAM_DEGRADED
+									    : HEALTH_CAM_RECORDING;
 	case CAMERA_RECONNECTING: return HEALTH_CAM_RECONNECTING;
 	case CAMERA_DOWN: return HEALTH_CAM_DOWN;
 	case CAMERA_STORAGE_ERROR: return HEALTH_CAM_STORAGE_ERROR;
@@ -191,8 +258,14 @@ static bool sample(struct health_publisher *pub, bool periodic)
 				}
 			}
 		}
+		if (sample_inspection(pub, i, tr)) {
+			tr->changed = true;
+			any = true;
+		}
 		enum health_camera_state s = effective_state(tr);
 		if (s != tr->state) {
+			if (s == HEALTH_CAM_DEGRADED && !tr->degraded)
+				tr->degraded_since_us = clock_wall_us();
 			tr->state = s;
 			tr->changed = true;
 			any = true;
@@ -290,6 +363,30 @@ static void publish_camera(struct health_publisher *pub, size_t i)
 	jw_kv_int(&w, "frames", st->frames_total);
 	jw_kv_int(&w, "segments", st->segments_total);
 	jw_kv_int(&w, "interval_s", pub->cfg->mqtt_interval_seconds);
+	/* inspection: the picture, the camera's clock, and what degrades it */
+	jw_key(&w, "picture");
+	jw_begin_object(&w);
+	jw_kv_string(&w, "state", tr->picture.state[0] ? tr->picture.state : "unknown");
+	kv_time_or_null(&w, "checked", tr->picture.checked_us);
+	jw_kv_string(&w, "reason", tr->picture.reason);
+	jw_end_object(&w);
+	pthread_mutex_lock(&pub->clock_lock);
+	bool clock_known = tr->clock_known;
+	double offset = tr->clock_offset_s;
+	pthread_mutex_unlock(&pub->clock_lock);
+	kv_number_or_null(&w, "clock_offset_s", offset, 3, clock_known);
+	jw_kv_bool(&w, "clock_fault", tr->clock_fault);
+	jw_key(&w, "degraded_by");
+	jw_begin_array(&w);
+	if (tr->state == HEALTH_CAM_DEGRADED) {
+		if (tr->degraded)
+			jw_string(&w, "frame-rate");
+		if (tr->picture_fault)
+			jw_string(&w, "picture");
+		if (tr->clock_fault)
+			jw_string(&w, "camera-clock");
+	}
+	jw_end_array(&w);
 	jw_end_object(&w);
 	if (jw_finish(&w) < 0) {
 		log_debug("health: camera '%s': payload too large", cam->id);
@@ -524,6 +621,7 @@ void health_publisher_free(struct health_publisher **pp)
 	health_publisher_stop(pub);
 	mqttc_free(&pub->mq);
 	buf_release(&pub->payload);
+	pthread_mutex_destroy(&pub->clock_lock);
 	buf_release(&pub->inventory);
 	free(pub->cams);
 	free(pub);

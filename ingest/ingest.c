@@ -111,8 +111,9 @@ struct worker {
 
 	/* the rest belongs to the worker thread */
 	AVFormatContext *ic;
-	struct rtsp_client *rtsp; /* the lean RTSP client, when it serves ic */
-	bool rtsp_fallback;	  /* libavformat's RTSP client from now on */
+	struct rtsp_client *rtsp;  /* the lean RTSP client, when it serves ic */
+	bool rtsp_fallback;	   /* libavformat's RTSP client from now on */
+	int64_t clock_report_mono; /* last camera clock offset reported */
 	AVPacket *pkt;
 	AVPacket *pending; /* a first keyframe that came without timestamps */
 	AVPacket *spare;
@@ -277,6 +278,18 @@ static void set_state(struct worker *w, enum camera_state s, const char *error)
 		if (w->ing->cb.state_changed)
 			w->ing->cb.state_changed(w->ing->cb.ctx, w->cam->id);
 	}
+}
+
+/* The camera's clock offset, from the lean client's sender reports, to
+ * whoever listens (health), about once a second. */
+static void report_clock(struct worker *w)
+{
+	int64_t offset, now = clock_mono_us();
+	if (!w->rtsp || !w->ing->cb.clock_offset || now - w->clock_report_mono < USEC_PER_SEC ||
+	    !rtsp_clock_offset(w->rtsp, &offset))
+		return;
+	w->clock_report_mono = now;
+	w->ing->cb.clock_offset(w->ing->cb.ctx, w->cam->id, (double)offset / 1e6);
 }
 
 static void rate_add(struct worker *w, int64_t frames, int64_t bytes)
@@ -1469,9 +1482,10 @@ static enum gap_reason record_stream(struct worker *w, char *why, size_t whylen)
 		 * parser hands a frame out as the next begins (on_video) */
 		int64_t arrival = w->rtsp ? rtsp_arrival_us(w->rtsp) : clock_wall_us();
 		rate_add(w, w->pkt->stream_index == w->vidx ? 1 : 0, w->pkt->size);
-		if (w->pkt->stream_index == w->vidx)
+		if (w->pkt->stream_index == w->vidx) {
 			on_video(w, w->pkt, arrival);
-		else if (w->pkt->stream_index == w->aidx && w->seg) {
+			report_clock(w);
+		} else if (w->pkt->stream_index == w->aidx && w->seg) {
 			if (segwriter_write(w->seg, w->pkt, SEGWRITER_AUDIO) < 0) {
 				finish_segment(w, AV_NOPTS_VALUE, -1);
 			} else {

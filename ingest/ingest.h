@@ -67,6 +67,10 @@ struct ingest_camera_status {
 struct ingest_callbacks {
 	/* A camera's state changed; camera is its id. */
 	void (*state_changed)(void *ctx, const char *camera);
+	/* The camera's clock minus the recorder's, in seconds, from its RTCP
+	 * sender reports (the lean RTSP client only: libavformat keeps them
+	 * to itself); about once a second while they come.  May be NULL. */
+	void (*clock_offset)(void *ctx, const char *camera, double offset_s);
 	void *ctx;
 };
 

@@ -157,6 +157,15 @@ struct rtsp_client {
 
 	int error; /* sticky, from the depacketizer */
 	char why[128];
+
+	/* The camera's clock, from its RTCP sender reports: the NTP time
+	 * (as Unix us) of RTP timestamp sr_rtp, and the offset of the newest
+	 * finished unit's camera time from its arrival. */
+	bool have_sr;
+	int64_t sr_unix_us;
+	uint32_t sr_rtp;
+	bool have_offset;
+	int64_t clock_offset_us;
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -806,6 +815,28 @@ static int64_t queued_bytes(const struct rtsp_client *c)
 	return n;
 }
 
+/* RTCP of the video channel: keeps the newest sender report (SR, packet
+ * type 200: NTP time and the RTP timestamp it matches).  Anything else in
+ * the compound packet, or a malformed one, is ignored. */
+#define NTP_UNIX_OFFSET INT64_C(2208988800)
+static void on_rtcp(struct rtsp_client *c, const uint8_t *p, size_t n)
+{
+	while (n >= 4) {
+		size_t len = ((size_t)rb16(p + 2) + 1) * 4;
+		if ((p[0] >> 6) != 2 || len > n)
+			return;
+		if (p[1] == 200 && len >= 28) {
+			uint32_t sec = rb32(p + 8), frac = rb32(p + 12);
+			c->sr_unix_us = ((int64_t)sec - NTP_UNIX_OFFSET) * 1000000 +
+					(int64_t)(((uint64_t)frac * 1000000) >> 32);
+			c->sr_rtp = rb32(p + 16);
+			c->have_sr = true;
+		}
+		p += len;
+		n -= len;
+	}
+}
+
 /* The access unit being built is whole: queue it as a packet. */
 static int finish_au(struct rtsp_client *c)
 {
@@ -813,6 +844,15 @@ static int finish_au(struct rtsp_client *c)
 
 	if (c->au_len == 0)
 		goto out;
+	if (c->have_sr && c->clock_rate > 0) {
+		int64_t cam_us = c->sr_unix_us +
+				 (int64_t)(int32_t)(c->au_ts - c->sr_rtp) * 1000000 / c->clock_rate;
+		/* against the real clock: a recorder run with --now still
+		 * hears real cameras */
+		int64_t skew = clock_wall_us() - clock_real_wall_us();
+		c->clock_offset_us = cam_us - (c->au_arrival - skew);
+		c->have_offset = true;
+	}
 	int64_t pts = 0;
 	if ((ret = unwrap(c, c->au_ts, &pts)) < 0)
 		goto out;
@@ -950,6 +990,8 @@ static int next_item(struct rtsp_client *c, struct reply *reply, bool *got)
 			int ret = on_rtp(c, p + 4, len);
 			if (ret < 0)
 				return ret;
+		} else if (c->streaming && p[1] == c->rtp_channel + 1) {
+			on_rtcp(c, p + 4, len);
 		}
 		return 1;
 	}
@@ -1699,6 +1741,14 @@ int rtsp_flush(struct rtsp_client *c, AVPacket *pkt)
 int64_t rtsp_arrival_us(const struct rtsp_client *c)
 {
 	return c->out_arrival;
+}
+
+bool rtsp_clock_offset(const struct rtsp_client *c, int64_t *offset_us)
+{
+	if (!c->have_offset)
+		return false;
+	*offset_us = c->clock_offset_us;
+	return true;
 }
 
 void rtsp_close(struct rtsp_client **cp)

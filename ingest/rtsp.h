@@ -111,6 +111,11 @@ const char *rtsp_error_detail(const struct rtsp_client *c);
  * once the next one begins, which after a pause comes much later. */
 int64_t rtsp_arrival_us(const struct rtsp_client *c);
 
+/* The camera's clock minus the recorder's, for the newest unit: its time
+ * by the camera's RTCP sender reports less its arrival.  False until a
+ * sender report has come. */
+bool rtsp_clock_offset(const struct rtsp_client *c, int64_t *offset_us);
+
 /* The access unit being built, whole as far as it goes, into pkt: for a
  * stop, when no next unit will come to complete it.  Returns 1 with pkt
  * filled, or 0.  (After a stall it is best dropped: a camera that sends one

@@ -743,12 +743,28 @@ static void camera_faults(struct ticket_checker *chk, struct entity *cam,
 	}
 	/* degraded: recording below the expected frame rate */
 	if (m->state != HEALTH_CAM_STARTING && m->state != HEALTH_CAM_STOPPED) {
-		bool degraded = m->state == HEALTH_CAM_DEGRADED;
+		bool degraded = m->state == HEALTH_CAM_DEGRADED && m->frame_rate_low;
 		char detail[96] = "";
 		if (degraded && m->expected_fps > 0)
 			snprintf(detail, sizeof(detail), "%.1f fps of %.1f expected", m->fps,
 				 m->expected_fps);
 		observe(chk, cam, TICKET_CAMERA_DEGRADED, degraded, degraded ? since : -1, detail);
+	}
+	/* picture inspection and the camera's clock: a ticket kind each */
+	bool active[TICKET_KIND_COUNT];
+	if (ticket_inspection_faults(m, active)) {
+		for (int i = 0; i < 5; i++) {
+			enum ticket_kind k = ticket_inspection_kinds[i];
+			char detail[192] = "";
+			if (active[k] && k == TICKET_CAMERA_CLOCK)
+				snprintf(detail, sizeof(detail),
+					 "camera clock %+.1f s off the recorder's",
+					 m->clock_offset_s);
+			else if (active[k])
+				snprintf(detail, sizeof(detail), "picture %s: %s", m->picture,
+					 m->picture_reason);
+			observe(chk, cam, k, active[k], active[k] ? since : -1, detail);
+		}
 	}
 }
 

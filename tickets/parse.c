@@ -311,6 +311,46 @@ static int check_ids(json_t *o, const struct health_topic *t, char *why, size_t 
 	return 0;
 }
 
+/* The inspection keys of camera health: "picture": {state, reason},
+ * "clock_offset_s", "clock_fault", "degraded_by": [why, ...]. */
+static int parse_inspection(json_t *o, struct health_camera_msg *out, char *why, size_t whylen)
+{
+	json_t *pic = json_object_get(o, "picture");
+	if (pic && !json_is_null(pic)) {
+		if (!json_is_object(pic)) {
+			snprintf(why, whylen, "'picture' is not an object");
+			return -EINVAL;
+		}
+		if (get_string(pic, "state", out->picture, sizeof(out->picture), why, whylen) < 0 ||
+		    get_string(pic, "reason", out->picture_reason, sizeof(out->picture_reason), why,
+			       whylen) < 0)
+			return -EINVAL;
+	}
+	int ret = get_number(o, "clock_offset_s", -1e12, 1e12, &out->clock_offset_s, why, whylen);
+	if (ret < 0)
+		return ret;
+	out->clock_known = ret > 0;
+	if (get_bool(o, "clock_fault", &out->clock_fault, why, whylen) < 0)
+		return -EINVAL;
+	json_t *by = json_object_get(o, "degraded_by");
+	out->frame_rate_low = out->state == HEALTH_CAM_DEGRADED;
+	if (by && !json_is_null(by)) {
+		if (!json_is_array(by)) {
+			snprintf(why, whylen, "'degraded_by' is not an array");
+			return -EINVAL;
+		}
+		out->frame_rate_low = false;
+		size_t i;
+		json_t *v;
+		json_array_foreach(by, i, v)
+		{
+			if (json_is_string(v) && strcmp(json_string_value(v), "frame-rate") == 0)
+				out->frame_rate_low = out->state == HEALTH_CAM_DEGRADED;
+		}
+	}
+	return 0;
+}
+
 int health_parse_camera(const struct health_topic *t, const void *payload, size_t len,
 			struct health_camera_msg *out, char *why, size_t whylen)
 {
@@ -360,6 +400,9 @@ int health_parse_camera(const struct health_topic *t, const void *payload, size_
 	    get_string(o, "location", out->location, sizeof(out->location), why, whylen) < 0 ||
 	    get_string(o, "last_error", out->last_error, sizeof(out->last_error), why, whylen) < 0)
 		goto out;
+	if ((ret = parse_inspection(o, out, why, whylen)) < 0)
+		goto out;
+	ret = -EINVAL;
 	/* times the recorder says are after its own "now" are not believed */
 	if (out->since_us > out->at_us)
 		out->since_us = out->at_us;

@@ -51,6 +51,14 @@ struct health_camera_msg {
 	char site[TICKET_TEXT_MAX];
 	char location[TICKET_TEXT_MAX];
 	char last_error[160];
+	/* inspection (DESIGN.md "Inspection"); "" / false when not said */
+	char picture[16];	  /* "ok", "black", ... "unknown" */
+	char picture_reason[160]; /* what the check saw */
+	bool clock_known;
+	double clock_offset_s; /* camera minus recorder */
+	bool clock_fault;      /* beyond the recorder's max_clock_offset_seconds */
+	bool frame_rate_low;   /* degraded by its frame rate (all a recorder
+				* without "degraded_by" can mean) */
 };
 
 struct health_recorder_msg {

@@ -129,6 +129,28 @@ void fault_operator_resolved(struct ticket_fault *f, int64_t now_us)
 		f->operator_resolved_us = now_us;
 }
 
+/* ---- inspection --------------------------------------------------------- */
+
+const enum ticket_kind ticket_inspection_kinds[5] = {
+	TICKET_PICTURE_BLACK, TICKET_PICTURE_FROZEN, TICKET_PICTURE_COVERED,
+	TICKET_VIEW_MOVED,    TICKET_CAMERA_CLOCK,
+};
+
+bool ticket_inspection_faults(const struct health_camera_msg *m, bool active[TICKET_KIND_COUNT])
+{
+	if (!m->picture[0] || (m->state != HEALTH_CAM_RECORDING && m->state != HEALTH_CAM_DEGRADED))
+		return false;
+	for (int i = 0; i < 5; i++)
+		active[ticket_inspection_kinds[i]] = false;
+	const char *p = m->picture;
+	active[TICKET_PICTURE_BLACK] = !strcmp(p, "black");
+	active[TICKET_PICTURE_FROZEN] = !strcmp(p, "frozen");
+	active[TICKET_PICTURE_COVERED] = !strcmp(p, "covered") || !strcmp(p, "blurred");
+	active[TICKET_VIEW_MOVED] = !strcmp(p, "moved");
+	active[TICKET_CAMERA_CLOCK] = m->clock_fault;
+	return true;
+}
+
 /* ---- SLA ---------------------------------------------------------------- */
 
 int ticket_sla_deduction(int level)

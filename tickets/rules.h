@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "tickets/parse.h"
 #include "tickets/tickets.h"
 
 struct fault_params {
@@ -51,6 +52,18 @@ enum fault_action fault_next(const struct ticket_fault *f, const struct fault_pa
 /* Applies an action once it has been carried out; ticket_id is the ticket
  * opened (FAULT_OPEN).  After RESOLVE and DROP the fault has no episode. */
 void fault_apply(struct ticket_fault *f, enum fault_action a, int level, int64_t ticket_id);
+
+/*
+ * The faults of picture inspection a camera message shows, one ticket kind
+ * each: picture-black, picture-frozen, picture-covered (covered or
+ * blurred), view-moved, camera-clock.  Sets active[kind] for those kinds
+ * and returns true, or returns false when the message says nothing of
+ * inspection (an older recorder, or a camera not recording, whose picture
+ * nobody can judge): the faults then stand as they were.
+ */
+bool ticket_inspection_faults(const struct health_camera_msg *m, bool active[TICKET_KIND_COUNT]);
+/* The kinds ticket_inspection_faults sets, in order. */
+extern const enum ticket_kind ticket_inspection_kinds[5];
 
 /* A person resolved the fault's ticket at now_us. */
 void fault_operator_resolved(struct ticket_fault *f, int64_t now_us);

@@ -81,6 +81,8 @@ static const char usage_text[] =
 	"  --audio             add an AAC audio track\n"
 	"  --size WxH          frame size (default 1920x1080)\n"
 	"  --alt-size WxH      a second clip at this size, for 'resize camN'\n"
+	"  --pictures          a clip per picture (for 'picture camN SCENE'), every\n"
+	"                      camera starting on 'normal': static bars and a clock\n"
 	"  --fps N             frame rate (default 25)\n"
 	"  --gop-seconds S     keyframe interval (default 2)\n"
 	"  --bitrate KBIT      video bitrate (default 4000)\n"
@@ -106,7 +108,10 @@ static const char usage_text[] =
 	"'error REASON': down camN, up camN, stall camN, resume camN,\n"
 	"jump camN SECONDS, resize camN (switch between --size and --alt-size\n"
 	"in the same session: new parameter sets in-band at a keyframe),\n"
-	"status (one 'camN STATE frames=F clients=C size=WxH' line\n"
+	"picture camN normal|black|frozen|covered|blurred|moved|bars (the\n"
+	"scene shown, with --pictures), clock camN SECONDS (the NTP time of its\n"
+	"RTCP sender reports that far off), "
+	"status (one 'camN STATE frames=F clients=C size=WxH picture=P' line\n"
 	"per camera, then ok), quit.  A stall stops RTP and RTCP; 'stall camN\n"
 	"rtcp' keeps RTCP reports flowing (for about 25 s, until GStreamer's\n"
 	"RTP session gives up on its idle source), which defeats socket read\n"
@@ -120,6 +125,7 @@ enum {
 	OPT_AUDIO,
 	OPT_SIZE,
 	OPT_ALT_SIZE,
+	OPT_PICTURES,
 	OPT_FPS,
 	OPT_GOP,
 	OPT_BITRATE,
@@ -143,6 +149,7 @@ static const struct option long_options[] = {
 	{"audio", no_argument, NULL, OPT_AUDIO},
 	{"size", required_argument, NULL, OPT_SIZE},
 	{"alt-size", required_argument, NULL, OPT_ALT_SIZE},
+	{"pictures", no_argument, NULL, OPT_PICTURES},
 	{"fps", required_argument, NULL, OPT_FPS},
 	{"gop-seconds", required_argument, NULL, OPT_GOP},
 	{"bitrate", required_argument, NULL, OPT_BITRATE},
@@ -164,6 +171,7 @@ static const struct option long_options[] = {
 struct options {
 	struct clip_params clip;
 	int alt_width, alt_height; /* 0: no alt clip */
+	int pictures;		   /* --pictures */
 	struct server_opts server;
 	const char *cache;
 	const char *control;
@@ -282,6 +290,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			if (parse_size(optarg, &o->clip.width,
 				       &o->clip.height) < 0)
 				return -EINVAL;
+			break;
+		case OPT_PICTURES:
+			o->pictures = 1;
 			break;
 		case OPT_ALT_SIZE:
 			if (parse_size(optarg, &o->alt_width,
@@ -427,7 +438,7 @@ int main(int argc, char **argv)
 		.server = {.cameras = 4, .port = 0, .bind = "127.0.0.1"},
 		.cache = "build/camsim-cache",
 	};
-	struct clip *clip = NULL, *alt = NULL;
+	struct clip *clip = NULL, *alt = NULL, *scenes[SCENE_COUNT] = {NULL};
 	struct server *server = NULL;
 	struct control *control = NULL;
 	GMainLoop *loop = NULL;
@@ -465,6 +476,16 @@ int main(int argc, char **argv)
 		o.server.alt = alt;
 	}
 
+	for (int sc = SCENE_STATIC; o.pictures && sc < SCENE_COUNT; sc++) {
+		struct clip_params sp = o.clip;
+
+		sp.scene = (enum clip_scene)sc;
+		scenes[sc] = clip_obtain(&sp, o.cache);
+		if (!scenes[sc])
+			goto out;
+		o.server.scenes[sc] = scenes[sc];
+	}
+
 	loop = g_main_loop_new(NULL, FALSE);
 	server = server_new(&o.server, clip);
 	if (!server)
@@ -498,6 +519,8 @@ out:
 	server_free(&server);
 	clip_free(&clip);
 	clip_free(&alt);
+	for (int sc = 0; sc < SCENE_COUNT; sc++)
+		clip_free(&scenes[sc]);
 	if (loop)
 		g_main_loop_unref(loop);
 	return ret;

@@ -40,6 +40,25 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 enum clip_codec { CLIP_H264, CLIP_H265 };
 
+/* What a clip shows.  SCENE_BARS is the default clip (SMPTE bars scrolling
+ * sideways); the others are the picture variants of --pictures, for the
+ * picture inspection tests: a static scene with a running clock (the
+ * healthy camera that must not look frozen), and one fault each. */
+enum clip_scene {
+	SCENE_BARS = 0,
+	SCENE_STATIC,  /* "normal": static bars with a running clock */
+	SCENE_BLACK,   /* black, clock still drawn */
+	SCENE_FROZEN,  /* one picture repeated, clock and all */
+	SCENE_COVERED, /* a uniform grey, clock still drawn */
+	SCENE_BLURRED, /* the static scene out of focus, sharp clock */
+	SCENE_MOVED,   /* the scene seen from elsewhere (cropped, zoomed) */
+	SCENE_COUNT,
+};
+
+/* "bars", "normal", "black", ...; parse returns the scene or -EINVAL. */
+const char *clip_scene_name(enum clip_scene sc);
+int clip_scene_parse(const char *s, size_t len);
+
 struct clip_params {
 	enum clip_codec codec;
 	int width;
@@ -49,6 +68,7 @@ struct clip_params {
 	int bitrate_kbit;
 	int clip_seconds;
 	int audio; /* non-zero: add an AAC track */
+	enum clip_scene scene;
 };
 
 /* One encoded access unit of a track: the buffer (holding the payload, never
@@ -97,6 +117,8 @@ enum cam_action {
 	CAM_RESUME,
 	CAM_JUMP,
 	CAM_RESIZE, /* switch between the clip and the --alt-size clip */
+	CAM_PICTURE, /* show the --pictures scene arg (enum clip_scene) */
+	CAM_CLOCK,   /* offset the NTP time of its RTCP sender reports by arg ms */
 };
 
 struct server_opts {
@@ -108,6 +130,9 @@ struct server_opts {
 	enum clip_codec codec;
 	const unsigned *slow_ms; /* per camera (index 0 = cam1), or NULL */
 	const struct clip *alt;	 /* the same clip at another size, or NULL */
+	/* --pictures: a clip per scene (scenes[SCENE_BARS] unused), every
+	 * camera starting on SCENE_STATIC; all NULL without */
+	const struct clip *scenes[SCENE_COUNT];
 };
 
 struct server;

@@ -46,6 +46,8 @@
 /* Bump when make_clip() changes what it encodes: the cache file name
  * carries it, so stale clips are not reused. */
 #define CLIP_RECIPE 2
+/* the picture variants' own recipe (--pictures), in their names */
+#define SCENE_RECIPE_TEXT "2"
 
 struct element_need {
 	const char *name;
@@ -57,15 +59,33 @@ static const char *codec_name(enum clip_codec c)
 	return c == CLIP_H265 ? "h265" : "h264";
 }
 
+static const char *const scene_names[SCENE_COUNT] = {
+	"bars", "normal", "black", "frozen", "covered", "blurred", "moved",
+};
+
+const char *clip_scene_name(enum clip_scene sc)
+{
+	return sc >= 0 && sc < SCENE_COUNT ? scene_names[sc] : "?";
+}
+
+int clip_scene_parse(const char *s, size_t len)
+{
+	for (int i = 0; i < SCENE_COUNT; i++)
+		if (strlen(scene_names[i]) == len && strncmp(s, scene_names[i], len) == 0)
+			return i;
+	return -EINVAL;
+}
+
 int clip_cache_path(const struct clip_params *p, const char *dir, char *buf,
 		    size_t size)
 {
 	int n;
 
-	n = snprintf(buf, size, "%s/clip-r%d-%s-%dx%d-%dfps-gop%d-%dk-%ds%s.mp4",
+	n = snprintf(buf, size, "%s/clip-r%d-%s-%dx%d-%dfps-gop%d-%dk-%ds%s%s%s.mp4",
 		     dir, CLIP_RECIPE, codec_name(p->codec), p->width, p->height, p->fps,
 		     p->gop_seconds, p->bitrate_kbit, p->clip_seconds,
-		     p->audio ? "-aac" : "");
+		     p->audio ? "-aac" : "", p->scene ? "-p" SCENE_RECIPE_TEXT "-" : "",
+		     p->scene ? scene_names[p->scene] : "");
 	if (n < 0 || (size_t)n >= size)
 		return -ENAMETOOLONG;
 	return 0;
@@ -170,6 +190,59 @@ static void remove_stale_temps(const char *path)
 	g_free(base);
 }
 
+/* The raw video of p's scene, ending in caps of the clip's size. */
+static char *scene_source(const struct clip_params *p)
+{
+	int n = p->fps * p->clip_seconds, w = p->width, h = p->height;
+	/* smpte75: bars without the snow patch of smpte, so that only the
+	 * clock moves in the static scene */
+	const char *pattern = "pattern=smpte75";
+	char *caps = g_strdup_printf("video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1",
+				     w, h, p->fps);
+	char *src;
+
+	switch (p->scene) {
+	case SCENE_BLACK: pattern = "pattern=black"; break;
+	case SCENE_COVERED: pattern = "pattern=solid-color foreground-color=0xff404040"; break;
+	default: break;
+	}
+	switch (p->scene) {
+	case SCENE_BARS:
+		src = g_strdup_printf("videotestsrc num-buffers=%d pattern=smpte horizontal-speed=4 ! %s",
+				      n, caps);
+		break;
+	case SCENE_BLURRED:
+		/* out of focus: the scene at a tenth of the size, scaled back */
+		src = g_strdup_printf("videotestsrc num-buffers=%d pattern=smpte75 ! "
+				      "video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1 ! "
+				      "videoscale method=bilinear ! %s",
+				      n, MAX(w / 10, 16), MAX(h / 10, 16), p->fps, caps);
+		break;
+	case SCENE_MOVED:
+		/* knocked: a third of the scene, off to one side, fills the view */
+		src = g_strdup_printf("videotestsrc num-buffers=%d pattern=smpte75 ! "
+				      "video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1 ! "
+				      "videocrop left=%d top=%d right=%d bottom=%d ! "
+				      "videoscale ! %s",
+				      n, w, h, p->fps, w / 2, h / 3, w / 8, h / 4, caps);
+		break;
+	case SCENE_FROZEN:
+		/* the picture stopped: one frame of the static scene, clock
+		 * and all, repeated */
+		src = g_strdup_printf("videotestsrc num-buffers=1 pattern=smpte75 ! %s ! "
+				      "timeoverlay shaded-background=true font-desc=\"Sans 28\" "
+				      "halignment=right valignment=top ! "
+				      "imagefreeze num-buffers=%d ! %s",
+				      caps, n, caps);
+		break;
+	default:
+		src = g_strdup_printf("videotestsrc num-buffers=%d %s ! %s", n, pattern, caps);
+		break;
+	}
+	g_free(caps);
+	return src;
+}
+
 static int make_clip(const struct clip_params *p, const char *path)
 {
 	static const struct element_need common[] = {
@@ -190,7 +263,7 @@ static int make_clip(const struct clip_params *p, const char *path)
 		{"aacparse", "gstreamer1.0-plugins-good"},
 	};
 	char tmp[4096];
-	char *desc = NULL, *venc = NULL, *aud = NULL;
+	char *desc = NULL, *venc = NULL, *aud = NULL, *scene = NULL;
 	const char *aacenc = NULL;
 	GstElement *pipeline = NULL, *sink = NULL;
 	GError *err = NULL;
@@ -241,14 +314,18 @@ static int make_clip(const struct clip_params *p, const char *path)
 			"freq=440 volume=0.2 ! audio/x-raw,rate=48000,channels=1"
 			" ! %s ! aacparse ! queue ! mux.",
 			p->clip_seconds * 100, aacenc);
+	scene = scene_source(p);
 	desc = g_strdup_printf(
-		"videotestsrc num-buffers=%d pattern=smpte horizontal-speed=4 "
-		"! video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1 "
-		"%s ! %s ! queue ! mp4mux name=mux ! filesink name=out%s",
-		p->fps * p->clip_seconds, p->width, p->height, p->fps,
-		have_element("timeoverlay")
+		"%s %s ! %s ! queue ! mp4mux name=mux ! filesink name=out%s",
+		scene,
+		p->scene == SCENE_FROZEN || !have_element("timeoverlay")
+			? ""
+		: p->scene == SCENE_BARS
 			? "! timeoverlay shaded-background=true"
-			: "",
+			/* a camera's own clock: large, in a corner, sharp
+			 * whatever the lens sees */
+			: "! timeoverlay shaded-background=true font-desc=\"Sans 28\" "
+			  "halignment=right valignment=top",
 		venc, aud ? aud : "");
 
 	pipeline = gst_parse_launch(desc, &err);
@@ -280,6 +357,7 @@ out:
 	g_free(desc);
 	g_free(venc);
 	g_free(aud);
+	g_free(scene);
 	return ret;
 }
 

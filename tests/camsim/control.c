@@ -4,7 +4,8 @@
  * One command per line, one reply line per command ("ok" or "error
  * <reason>"); "status" first writes one line per camera:
  *   down camN | up camN | stall camN [rtcp] | resume camN
- *   jump camN SECONDS | resize camN | status | quit
+ *   jump camN SECONDS | resize camN | picture camN SCENE | clock camN SECONDS |
+ *   status | quit
  * ("stall camN rtcp" stops the media but keeps RTCP reports flowing.)
  * Clients may connect one after another or at the same time; each has a
  * fixed 512-byte line buffer (a longer line gets "error line too long" and
@@ -119,6 +120,53 @@ static size_t next_word(const char **p, const char **word)
 	return n;
 }
 
+/* "picture camN SCENE" and "clock camN SECONDS" (the offset of the NTP
+ * time in its sender reports, negative for a clock behind). */
+static int picture_or_clock(struct conn *c, const char *verb, size_t vlen, const char *arg,
+			    size_t alen, const char *p)
+{
+	struct server *s = c->ctl->server;
+	int picture = vlen == 7 && verb[0] == 'p';
+	const char *extra, *rest;
+	size_t elen = next_word(&p, &extra);
+	char err[128], num[32];
+	int64_t value;
+	int cam;
+
+	if (alen == 0 || elen == 0)
+		return reply(c, picture ? "error usage: picture camN "
+					  "normal|black|frozen|covered|blurred|moved|bars"
+					: "error usage: clock camN SECONDS");
+	cam = parse_cam_name(arg, alen);
+	if (cam < 0)
+		return reply(c, "error bad camera '%.*s'", (int)alen, arg);
+	next_word(&p, &rest);
+	if (*rest)
+		return reply(c, "error unexpected '%s'", rest);
+	if (picture) {
+		int sc = clip_scene_parse(extra, elen);
+
+		if (sc < 0)
+			return reply(c, "error unknown picture '%.*s'", (int)MIN(elen, 32), extra);
+		value = sc;
+	} else {
+		char *end;
+		double secs;
+
+		if (elen >= sizeof(num))
+			return reply(c, "error bad offset");
+		memcpy(num, extra, elen);
+		num[elen] = '\0';
+		secs = g_ascii_strtod(num, &end);
+		if (*end || secs < -1e6 || secs > 1e6)
+			return reply(c, "error bad offset '%s'", num);
+		value = (int64_t)(secs * 1000.0);
+	}
+	if (server_act(s, cam, picture ? CAM_PICTURE : CAM_CLOCK, value, err, sizeof(err)) < 0)
+		return reply(c, "error %s", err);
+	return reply(c, "ok");
+}
+
 /* Runs one command line; returns -EIO if the connection is to be closed,
  * 1 after "quit", else 0. */
 static int run_command(struct conn *c, const char *line)
@@ -149,6 +197,9 @@ static int run_command(struct conn *c, const char *line)
 		reply(c, "ok");
 		return 1;
 	}
+	if ((vlen == 7 && strncmp(verb, "picture", 7) == 0) ||
+	    (vlen == 5 && strncmp(verb, "clock", 5) == 0))
+		return picture_or_clock(c, verb, vlen, arg, alen, p);
 	for (size_t i = 0; i < G_N_ELEMENTS(cam_commands); i++) {
 		enum cam_action a = cam_commands[i].action;
 

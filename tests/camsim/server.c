@@ -63,6 +63,10 @@
 
 enum cam_state { ST_UP, ST_DOWN, ST_STALL };
 
+#define SLOTS (1 + SCENE_COUNT)
+#define SLOT_ALT 1
+#define SLOT_SCENE(sc) (1 + (sc))
+
 static const char *const state_names[] = {"up", "down", "stall"};
 
 struct cam {
@@ -87,8 +91,9 @@ struct cam {
 	guint64 vpushed, apushed;
 	int need_key;	/* after a stall: skip to the next keyframe */
 	int discont;	/* mark the next pushed video buffer */
-	int alt;	/* feeding the alt clip */
-	int want_alt;	/* resize asked for: the feeder switches */
+	int alt;	/* the clip slot fed (0 clip, 1 alt, 1 + scene) */
+	int want_alt;	/* the slot asked for: the feeder switches */
+	_Atomic int64_t ntp_offset_ns; /* added to its sender reports' NTP time */
 
 	guint64 frames; /* video units pushed since camsim started */
 	int clients;	/* connected clients whose last request named us */
@@ -99,10 +104,13 @@ struct server {
 	const struct clip *clip; /* read by the feeder only */
 	GstCaps *vcaps;		 /* the clip's caps, for new medias */
 	GstCaps *acaps;
-	const struct clip *alt;	 /* the --alt-size clip or NULL, like clip */
-	GstCaps *alt_vcaps;
-	GstCaps *alt_acaps;
-	char size[2][24];	 /* "WxH" of clip and alt, for status */
+	/* every clip by slot: 0 the clip, 1 the --alt-size clip, 1 + scene
+	 * the --pictures scenes; NULL where there is none */
+	const struct clip *slot[SLOTS];
+	GstCaps *slot_vcaps[SLOTS];
+	GstCaps *slot_acaps[SLOTS];
+	char size[SLOTS][24]; /* "WxH" of each, for status */
+	int start_slot;	      /* where a camera starts */
 	GstRTSPServer *rtsp;
 	GstRTSPMountPoints *mounts;
 	GstRTSPAuth *auth;
@@ -145,10 +153,12 @@ static void server_destroy(struct server *s)
 	gst_caps_unref(s->vcaps);
 	if (s->acaps)
 		gst_caps_unref(s->acaps);
-	if (s->alt_vcaps)
-		gst_caps_unref(s->alt_vcaps);
-	if (s->alt_acaps)
-		gst_caps_unref(s->alt_acaps);
+	for (int k = 1; k < SLOTS; k++) {
+		if (s->slot_vcaps[k])
+			gst_caps_unref(s->slot_vcaps[k]);
+		if (s->slot_acaps[k])
+			gst_caps_unref(s->slot_acaps[k]);
+	}
 	g_free(s->launch);
 	g_free(s->cams);
 	g_mutex_clear(&s->lock);
@@ -197,7 +207,7 @@ static void push_unit(GstElement *src, const struct clip_unit *u,
 static void feed_track(const struct server *s, struct cam *c, int video,
 		       GstClockTime now, GstClockTime *next)
 {
-	const struct clip *clip = c->alt ? s->alt : s->clip;
+	const struct clip *clip = s->slot[c->alt];
 	const struct clip_track *t = video ? &clip->video : &clip->audio;
 	GstElement *src = video ? c->vsrc : c->asrc;
 	size_t *i = video ? &c->vi : &c->ai;
@@ -257,10 +267,9 @@ static GstClockTime on_grid(const struct server *s, GstClockTime t)
 static void switch_clip(struct server *s, struct cam *c, GstClockTime now)
 {
 	c->alt = c->want_alt;
-	g_object_set(c->vsrc, "caps", c->alt ? s->alt_vcaps : s->vcaps, NULL);
-	if (c->asrc && s->acaps)
-		g_object_set(c->asrc, "caps", c->alt ? s->alt_acaps : s->acaps,
-			     NULL);
+	g_object_set(c->vsrc, "caps", s->slot_vcaps[c->alt], NULL);
+	if (c->asrc && s->slot_acaps[c->alt])
+		g_object_set(c->asrc, "caps", s->slot_acaps[c->alt], NULL);
 	c->origin = on_grid(s, now + 1);
 	c->vi = c->ai = 0;
 	c->vloop = c->aloop = 0;
@@ -398,16 +407,61 @@ static void add_jump_probe(GstElement *bin, const char *payname,
 
 /* --- RTCP muting during a stall ------------------------------------ */
 
+/* Adds offset_ns to the NTP timestamp of every sender report in the
+ * compound RTCP packet b (a camera whose clock is off). */
+static GstBuffer *offset_sr(GstBuffer *b, int64_t offset_ns)
+{
+	GstMapInfo m;
+
+	b = gst_buffer_make_writable(b);
+	if (!gst_buffer_map(b, &m, GST_MAP_READWRITE))
+		return b;
+	for (gsize off = 0; off + 16 <= m.size;) {
+		guint8 *p = m.data + off;
+		gsize len = ((gsize)GST_READ_UINT16_BE(p + 2) + 1) * 4;
+
+		if ((p[0] >> 6) != 2 || len > m.size - off)
+			break;
+		if (p[1] == 200 && len >= 28) {
+			guint64 ntp = GST_READ_UINT64_BE(p + 8);
+			gint64 frac = (gint64)((double)offset_ns * 4294967296.0 / 1e9);
+
+			GST_WRITE_UINT64_BE(p + 8, ntp + (guint64)frac);
+		}
+		off += len;
+	}
+	gst_buffer_unmap(b, &m);
+	return b;
+}
+
+static gboolean offset_one(GstBuffer **b, guint idx, gpointer data)
+{
+	(void)idx;
+	*b = offset_sr(*b, *(int64_t *)data);
+	return TRUE;
+}
+
 static GstPadProbeReturn on_rtcp(GstPad *pad, GstPadProbeInfo *info,
 				 gpointer data)
 {
 	struct cam *c = data;
+	int64_t offset;
 
 	(void)pad;
-	(void)info;
-	return atomic_load_explicit(&c->mute_rtcp, memory_order_relaxed)
-		       ? GST_PAD_PROBE_DROP
-		       : GST_PAD_PROBE_OK;
+	if (atomic_load_explicit(&c->mute_rtcp, memory_order_relaxed))
+		return GST_PAD_PROBE_DROP;
+	offset = atomic_load_explicit(&c->ntp_offset_ns, memory_order_relaxed);
+	if (offset == 0)
+		return GST_PAD_PROBE_OK;
+	if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
+		info->data = offset_sr(GST_PAD_PROBE_INFO_BUFFER(info), offset);
+	} else if (info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
+		GstBufferList *l = gst_buffer_list_make_writable(GST_PAD_PROBE_INFO_BUFFER_LIST(info));
+
+		gst_buffer_list_foreach(l, offset_one, &offset);
+		info->data = l;
+	}
+	return GST_PAD_PROBE_OK;
 }
 
 static void on_rtpbin_pad(GstElement *rtpbin, GstPad *pad, gpointer data)
@@ -502,9 +556,9 @@ static void on_media_configure(GstRTSPMediaFactory *f, GstRTSPMedia *media,
 	g_mutex_lock(&s->lock);
 	alt = c->alt = c->want_alt; /* a new media starts on the asked clip */
 	g_mutex_unlock(&s->lock);
-	g_object_set(vsrc, "caps", alt ? s->alt_vcaps : s->vcaps, NULL);
-	if (asrc && s->acaps)
-		g_object_set(asrc, "caps", alt ? s->alt_acaps : s->acaps, NULL);
+	g_object_set(vsrc, "caps", s->slot_vcaps[alt], NULL);
+	if (asrc && s->slot_acaps[alt])
+		g_object_set(asrc, "caps", s->slot_acaps[alt], NULL);
 	if (pipeline && GST_IS_PIPELINE(pipeline)) {
 		/* running time == clock time: see the top of this file */
 		gst_pipeline_use_clock(GST_PIPELINE(pipeline), s->clock);
@@ -801,6 +855,10 @@ static const char *action_name(enum cam_action a)
 		return "jump";
 	case CAM_RESIZE:
 		return "resize";
+	case CAM_PICTURE:
+		return "picture";
+	case CAM_CLOCK:
+		return "clock";
 	}
 	return "?";
 }
@@ -849,15 +907,31 @@ int server_act(struct server *s, int id, enum cam_action a, int64_t arg,
 		atomic_fetch_add(&c->jump_ns, arg * (int64_t)GST_MSECOND);
 		break;
 	case CAM_RESIZE:
-		if (!s->alt) {
+		if (!s->slot[SLOT_ALT]) {
 			snprintf(err, errsize, "no --alt-size clip to switch to");
 			ret = -EBUSY;
 			break;
 		}
 		g_mutex_lock(&s->lock);
-		c->want_alt = !c->want_alt;
+		c->want_alt = c->want_alt == SLOT_ALT ? 0 : SLOT_ALT;
 		g_cond_signal(&s->cond);
 		g_mutex_unlock(&s->lock);
+		break;
+	case CAM_PICTURE: {
+		int slot = arg == SCENE_BARS ? 0 : SLOT_SCENE((int)arg);
+		if (arg < 0 || arg >= SCENE_COUNT || !s->slot[slot]) {
+			snprintf(err, errsize, "no --pictures clips to switch to");
+			ret = -EBUSY;
+			break;
+		}
+		g_mutex_lock(&s->lock);
+		c->want_alt = slot;
+		g_cond_signal(&s->cond);
+		g_mutex_unlock(&s->lock);
+		break;
+	}
+	case CAM_CLOCK:
+		atomic_store(&c->ntp_offset_ns, arg * (int64_t)GST_MSECOND);
 		break;
 	}
 	if (ret == 0)
@@ -874,9 +948,10 @@ int server_status(struct server *s, int id, char *buf, size_t size)
 	c = &s->cams[id - 1];
 	g_mutex_lock(&s->lock);
 	snprintf(buf, size,
-		 "cam%d %s frames=%" G_GUINT64_FORMAT " clients=%d size=%s", id,
+		 "cam%d %s frames=%" G_GUINT64_FORMAT " clients=%d size=%s picture=%s", id,
 		 state_names[c->state], c->frames, c->clients,
-		 s->size[c->want_alt]);
+		 s->size[c->want_alt],
+		 clip_scene_name(c->want_alt > SLOT_ALT ? c->want_alt - 1 : SCENE_BARS));
 	g_mutex_unlock(&s->lock);
 	return 0;
 }
@@ -963,15 +1038,22 @@ struct server *server_new(const struct server_opts *o, const struct clip *clip)
 	s->clip = clip;
 	s->vcaps = gst_caps_ref(clip->video.caps);
 	s->acaps = clip->audio.n > 0 ? gst_caps_ref(clip->audio.caps) : NULL;
+	s->slot[0] = clip;
+	s->slot_vcaps[0] = s->vcaps;
+	s->slot_acaps[0] = s->acaps;
 	caps_size(s->vcaps, s->size[0], sizeof(s->size[0]));
-	if (o->alt) {
-		s->alt = o->alt;
-		s->alt_vcaps = gst_caps_ref(o->alt->video.caps);
-		s->alt_acaps = s->acaps && o->alt->audio.n > 0
-				       ? gst_caps_ref(o->alt->audio.caps)
-				       : NULL;
-		caps_size(s->alt_vcaps, s->size[1], sizeof(s->size[1]));
+	s->slot[SLOT_ALT] = o->alt;
+	for (int sc = SCENE_STATIC; sc < SCENE_COUNT; sc++)
+		s->slot[SLOT_SCENE(sc)] = o->scenes[sc];
+	for (int k = 1; k < SLOTS; k++) {
+		const struct clip *cl = s->slot[k];
+		if (!cl)
+			continue;
+		s->slot_vcaps[k] = gst_caps_ref(cl->video.caps);
+		s->slot_acaps[k] = s->acaps && cl->audio.n > 0 ? gst_caps_ref(cl->audio.caps) : NULL;
+		caps_size(s->slot_vcaps[k], s->size[k], sizeof(s->size[k]));
 	}
+	s->start_slot = s->slot[SLOT_SCENE(SCENE_STATIC)] ? SLOT_SCENE(SCENE_STATIC) : 0;
 	s->ncams = o->cameras;
 	s->clock = gst_system_clock_obtain();
 	g_object_set(s->clock, "clock-type", GST_CLOCK_TYPE_MONOTONIC, NULL);
@@ -989,6 +1071,8 @@ struct server *server_new(const struct server_opts *o, const struct clip *clip)
 			slow = 1;
 		atomic_init(&c->jump_ns, 0);
 		atomic_init(&c->mute_rtcp, 0);
+		atomic_init(&c->ntp_offset_ns, 0);
+		c->alt = c->want_alt = s->start_slot;
 	}
 
 	s->rtsp = gst_rtsp_server_new();

@@ -20,11 +20,13 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-TARGETS = ["config", "health_parse", "rtsp"]
+TARGETS = ["config", "health_parse", "rtsp", "inspect"]
 # per target: libFuzzer's limits (an input slower than -timeout is a hang)
 OPTIONS = {
     "config": ["-max_len=16384", "-timeout=10"],
     "health_parse": ["-max_len=20000", "-timeout=10"],
+    # a segment file's head or one keyframe; a decode takes milliseconds
+    "inspect": ["-max_len=65536", "-timeout=10", "-rss_limit_mb=2048"],
     # the recorder's own deadlines are 1 s; stopping it must take under 2 s
     "rtsp": ["-max_len=70000", "-timeout=20", "-close_fd_mask=2"],
 }

@@ -1,0 +1,172 @@
+"""Picture inspection end to end: camsim --pictures serves six cameras of a
+static scene with a running clock; a recorder checks them every 2 s, a real
+mosquitto carries camera health to a real checker.  Each picture fault made
+on one camera among healthy ones shows in health within two check intervals
+(and a little for the keyframe to reach the file), becomes one ticket of its
+kind, and clears when the picture comes back; the healthy camera (a static
+scene whose only motion is its clock) raises nothing."""
+import base64
+import json
+import os
+import time
+
+from harness import Camsim, Recorder, vigil, wait_until, workdir, write_config
+from mqtt_harness import Broker, Checker, Subscriber, mqtt_section, tickets
+
+INTERVAL = 2
+# two check intervals, plus a GOP (1 s) and a fragment (1 s) for the
+# keyframe showing the fault to be in the file
+DETECT_S = 2 * INTERVAL + 2.5
+
+FAULTS = {"cam2": ("black", "picture-black"), "cam3": ("frozen", "picture-frozen"),
+          "cam4": ("covered", "picture-covered"), "cam5": ("blurred", "picture-covered"),
+          "cam6": ("moved", "view-moved")}
+
+
+def camera_health(sub, rec_id, cam):
+    msgs = sub.json("vigil/%s/camera/%s/health" % (rec_id, cam))
+    return msgs[-1] if msgs else None
+
+
+def test_picture_faults_in_health_and_tickets_and_clear():
+    wd = workdir()
+    broker = Broker(wd)
+    cams = Camsim(wd, cameras=6, gop=1, clip_seconds=5, extra=["--pictures"])
+    config = write_config(
+        wd, {c: cams.url(c) for c in ["cam1", "cam2", "cam3", "cam4", "cam5", "cam6"]},
+        mqtt=mqtt_section(broker),
+        inspection={"interval_seconds": str(INTERVAL), "reference_after_hours": "0.001"},
+        checker={"grace_seconds": "1", "clear_seconds": "2"})
+    rec_id = "rec-" + os.path.basename(wd)[-6:]
+    sub = Subscriber(broker)
+    rec = Recorder(config, args=["-v"])
+    chk = Checker(config)
+
+    # every camera healthy, and each has taken its reference by itself
+    # after reference_after_hours (3.6 s) of healthy checks
+    wait_until(lambda: rec.log_text().count("inspection reference taken") == 6, 40,
+               what="six automatic references")
+    for c in ["cam%d" % i for i in range(1, 7)]:
+        sub.wait(lambda m, c=c: m["topic"].endswith("/camera/%s/health" % c) and m["json"] and
+                 m["json"]["picture"]["state"] == "ok" and m["json"]["state"] == "recording",
+                 10, what="%s picture ok" % c)
+    h = camera_health(sub, rec_id, "cam1")
+    assert h["clock_offset_s"] is None or abs(h["clock_offset_s"]) < 5, h
+    assert h["degraded_by"] == [] and h["picture"]["checked"], h
+
+    # one fault per camera, cam1 stays healthy
+    t0 = time.time()
+    for cam, (scene, _) in FAULTS.items():
+        cams.ctl("picture %s %s" % (cam, scene))
+    for cam, (scene, _) in FAULTS.items():
+        sub.wait(lambda m, cam=cam, scene=scene: m["topic"].endswith("/camera/%s/health" % cam)
+                 and m["json"] and m["json"]["picture"]["state"] == scene
+                 and m["json"]["state"] == "degraded", t0 + DETECT_S + 1 - time.time(),
+                 what="%s picture %s in health" % (cam, scene))
+        h = camera_health(sub, rec_id, cam)
+        assert h["degraded_by"] == ["picture"] and h["picture"]["reason"], h
+    detected = time.time() - t0
+    assert detected <= DETECT_S + 1, detected
+
+    # one ticket of the right kind per faulty camera, none for cam1, no
+    # camera-degraded for what is a picture fault
+    def open_kinds():
+        return sorted((t["camera"], t["kind"]) for t in tickets(config, all_=False))
+    want = sorted((cam, kind) for cam, (_, kind) in FAULTS.items())
+    wait_until(lambda: open_kinds() == want, 15, what="one picture ticket per faulty camera")
+    for t in tickets(config, all_=False):
+        assert t["level"] == 4, t  # degraded service, just begun
+    # still one each a few intervals later (no flapping, no duplicates)
+    time.sleep(2 * INTERVAL)
+    assert open_kinds() == want
+    assert sub.json("vigil/%s/camera/cam1/health" % rec_id)[-1]["picture"]["state"] == "ok"
+
+    # `vigil inspect now` agrees, and gives a thumbnail
+    code, out, err = vigil("inspect", "-c", config, "now", "--json", check=1)
+    result = {r["camera"]: r for r in json.loads(out)}
+    assert result["cam1"]["picture"] == "ok", result["cam1"]
+    assert result["cam2"]["picture"] == "black"
+    for r in result.values():
+        assert set(["camera", "picture", "checked", "clock_offset_s", "thumbnail"]) <= set(r)
+        assert base64.b64decode(r["thumbnail"])[:2] == b"\xff\xd8"  # a JPEG
+
+    # the pictures come back: health clears, tickets resolve
+    t1 = time.time()
+    for cam in FAULTS:
+        cams.ctl("picture %s normal" % cam)
+    for cam in FAULTS:
+        sub.wait(lambda m, cam=cam: m["topic"].endswith("/camera/%s/health" % cam) and
+                 m["json"] and m["json"]["picture"]["state"] == "ok" and
+                 m["json"]["state"] == "recording", t1 + DETECT_S + 1 - time.time(),
+                 what="%s picture ok again" % cam)
+    wait_until(lambda: open_kinds() == [], 15, what="picture tickets resolved")
+    resolved = [t for t in tickets(config) if t["state"] == "resolved"]
+    assert sorted((t["camera"], t["kind"]) for t in resolved) == want
+    assert not [t for t in tickets(config) if t["camera"] == "cam1"]
+
+    chk.stop()
+    assert rec.stop() == 0
+    assert "picture black" in rec.log_text()
+
+
+def test_inspect_now_and_accept_without_a_recorder():
+    wd = workdir()
+    cams = Camsim(wd, cameras=1, gop=1, clip_seconds=5, extra=["--pictures"])
+    config = write_config(wd, {"cam1": cams.url("cam1")}, mqtt={"port": "1"},
+                          inspection={"interval_seconds": "0"})
+    rec = Recorder(config)
+    wait_until(lambda: os.path.exists(os.path.join(wd, "footage", "cam1")), 20,
+               what="footage")
+    time.sleep(4)
+    assert rec.stop() == 0
+    cams.stop()
+
+    # no reference yet: the view cannot be judged moved; ok on its own
+    code, out, err = vigil("inspect", "-c", config, "now", "--json", check=0)
+    (r,) = json.loads(out)
+    assert r["camera"] == "cam1" and r["picture"] == "ok" and r["clock_offset_s"] is None, r
+    assert r["reference"] is False
+    code, out, err = vigil("inspect", "-c", config, "accept", "cam1", check=0)
+    assert "reference" in out
+    # the same keyframe again: the verdict stands, never "frozen"
+    code, out, err = vigil("inspect", "-c", config, "now", "--camera", "cam1", check=0)
+    assert out.split()[:2] == ["cam1", "ok"], out
+    code, out, err = vigil("inspect", "-c", config, "accept", "nosuch", check=2)
+    code, out, err = vigil("inspect", "-c", config, "later", check=2)
+
+
+def test_camera_clock_offset_from_sender_reports():
+    wd = workdir()
+    broker = Broker(wd)
+    cams = Camsim(wd, cameras=2, gop=1, clip_seconds=5, extra=["--pictures"])
+    config = write_config(
+        wd, {"cam1": cams.url("cam1"), "cam2": cams.url("cam2")}, mqtt=mqtt_section(broker),
+        inspection={"interval_seconds": "2", "max_clock_offset_seconds": "5"},
+        checker={"grace_seconds": "1", "clear_seconds": "2"})
+    rec_id = "rec-" + os.path.basename(wd)[-6:]
+    sub = Subscriber(broker)
+    rec = Recorder(config)
+    chk = Checker(config)
+    topic = "vigil/%s/camera/cam1/health" % rec_id
+    # sender reports come every few seconds: the offset is known, and small
+    sub.wait(lambda m: m["topic"] == topic and m["json"] and
+             m["json"]["clock_offset_s"] is not None, 20, what="cam1 clock offset")
+    assert abs(sub.json(topic)[-1]["clock_offset_s"]) < 1
+
+    cams.ctl("clock cam1 30")
+    sub.wait(lambda m: m["topic"] == topic and m["json"] and m["json"]["clock_fault"] and
+             m["json"]["state"] == "degraded", 20, what="cam1 clock fault")
+    h = sub.json(topic)[-1]
+    assert 29 < h["clock_offset_s"] < 31 and "camera-clock" in h["degraded_by"], h
+    wait_until(lambda: [(t["camera"], t["kind"]) for t in tickets(config, all_=False)] ==
+               [("cam1", "camera-clock")], 15, what="a camera-clock ticket")
+
+    cams.ctl("clock cam1 0")
+    sub.wait(lambda m: m["topic"] == topic and m["json"] and not m["json"]["clock_fault"] and
+             m["json"]["state"] == "recording", 20, what="cam1 clock right again")
+    wait_until(lambda: tickets(config, all_=False) == [], 15, what="the ticket resolved")
+    assert [t["kind"] for t in tickets(config)] == ["camera-clock"]
+    cam2 = sub.json("vigil/%s/camera/cam2/health" % rec_id)[-1]
+    assert not cam2["clock_fault"] and cam2["state"] == "recording", cam2
+    chk.stop()
+    assert rec.stop() == 0
