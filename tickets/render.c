@@ -70,6 +70,7 @@ static const struct message messages[] = {
 	{ "Reopened: the fault went on. %s", "重新打开：故障仍在持续。%s" },
 	/* a site's link (several recorders, one view) */
 	{ "Site", "站点" },
+	{ "Picture", "画面" },
 	{ "site", "站点" },
 };
 

@@ -258,6 +258,40 @@ static int answer(struct webhook *wh, const char *path, char *out, size_t size)
 
 /* The text every ticket system gets: the sentence, the facts, the marker
  * that finds the ticket again, and the event's key. */
+struct console_of {
+	const char *recorder;
+	char url[TICKET_URL_MAX];
+};
+
+static int match_console(const struct ticket_recorder *r, void *ctx)
+{
+	struct console_of *c = ctx;
+	if (strcmp(r->recorder, c->recorder) != 0)
+		return 0;
+	snprintf(c->url, sizeof(c->url), "%s", r->console_url);
+	return 1;
+}
+
+/*
+ * A picture ticket links the picture that raised it: the latest inspection
+ * picture on the console of the camera's recorder (from its inventory),
+ * which the checker itself never holds.  "" when the recorder serves no
+ * console or the ticket is not about a picture.
+ */
+static void snapshot_url(struct webhook *wh, const struct ticket *t, char *out, size_t size)
+{
+	out[0] = '\0';
+	if (!t->camera[0] || (t->kind != TICKET_PICTURE_BLACK && t->kind != TICKET_PICTURE_FROZEN &&
+			      t->kind != TICKET_PICTURE_COVERED && t->kind != TICKET_VIEW_MOVED))
+		return;
+	struct console_of c = { .recorder = t->recorder };
+	if (ticket_db_recorders_each(wh->db, match_console, &c) < 0 || !c.url[0])
+		return;
+	size_t n = strlen(c.url);
+	snprintf(out, size, "%s%sapi/cameras/%s/picture.jpg", c.url,
+		 n && c.url[n - 1] == '/' ? "" : "/", t->camera);
+}
+
 static void describe(struct webhook *wh, const struct ticket *t, const struct ticket_event *ev,
 		     char *out, size_t size)
 {
@@ -272,8 +306,13 @@ static void describe(struct webhook *wh, const struct ticket *t, const struct ti
 				 "Fault since: %s\n"),
 		 t->recorder, t->camera[0] ? t->camera : "-", t->site[0] ? t->site : "-",
 		 t->location[0] ? t->location : "-", t->level, start);
-	snprintf(out, size, "%.1000s\n\n%.900svigil ticket: vigil-%s-t%" PRId64 "\nvigil event: %s",
-		 text, facts, ticket_db_instance(wh->db), t->id, ev->key);
+	char snap[TICKET_URL_MAX + 128], line[TICKET_URL_MAX + 160] = "";
+	snapshot_url(wh, t, snap, sizeof(snap));
+	if (snap[0])
+		snprintf(line, sizeof(line), "%s: %s\n", ticket_tr(lang, "Picture"), snap);
+	snprintf(out, size,
+		 "%.1000s\n\n%.900s%.400svigil ticket: vigil-%s-t%" PRId64 "\nvigil event: %s",
+		 text, facts, line, ticket_db_instance(wh->db), t->id, ev->key);
 	redact_scrub(out, size);
 }
 
@@ -328,6 +367,10 @@ static int send_json(struct webhook *wh, const struct ticket *t, const struct ti
 	ticket_text_lang(t, clock_wall_us(), (enum ticket_lang)wh->cfg->tickets_language, text,
 			 sizeof(text));
 	jw_kv_string(&w, "text", text);
+	char snap[TICKET_URL_MAX + 128];
+	snapshot_url(wh, t, snap, sizeof(snap));
+	if (snap[0])
+		jw_kv_string(&w, "snapshot_url", snap);
 	jw_end_object(&w);
 	if (jw_finish(&w) < 0) {
 		snprintf(r->why, sizeof(r->why), "event too large");
@@ -460,7 +503,7 @@ static int send_body(struct webhook *wh, const char *method, const char *url, co
 static int create_external(struct webhook *wh, const struct ticket *t,
 			   const struct ticket_event *ev, char *id, size_t size, struct reply *r)
 {
-	char title[512], text[2048], url[URL_MAX];
+	char title[512], text[3072], url[URL_MAX];
 	struct json_writer w;
 	int ret;
 

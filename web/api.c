@@ -246,6 +246,18 @@ static void camera_json(struct web_request *r, struct json_writer *w,
 		jw_time(w, st.newest_us);
 	else
 		jw_null(w);
+	struct catalog_inspection in = { 0 };
+	jw_key(w, "picture");
+	if (catalog_inspection_latest(web->catalog, cam->id, &in) == 0) {
+		jw_begin_object(w);
+		jw_kv_string(w, "state", in.state);
+		jw_kv_time(w, "checked", in.checked_us);
+		jw_kv_string(w, "reason", in.reason);
+		jw_end_object(w);
+	} else {
+		jw_null(w);
+	}
+	catalog_inspection_release(&in);
 	jw_key(w, "open_ticket");
 	struct camera_ticket ct = { .camera = cam->id };
 	if (web_tickets(web)) {
@@ -278,6 +290,38 @@ static enum MHD_Result get_cameras(struct web_request *r)
 	}
 	jw_end_array(&w);
 	return finish_json(r, &w, &b);
+}
+
+/* ---- GET /api/cameras/ID/picture.jpg --------------------------------------- */
+
+/* The thumbnail of the camera's latest inspection: what a technician's
+ * picture ticket links to. */
+static enum MHD_Result get_picture(struct web_request *r)
+{
+	const char *camera = r->params[0];
+	if (!web_camera_allowed(r, camera))
+		return MHD_YES;
+	struct catalog_inspection in = { 0 };
+	int ret = catalog_inspection_latest(r->web->catalog, camera, &in);
+	if (ret == -ENOENT || (ret == 0 && !in.thumbnail_len)) {
+		catalog_inspection_release(&in);
+		return web_reply_error(r, MHD_HTTP_NOT_FOUND,
+				       "camera %s has no inspection picture yet", camera);
+	}
+	if (ret < 0)
+		return reply_catalog_error(r, "reading the inspection", ret);
+	struct MHD_Response *resp = MHD_create_response_from_buffer(in.thumbnail_len, in.thumbnail,
+								    MHD_RESPMEM_MUST_COPY);
+	char checked[40];
+	time_format_utc(in.checked_us, checked, sizeof(checked));
+	if (resp) {
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "image/jpeg");
+		MHD_add_response_header(resp, "X-Vigil-Checked", checked);
+		MHD_add_response_header(resp, "X-Vigil-Picture", in.state);
+	}
+	catalog_inspection_release(&in);
+	web_audit(r, "view", camera, 0, 0, "picture.jpg");
+	return web_reply_response(r, MHD_HTTP_OK, resp);
 }
 
 /* ---- GET /api/cameras/ID/spans ------------------------------------------- */
@@ -1219,6 +1263,7 @@ const struct web_route web_api_routes[] = {
 	{ "GET", "/healthz", WEB_PUBLIC, get_healthz },
 	{ "GET", "/api/cameras", WEB_SESSION, get_cameras },
 	{ "GET", "/api/cameras/{}/spans", WEB_SESSION, get_spans },
+	{ "GET", "/api/cameras/{}/picture.jpg", WEB_SESSION, get_picture },
 	{ "GET", "/api/reports/continuity", WEB_SESSION, get_report_continuity },
 	{ "GET", "/api/reports/retention", WEB_SESSION, get_report_retention },
 	{ "GET", "/api/reports/sla", WEB_SESSION, get_report_sla },

@@ -11,7 +11,8 @@ import os
 import time
 
 from harness import Camsim, Recorder, vigil, wait_until, workdir, write_config
-from mqtt_harness import Broker, Checker, Subscriber, mqtt_section, tickets
+from mqtt_harness import Broker, Checker, Subscriber, WebhookReceiver, mqtt_section, tickets
+from web_client import Serve, Session, add_user, web_section
 
 INTERVAL = 2
 # two check intervals, plus a GOP (1 s) and a fragment (1 s) for the
@@ -32,15 +33,21 @@ def test_picture_faults_in_health_and_tickets_and_clear():
     wd = workdir()
     broker = Broker(wd)
     cams = Camsim(wd, cameras=6, gop=1, clip_seconds=5, extra=["--pictures"])
+    hook = WebhookReceiver(lambda req: (200, {}, 0))
+    web = web_section()
+    console = "http://%s/" % web["listen"]
     config = write_config(
         wd, {c: cams.url(c) for c in ["cam1", "cam2", "cam3", "cam4", "cam5", "cam6"]},
-        mqtt=mqtt_section(broker),
+        mqtt=mqtt_section(broker), web=web, recorder={"console_url": console},
+        tickets={"webhook_url": hook.url},
         inspection={"interval_seconds": str(INTERVAL), "reference_after_hours": "0.001"},
         checker={"grace_seconds": "1", "clear_seconds": "2"})
     rec_id = "rec-" + os.path.basename(wd)[-6:]
     sub = Subscriber(broker)
     rec = Recorder(config, args=["-v"])
     chk = Checker(config)
+    add_user(config, "tech", "viewer", "technician-1")
+    serve = Serve(config, int(web["listen"].rsplit(":", 1)[1]))
 
     # every camera healthy, and each has taken its reference by itself
     # after reference_after_hours (3.6 s) of healthy checks
@@ -81,6 +88,27 @@ def test_picture_faults_in_health_and_tickets_and_clear():
     assert open_kinds() == want
     assert sub.json("vigil/%s/camera/cam1/health" % rec_id)[-1]["picture"]["state"] == "ok"
 
+    # the technician's webhook links the picture that raised the ticket, on
+    # the recorder's console
+    def snapshot(cam):
+        for req in hook.all():
+            b = req["body"]
+            if isinstance(b, dict) and b.get("ticket", {}).get("camera") == cam and \
+                    b.get("snapshot_url"):
+                return b["snapshot_url"]
+    url = wait_until(lambda: snapshot("cam2"), 15, what="cam2's ticket with its picture")
+    assert url == console + "api/cameras/cam2/picture.jpg", url
+    assert all(not (isinstance(r["body"], dict) and r["body"].get("snapshot_url"))
+               for r in hook.all() if r["body"]["ticket"]["kind"] == "retention-at-risk")
+    tech = Session(serve.port)
+    tech.login("tech", "technician-1")
+    status, jpeg, headers = tech.request("GET", url[len(console) - 1:], raw=True)
+    assert status == 200 and jpeg[:2] == b"\xff\xd8", (status, jpeg[:40])
+    assert headers["x-vigil-picture"] == "black", headers
+    cams_api = {c["id"]: c for c in tech.get("/api/cameras")[1]}
+    assert cams_api["cam2"]["picture"]["state"] == "black", cams_api["cam2"]
+    assert cams_api["cam1"]["picture"]["state"] == "ok", cams_api["cam1"]
+
     # `vigil inspect now` agrees, and gives a thumbnail
     code, out, err = vigil("inspect", "-c", config, "now", "--json", check=1)
     result = {r["camera"]: r for r in json.loads(out)}
@@ -105,6 +133,8 @@ def test_picture_faults_in_health_and_tickets_and_clear():
     assert not [t for t in tickets(config) if t["camera"] == "cam1"]
 
     chk.stop()
+    serve.stop()
+    hook.close()
     assert rec.stop() == 0
     assert "picture black" in rec.log_text()
 
