@@ -72,7 +72,7 @@ LIBVIGIL  = $(BUILD)/libvigil.a
 
 .PHONY: all deps test test-unit test-integration run clean install uninstall man deb check bench bench-checker bench-fleet bench-retention bench-ingest bench-web bench-metrics san san-programs soak \
 	fuzz fuzz-build fuzz-programs
-all: $(BUILD)/vigil $(BUILD)/camsim $(BUILD)/segcheck $(BUILD)/mkhistory
+all: $(BUILD)/vigil $(BUILD)/camsim $(BUILD)/segcheck $(BUILD)/mkhistory $(BUILD)/camfarm
 
 deps:
 	@tools/install-deps
@@ -137,6 +137,12 @@ $(BUILD)/mkhistory: $(BUILD)/obj/tests/tools/mkhistory.o $(LIBVIGIL)
 $(BUILD)/catbench: $(BUILD)/obj/bench/catbench.o $(LIBVIGIL)
 	$(say) LINK $@
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(VIGIL_PKGS)) -lpthread -lm
+
+# the cheap camera farm of bench-ingest and its test (bench/farm.c):
+# libavformat only reads the clip at start
+$(BUILD)/camfarm: $(BUILD)/obj/bench/farm.o
+	$(say) LINK $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(TOOLS_PKGS)) -lpthread
 
 $(BUILD)/segcheck: $(SEGCHECK_OBJ)
 	$(say) LINK $@
