@@ -354,7 +354,8 @@ struct conn {
 	char session[17];
 	uint32_t ssrc, ts_base;
 	uint16_t seq_base;
-	int64_t t0; /* monotonic ns of the clip's first unit in loop 0 */
+	int64_t t0;  /* monotonic ns of the clip's first unit in loop 0 */
+	int64_t due; /* when the next unit is due (kept: the heap compares it often) */
 	uint64_t loop;
 	uint32_t unit, pkt, byte; /* next to send: packet of unit, bytes of it already out */
 	int64_t next_sr;
@@ -365,10 +366,15 @@ struct conn {
 	size_t ctl_len, ctl_off;
 };
 
+struct hent {
+	int64_t due;
+	struct conn *c;
+};
+
 struct worker {
 	int epfd, lfd;
 	pthread_t thread;
-	struct conn **heap;
+	struct hent *heap; /* due times beside their connections: no pointer chased to compare */
 	int heap_len, heap_cap;
 	uint8_t scratch[IOV_PKTS * WIRE_HDR];
 	struct iovec iov[IOV_PKTS * 2 + 1];
@@ -376,22 +382,27 @@ struct worker {
 
 static int64_t unit_due(const struct conn *c)
 {
+	return c->due;
+}
+
+static void set_due(struct conn *c)
+{
 	int64_t loop_ns = clip.dur90 * NS / 90000;
-	return c->t0 + (int64_t)c->loop * loop_ns + clip.units[c->unit].pts90 * NS / 90000;
+	c->due = c->t0 + (int64_t)c->loop * loop_ns + clip.units[c->unit].pts90 * NS / 90000;
 }
 
 static bool heap_less(struct worker *w, int a, int b)
 {
-	return unit_due(w->heap[a]) < unit_due(w->heap[b]);
+	return w->heap[a].due < w->heap[b].due;
 }
 
 static void heap_swap(struct worker *w, int a, int b)
 {
-	struct conn *t = w->heap[a];
+	struct hent t = w->heap[a];
 	w->heap[a] = w->heap[b];
 	w->heap[b] = t;
-	w->heap[a]->heap_pos = a;
-	w->heap[b]->heap_pos = b;
+	w->heap[a].c->heap_pos = a;
+	w->heap[b].c->heap_pos = b;
 }
 
 static void heap_up(struct worker *w, int i)
@@ -423,13 +434,13 @@ static void heap_push(struct worker *w, struct conn *c)
 		return;
 	if (w->heap_len == w->heap_cap) {
 		int n = w->heap_cap ? w->heap_cap * 2 : 256;
-		struct conn **h = realloc(w->heap, (size_t)n * sizeof(*h));
+		struct hent *h = realloc(w->heap, (size_t)n * sizeof(*h));
 		if (!h)
 			fatalx("out of memory");
 		w->heap = h;
 		w->heap_cap = n;
 	}
-	w->heap[w->heap_len] = c;
+	w->heap[w->heap_len] = (struct hent){ .due = c->due, .c = c };
 	c->heap_pos = w->heap_len++;
 	heap_up(w, c->heap_pos);
 }
@@ -444,9 +455,10 @@ static void heap_remove(struct worker *w, struct conn *c)
 	if (i == w->heap_len)
 		return;
 	w->heap[i] = w->heap[w->heap_len];
-	w->heap[i]->heap_pos = i;
+	struct conn *m = w->heap[i].c;
+	m->heap_pos = i;
 	heap_up(w, i);
-	heap_down(w, w->heap[i]->heap_pos);
+	heap_down(w, m->heap_pos);
 }
 
 static void conn_free(struct worker *w, struct conn *c)
@@ -547,6 +559,7 @@ static void advance_unit(struct conn *c)
 		c->unit = 0;
 		c->loop++;
 	}
+	set_due(c);
 }
 
 /* Sends the units of c that are due by `until`.  Returns -1 when the
@@ -774,6 +787,7 @@ static void handle_request(struct worker *w, struct conn *c, char *req, int64_t 
 		if (!c->playing) {
 			c->playing = true;
 			c->t0 = now;
+			set_due(c);
 			c->next_sr = now + SR_INTERVAL_NS;
 			atomic_fetch_add(&cams[c->cam - 1].clients, 1);
 		}
@@ -898,7 +912,7 @@ static void *worker_main(void *arg)
 		int64_t now = mono_ns();
 		int timeout = 100;
 		if (w->heap_len > 0) {
-			int64_t due = unit_due(w->heap[0]) - now;
+			int64_t due = w->heap[0].due - now;
 			timeout = due <= 0 ? 0 : (int)((due + 999999) / 1000000);
 			if (timeout > 100)
 				timeout = 100;
@@ -927,8 +941,8 @@ static void *worker_main(void *arg)
 			    c->ctl_len)
 				service(w, c, now);
 		}
-		while (w->heap_len > 0 && unit_due(w->heap[0]) <= now + SLACK_NS)
-			service(w, w->heap[0], now);
+		while (w->heap_len > 0 && w->heap[0].due <= now + SLACK_NS)
+			service(w, w->heap[0].c, now);
 	}
 	return NULL;
 }
