@@ -224,8 +224,12 @@ bench: bench-retention
 bench-retention: all $(BUILD)/catbench
 	@python3 bench/bench_retention.py --build $(BUILD)
 
-# vigil against ffmpeg and GStreamer per camera; BENCH_INGEST_ARGS adds
-# options (bench/bench_ingest.py --help), e.g. "--ramp" or "--cameras 8"
+# vigil against ffmpeg per camera (GStreamer too with --recorders), cameras
+# from build/camfarm, at 16 to 1,024 cameras and on (--ramp) while the disk
+# keeps up, with the disk's ceiling (fio) in the same run;
+# BENCH_INGEST_ARGS adds options (bench/bench_ingest.py --help), e.g.
+# "--cameras 64 --seconds 60" or "--farm camsim"
+BENCH_INGEST_ARGS ?= --ramp
 bench: bench-ingest
 bench-ingest: all
 	@python3 bench/bench_ingest.py --build $(BUILD) $(BENCH_INGEST_ARGS)

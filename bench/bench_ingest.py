@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
 """Cost per camera: vigil against one ffmpeg and one GStreamer pipeline per
-camera, on the same simulated cameras, in the same run.
+camera, on the same simulated cameras, in the same run; and the ceiling:
+how many cameras vigil records before something runs out, and what.
 
-For every camera count N and every recorder, a fresh camsim serves N
+For every camera count N and every recorder, a fresh camera source serves N
 cameras (1080p25 H.264, 4 Mbit/s, 2 s GOP: camsim's defaults) and the
-recorder records all of them:
+recorder records all of them.  The source is build/camfarm (bench/farm.c:
+camsim's clip, packetized once, served from memory by one epoll thread;
+tests/integration/test_camfarm.py checks that vigil records the same frames
+from it as from camsim), or camsim itself with --farm camsim, whose
+GStreamer pipeline per camera costs more than vigil past a few hundred
+cameras.  The recorders:
 
   vigil    one `vigil record -c CONFIG` (segment 60 s, fsync 5 s: defaults;
            health published to a private mosquitto, as in production)
@@ -29,7 +35,22 @@ What is measured, for the recorder processes only:
             stop gracefully (SIGTERM / SIGINT / EOS) and every file is read
             back with build/segcheck.  A recorder that loses nothing scores
             exactly 0.
-  holds     N is held when every camera started and no frame was lost.
+  late      vigil only: every fragment write of the window, seen with
+            inotify (bench_web.Inotify), against its schedule (fragment k of
+            a file is due k seconds after the file's earliest-running
+            fragment); p50, p99, max, and the count more than 0.5 s late (a
+            fragment is one second of media, so such a write holds media
+            more than 1.5 s old)
+  written   bytes per second the recorder sent towards the disk
+            (/proc/PID/io write_bytes)
+  holds     N is held when every camera started, no frame was lost (frames
+            the farm dropped because a reader fell 2 s behind count as
+            lost) and no fragment was more than 0.5 s late.
+  ran out   for an N not held: CPU when the machine was 90 % busy or more,
+            the disk when the cameras' bitrate is 80 % of the fio ceiling
+            or more, memory bandwidth when about 8 passes over the video
+            (the farm's send, the recorder's recv, write, SHA-256, the
+            write-back) need half the machine's memcpy bandwidth or more.
 
 Around it: camsim's own CPU, the CPU the rest of the machine used during
 the window (other work running at the same time), and the disk's sustained
@@ -37,16 +58,18 @@ write bandwidth into the same folder (fio with fdatasync every 8 MiB, or dd
 with conv=fdatasync), as a number of 4 Mbit/s cameras.
 
 Runs for each N take turns (vigil, ffmpeg, gst, then rotated) and repeat
---repeat times; the report gives medians.  After the fixed counts, --ramp
-keeps adding cameras for each recorder that still holds, until it does not
-(or memory, or camsim itself, runs out).
+--repeat times; the report gives medians.  A recorder with a process per
+camera is skipped at an N whose processes would not fit in memory.  After
+the fixed counts, --ramp keeps adding cameras for each recorder that still
+holds, until it does not, or their bitrate is more than the disk ceiling.
 
 Writes RESULTS.json (every run), RESULTS.dat and a PNG chart (gnuplot), and
 prints the Markdown table of bench/README.md.
 
-usage: bench/bench_ingest.py [--build build] [--cameras 8,32,64] [--ramp]
-                             [--seconds 60] [--repeat 3]
-                             [--recorders vigil,ffmpeg,gst] [--out bench/ingest]
+usage: bench/bench_ingest.py [--build build] [--cameras 16,64,256,512,1024] [--ramp]
+                             [--seconds 30] [--repeat 1] [--farm camfarm|camsim]
+                             [--farm-threads 1] [--recorders vigil,ffmpeg,gst]
+                             [--out bench/ingest]
 """
 import argparse
 import json
