@@ -224,7 +224,7 @@ COPY_PASSES = 8
 def diagnose(r, ceiling, copy_bw, cores, bitrate):
     """What ran out, from the figures of one run: the words for the table."""
     why = []
-    if r.get("machine_busy", 0) >= 0.9:
+    if (r.get("machine_busy") or 0) >= 0.9:
         why.append("CPU (machine %.0f %% busy)" % (100 * r["machine_busy"]))
     video = r["n"] * bitrate * 1000 / 8
     if ceiling and video >= 0.8 * ceiling:
@@ -232,7 +232,7 @@ def diagnose(r, ceiling, copy_bw, cores, bitrate):
     if copy_bw and video * COPY_PASSES >= 0.5 * copy_bw * cores:
         why.append("memory bandwidth (~%.1f of %.1f GB/s)" % (
             video * COPY_PASSES / 1e9, copy_bw * cores / 1e9))
-    if not why and r.get("cpu_cores", 0) >= 0.9 and r["recorder"].startswith("vigil"):
+    if not why and (r.get("cpu_cores") or 0) >= 0.9 and r["recorder"].startswith("vigil"):
         why.append("CPU (the recorder used %.2f cores)" % r["cpu_cores"])
     return ", ".join(why) or "nothing measured ran out"
 
