@@ -72,7 +72,7 @@ LIBVIGIL  = $(BUILD)/libvigil.a
 
 .PHONY: all deps test test-unit test-integration run clean install uninstall man deb check bench bench-checker bench-fleet bench-retention bench-ingest bench-web bench-metrics san san-programs soak \
 	fuzz fuzz-build fuzz-programs
-all: $(BUILD)/vigil $(BUILD)/camsim $(BUILD)/segcheck $(BUILD)/mkhistory
+all: $(BUILD)/vigil $(BUILD)/camsim $(BUILD)/segcheck $(BUILD)/mkhistory $(BUILD)/camfarm
 
 deps:
 	@tools/install-deps
@@ -137,6 +137,12 @@ $(BUILD)/mkhistory: $(BUILD)/obj/tests/tools/mkhistory.o $(LIBVIGIL)
 $(BUILD)/catbench: $(BUILD)/obj/bench/catbench.o $(LIBVIGIL)
 	$(say) LINK $@
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(VIGIL_PKGS)) -lpthread -lm
+
+# the cheap camera farm of bench-ingest and its test (bench/farm.c):
+# libavformat only reads the clip at start
+$(BUILD)/camfarm: $(BUILD)/obj/bench/farm.o
+	$(say) LINK $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(TOOLS_PKGS)) -lpthread
 
 $(BUILD)/segcheck: $(SEGCHECK_OBJ)
 	$(say) LINK $@
@@ -218,8 +224,12 @@ bench: bench-retention
 bench-retention: all $(BUILD)/catbench
 	@python3 bench/bench_retention.py --build $(BUILD)
 
-# vigil against ffmpeg and GStreamer per camera; BENCH_INGEST_ARGS adds
-# options (bench/bench_ingest.py --help), e.g. "--ramp" or "--cameras 8"
+# vigil against ffmpeg per camera (GStreamer too with --recorders), cameras
+# from build/camfarm, at 16 to 1,024 cameras and on (--ramp) while the disk
+# keeps up, with the disk's ceiling (fio) in the same run;
+# BENCH_INGEST_ARGS adds options (bench/bench_ingest.py --help), e.g.
+# "--cameras 64 --seconds 60" or "--farm camsim"
+BENCH_INGEST_ARGS ?= --ramp
 bench: bench-ingest
 bench-ingest: all
 	@python3 bench/bench_ingest.py --build $(BUILD) $(BENCH_INGEST_ARGS)

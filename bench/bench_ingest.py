@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
 """Cost per camera: vigil against one ffmpeg and one GStreamer pipeline per
-camera, on the same simulated cameras, in the same run.
+camera, on the same simulated cameras, in the same run; and the ceiling:
+how many cameras vigil records before something runs out, and what.
 
-For every camera count N and every recorder, a fresh camsim serves N
+For every camera count N and every recorder, a fresh camera source serves N
 cameras (1080p25 H.264, 4 Mbit/s, 2 s GOP: camsim's defaults) and the
-recorder records all of them:
+recorder records all of them.  The source is build/camfarm (bench/farm.c:
+camsim's clip, packetized once, served from memory by one epoll thread;
+tests/integration/test_camfarm.py checks that vigil records the same frames
+from it as from camsim), or camsim itself with --farm camsim, whose
+GStreamer pipeline per camera costs more than vigil past a few hundred
+cameras.  The recorders:
 
   vigil    one `vigil record -c CONFIG` (segment 60 s, fsync 5 s: defaults;
            health published to a private mosquitto, as in production)
@@ -29,7 +35,22 @@ What is measured, for the recorder processes only:
             stop gracefully (SIGTERM / SIGINT / EOS) and every file is read
             back with build/segcheck.  A recorder that loses nothing scores
             exactly 0.
-  holds     N is held when every camera started and no frame was lost.
+  late      vigil only: every fragment write of the window, seen with
+            inotify (bench_web.Inotify), against its schedule (fragment k of
+            a file is due k seconds after the file's earliest-running
+            fragment); p50, p99, max, and the count more than 0.5 s late (a
+            fragment is one second of media, so such a write holds media
+            more than 1.5 s old)
+  written   bytes per second the recorder sent towards the disk
+            (/proc/PID/io write_bytes)
+  holds     N is held when every camera started, no frame was lost (frames
+            the farm dropped because a reader fell 2 s behind count as
+            lost) and no fragment was more than 0.5 s late.
+  ran out   for an N not held: CPU when the machine was 90 % busy or more,
+            the disk when the cameras' bitrate is 80 % of the fio ceiling
+            or more, memory bandwidth when about 8 passes over the video
+            (the farm's send, the recorder's recv, write, SHA-256, the
+            write-back) need half the machine's memcpy bandwidth or more.
 
 Around it: camsim's own CPU, the CPU the rest of the machine used during
 the window (other work running at the same time), and the disk's sustained
@@ -37,16 +58,18 @@ write bandwidth into the same folder (fio with fdatasync every 8 MiB, or dd
 with conv=fdatasync), as a number of 4 Mbit/s cameras.
 
 Runs for each N take turns (vigil, ffmpeg, gst, then rotated) and repeat
---repeat times; the report gives medians.  After the fixed counts, --ramp
-keeps adding cameras for each recorder that still holds, until it does not
-(or memory, or camsim itself, runs out).
+--repeat times; the report gives medians.  A recorder with a process per
+camera is skipped at an N whose processes would not fit in memory.  After
+the fixed counts, --ramp keeps adding cameras for each recorder that still
+holds, until it does not, or their bitrate is more than the disk ceiling.
 
 Writes RESULTS.json (every run), RESULTS.dat and a PNG chart (gnuplot), and
 prints the Markdown table of bench/README.md.
 
-usage: bench/bench_ingest.py [--build build] [--cameras 8,32,64] [--ramp]
-                             [--seconds 60] [--repeat 3]
-                             [--recorders vigil,ffmpeg,gst] [--out bench/ingest]
+usage: bench/bench_ingest.py [--build build] [--cameras 16,64,256,512,1024] [--ramp]
+                             [--seconds 30] [--repeat 1] [--farm camfarm|camsim]
+                             [--farm-threads 1] [--recorders vigil,ffmpeg,gst]
+                             [--out bench/ingest]
 """
 import argparse
 import json
@@ -178,6 +201,42 @@ def disk_bandwidth(folder, seconds):
             pass
 
 
+def copy_bandwidth():
+    """memcpy on one core, bytes read + written per second (the best of 5
+    copies of 256 MiB): what the data path's copies draw on."""
+    src = bytearray(b"\x5a" * (256 * MIB))
+    dst = bytearray(len(src))  # touched once, so no page fault is timed
+    best = 0.0
+    for _ in range(5):
+        t = time.perf_counter()
+        dst[:] = src
+        best = max(best, 2 * len(src) / (time.perf_counter() - t))
+    return best
+
+
+# Memory traffic per byte of video through the recorder on one machine:
+# the farm's send (blob -> socket buffer: read + write), the recorder's recv
+# (socket buffer -> user: read + write), its write (user -> page cache: read
+# + write), SHA-256 (read) and the write-back (read by the disk): 8 passes.
+COPY_PASSES = 8
+
+
+def diagnose(r, ceiling, copy_bw, cores, bitrate):
+    """What ran out, from the figures of one run: the words for the table."""
+    why = []
+    if (r.get("machine_busy") or 0) >= 0.9:
+        why.append("CPU (machine %.0f %% busy)" % (100 * r["machine_busy"]))
+    video = r["n"] * bitrate * 1000 / 8
+    if ceiling and video >= 0.8 * ceiling:
+        why.append("disk (%.0f of %.0f MB/s)" % (video / 1e6, ceiling / 1e6))
+    if copy_bw and video * COPY_PASSES >= 0.5 * copy_bw * cores:
+        why.append("memory bandwidth (~%.1f of %.1f GB/s)" % (
+            video * COPY_PASSES / 1e9, copy_bw * cores / 1e9))
+    if not why and (r.get("cpu_cores") or 0) >= 0.9 and r["recorder"].startswith("vigil"):
+        why.append("CPU (the recorder used %.2f cores)" % r["cpu_cores"])
+    return ", ".join(why) or "nothing measured ran out"
+
+
 # ---- camsim --------------------------------------------------------------
 
 class Camsim:
@@ -254,6 +313,58 @@ class Camsim:
         self.logf.close()
 
 
+def clip_path(build, args):
+    """camsim's cached clip for the run's parameters; camsim makes it once
+    if the cache does not have it yet."""
+    import glob
+    cache = os.path.join(build, "camsim-cache")
+    pattern = "clip-r*-h264-%s-%dfps-gop2-%dk-10s.mp4" % (args.size, args.fps, args.bitrate)
+
+    def found():
+        paths = sorted(glob.glob(os.path.join(cache, pattern)),
+                       key=lambda p: int(re.search(r"clip-r(\d+)", p).group(1)))
+        return paths[-1] if paths else None
+    if not found():
+        wd = os.path.join(args.workdir, "clip")
+        os.makedirs(wd, exist_ok=True)
+        log("encoding the clip once with camsim (%s)" % pattern)
+        Camsim(build, wd, 1, args).stop()
+    if not found():
+        raise RuntimeError("camsim made no clip %s in %s" % (pattern, cache))
+    return found()
+
+
+class Camfarm(Camsim):
+    """bench/farm.c: the same cameras as camsim (the same clip, packetized
+    the same way; tests/integration/test_camfarm.py checks it) for a small
+    fraction of camsim's CPU, so the recorder, not the cameras, is what
+    runs out first.  Same control protocol; its status also counts the
+    frames it dropped because a reader fell 2 s behind."""
+
+    def __init__(self, build, wd, n, args):
+        self.sock = os.path.join(wd, "camfarm.sock")
+        self.logf = open(os.path.join(wd, "camfarm.log"), "w")
+        cmd = [os.path.join(build, "camfarm"), "--port", "0", "--cameras", str(n),
+               "--clip", clip_path(build, args), "--threads", str(args.farm_threads),
+               "--control", self.sock]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.logf,
+                                     start_new_session=True)
+        line = self.proc.stdout.readline().decode()
+        if not line.startswith("camfarm ready"):
+            raise RuntimeError("camfarm did not start (see %s)" % self.logf.name)
+        self.port = int(line.split("port=")[1].split()[0])
+        # the url lines are not read: do not let the pipe fill
+        self.proc.stdout.close()
+        self.n = n
+
+    def dropped(self):
+        out = 0
+        for line in self.ctl(["status"])[0]:
+            m = re.search(r"dropped=(\d+)", line)
+            out += int(m.group(1)) if m else 0
+        return out
+
+
 # ---- recorders -----------------------------------------------------------
 
 def free_port():
@@ -278,6 +389,19 @@ class Recorder:
 
     def cpu(self):
         return sum(c for c in (proc_cpu_seconds(pid) for pid in self.pids()) if c is not None)
+
+    def write_bytes(self):
+        """Bytes the recorder processes sent towards the disk (/proc/PID/io)."""
+        total = 0
+        for pid in self.pids():
+            try:
+                with open("/proc/%d/io" % pid) as f:
+                    for line in f:
+                        if line.startswith("write_bytes:"):
+                            total += int(line.split()[1])
+            except OSError:
+                pass
+        return total
 
     def memory(self):
         rss = pss = 0
@@ -465,15 +589,16 @@ def run_once(args, kind, n, rep):
     wd = os.path.join(args.workdir, "%s-n%d-r%d" % (kind, n, rep))
     shutil.rmtree(wd, ignore_errors=True)
     os.makedirs(wd)
-    cs = Camsim(args.build, wd, n, args)
+    cs = (Camfarm if args.farm == "camfarm" else Camsim)(args.build, wd, n, args)
     rec = RECORDERS[kind](args.build, wd, cs)
-    result = {"recorder": kind, "n": n, "rep": rep}
+    result = {"recorder": kind, "n": n, "rep": rep, "source": args.farm}
+    ino = None
     try:
         cs_cpu0 = proc_cpu_seconds(cs.proc.pid)
         t0 = time.monotonic()
         rec.start(n)
         started = {}
-        while len(started) < n and time.monotonic() - t0 < START_TIMEOUT:
+        while len(started) < n and time.monotonic() - t0 < START_TIMEOUT + n / 20:
             for k in range(1, n + 1):
                 if k not in started and rec.camera_bytes(k) > STARTED_BYTES:
                     started[k] = time.monotonic() - t0
@@ -485,7 +610,12 @@ def run_once(args, kind, n, rep):
         result["start_median_s"] = statistics.median(started.values()) if started else None
         time.sleep(args.warmup)
 
-        # the steady window
+        # the steady window; vigil writes a fragment a second per camera,
+        # each with one writev: inotify sees when each came
+        if kind.startswith("vigil"):
+            from bench_web import Inotify
+            ino = Inotify(rec.out)
+        io_a = rec.write_bytes()
         cpu_a, busy_a, cs_a, t_a = rec.cpu(), machine_busy(), proc_cpu_seconds(cs.proc.pid), time.monotonic()
         rss = pss = 0
         while time.monotonic() - t_a < args.seconds:
@@ -493,7 +623,19 @@ def run_once(args, kind, n, rep):
             r, p = rec.memory()
             rss, pss = max(rss, r), max(pss, p)
         cpu_b, busy_b, cs_b, t_b = rec.cpu(), machine_busy(), proc_cpu_seconds(cs.proc.pid), time.monotonic()
+        io_b = rec.write_bytes()
         window = t_b - t_a
+        if ino:
+            late, _ = ino.lateness(t_a, t_b)
+            ino.stop()
+            ino = None
+            late.sort()
+            result["fragments"] = len(late)
+            result["fragment_late_p50_ms"] = 1000 * late[len(late) // 2] if late else None
+            result["fragment_late_p99_ms"] = 1000 * late[int(len(late) * 0.99)] if late else None
+            result["fragment_late_max_ms"] = 1000 * late[-1] if late else None
+            result["fragments_late_over_500ms"] = sum(1 for x in late if x > 0.5)
+        result["write_bytes_per_s"] = (io_b - io_a) / window
         machine_cpu = (busy_b[0] - busy_a[0]) / CLK_TCK
         result.update({
             "window_s": window,
@@ -505,6 +647,7 @@ def run_once(args, kind, n, rep):
             "camsim_cores": (cs_b - cs_a) / window,
             "camsim_start_cpu_s": cs_a - cs_cpu0,
             "machine_cores": machine_cpu / window,
+            "machine_busy": (busy_b[0] - busy_a[0]) / max(1, busy_b[1] - busy_a[1]),
             "other_cores": max(0.0, machine_cpu - (cpu_b - cpu_a) - (cs_b - cs_a)) / window,
             "alive_at_end": rec.alive(),
             "processes": len(rec.procs),
@@ -520,6 +663,7 @@ def run_once(args, kind, n, rep):
             if served == prev:
                 break
             prev = served
+        dropped = cs.dropped() if isinstance(cs, Camfarm) else 0
         result["forced_stops"] = rec.stop()
         seg = os.path.join(args.build, "segcheck")
         lost = 0
@@ -529,7 +673,7 @@ def run_once(args, kind, n, rep):
         for k in range(1, n + 1):
             files = rec.files(k)
             got, bad = count_frames(seg, files)
-            if files:
+            if files and kind == "ffmpeg":
                 after = frames_after_stall(files[-1])
                 got -= after
                 after_stall += after
@@ -539,24 +683,36 @@ def run_once(args, kind, n, rep):
             lost += max(0, s - got)
         result["served"] = sum(s for s, _ in per_cam)
         result["recorded"] = sum(g for _, g in per_cam)
+        # frames the farm dropped because the recorder fell 2 s behind
+        # never reached it: lost too
+        result["source_dropped"] = dropped
+        lost += dropped
         result["lost"] = lost
         result["extra"] = sum(max(0, g - s) for s, g in per_cam)
         result["unreadable_files"] = bad_files
         result["after_stall"] = after_stall
         result["cameras_losing"] = sum(1 for s, g in per_cam if g < s)
-        result["held"] = (len(started) == n and lost == 0 and bad_files == 0)
+        # a fragment written more than 0.5 s after its schedule holds media
+        # more than 1.5 s old
+        result["held"] = (len(started) == n and lost == 0 and bad_files == 0 and
+                          not result.get("fragments_late_over_500ms"))
     finally:
+        if ino:
+            ino.stop()
         if rec.procs and any(p.poll() is None for p in rec.procs):
             rec.stop(timeout=10)
         cs.stop()
         if not args.keep:
             shutil.rmtree(os.path.join(wd, "out"), ignore_errors=True)
     log("%-6s N=%-3d rep %d: start %s s, cpu %.1f s/cam-h (%.2f cores), pss %.2f MiB/cam, "
-        "rss %.2f MiB/cam, lost %d of %d (camsim %.2f cores, other %.2f cores)" % (
+        "rss %.2f MiB/cam, lost %d of %d, fragments late p99 %s ms max %s ms "
+        "(%s %.3f cores, other %.2f cores, machine %.0f %% busy)" % (
             kind, n, rep, "%.1f" % result["start_s"] if result["start_s"] is not None else "-",
             result["cpu_s_per_camera_hour"], result["cpu_cores"], result["pss_mib_per_camera"],
             result["rss_mib_per_camera"], result["lost"], result["served"],
-            result["camsim_cores"], result["other_cores"]))
+            fmt(result.get("fragment_late_p99_ms"), "%.0f"),
+            fmt(result.get("fragment_late_max_ms"), "%.0f"), args.farm,
+            result["camsim_cores"], result["other_cores"], 100 * result["machine_busy"]))
     return result
 
 
@@ -577,7 +733,9 @@ def summarize(runs, kinds, counts):
                 continue
             row = {"recorder": kind, "n": n, "runs": len(rr)}
             for key in ("cpu_s_per_camera_hour", "cpu_cores", "pss_mib_per_camera",
-                        "rss_mib_per_camera", "start_s", "camsim_cores", "other_cores"):
+                        "rss_mib_per_camera", "start_s", "camsim_cores", "other_cores",
+                        "machine_busy", "write_bytes_per_s", "fragment_late_p50_ms",
+                        "fragment_late_p99_ms"):
                 row[key] = med(rr, key)
             row["lost_max"] = max(r["lost"] for r in rr)
             row["served"] = med(rr, "served")
@@ -586,6 +744,12 @@ def summarize(runs, kinds, counts):
             row["alive_min"] = min(r.get("processes_alive", 0) for r in rr)
             row["processes"] = rr[0].get("processes", 0)
             row["held"] = all(r["held"] for r in rr)
+            late = [r["fragment_late_max_ms"] for r in rr if r.get("fragment_late_max_ms") is not None]
+            row["fragment_late_max_ms"] = max(late) if late else None
+            row["fragments_late_over_500ms"] = sum(r.get("fragments_late_over_500ms", 0) for r in rr)
+            row["fragments"] = sum(r.get("fragments", 0) for r in rr)
+            row["source_dropped"] = sum(r.get("source_dropped", 0) for r in rr)
+            row["source"] = rr[0].get("source", "camsim")
             if base:
                 # each run against the ffmpeg run of the same round (they
                 # ran minutes apart, under the same other load), median
@@ -603,11 +767,11 @@ def fmt(v, spec="%.1f"):
     return "-" if v is None else spec % v
 
 
-def markdown(rows, held, ceiling, info, disk, args):
+def markdown(rows, held, ceiling, info, disk, args, copy_bw=None):
     out = []
     out.append("| N | recorder | CPU s per camera-hour | vs ffmpeg (paired) | PSS MiB per camera | vs ffmpeg "
                "| RSS MiB per camera | all recording after | frames lost (max of runs) | held "
-               "| runs | camsim, other load (cores) |")
+               "| runs | cameras' source, other load (cores) |")
     out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         out.append("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s, %s |" % (
@@ -621,6 +785,25 @@ def markdown(rows, held, ceiling, info, disk, args):
             "%d (of %d)" % (r["lost_max"], r["served"] or 0),
             "yes" if r["held"] else "**no**", r["runs"],
             fmt(r["camsim_cores"], "%.2f"), fmt(r["other_cores"], "%.2f")))
+    out.append("")
+    out.append("| N | recorder | recorder cores | camera source cores (per 1,000 cameras) | machine busy "
+               "| written MB/s | fragment late p50 / p99 / max (ms) | fragments > 0.5 s late "
+               "| frames dropped by the source | what ran out |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|")
+    cores = info["cores"]
+    for r in rows:
+        out.append("| %d | %s | %s | %s %s (%s) | %s | %s | %s / %s / %s | %s | %d | %s |" % (
+            r["n"], r["recorder"], fmt(r["cpu_cores"], "%.2f"), r["source"],
+            fmt(r["camsim_cores"], "%.3f"),
+            fmt(r["camsim_cores"] and r["camsim_cores"] * 1000 / r["n"], "%.2f"),
+            fmt(r["machine_busy"] and 100 * r["machine_busy"], "%.0f %%"),
+            fmt(r["write_bytes_per_s"] and r["write_bytes_per_s"] / 1e6, "%.1f"),
+            fmt(r["fragment_late_p50_ms"], "%.0f"), fmt(r["fragment_late_p99_ms"], "%.0f"),
+            fmt(r["fragment_late_max_ms"], "%.0f"),
+            "%d of %d" % (r["fragments_late_over_500ms"], r["fragments"]) if r["fragments"] else "-",
+            r["source_dropped"],
+            diagnose(r, ceiling and ceiling[0], copy_bw, cores, args.bitrate)
+            if not r["held"] else "-"))
     out.append("")
     marginal = []
     for kind in dict.fromkeys(r["recorder"] for r in rows):
@@ -639,6 +822,10 @@ def markdown(rows, held, ceiling, info, disk, args):
         out.append("")
         out.append("Disk ceiling: %.0f MB/s sustained (%s) = %d cameras at %d kbit/s." % (
             bw / 1e6, how, int(bw * 8 / (args.bitrate * 1000)), args.bitrate))
+    if copy_bw:
+        out.append("")
+        out.append("Memory copy bandwidth: %.1f GB/s on one core (read + written, memcpy of 256 MiB)." % (
+            copy_bw / 1e9))
     out.append("")
     out.append("Machine: %s, %d cores, %.1f GiB RAM, %s, Linux %s; disk %s." % (
         info["cpu"], info["cores"], info["ram_gib"], info.get("os", "?"), info["kernel"], disk))
@@ -698,17 +885,20 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--workdir", default=None, help="where the recorders write "
                     "(default BUILD/bench-ingest)")
-    ap.add_argument("--cameras", default="8,32,64")
+    ap.add_argument("--cameras", default="16,64,256,512,1024")
+    ap.add_argument("--farm", default="camfarm", choices=["camfarm", "camsim"],
+                    help="the cameras: build/camfarm (cheap) or camsim (GStreamer)")
+    ap.add_argument("--farm-threads", type=int, default=1)
     ap.add_argument("--ramp", action="store_true",
                     help="after --cameras, add cameras until each recorder no longer holds")
-    ap.add_argument("--ramp-step", type=int, default=32)
+    ap.add_argument("--ramp-step", type=int, default=512)
     ap.add_argument("--ramp-repeat", type=int, default=1, help="runs per ramp count")
     ap.add_argument("--before", help="a vigil binary to measure too, as 'vigil-before'")
-    ap.add_argument("--ramp-max", type=int, default=512)
-    ap.add_argument("--seconds", type=float, default=60, help="steady window per run")
+    ap.add_argument("--ramp-max", type=int, default=4096)
+    ap.add_argument("--seconds", type=float, default=30, help="steady window per run")
     ap.add_argument("--warmup", type=float, default=5)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--recorders", default="vigil,ffmpeg,gst")
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--recorders", default="vigil,ffmpeg")
     ap.add_argument("--size", default="1920x1080")
     ap.add_argument("--bitrate", type=int, default=4000)
     ap.add_argument("--fps", type=int, default=25)
@@ -730,7 +920,8 @@ def main():
         args.bitrate = saved["args"]["bitrate"]
         chart(rows, kinds, args.out)
         print(markdown(rows, saved["held"], (ceiling["bytes_per_s"], ceiling["how"]) if ceiling
-                       else None, saved["machine"], saved["disk"], args))
+                       else None, saved["machine"], saved["disk"], args,
+                       saved.get("copy_bytes_per_s")))
         return
     args.build = os.path.abspath(args.build)
     args.workdir = os.path.abspath(args.workdir or os.path.join(args.build, "bench-ingest"))
@@ -745,6 +936,7 @@ def main():
     need = {"vigil": os.path.join(args.build, "vigil"), "ffmpeg": "ffmpeg",
             "gst": "gst-launch-1.0", "vigil-before": args.before or "vigil-before"}
     for tool in [os.path.join(args.build, "camsim"), os.path.join(args.build, "segcheck")] + \
+            ([os.path.join(args.build, "camfarm")] if args.farm == "camfarm" else []) + \
             [need[k] for k in kinds] + (["mosquitto"] if "vigil" in kinds else []):
         if not shutil.which(tool):
             sys.exit("bench-ingest: %s not found (make; tools/install-deps)" % tool)
@@ -758,6 +950,8 @@ def main():
     if not args.no_disk:
         ceiling = disk_bandwidth(args.workdir, args.disk_seconds)
         log("disk: %.0f MB/s (%s)" % (ceiling[0] / 1e6, ceiling[1]))
+    copy_bw = copy_bandwidth()
+    log("memory copy: %.1f GB/s on one core" % (copy_bw / 1e9))
 
     runs = []
     counts = [int(x) for x in args.cameras.split(",") if x]
@@ -792,6 +986,10 @@ def main():
             who = [k for k in kinds if k not in failed and k != "vigil-before"]
             if not who or n > args.ramp_max:
                 break
+            if ceiling and n * args.bitrate * 1000 / 8 > ceiling[0]:
+                log("N=%d: %.0f MB/s is more than the disk takes (%.0f MB/s): the ramp ends" % (
+                    n, n * args.bitrate / 8e3, ceiling[0] / 1e6))
+                break
             one_count(n, who, args.ramp_repeat)
             counts.append(n)
 
@@ -799,9 +997,10 @@ def main():
     with open(args.out + ".json", "w") as f:
         json.dump({"machine": info, "disk": disk,
                    "disk_ceiling": {"bytes_per_s": ceiling[0], "how": ceiling[1]} if ceiling else None,
+                   "copy_bytes_per_s": copy_bw,
                    "args": vars(args), "held": held, "summary": rows, "runs": runs}, f, indent=1)
     chart(rows, kinds, args.out)
-    print(markdown(rows, held, ceiling, info, disk, args))
+    print(markdown(rows, held, ceiling, info, disk, args, copy_bw))
 
 
 if __name__ == "__main__":
