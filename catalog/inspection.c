@@ -146,8 +146,8 @@ struct inspection_walk {
 };
 
 /* The columns of INSPECTION_COLUMNS into *r (no blobs). */
-#define INSPECTION_COLUMNS                                                                   \
-	"camera, checked_us, frame_us, state, reason, mean, spread, detail_ratio, match, " \
+#define INSPECTION_COLUMNS                                                                         \
+	"camera, checked_us, frame_us, state, reason, mean, spread, detail_ratio, match, "         \
 	"changed_blocks, clock_offset_us"
 
 static void read_check(sqlite3_stmt *row, struct catalog_inspection *r)
@@ -180,10 +180,10 @@ int catalog_inspections_each(struct catalog *cat, const char *camera, int64_t fr
 			     int64_t to_us, catalog_inspection_fn fn, void *ctx)
 {
 	struct inspection_walk w = { fn, ctx };
-	sqlite3_stmt *s = db_stmt(
-		cat->db, "SELECT " INSPECTION_COLUMNS " FROM inspection "
-			 "WHERE (?1 IS NULL OR camera = ?1) AND checked_us >= ?2 "
-			 "AND (?3 = 0 OR checked_us < ?3) ORDER BY camera, checked_us");
+	sqlite3_stmt *s =
+		db_stmt(cat->db, "SELECT " INSPECTION_COLUMNS " FROM inspection "
+				 "WHERE (?1 IS NULL OR camera = ?1) AND checked_us >= ?2 "
+				 "AND (?3 = 0 OR checked_us < ?3) ORDER BY camera, checked_us");
 	db_bind_text(s, 1, camera);
 	db_bind_int64(s, 2, from_us);
 	db_bind_int64(s, 3, to_us);
@@ -234,8 +234,9 @@ int catalog_inspection_summary(struct catalog *cat, const char *camera, int64_t 
 	int ret = db_begin_read(cat->db);
 	if (ret < 0)
 		return ret;
-	sqlite3_stmt *s = db_stmt(cat->db, "SELECT count(*), sum(state != 'ok') FROM inspection "
-					   "WHERE camera = ?1 AND checked_us >= ?2 AND checked_us < ?3");
+	sqlite3_stmt *s =
+		db_stmt(cat->db, "SELECT count(*), sum(state != 'ok') FROM inspection "
+				 "WHERE camera = ?1 AND checked_us >= ?2 AND checked_us < ?3");
 	db_bind_text(s, 1, camera);
 	db_bind_int64(s, 2, from_us);
 	db_bind_int64(s, 3, to_us);

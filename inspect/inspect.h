@@ -156,9 +156,9 @@ struct inspect_result {
 	int64_t frame_us; /* wall time of the keyframe inspected, -1: none */
 	char reason[160]; /* why the state (a fault, or why unknown) */
 	struct inspect_measures m;
-	bool reference; /* the camera has a reference picture */
+	bool reference;	       /* the camera has a reference picture */
 	double clock_offset_s; /* the camera's clock minus the recorder's; NAN: unknown */
-	uint8_t *jpeg;	/* the thumbnail, malloc'd (NULL: none) */
+	uint8_t *jpeg;	       /* the thumbnail, malloc'd (NULL: none) */
 	size_t jpeg_len;
 };
 void inspect_result_release(struct inspect_result *r);
