@@ -6,8 +6,10 @@ on one camera among healthy ones shows in health within two check intervals
 kind, and clears when the picture comes back; the healthy camera (a static
 scene whose only motion is its clock) raises nothing."""
 import base64
+import datetime
 import json
 import os
+import re
 import time
 
 from harness import Camsim, Recorder, vigil, wait_until, workdir, write_config
@@ -22,6 +24,21 @@ DETECT_S = 2 * INTERVAL + 2.5
 FAULTS = {"cam2": ("black", "picture-black"), "cam3": ("frozen", "picture-frozen"),
           "cam4": ("covered", "picture-covered"), "cam5": ("blurred", "picture-covered"),
           "cam6": ("moved", "view-moved")}
+
+
+def this_week():
+    y, w, _ = datetime.date.today().isocalendar()
+    return "%d-W%02d" % (y, w)
+
+
+def inspection_record(config, fmt="json", *extra):
+    code, out, err = vigil("report", "inspection", "-c", config, "--week", this_week(),
+                           "--format", fmt, *extra, check=0)
+    return json.loads(out) if fmt == "json" else out
+
+
+def record_cameras(config):
+    return {c["camera"]: c for c in inspection_record(config)["cameras"]}
 
 
 def camera_health(sub, rec_id, cam):
@@ -118,6 +135,28 @@ def test_picture_faults_in_health_and_tickets_and_clear():
         assert set(["camera", "picture", "checked", "clock_offset_s", "thumbnail"]) <= set(r)
         assert base64.b64decode(r["thumbnail"])[:2] == b"\xff\xd8"  # a JPEG
 
+    # the weekly record shows each camera's latest verdict and the picture
+    # itself, inline; and the recorders the checker has seen
+    week = record_cameras(config)
+    assert week["cam2"]["picture"]["state"] == "black", week["cam2"]
+    assert week["cam2"]["picture"]["failed"] > 0 and week["cam2"]["picture"]["reason"]
+    assert week["cam2"]["picture"]["checks"] >= week["cam2"]["picture"]["failed"]
+    assert week["cam6"]["picture"]["state"] == "moved", week["cam6"]
+    assert week["cam1"]["picture"]["state"] == "ok", week["cam1"]
+    assert all(c["has_thumbnail"] for c in week.values()), week
+    assert "thumbnail" not in week["cam2"]
+    fleet = inspection_record(config)["fleet"]
+    assert [s["site"] for s in fleet] == [""], fleet
+    (r,) = fleet[0]["recorders"]
+    assert r["id"] == rec_id and r["state"] == "online" and r["console_url"] == console, r
+    assert r["cameras"] == 6 and r["cameras_down"] == 0 and r["last_seen"], r
+    html = inspection_record(config, "html", "--lang", "zh-CN")
+    assert html.count('src="data:image/jpeg;base64,/9j/') == 6, html[:2000]
+    assert "图像与时钟" in html and "黑屏" in html and "巡检程序所见的录像机" in html
+    assert 'src="http' not in html and "href=" not in html
+    text = inspection_record(config, "text")
+    assert [l for l in text.splitlines() if l.startswith("cam2 ") and " black " in l], text
+
     # the pictures come back: health clears, tickets resolve
     t1 = time.time()
     for cam in FAULTS:
@@ -131,6 +170,11 @@ def test_picture_faults_in_health_and_tickets_and_clear():
     resolved = [t for t in tickets(config) if t["state"] == "resolved"]
     assert sorted((t["camera"], t["kind"]) for t in resolved) == want
     assert not [t for t in tickets(config) if t["camera"] == "cam1"]
+    # the week keeps the faults: ok now, the failed checks counted
+    week = record_cameras(config)
+    for cam in FAULTS:
+        assert week[cam]["picture"]["state"] == "ok", week[cam]
+        assert week[cam]["picture"]["failed"] >= 2, week[cam]
 
     chk.stop()
     serve.stop()
@@ -183,11 +227,21 @@ def test_camera_clock_offset_from_sender_reports():
              m["json"]["clock_offset_s"] is not None, 20, what="cam1 clock offset")
     assert abs(sub.json(topic)[-1]["clock_offset_s"]) < 1
 
+    # each check keeps the offset: the weekly record shows the latest
+    week = wait_until(lambda: (lambda c: c if c["cam1"]["clock_offset_s"] is not None else None)(
+        record_cameras(config)), 20, what="cam1's clock offset in the weekly record")
+    assert abs(week["cam1"]["clock_offset_s"]) < 1, week["cam1"]
+
     cams.ctl("clock cam1 30")
     sub.wait(lambda m: m["topic"] == topic and m["json"] and m["json"]["clock_fault"] and
              m["json"]["state"] == "degraded", 20, what="cam1 clock fault")
     h = sub.json(topic)[-1]
     assert 29 < h["clock_offset_s"] < 31 and "camera-clock" in h["degraded_by"], h
+    week = wait_until(lambda: (lambda c: c if (c["cam1"]["clock_offset_s"] or 0) > 29 else None)(
+        record_cameras(config)), 15, what="cam1's 30 s offset in the weekly record")
+    assert week["cam1"]["clock_offset_s"] < 31, week["cam1"]
+    line = [l for l in inspection_record(config, "text").splitlines() if l.startswith("cam1 ")]
+    assert re.search(r" \+(29|30)\.\d{3} s ", line[-1]), line
     wait_until(lambda: [(t["camera"], t["kind"]) for t in tickets(config, all_=False)] ==
                [("cam1", "camera-clock")], 15, what="a camera-clock ticket")
 
