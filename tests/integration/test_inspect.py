@@ -12,7 +12,7 @@ import os
 import re
 import time
 
-from harness import Camsim, Recorder, vigil, wait_until, workdir, write_config
+from harness import Camsim, Recorder, sqlite, vigil, wait_until, workdir, write_config
 from mqtt_harness import Broker, Checker, Subscriber, WebhookReceiver, mqtt_section, tickets
 from web_client import Serve, Session, add_user, web_section
 
@@ -254,3 +254,84 @@ def test_camera_clock_offset_from_sender_reports():
     assert not cam2["clock_fault"] and cam2["state"] == "recording", cam2
     chk.stop()
     assert rec.stop() == 0
+
+
+PICTURE_FAULTS = ("black", "frozen", "covered", "blurred", "moved")
+
+
+def no_false_fault(cameras, seconds):
+    """cameras healthy camsim --pictures cameras (the static scene with a
+    running clock), each checked every INTERVAL s for seconds, against the
+    reference each takes by itself: no picture fault in any health message
+    or check, no ticket of any kind.  Returns the checks made."""
+    wd = workdir()
+    broker = Broker(wd)
+    # a low bitrate and a one-day floor: the machine's own disk must not
+    # put retention at risk, which would be a true ticket
+    cams = Camsim(wd, cameras=cameras, gop=1, clip_seconds=5, bitrate=300,
+                  extra=["--pictures"])
+    ids = ["cam%d" % i for i in range(1, cameras + 1)]
+    config = write_config(
+        wd, {c: cams.url(c) for c in ids}, mqtt=mqtt_section(broker),
+        retention={"retain_days": "1"},
+        inspection={"interval_seconds": str(INTERVAL), "reference_after_hours": "0.001"},
+        checker={"grace_seconds": "1", "clear_seconds": "2"})
+    rec_id = "rec-" + os.path.basename(wd)[-6:]
+    sub = Subscriber(broker)
+    rec = Recorder(config)
+    chk = Checker(config)
+    wait_until(lambda: rec.log_text().count("inspection reference taken") == cameras, 60,
+               what="every camera's automatic reference")
+
+    def faults():
+        return sqlite(config, "SELECT camera, state, reason, checked_us FROM inspection "
+                      "WHERE state IN (%s)" % ",".join("'%s'" % f for f in PICTURE_FAULTS))
+
+    start = time.time()
+    while time.time() - start < seconds:
+        time.sleep(min(30, max(0, seconds - (time.time() - start))))
+        # fail as soon as one shows, with what it was
+        assert faults() == [], faults()
+        assert tickets(config) == [], tickets(config)
+        assert rec.alive() and chk.alive()
+    elapsed = time.time() - start
+
+    for c in ids:
+        msgs = sub.json("vigil/%s/camera/%s/health" % (rec_id, c))
+        assert msgs, c
+        bad = [m for m in msgs if m["picture"]["state"] in PICTURE_FAULTS or
+               "picture" in m.get("degraded_by", [])]
+        assert bad == [], (c, bad[:3])
+        assert msgs[-1]["state"] == "recording" and msgs[-1]["picture"]["state"] == "ok", msgs[-1]
+    week = record_cameras(config)
+    checks = {c: sqlite(config, "SELECT count(*) FROM inspection WHERE camera = ? AND "
+                        "checked_us >= ?", c, int(start * 1e6))[0][0] for c in ids}
+    for c in ids:
+        assert week[c]["picture"]["state"] == "ok", week[c]
+        # the checks ran: at least half of those due (2 cores shared)
+        assert checks[c] >= elapsed / INTERVAL / 2, (c, checks[c], elapsed)
+    assert faults() == [] and tickets(config) == [], (faults(), tickets(config))
+    chk.stop()
+    assert rec.stop() == 0
+    return sum(checks.values()), elapsed
+
+
+def test_no_false_fault_8_cameras_short():
+    checks, elapsed = no_false_fault(8, 75)
+    print("FIGURE inspection without faults: 8 healthy cameras, %.0f s, a check every %d s: "
+          "%d checks, 0 picture faults, 0 tickets" % (elapsed, INTERVAL, checks))
+
+
+test_no_false_fault_8_cameras_short.timeout = 240
+test_no_false_fault_8_cameras_short.weight = 3
+
+
+def test_no_false_fault_8_cameras_30_minutes():
+    minutes = float(os.environ.get("VIGIL_SOAK_MINUTES", "30"))
+    checks, elapsed = no_false_fault(8, minutes * 60)
+    print("FIGURE inspection without faults (soak): 8 healthy cameras, %.1f min, a check every "
+          "%d s: %d checks, 0 picture faults, 0 tickets" % (elapsed / 60, INTERVAL, checks))
+
+
+test_no_false_fault_8_cameras_30_minutes.soak = True
+test_no_false_fault_8_cameras_30_minutes.timeout = 2400
