@@ -397,6 +397,8 @@ struct catalog_inspection {
 	double mean, spread;
 	double detail_ratio, match; /* < 0: none */
 	int changed_blocks;	    /* < 0: none */
+	bool clock_known;	    /* the camera's clock offset was known at the check */
+	int64_t clock_offset_us;    /* camera minus recorder, when clock_known */
 	int64_t healthy_since_us;   /* -1: none (latest only) */
 	uint8_t *plane;
 	size_t plane_len;
@@ -420,6 +422,25 @@ typedef int (*catalog_inspection_fn)(const struct catalog_inspection *r, void *c
  * first, without blobs. */
 int catalog_inspections_each(struct catalog *cat, const char *camera, int64_t from_us,
 			     int64_t to_us, catalog_inspection_fn fn, void *ctx);
+
+/* A camera's checks over a span, for the weekly record. */
+struct catalog_inspection_summary {
+	int64_t checks; /* checks in the span */
+	int64_t failed; /* of them, those whose state is not ok */
+	/* the span's latest check (latest.checked_us -1: none), without blobs */
+	struct catalog_inspection latest;
+	/* the newest thumbnail of the span (malloc'd, NULL: none), and the
+	 * check it was taken at; release with catalog_inspection_summary_release */
+	uint8_t *thumbnail;
+	size_t thumbnail_len;
+	int64_t thumbnail_us;
+};
+/* Summarises the checks of camera in [from_us, to_us); the thumbnail only
+ * when want_thumbnail.  0 or a negative errno. */
+int catalog_inspection_summary(struct catalog *cat, const char *camera, int64_t from_us,
+			       int64_t to_us, bool want_thumbnail,
+			       struct catalog_inspection_summary *out);
+void catalog_inspection_summary_release(struct catalog_inspection_summary *s);
 /* Removes checks of camera older than before_us; returns how many, or a
  * negative errno. */
 int catalog_inspections_prune(struct catalog *cat, const char *camera, int64_t before_us);

@@ -72,8 +72,8 @@ int catalog_inspection_add(struct catalog *cat, const struct catalog_inspection 
 		return ret;
 	sqlite3_stmt *s = db_stmt(
 		cat->db, "INSERT INTO inspection (camera, checked_us, frame_us, state, reason, "
-			 "mean, spread, detail_ratio, match, changed_blocks, thumbnail) VALUES "
-			 "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+			 "mean, spread, detail_ratio, match, changed_blocks, clock_offset_us, "
+			 "thumbnail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
 	db_bind_text(s, 1, r->camera);
 	db_bind_int64(s, 2, r->checked_us);
 	db_bind_opt_int64(s, 3, r->frame_us);
@@ -84,7 +84,11 @@ int catalog_inspection_add(struct catalog *cat, const struct catalog_inspection 
 	bind_opt_double(s, 8, r->detail_ratio, r->detail_ratio >= 0);
 	bind_opt_double(s, 9, r->match, r->match >= -1 && r->detail_ratio >= 0);
 	db_bind_opt_int64(s, 10, r->changed_blocks);
-	bind_blob(s, 11, keep_thumbnail ? r->thumbnail : NULL, r->thumbnail_len);
+	if (s && r->clock_known)
+		sqlite3_bind_int64(s, 11, r->clock_offset_us);
+	else if (s)
+		sqlite3_bind_null(s, 11);
+	bind_blob(s, 12, keep_thumbnail ? r->thumbnail : NULL, r->thumbnail_len);
 	if ((ret = db_run(cat->db, s, "add inspection")) < 0)
 		goto out;
 	s = db_stmt(cat->db, "INSERT OR REPLACE INTO inspection_latest (camera, checked_us, "
@@ -141,20 +145,34 @@ struct inspection_walk {
 	void *ctx;
 };
 
+/* The columns of INSPECTION_COLUMNS into *r (no blobs). */
+#define INSPECTION_COLUMNS                                                                         \
+	"camera, checked_us, frame_us, state, reason, mean, spread, detail_ratio, match, "         \
+	"changed_blocks, clock_offset_us"
+
+static void read_check(sqlite3_stmt *row, struct catalog_inspection *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->healthy_since_us = -1;
+	db_column_text(row, 0, r->camera, sizeof(r->camera));
+	r->checked_us = sqlite3_column_int64(row, 1);
+	r->frame_us = db_column_or(row, 2, -1);
+	db_column_text(row, 3, r->state, sizeof(r->state));
+	db_column_text(row, 4, r->reason, sizeof(r->reason));
+	r->mean = column_double_or(row, 5, -1);
+	r->spread = column_double_or(row, 6, -1);
+	r->detail_ratio = column_double_or(row, 7, -1);
+	r->match = column_double_or(row, 8, -1);
+	r->changed_blocks = (int)db_column_or(row, 9, -1);
+	r->clock_known = sqlite3_column_type(row, 10) != SQLITE_NULL;
+	r->clock_offset_us = r->clock_known ? sqlite3_column_int64(row, 10) : 0;
+}
+
 static int inspection_row(sqlite3_stmt *row, void *ctx)
 {
 	struct inspection_walk *w = ctx;
-	struct catalog_inspection r = { .healthy_since_us = -1 };
-	db_column_text(row, 0, r.camera, sizeof(r.camera));
-	r.checked_us = sqlite3_column_int64(row, 1);
-	r.frame_us = db_column_or(row, 2, -1);
-	db_column_text(row, 3, r.state, sizeof(r.state));
-	db_column_text(row, 4, r.reason, sizeof(r.reason));
-	r.mean = column_double_or(row, 5, -1);
-	r.spread = column_double_or(row, 6, -1);
-	r.detail_ratio = column_double_or(row, 7, -1);
-	r.match = column_double_or(row, 8, -1);
-	r.changed_blocks = (int)db_column_or(row, 9, -1);
+	struct catalog_inspection r;
+	read_check(row, &r);
 	return w->fn(&r, w->ctx);
 }
 
@@ -162,15 +180,98 @@ int catalog_inspections_each(struct catalog *cat, const char *camera, int64_t fr
 			     int64_t to_us, catalog_inspection_fn fn, void *ctx)
 {
 	struct inspection_walk w = { fn, ctx };
-	sqlite3_stmt *s = db_stmt(
-		cat->db, "SELECT camera, checked_us, frame_us, state, reason, mean, spread, "
-			 "detail_ratio, match, changed_blocks FROM inspection "
-			 "WHERE (?1 IS NULL OR camera = ?1) AND checked_us >= ?2 "
-			 "AND (?3 = 0 OR checked_us < ?3) ORDER BY camera, checked_us");
+	sqlite3_stmt *s =
+		db_stmt(cat->db, "SELECT " INSPECTION_COLUMNS " FROM inspection "
+				 "WHERE (?1 IS NULL OR camera = ?1) AND checked_us >= ?2 "
+				 "AND (?3 = 0 OR checked_us < ?3) ORDER BY camera, checked_us");
 	db_bind_text(s, 1, camera);
 	db_bind_int64(s, 2, from_us);
 	db_bind_int64(s, 3, to_us);
 	return db_each(cat->db, s, "list inspections", inspection_row, &w);
+}
+
+static int read_counts(sqlite3_stmt *row, void *ctx)
+{
+	struct catalog_inspection_summary *o = ctx;
+	o->checks = sqlite3_column_int64(row, 0);
+	o->failed = db_column_or(row, 1, 0);
+	return 0;
+}
+
+static int read_latest_check(sqlite3_stmt *row, void *ctx)
+{
+	read_check(row, ctx);
+	return 0;
+}
+
+static int read_thumbnail(sqlite3_stmt *row, void *ctx)
+{
+	struct catalog_inspection_summary *o = ctx;
+	o->thumbnail_us = sqlite3_column_int64(row, 0);
+	return column_blob(row, 1, &o->thumbnail, &o->thumbnail_len);
+}
+
+void catalog_inspection_summary_release(struct catalog_inspection_summary *s)
+{
+	free(s->thumbnail);
+	s->thumbnail = NULL;
+	s->thumbnail_len = 0;
+}
+
+/*
+ * Three reads: the counts, the latest row, and the newest thumbnail, which
+ * is the latest check's own (inspection_latest) when that check falls in
+ * the span, else the newest a row of the span kept (rows keep theirs only
+ * where the state changed).
+ */
+int catalog_inspection_summary(struct catalog *cat, const char *camera, int64_t from_us,
+			       int64_t to_us, bool want_thumbnail,
+			       struct catalog_inspection_summary *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->latest.checked_us = -1;
+	out->thumbnail_us = -1;
+	int ret = db_begin_read(cat->db);
+	if (ret < 0)
+		return ret;
+	sqlite3_stmt *s =
+		db_stmt(cat->db, "SELECT count(*), sum(state != 'ok') FROM inspection "
+				 "WHERE camera = ?1 AND checked_us >= ?2 AND checked_us < ?3");
+	db_bind_text(s, 1, camera);
+	db_bind_int64(s, 2, from_us);
+	db_bind_int64(s, 3, to_us);
+	if ((ret = db_one(cat->db, s, "count inspections", read_counts, out)) < 0)
+		goto out;
+	if (out->checks == 0)
+		goto out;
+	s = db_stmt(cat->db, "SELECT " INSPECTION_COLUMNS " FROM inspection WHERE camera = ?1 "
+			     "AND checked_us >= ?2 AND checked_us < ?3 "
+			     "ORDER BY checked_us DESC, id DESC LIMIT 1");
+	db_bind_text(s, 1, camera);
+	db_bind_int64(s, 2, from_us);
+	db_bind_int64(s, 3, to_us);
+	if ((ret = db_one(cat->db, s, "get the span's latest inspection", read_latest_check,
+			  &out->latest)) < 0)
+		goto out;
+	if (!want_thumbnail)
+		goto out;
+	s = db_stmt(cat->db, "SELECT checked_us, thumbnail FROM inspection_latest "
+			     "WHERE camera = ?1 AND checked_us >= ?2 AND checked_us < ?3 "
+			     "AND thumbnail IS NOT NULL "
+			     "UNION ALL SELECT checked_us, thumbnail FROM inspection "
+			     "WHERE camera = ?1 AND checked_us >= ?2 AND checked_us < ?3 "
+			     "AND thumbnail IS NOT NULL ORDER BY 1 DESC LIMIT 1");
+	db_bind_text(s, 1, camera);
+	db_bind_int64(s, 2, from_us);
+	db_bind_int64(s, 3, to_us);
+	ret = db_one(cat->db, s, "get the span's newest thumbnail", read_thumbnail, out);
+	if (ret == -ENOENT)
+		ret = 0;
+out:
+	ret = db_end(cat->db, ret);
+	if (ret < 0)
+		catalog_inspection_summary_release(out);
+	return ret;
 }
 
 int catalog_inspections_prune(struct catalog *cat, const char *camera, int64_t before_us)

@@ -132,6 +132,7 @@ struct wiring {
 	struct ingest *ing;
 	struct health_publisher *pub;
 	struct retention *retention;
+	struct inspector *inspector;
 };
 
 /* retention -> ingest: the on_full = protect-retention policy */
@@ -278,6 +279,22 @@ static int picture_status(void *ctx, size_t i, struct health_camera_picture *out
 	return 0;
 }
 
+/* ingest -> health and inspection: the camera's clock offset goes to health
+ * (the clock fault) and to the inspector (stored with each check, for the
+ * weekly record).  Both are set before ingest starts and outlive it. */
+static void camera_state_changed(void *ctx, const char *camera)
+{
+	struct wiring *w = ctx;
+	health_publisher_notify(w->pub, camera);
+}
+
+static void clock_offset(void *ctx, const char *camera, double offset_s)
+{
+	struct wiring *w = ctx;
+	health_publisher_clock_offset(w->pub, camera, offset_s);
+	inspector_set_clock_offset(w->inspector, camera, offset_s);
+}
+
 /* Everything a running recorder holds. */
 struct recorder {
 	struct config *cfg;
@@ -387,16 +404,24 @@ static int recorder_start(struct recorder *r)
 		log_warnx("out of memory");
 		return -1;
 	}
-	/* ingest -> health through a callback: ingest never includes health */
-	struct ingest_callbacks icb = { .state_changed = health_publisher_notify,
-					.clock_offset = health_publisher_clock_offset,
-					.ctx = r->pub };
+	r->wiring.pub = r->pub;
+	struct inspect_callbacks incb = { .changed = health_publisher_notify, .ctx = r->pub };
+	if (!(r->inspector = inspector_new(cfg, r->cat, &incb))) {
+		log_warnx("out of memory");
+		return -1;
+	}
+	r->wiring.inspector = r->inspector;
+	health_publisher_set_picture(r->pub, picture_status, r->inspector);
+	/* ingest -> health and inspection through callbacks: ingest includes
+	 * neither */
+	struct ingest_callbacks icb = { .state_changed = camera_state_changed,
+					.clock_offset = clock_offset,
+					.ctx = &r->wiring };
 	if (!(r->ing = ingest_new(cfg, r->cat, &icb))) {
 		log_warnx("out of memory");
 		return -1;
 	}
 	r->wiring.ing = r->ing;
-	r->wiring.pub = r->pub;
 	struct retention_callbacks rcb = { .storage_blocked = storage_blocked,
 					   .changed = retention_changed,
 					   .ctx = &r->wiring };
@@ -405,12 +430,6 @@ static int recorder_start(struct recorder *r)
 		return -1;
 	}
 	r->wiring.retention = r->sweeper;
-	struct inspect_callbacks incb = { .changed = health_publisher_notify, .ctx = r->pub };
-	if (!(r->inspector = inspector_new(cfg, r->cat, &incb))) {
-		log_warnx("out of memory");
-		return -1;
-	}
-	health_publisher_set_picture(r->pub, picture_status, r->inspector);
 	recorder_metrics_setup(r);
 	/* the sweeper first: it finishes half-done deletions and may block
 	 * writing before the first byte */
@@ -458,8 +477,9 @@ static void recorder_release(struct recorder *r)
 	health_metrics_free(&r->health_metrics);
 	metrics_free(&r->metrics);
 	retention_free(&r->sweeper);
+	ingest_free(&r->ing); /* before the publisher and the inspector: its callbacks
+			       * point there */
 	inspector_free(&r->inspector);
-	ingest_free(&r->ing); /* before the publisher: its callback points there */
 	health_publisher_free(&r->pub);
 	catalog_close(&r->cat);
 	if (r->lock_fd >= 0)

@@ -24,7 +24,8 @@
  *
  * Thread safety: the analysis and decode functions are pure or own all
  * they touch; inspector_* functions are called from one thread, except
- * inspector_status, which any thread may call.
+ * inspector_status and inspector_set_clock_offset, which any thread may
+ * call.
  */
 #ifndef VIGIL_INSPECT_INSPECT_H
 #define VIGIL_INSPECT_INSPECT_H
@@ -155,8 +156,9 @@ struct inspect_result {
 	int64_t frame_us; /* wall time of the keyframe inspected, -1: none */
 	char reason[160]; /* why the state (a fault, or why unknown) */
 	struct inspect_measures m;
-	bool reference; /* the camera has a reference picture */
-	uint8_t *jpeg;	/* the thumbnail, malloc'd (NULL: none) */
+	bool reference;	       /* the camera has a reference picture */
+	double clock_offset_s; /* the camera's clock minus the recorder's; NAN: unknown */
+	uint8_t *jpeg;	       /* the thumbnail, malloc'd (NULL: none) */
 	size_t jpeg_len;
 };
 void inspect_result_release(struct inspect_result *r);
@@ -172,6 +174,12 @@ void inspect_result_release(struct inspect_result *r);
  */
 int inspect_camera(const struct config *cfg, struct catalog *cat, const struct camera_config *cam,
 		   int64_t now_us, struct inspect_result *r);
+/* The same, storing with the check the camera's clock offset as last
+ * measured (seconds, camera minus recorder; NAN: unknown), which
+ * inspect_camera passes as unknown. */
+int inspect_camera_clock(const struct config *cfg, struct catalog *cat,
+			 const struct camera_config *cam, int64_t now_us, double clock_offset_s,
+			 struct inspect_result *r);
 
 /*
  * Takes the camera's newest keyframe as its reference picture (an operator
@@ -208,6 +216,12 @@ int inspector_start(struct inspector *in);
 /* Stops the thread, waiting for a check in progress. */
 void inspector_stop(struct inspector *in);
 void inspector_free(struct inspector **in);
+/* The latest clock offset of camera (its id), in seconds, camera minus
+ * recorder (NAN: no longer known), stored with its next checks; an offset
+ * not renewed for INSPECT_CLOCK_STALE_S is stored as unknown.  Any thread
+ * (ingest's workers call it); never blocks for long. */
+#define INSPECT_CLOCK_STALE_S 60
+void inspector_set_clock_offset(struct inspector *in, const char *camera, double offset_s);
 /* The latest picture state of camera i (config order); -ENOENT past the
  * end.  Any thread. */
 int inspector_status(struct inspector *in, size_t i, struct inspect_status *out);

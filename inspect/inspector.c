@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +128,10 @@ static int store(struct catalog *cat, const struct inspect_result *r,
 		.detail_ratio = r->m.detail_ratio,
 		.match = r->m.match,
 		.changed_blocks = r->m.changed_blocks,
+		.clock_known = isfinite(r->clock_offset_s),
+		.clock_offset_us = isfinite(r->clock_offset_s)
+					   ? (int64_t)llround(r->clock_offset_s * USEC_PER_SEC)
+					   : 0,
 		.healthy_since_us = healthy_since,
 		.plane = (uint8_t *)plane,
 		.plane_len = plane ? INSPECT_PLANE_BYTES : 0,
@@ -144,6 +149,13 @@ static int store(struct catalog *cat, const struct inspect_result *r,
 int inspect_camera(const struct config *cfg, struct catalog *cat, const struct camera_config *cam,
 		   int64_t now_us, struct inspect_result *r)
 {
+	return inspect_camera_clock(cfg, cat, cam, now_us, NAN, r);
+}
+
+int inspect_camera_clock(const struct config *cfg, struct catalog *cat,
+			 const struct camera_config *cam, int64_t now_us, double clock_offset_s,
+			 struct inspect_result *r)
+{
 	struct catalog_inspection latest;
 	struct inspect_picture pic = { .jpeg = NULL };
 	struct inspect_thresholds th;
@@ -159,6 +171,7 @@ int inspect_camera(const struct config *cfg, struct catalog *cat, const struct c
 	r->frame_us = -1;
 	r->m.detail_ratio = r->m.match = -1;
 	r->m.changed_blocks = -1;
+	r->clock_offset_s = clock_offset_s;
 	inspect_thresholds_camera(cam, &th);
 
 	ret = catalog_inspection_latest(cat, cam->id, &latest);
@@ -282,6 +295,10 @@ struct inspector {
 	pthread_cond_t wake;
 	bool stop;
 	struct inspect_status *status; /* per camera, under lock */
+	/* per camera, under lock: the latest clock offset and when (mono) it
+	 * came, -1: never */
+	double *clock_s;
+	int64_t *clock_mono;
 	size_t n;
 };
 
@@ -297,12 +314,20 @@ struct inspector *inspector_new(const struct config *cfg, struct catalog *cat,
 		in->cb = *cb;
 	in->n = cfg->ncameras;
 	in->status = calloc(in->n ? in->n : 1, sizeof(*in->status));
-	if (!in->status) {
+	in->clock_s = calloc(in->n ? in->n : 1, sizeof(*in->clock_s));
+	in->clock_mono = calloc(in->n ? in->n : 1, sizeof(*in->clock_mono));
+	if (!in->status || !in->clock_s || !in->clock_mono) {
+		free(in->status);
+		free(in->clock_s);
+		free(in->clock_mono);
 		free(in);
 		return NULL;
 	}
-	for (size_t i = 0; i < in->n; i++)
+	for (size_t i = 0; i < in->n; i++) {
 		in->status[i].checked_us = -1;
+		in->clock_s[i] = NAN;
+		in->clock_mono[i] = -1;
+	}
 	pthread_mutex_init(&in->lock, NULL);
 	pthread_cond_init(&in->wake, NULL);
 	return in;
@@ -340,10 +365,16 @@ static void check_all(struct inspector *in)
 			continue;
 		pthread_mutex_lock(&in->lock);
 		bool stop = in->stop;
+		/* a camera that stopped sending sender reports has no
+		 * known offset, rather than the last one forever */
+		double clock = in->clock_s[i];
+		if (in->clock_mono[i] < 0 ||
+		    clock_mono_us() - in->clock_mono[i] > INSPECT_CLOCK_STALE_S * USEC_PER_SEC)
+			clock = NAN;
 		pthread_mutex_unlock(&in->lock);
 		if (stop)
 			return;
-		int ret = inspect_camera(in->cfg, in->cat, cam, clock_wall_us(), &r);
+		int ret = inspect_camera_clock(in->cfg, in->cat, cam, clock_wall_us(), clock, &r);
 		if (ret < 0) {
 			log_warnx("camera '%s': inspection: %s", cam->id, db_errmsg(ret));
 			continue;
@@ -424,8 +455,25 @@ void inspector_free(struct inspector **pin)
 	pthread_mutex_destroy(&in->lock);
 	pthread_cond_destroy(&in->wake);
 	free(in->status);
+	free(in->clock_s);
+	free(in->clock_mono);
 	free(in);
 	*pin = NULL;
+}
+
+void inspector_set_clock_offset(struct inspector *in, const char *camera, double offset_s)
+{
+	if (!in)
+		return;
+	for (size_t i = 0; i < in->n; i++) {
+		if (strcmp(in->cfg->cameras[i].id, camera) != 0)
+			continue;
+		pthread_mutex_lock(&in->lock);
+		in->clock_s[i] = offset_s;
+		in->clock_mono[i] = isfinite(offset_s) ? clock_mono_us() : -1;
+		pthread_mutex_unlock(&in->lock);
+		return;
+	}
 }
 
 int inspector_status(struct inspector *in, size_t i, struct inspect_status *out)

@@ -4,8 +4,12 @@
  * the continuity report) and the gaps the recorder logged; the tickets of
  * the recorder opened and closed in the week; the disk and forecast as the
  * recorder last reported them (or, without a report, the storage as it is
- * now).  Computed into a struct; written as text, JSON or a printable HTML
- * page with a line to sign.
+ * now); per camera its picture inspection over the week (the latest
+ * check's state, how many checks failed, the camera's clock offset and the
+ * newest thumbnail); and, from the ticket database, every recorder the
+ * checker has seen, by site.  Computed into a struct; written as text, JSON
+ * or a printable HTML page with a line to sign.  The page stays one
+ * self-contained file: the thumbnails are inline data: images.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -20,6 +24,7 @@
 #include "util/clock.h"
 #include "util/jread.h"
 #include "util/json.h"
+#include "util/redact.h"
 #include "util/timefmt.h"
 #include "util/banned.h"
 
@@ -65,6 +70,7 @@ static int camera_add(struct build *b, const char *camera, int64_t created_us)
 	snprintf(c->camera, sizeof(c->camera), "%s", camera);
 	c->site = cc && cc->site ? cc->site : "";
 	c->location = cc && cc->location ? cc->location : "";
+	c->checked_us = c->thumbnail_us = -1;
 	b->created[rep->ncameras++] = created_us;
 	return 0;
 }
@@ -82,6 +88,32 @@ static int add_gap(const struct catalog_gap *g, void *ctx)
 		return -ENOMEM;
 	c->gaps = p;
 	p[c->ngaps++] = (struct inspection_gap){ g->start_us, g->end_us, g->reason };
+	return 0;
+}
+
+/* The camera's picture inspection over the week. */
+static int measure_picture(struct catalog *cat, const struct inspection_report *rep,
+			   struct inspection_camera *c)
+{
+	struct catalog_inspection_summary sum;
+	int ret = catalog_inspection_summary(cat, c->camera, rep->from_us, rep->to_us, true, &sum);
+	if (ret < 0)
+		return ret;
+	c->checks = sum.checks;
+	c->failed = sum.failed;
+	c->checked_us = sum.latest.checked_us;
+	if (c->checked_us >= 0) {
+		snprintf(c->picture, sizeof(c->picture), "%s", sum.latest.state);
+		snprintf(c->picture_reason, sizeof(c->picture_reason), "%s", sum.latest.reason);
+		c->clock_known = sum.latest.clock_known;
+		c->clock_offset_s = (double)sum.latest.clock_offset_us / USEC_PER_SEC;
+	} else {
+		snprintf(c->picture, sizeof(c->picture), "unknown");
+		snprintf(c->picture_reason, sizeof(c->picture_reason), "no check in the week");
+	}
+	c->thumbnail = sum.thumbnail;
+	c->thumbnail_len = sum.thumbnail_len;
+	c->thumbnail_us = sum.thumbnail_us;
 	return 0;
 }
 
@@ -107,7 +139,10 @@ static int measure_camera(struct catalog *cat, const struct inspection_report *r
 	struct catalog_filter g = { .camera = c->camera,
 				    .from_us = rep->from_us,
 				    .to_us = rep->to_us };
-	return catalog_gaps_each(cat, &g, add_gap, c);
+	int ret = catalog_gaps_each(cat, &g, add_gap, c);
+	if (ret < 0)
+		return ret;
+	return measure_picture(cat, rep, c);
 }
 
 static int count_camera(const struct ticket *v, size_t n, const char *camera)
@@ -147,6 +182,77 @@ static int read_tickets(struct ticket_db *db, const struct config *cfg,
 		cam->closed = count_camera(rep->closed, rep->nclosed, cam->camera);
 	}
 	return 0;
+}
+
+/* ---- the fleet ------------------------------------------------------------ */
+
+struct fleet_build {
+	struct inspection_report *rep;
+	size_t site_cap, rec_cap; /* of the fleet, and of its last site's recorders */
+};
+
+static int count_down(const struct ticket_recorder_camera *c, void *ctx)
+{
+	int *down = ctx;
+	/* degraded still records; a camera never heard of is not counted */
+	if (c->state[0] && strcmp(c->state, "recording") != 0 && strcmp(c->state, "degraded") != 0)
+		(*down)++;
+	return 0;
+}
+
+static int add_recorder(const struct ticket_recorder *r, void *ctx)
+{
+	struct fleet_build *b = ctx;
+	struct inspection_report *rep = b->rep;
+	struct inspection_site *site = rep->nfleet ? &rep->fleet[rep->nfleet - 1] : NULL;
+	/* recorders_each comes by site, so a site is one run */
+	if (!site || strcmp(site->site, r->site) != 0) {
+		if (array_reserve(&rep->fleet, &b->site_cap, rep->nfleet + 1, sizeof(*rep->fleet)) <
+		    0)
+			return -ENOMEM;
+		site = &rep->fleet[rep->nfleet++];
+		memset(site, 0, sizeof(*site));
+		snprintf(site->site, sizeof(site->site), "%s", r->site);
+		b->rec_cap = 0;
+	}
+	if (array_reserve(&site->recorders, &b->rec_cap, site->nrecorders + 1,
+			  sizeof(*site->recorders)) < 0)
+		return -ENOMEM;
+	struct inspection_recorder *e = &site->recorders[site->nrecorders++];
+	memset(e, 0, sizeof(*e));
+	snprintf(e->id, sizeof(e->id), "%s", r->recorder);
+	snprintf(e->state, sizeof(e->state), "%s", r->state);
+	snprintf(e->console_url, sizeof(e->console_url), "%s", r->console_url);
+	e->last_seen_us = r->last_seen_us;
+	e->cameras = r->ncameras;
+	/* callbacks of one each must not nest in another: counted after */
+	return 0;
+}
+
+static int count_cameras_down(struct ticket_db *db, struct inspection_report *rep)
+{
+	for (size_t i = 0; i < rep->nfleet; i++) {
+		struct inspection_site *site = &rep->fleet[i];
+		for (size_t k = 0; k < site->nrecorders; k++) {
+			struct inspection_recorder *e = &site->recorders[k];
+			int ret = ticket_db_recorder_cameras_each(db, e->id, count_down,
+								  &e->cameras_down);
+			if (ret < 0)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+/* Every recorder the checker has seen, grouped by site. */
+static int read_fleet(struct ticket_db *db, struct inspection_report *rep)
+{
+	struct fleet_build b = { .rep = rep };
+	int ret = ticket_db_recorders_each(db, add_recorder, &b);
+	if (ret == 0)
+		ret = count_cameras_down(db, rep);
+	rep->fleet_known = ret == 0;
+	return ret;
 }
 
 /* The disk and forecast of the recorder's last health message. */
@@ -254,6 +360,9 @@ int inspection_report_compute(const struct config *cfg, struct catalog *cat, con
 	if (db && (ret = read_tickets(db, cfg, rep)) < 0)
 		snprintf(err, errlen, "cannot read '%s': %s", cfg->checker_database,
 			 db_errmsg(ret));
+	if (db && ret == 0 && (ret = read_fleet(db, rep)) < 0)
+		snprintf(err, errlen, "cannot read the recorders of '%s': %s",
+			 cfg->checker_database, db_errmsg(ret));
 	if (ret == 0) {
 		recorder_reported(db, cfg->recorder_id, rep);
 		if (!rep->reported)
@@ -268,9 +377,17 @@ out:
 
 void inspection_report_release(struct inspection_report *rep)
 {
-	for (size_t i = 0; i < rep->ncameras; i++)
+	for (size_t i = 0; i < rep->ncameras; i++) {
 		free(rep->cameras[i].gaps);
+		free(rep->cameras[i].thumbnail);
+	}
 	free(rep->cameras);
+	for (size_t i = 0; i < rep->nfleet; i++)
+		free(rep->fleet[i].recorders);
+	free(rep->fleet);
+	rep->fleet = NULL;
+	rep->nfleet = 0;
+	rep->fleet_known = false;
 	free(rep->opened);
 	free(rep->closed);
 	rep->cameras = NULL;
@@ -345,6 +462,51 @@ static void text_camera(const struct inspection_report *rep, const struct inspec
 	}
 }
 
+/* "+0.021 s", or "-" when unknown */
+static void clock_text(const struct inspection_camera *c, char *out, size_t size)
+{
+	if (c->clock_known)
+		snprintf(out, size, "%+.3f s", c->clock_offset_s);
+	else
+		snprintf(out, size, "-");
+}
+
+/* One line per camera: its picture and its clock. */
+static void text_pictures(const struct inspection_report *rep, FILE *out)
+{
+	fprintf(out, "%-16s %-8s %-19s %7s %7s %10s  %s\n", "CAMERA", "PICTURE", "CHECKED",
+		"CHECKS", "FAILED", "CLOCK", "REASON");
+	for (size_t i = 0; i < rep->ncameras; i++) {
+		const struct inspection_camera *c = &rep->cameras[i];
+		char at[40], clock[32];
+		local_sec(c->checked_us, at, sizeof(at));
+		clock_text(c, clock, sizeof(clock));
+		fprintf(out, "%-16s %-8s %-19s %7" PRId64 " %7" PRId64 " %10s  %s\n", c->camera,
+			c->picture, at, c->checks, c->failed, clock,
+			strcmp(c->picture, "ok") != 0 ? c->picture_reason : "");
+	}
+}
+
+static void text_fleet(const struct inspection_report *rep, FILE *out)
+{
+	if (!rep->fleet_known)
+		return;
+	fprintf(out, "recorders seen by the checker, by site:%s\n", rep->nfleet ? "" : " none");
+	for (size_t i = 0; i < rep->nfleet; i++) {
+		const struct inspection_site *site = &rep->fleet[i];
+		fprintf(out, "  site %s\n", site->site[0] ? site->site : "(none)");
+		for (size_t k = 0; k < site->nrecorders; k++) {
+			const struct inspection_recorder *e = &site->recorders[k];
+			char seen[40];
+			page_local_min(e->last_seen_us, seen, sizeof(seen));
+			fprintf(out,
+				"    %-16s %-12s last seen %s  cameras %d, %d not recording%s%s\n",
+				e->id, e->state[0] ? e->state : "unknown", seen, e->cameras,
+				e->cameras_down, e->console_url[0] ? "  " : "", e->console_url);
+		}
+	}
+}
+
 static void text_tickets(const struct inspection_report *rep, FILE *out)
 {
 	fprintf(out, "tickets opened: %zu, closed: %zu\n", rep->nopened, rep->nclosed);
@@ -378,7 +540,9 @@ static void inspection_text(const struct inspection_report *rep, FILE *out)
 		"OPENED", "CLOSED", "LOCATION");
 	for (size_t i = 0; i < rep->ncameras; i++)
 		text_camera(rep, &rep->cameras[i], out);
+	text_pictures(rep, out);
 	text_tickets(rep, out);
+	text_fleet(rep, out);
 }
 
 static void json_null_unless(struct json_writer *w, const char *key, bool known, int64_t v)
@@ -440,7 +604,54 @@ static void json_camera(struct json_writer *w, const struct inspection_report *r
 	jw_end_array(w);
 	jw_kv_int(w, "tickets_opened", c->opened);
 	jw_kv_int(w, "tickets_closed", c->closed);
+	jw_key(w, "picture");
+	jw_begin_object(w);
+	jw_kv_string(w, "state", c->picture);
+	page_json_time_or_null(w, "checked", c->checked_us);
+	jw_kv_string(w, "reason", c->picture_reason);
+	jw_kv_int(w, "checks", c->checks);
+	jw_kv_int(w, "failed", c->failed);
 	jw_end_object(w);
+	if (c->clock_known) {
+		jw_kv_double(w, "clock_offset_s", c->clock_offset_s, 3);
+	} else {
+		jw_key(w, "clock_offset_s");
+		jw_null(w);
+	}
+	/* the picture itself only in the HTML: the JSON stays small */
+	jw_kv_bool(w, "has_thumbnail", c->thumbnail != NULL);
+	jw_end_object(w);
+}
+
+static void json_fleet(struct json_writer *w, const struct inspection_report *rep)
+{
+	jw_key(w, "fleet");
+	if (!rep->fleet_known) {
+		jw_null(w);
+		return;
+	}
+	jw_begin_array(w);
+	for (size_t i = 0; i < rep->nfleet; i++) {
+		const struct inspection_site *site = &rep->fleet[i];
+		jw_begin_object(w);
+		jw_kv_string(w, "site", site->site);
+		jw_key(w, "recorders");
+		jw_begin_array(w);
+		for (size_t k = 0; k < site->nrecorders; k++) {
+			const struct inspection_recorder *e = &site->recorders[k];
+			jw_begin_object(w);
+			jw_kv_string(w, "id", e->id);
+			jw_kv_string(w, "state", e->state[0] ? e->state : "unknown");
+			page_json_time_or_null(w, "last_seen", e->last_seen_us);
+			jw_kv_int(w, "cameras", e->cameras);
+			jw_kv_int(w, "cameras_down", e->cameras_down);
+			jw_kv_string(w, "console_url", e->console_url);
+			jw_end_object(w);
+		}
+		jw_end_array(w);
+		jw_end_object(w);
+	}
+	jw_end_array(w);
 }
 
 static void inspection_json(const struct inspection_report *rep, FILE *out)
@@ -471,6 +682,7 @@ static void inspection_json(const struct inspection_report *rep, FILE *out)
 		ticket_json(&w, &rep->closed[i], rep->generated_us);
 	jw_end_array(&w);
 	jw_end_object(&w);
+	json_fleet(&w, rep);
 	jw_end_object(&w);
 	jw_finish(&w);
 }
@@ -538,6 +750,121 @@ static void html_camera(const struct inspection_report *rep, const struct inspec
 		c->closed);
 }
 
+/* The thumbnail as an inline image: the page stays one file to mail and
+ * archive, and the console's report CSP allows img-src data:. */
+static void html_thumbnail(const struct inspection_camera *c, FILE *out)
+{
+	if (!c->thumbnail) {
+		page_printf(out, "<span class=\"na\">%s</span>", page_tr("no picture"));
+		return;
+	}
+	size_t size = (c->thumbnail_len + 2) / 3 * 4 + 1;
+	char *b64 = malloc(size);
+	if (!b64 || base64_encode(c->thumbnail, c->thumbnail_len, b64, size) < 0) {
+		free(b64);
+		page_printf(out, "<span class=\"na\">%s</span>", page_tr("no picture"));
+		return;
+	}
+	char at[40], alt[200];
+	local_sec(c->thumbnail_us, at, sizeof(at));
+	page_snprintf(alt, sizeof(alt), "%s at %s", c->camera, at);
+	fputs("<img class=\"thumb\" width=\"160\" alt=\"", out);
+	page_html_text(out, alt);
+	fprintf(out, "\" src=\"data:image/jpeg;base64,%s\">", b64);
+	free(b64);
+}
+
+static bool picture_fault(const char *state)
+{
+	return strcmp(state, "ok") != 0 && strcmp(state, "unknown") != 0;
+}
+
+/* Per camera: the latest check's verdict, the week's checks, the clock and
+ * the newest picture. */
+static void html_pictures(const struct inspection_report *rep, FILE *out)
+{
+	page_printf(out,
+		    "<h2>%s</h2>\n<table><tr><th>%s</th><th>%s</th><th>%s</th>"
+		    "<th class=\"num\">%s</th><th class=\"num\">%s</th>"
+		    "<th class=\"num\">%s</th><th>%s</th></tr>\n",
+		    page_tr("Picture and clock"), page_tr("camera"), page_tr("picture"),
+		    page_tr("last check"), page_tr("checks"), page_tr("failed checks"),
+		    page_tr("clock offset"), page_tr("latest picture"));
+	for (size_t i = 0; i < rep->ncameras; i++) {
+		const struct inspection_camera *c = &rep->cameras[i];
+		char at[40], clock[32];
+		local_sec(c->checked_us, at, sizeof(at));
+		fputs("<tr><td>", out);
+		page_html_text(out, c->camera);
+		fputs("</td><td data-picture=\"", out);
+		page_html_text(out, c->picture);
+		fprintf(out, "\"><span class=\"%s\">",
+			picture_fault(c->picture)	? "bad"
+			: strcmp(c->picture, "ok") == 0 ? "ok"
+							: "na");
+		page_html_tr(out, c->picture);
+		fputs("</span>", out);
+		if (strcmp(c->picture, "ok") != 0 && c->picture_reason[0]) {
+			/* the inspector's own words, as the log and health say them */
+			fputs("<br><span class=\"small\">", out);
+			page_html_tr(out, c->picture_reason);
+			fputs("</span>", out);
+		}
+		fprintf(out, "</td><td>%s</td><td class=\"num\">%" PRId64 "</td>", at, c->checks);
+		fprintf(out, "<td class=\"num%s\">%" PRId64 "</td>", c->failed ? " bad" : "",
+			c->failed);
+		clock_text(c, clock, sizeof(clock));
+		if (!c->clock_known)
+			snprintf(clock, sizeof(clock), "%s", page_tr("unknown"));
+		fprintf(out, "<td class=\"num\">%s</td><td>", clock);
+		html_thumbnail(c, out);
+		fputs("</td></tr>\n", out);
+	}
+	fputs("</table>\n", out);
+}
+
+/* Every recorder the checker has seen, site by site. */
+static void html_fleet(const struct inspection_report *rep, FILE *out)
+{
+	if (!rep->fleet_known)
+		return;
+	page_printf(out, "<h2>%s</h2>\n", page_tr("Recorders seen by the checker"));
+	if (rep->nfleet == 0) {
+		page_printf(out, "<p>%s</p>\n", page_tr("none"));
+		return;
+	}
+	for (size_t i = 0; i < rep->nfleet; i++) {
+		const struct inspection_site *site = &rep->fleet[i];
+		fputs("<h3>", out);
+		page_html_tr(out, "Site ");
+		page_html_text(out, site->site[0] ? site->site : "-");
+		page_printf(out,
+			    "</h3>\n<table><tr><th>%s</th><th>%s</th><th>%s</th>"
+			    "<th class=\"num\">%s</th><th class=\"num\">%s</th><th>%s</th></tr>\n",
+			    page_tr("recorder"), page_tr("state"), page_tr("last seen"),
+			    page_tr("cameras"), page_tr("not recording"), page_tr("console"));
+		for (size_t k = 0; k < site->nrecorders; k++) {
+			const struct inspection_recorder *e = &site->recorders[k];
+			const char *state = e->state[0] ? e->state : "unknown";
+			char seen[40];
+			page_local_min(e->last_seen_us, seen, sizeof(seen));
+			fputs("<tr><td>", out);
+			page_html_text(out, e->id);
+			fprintf(out, "</td><td data-state=\"");
+			page_html_text(out, state);
+			fputs("\">", out);
+			page_html_tr(out, state);
+			fprintf(out, "</td><td>%s</td><td class=\"num\">%d</td>", seen, e->cameras);
+			fprintf(out, "<td class=\"num%s\">%d</td><td>",
+				e->cameras_down ? " bad" : "", e->cameras_down);
+			/* text, not a link: the page refers to nothing outside itself */
+			page_html_text(out, e->console_url[0] ? e->console_url : "-");
+			fputs("</td></tr>\n", out);
+		}
+		fputs("</table>\n", out);
+	}
+}
+
 /* One row per ticket: those opened in the week, then those closed in it
  * that were opened before. */
 static void html_tickets(const struct inspection_report *rep, FILE *out)
@@ -588,7 +915,9 @@ static void inspection_html(const struct inspection_report *rep, FILE *out)
 	for (size_t i = 0; i < rep->ncameras; i++)
 		html_camera(rep, &rep->cameras[i], out);
 	fprintf(out, "</table>\n");
+	html_pictures(rep, out);
 	html_tickets(rep, out);
+	html_fleet(rep, out);
 	fputs("<p class=\"small\">", out);
 	page_printf(out, "%s",
 		    page_tr("Inspected by: ____________________ &nbsp; "

@@ -179,6 +179,36 @@ static const struct message messages[] = {
 	{ "Tickets", "工单" },
 	{ "Inspected by: ____________________ &nbsp; Date: ____________",
 	  "巡检人：____________________ &nbsp; 日期：____________" },
+	/* the picture inspection of the week */
+	{ "Picture and clock", "图像与时钟" },
+	{ "picture", "图像" },
+	{ "last check", "最近检查" },
+	{ "checks", "检查次数" },
+	{ "failed checks", "异常次数" },
+	{ "clock offset", "时钟偏差" },
+	{ "latest picture", "最新画面" },
+	{ "no picture", "无画面" },
+	{ "%s at %s", "%s，%s" },
+	{ "no check in the week", "本周未检查" },
+	/* the picture's states, as the inspector names them */
+	{ "ok", "正常" },
+	{ "black", "黑屏" },
+	{ "frozen", "画面冻结" },
+	{ "covered", "遮挡" },
+	{ "blurred", "模糊" },
+	{ "moved", "视角偏移" },
+	/* the fleet */
+	{ "Recorders seen by the checker", "巡检程序所见的录像机" },
+	{ "Site ", "站点 " },
+	{ "recorder", "录像机" },
+	{ "state", "状态" },
+	{ "last seen", "最后上线" },
+	{ "cameras", "摄像机数" },
+	{ "not recording", "未在录像" },
+	{ "console", "控制台" },
+	{ "online", "在线" },
+	{ "offline", "离线" },
+	{ "unreachable", "无法连接" },
 };
 #define NMESSAGES (sizeof(messages) / sizeof(messages[0]))
 

@@ -157,6 +157,36 @@ struct inspection_camera {
 	struct inspection_gap *gaps;
 	size_t ngaps;
 	int opened, closed; /* its tickets opened and closed in the week */
+	/* its picture inspection in the week: the latest check's state
+	 * ("unknown" without a check), when (-1: no check) and why */
+	char picture[CATALOG_INSPECT_STATE_MAX];
+	int64_t checked_us;
+	char picture_reason[CATALOG_INSPECT_REASON_MAX];
+	int64_t checks, failed; /* checks in the week; failed: not ok */
+	/* the camera's clock minus the recorder's at the latest check */
+	bool clock_known;
+	double clock_offset_s;
+	/* the newest thumbnail of the week (JPEG, owned; NULL: none) and
+	 * the check it is from */
+	uint8_t *thumbnail;
+	size_t thumbnail_len;
+	int64_t thumbnail_us;
+};
+
+/* A recorder the checker has seen, as the fleet section lists it. */
+struct inspection_recorder {
+	char id[TICKET_ID_MAX];
+	char state[24]; /* "" unknown */
+	int64_t last_seen_us;
+	int cameras, cameras_down; /* down: last seen neither recording nor degraded */
+	char console_url[TICKET_URL_MAX];
+};
+
+/* One site of the fleet, its recorders by id. */
+struct inspection_site {
+	char site[TICKET_TEXT_MAX];
+	struct inspection_recorder *recorders;
+	size_t nrecorders;
 };
 
 struct inspection_report {
@@ -177,12 +207,19 @@ struct inspection_report {
 	/* why the ticket database could not be read, when it exists but could
 	 * not be opened (the report is made without tickets); "" otherwise */
 	char warning[256];
+	/* every recorder the checker has seen, by site (fleet_known: there is
+	 * a ticket database to tell) */
+	bool fleet_known;
+	struct inspection_site *fleet;
+	size_t nfleet;
 };
 
 /*
  * The weekly inspection record as of now_us: every camera's uptime and gaps
- * from the footage catalog cat, tickets opened and closed from the ticket
- * database (if there is one), and the recorder's disk and forecast.  week
+ * and its picture inspection (latest state, checks, clock offset,
+ * thumbnail) from the footage catalog cat, tickets opened and closed and
+ * the fleet the checker has seen from the ticket database (if there is
+ * one), and the recorder's disk and forecast.  week
  * is the name shown ("2026-W47"), [from_us, to_us) its span
  * (time_week_parse).  Fills *rep (release it with
  * inspection_report_release); returns 0, or a negative errno with the

@@ -18,6 +18,8 @@ CREATE TABLE inspection (
 	detail_ratio REAL,              -- edge energy against the reference; NULL: no reference
 	match REAL,                     -- edge correlation with the reference; NULL: no reference
 	changed_blocks INTEGER,         -- blocks changed since the previous check; NULL: none
+	clock_offset_us INTEGER,        -- the camera's clock minus the recorder's at the check,
+	                                -- from its RTCP sender reports; NULL: none known
 	thumbnail BLOB                  -- JPEG, kept where the state changed; NULL otherwise
 ) STRICT;
 CREATE INDEX inspection_camera ON inspection (camera, checked_us);

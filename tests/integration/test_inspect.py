@@ -6,11 +6,13 @@ on one camera among healthy ones shows in health within two check intervals
 kind, and clears when the picture comes back; the healthy camera (a static
 scene whose only motion is its clock) raises nothing."""
 import base64
+import datetime
 import json
 import os
+import re
 import time
 
-from harness import Camsim, Recorder, vigil, wait_until, workdir, write_config
+from harness import Camsim, Recorder, sqlite, vigil, wait_until, workdir, write_config
 from mqtt_harness import Broker, Checker, Subscriber, WebhookReceiver, mqtt_section, tickets
 from web_client import Serve, Session, add_user, web_section
 
@@ -22,6 +24,21 @@ DETECT_S = 2 * INTERVAL + 2.5
 FAULTS = {"cam2": ("black", "picture-black"), "cam3": ("frozen", "picture-frozen"),
           "cam4": ("covered", "picture-covered"), "cam5": ("blurred", "picture-covered"),
           "cam6": ("moved", "view-moved")}
+
+
+def this_week():
+    y, w, _ = datetime.date.today().isocalendar()
+    return "%d-W%02d" % (y, w)
+
+
+def inspection_record(config, fmt="json", *extra):
+    code, out, err = vigil("report", "inspection", "-c", config, "--week", this_week(),
+                           "--format", fmt, *extra, check=0)
+    return json.loads(out) if fmt == "json" else out
+
+
+def record_cameras(config):
+    return {c["camera"]: c for c in inspection_record(config)["cameras"]}
 
 
 def camera_health(sub, rec_id, cam):
@@ -118,6 +135,28 @@ def test_picture_faults_in_health_and_tickets_and_clear():
         assert set(["camera", "picture", "checked", "clock_offset_s", "thumbnail"]) <= set(r)
         assert base64.b64decode(r["thumbnail"])[:2] == b"\xff\xd8"  # a JPEG
 
+    # the weekly record shows each camera's latest verdict and the picture
+    # itself, inline; and the recorders the checker has seen
+    week = record_cameras(config)
+    assert week["cam2"]["picture"]["state"] == "black", week["cam2"]
+    assert week["cam2"]["picture"]["failed"] > 0 and week["cam2"]["picture"]["reason"]
+    assert week["cam2"]["picture"]["checks"] >= week["cam2"]["picture"]["failed"]
+    assert week["cam6"]["picture"]["state"] == "moved", week["cam6"]
+    assert week["cam1"]["picture"]["state"] == "ok", week["cam1"]
+    assert all(c["has_thumbnail"] for c in week.values()), week
+    assert "thumbnail" not in week["cam2"]
+    fleet = inspection_record(config)["fleet"]
+    assert [s["site"] for s in fleet] == [""], fleet
+    (r,) = fleet[0]["recorders"]
+    assert r["id"] == rec_id and r["state"] == "online" and r["console_url"] == console, r
+    assert r["cameras"] == 6 and r["cameras_down"] == 0 and r["last_seen"], r
+    html = inspection_record(config, "html", "--lang", "zh-CN")
+    assert html.count('src="data:image/jpeg;base64,/9j/') == 6, html[:2000]
+    assert "图像与时钟" in html and "黑屏" in html and "巡检程序所见的录像机" in html
+    assert 'src="http' not in html and "href=" not in html
+    text = inspection_record(config, "text")
+    assert [l for l in text.splitlines() if l.startswith("cam2 ") and " black " in l], text
+
     # the pictures come back: health clears, tickets resolve
     t1 = time.time()
     for cam in FAULTS:
@@ -131,6 +170,11 @@ def test_picture_faults_in_health_and_tickets_and_clear():
     resolved = [t for t in tickets(config) if t["state"] == "resolved"]
     assert sorted((t["camera"], t["kind"]) for t in resolved) == want
     assert not [t for t in tickets(config) if t["camera"] == "cam1"]
+    # the week keeps the faults: ok now, the failed checks counted
+    week = record_cameras(config)
+    for cam in FAULTS:
+        assert week[cam]["picture"]["state"] == "ok", week[cam]
+        assert week[cam]["picture"]["failed"] >= 2, week[cam]
 
     chk.stop()
     serve.stop()
@@ -183,11 +227,21 @@ def test_camera_clock_offset_from_sender_reports():
              m["json"]["clock_offset_s"] is not None, 20, what="cam1 clock offset")
     assert abs(sub.json(topic)[-1]["clock_offset_s"]) < 1
 
+    # each check keeps the offset: the weekly record shows the latest
+    week = wait_until(lambda: (lambda c: c if c["cam1"]["clock_offset_s"] is not None else None)(
+        record_cameras(config)), 20, what="cam1's clock offset in the weekly record")
+    assert abs(week["cam1"]["clock_offset_s"]) < 1, week["cam1"]
+
     cams.ctl("clock cam1 30")
     sub.wait(lambda m: m["topic"] == topic and m["json"] and m["json"]["clock_fault"] and
              m["json"]["state"] == "degraded", 20, what="cam1 clock fault")
     h = sub.json(topic)[-1]
     assert 29 < h["clock_offset_s"] < 31 and "camera-clock" in h["degraded_by"], h
+    week = wait_until(lambda: (lambda c: c if (c["cam1"]["clock_offset_s"] or 0) > 29 else None)(
+        record_cameras(config)), 15, what="cam1's 30 s offset in the weekly record")
+    assert week["cam1"]["clock_offset_s"] < 31, week["cam1"]
+    line = [l for l in inspection_record(config, "text").splitlines() if l.startswith("cam1 ")]
+    assert re.search(r" \+(29|30)\.\d{3} s ", line[-1]), line
     wait_until(lambda: [(t["camera"], t["kind"]) for t in tickets(config, all_=False)] ==
                [("cam1", "camera-clock")], 15, what="a camera-clock ticket")
 
@@ -200,3 +254,84 @@ def test_camera_clock_offset_from_sender_reports():
     assert not cam2["clock_fault"] and cam2["state"] == "recording", cam2
     chk.stop()
     assert rec.stop() == 0
+
+
+PICTURE_FAULTS = ("black", "frozen", "covered", "blurred", "moved")
+
+
+def no_false_fault(cameras, seconds):
+    """cameras healthy camsim --pictures cameras (the static scene with a
+    running clock), each checked every INTERVAL s for seconds, against the
+    reference each takes by itself: no picture fault in any health message
+    or check, no ticket of any kind.  Returns the checks made."""
+    wd = workdir()
+    broker = Broker(wd)
+    # a low bitrate and a one-day floor: the machine's own disk must not
+    # put retention at risk, which would be a true ticket
+    cams = Camsim(wd, cameras=cameras, gop=1, clip_seconds=5, bitrate=300,
+                  extra=["--pictures"])
+    ids = ["cam%d" % i for i in range(1, cameras + 1)]
+    config = write_config(
+        wd, {c: cams.url(c) for c in ids}, mqtt=mqtt_section(broker),
+        retention={"retain_days": "1"},
+        inspection={"interval_seconds": str(INTERVAL), "reference_after_hours": "0.001"},
+        checker={"grace_seconds": "1", "clear_seconds": "2"})
+    rec_id = "rec-" + os.path.basename(wd)[-6:]
+    sub = Subscriber(broker)
+    rec = Recorder(config)
+    chk = Checker(config)
+    wait_until(lambda: rec.log_text().count("inspection reference taken") == cameras, 60,
+               what="every camera's automatic reference")
+
+    def faults():
+        return sqlite(config, "SELECT camera, state, reason, checked_us FROM inspection "
+                      "WHERE state IN (%s)" % ",".join("'%s'" % f for f in PICTURE_FAULTS))
+
+    start = time.time()
+    while time.time() - start < seconds:
+        time.sleep(min(30, max(0, seconds - (time.time() - start))))
+        # fail as soon as one shows, with what it was
+        assert faults() == [], faults()
+        assert tickets(config) == [], tickets(config)
+        assert rec.alive() and chk.alive()
+    elapsed = time.time() - start
+
+    for c in ids:
+        msgs = sub.json("vigil/%s/camera/%s/health" % (rec_id, c))
+        assert msgs, c
+        bad = [m for m in msgs if m["picture"]["state"] in PICTURE_FAULTS or
+               "picture" in m.get("degraded_by", [])]
+        assert bad == [], (c, bad[:3])
+        assert msgs[-1]["state"] == "recording" and msgs[-1]["picture"]["state"] == "ok", msgs[-1]
+    week = record_cameras(config)
+    checks = {c: sqlite(config, "SELECT count(*) FROM inspection WHERE camera = ? AND "
+                        "checked_us >= ?", c, int(start * 1e6))[0][0] for c in ids}
+    for c in ids:
+        assert week[c]["picture"]["state"] == "ok", week[c]
+        # the checks ran: at least half of those due (2 cores shared)
+        assert checks[c] >= elapsed / INTERVAL / 2, (c, checks[c], elapsed)
+    assert faults() == [] and tickets(config) == [], (faults(), tickets(config))
+    chk.stop()
+    assert rec.stop() == 0
+    return sum(checks.values()), elapsed
+
+
+def test_no_false_fault_8_cameras_short():
+    checks, elapsed = no_false_fault(8, 75)
+    print("FIGURE inspection without faults: 8 healthy cameras, %.0f s, a check every %d s: "
+          "%d checks, 0 picture faults, 0 tickets" % (elapsed, INTERVAL, checks))
+
+
+test_no_false_fault_8_cameras_short.timeout = 240
+test_no_false_fault_8_cameras_short.weight = 3
+
+
+def test_no_false_fault_8_cameras_30_minutes():
+    minutes = float(os.environ.get("VIGIL_SOAK_MINUTES", "30"))
+    checks, elapsed = no_false_fault(8, minutes * 60)
+    print("FIGURE inspection without faults (soak): 8 healthy cameras, %.1f min, a check every "
+          "%d s: %d checks, 0 picture faults, 0 tickets" % (elapsed / 60, INTERVAL, checks))
+
+
+test_no_false_fault_8_cameras_30_minutes.soak = True
+test_no_false_fault_8_cameras_30_minutes.timeout = 2400
