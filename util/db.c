@@ -527,7 +527,17 @@ struct db *db_open(const char *path, bool read_only, const char *kind, const cha
 	if (!read_only) {
 		/* WAL so reports never block recording; FULL so a commit is durable
 		 * before anything (an unlink) relies on it */
-		if ((ret = exec(db, "PRAGMA journal_mode=WAL", "set WAL mode")) < 0 ||
+		/* Switching to WAL needs the file to itself, and SQLite answers
+		 * busy at once rather than wait: two programs starting together
+		 * (a recorder and its console) take turns here. */
+		for (int tries = 0; tries < 100; tries++) {
+			ret = exec(db, "PRAGMA journal_mode=WAL", "set WAL mode");
+			int code = sqlite3_errcode(db->sql);
+			if (ret == 0 || (code != SQLITE_BUSY && code != SQLITE_LOCKED))
+				break;
+			usleep(100 * 1000);
+		}
+		if (ret < 0 ||
 		    (ret = exec(db, "PRAGMA synchronous=FULL", "set synchronous mode")) < 0) {
 			snprintf(err, errlen, "cannot set up %s '%s': %s", kind, path,
 				 sqlite3_errmsg(db->sql));

@@ -474,7 +474,14 @@ int web_serve(const struct config *cfg, const volatile sig_atomic_t *stop,
 			return ret;
 		}
 	}
-	web.catalog = catalog_open(cfg->catalog_path, CATALOG_READ_WRITE, err, errlen);
+	/* A recorder starting at the same moment may be creating and migrating
+	 * the catalog: wait for it rather than fail. */
+	for (int tries = 0; tries < 50; tries++) {
+		web.catalog = catalog_open(cfg->catalog_path, CATALOG_READ_WRITE, err, errlen);
+		if (web.catalog || (!strstr(err, "locked") && !strstr(err, "busy")))
+			break;
+		usleep(200 * 1000);
+	}
 	if (!web.catalog)
 		return -EIO;
 	pthread_mutex_init(&web.tickets_lock, NULL);
