@@ -695,8 +695,10 @@ static int walk_moof(uint8_t *p, size_t len, const struct init *in, struct frag_
 		}
 		if (ret < 0)
 			return ret;
+		if (k < 0 || tfdt < 0)
+			return -EINVAL; /* no track, or no decode time to move */
 		if (k == in->video && fi->vtime < 0) {
-			fi->vtime = tfdt >= 0 ? tfdt : 0;
+			fi->vtime = tfdt;
 			fi->vdur = dur;
 			fi->key = key;
 		}

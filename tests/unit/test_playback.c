@@ -461,6 +461,49 @@ out:
 	catalog_close(&cat);
 }
 
+/* A file whose boxes lie is refused with a message, never read past. */
+static void damaged_files_are_refused(void)
+{
+	struct catalog *cat = open_catalog();
+	struct wseg a, b;
+	struct pb_stream *s = NULL;
+	char err[256];
+
+	if (!cat || whole_segment(cat, 0, T0, sps_a, &a) < 0 ||
+	    whole_segment(cat, SEG_FRAMES, T0 + 4 * S, sps_a, &b) < 0)
+		goto out;
+	struct buf f = { 0 };
+	struct top t[16];
+	CHECK_INT(read_file(a.path, &f), 0);
+	int n = top_boxes((uint8_t *)f.data, f.len, t, 16);
+	CHECK(n >= 4 && strcmp(t[2].type, "moof") == 0);
+	if (n >= 4) {
+		/* the first trun claims more samples than its box holds */
+		int fd = open(a.path, O_WRONLY);
+		CHECK(fd >= 0 && pwrite(fd, "\xff\xff\xff\xff", 4, (off_t)t[2].off + 84) == 4);
+		if (fd >= 0)
+			close(fd);
+		CHECK_INT(pb_stream_build(cat, test_dir(), "cam1", T0, T0 + 8 * S, &s, err,
+					  sizeof(err)),
+			  -EINVAL);
+		CHECK_CONTAINS(err, "cannot be served");
+		/* a file cut inside its moov */
+		CHECK_INT(truncate(a.path, (off_t)t[1].off + 20), 0);
+		CHECK_INT(pb_stream_build(cat, test_dir(), "cam1", T0, T0 + 8 * S, &s, err,
+					  sizeof(err)),
+			  -EINVAL);
+		CHECK_CONTAINS(err, "moov");
+		/* the other file still plays */
+		CHECK_INT(pb_stream_build(cat, test_dir(), "cam1", T0 + 4 * S, T0 + 8 * S, &s, err,
+					  sizeof(err)),
+			  0);
+		pb_stream_free(&s);
+	}
+	buf_release(&f);
+out:
+	catalog_close(&cat);
+}
+
 static void range_header(void)
 {
 	static const struct {
@@ -603,6 +646,7 @@ out:
 const struct test_case playback_tests[] = {
 	{ "stream_across_segments", stream_across_segments },
 	{ "format_change_ends_the_stream", format_change_ends_the_stream },
+	{ "damaged_files_are_refused", damaged_files_are_refused },
 	{ "range_header", range_header },
 	{ "live_follows_the_growing_segment", live_follows_the_growing_segment },
 	{ NULL, NULL },
