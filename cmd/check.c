@@ -26,24 +26,6 @@
 #include "util/metrics.h"
 #include "util/banned.h"
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-	stop_requested = sig;
-}
-
-static void install_signals(void)
-{
-	struct sigaction sa = { 0 };
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-}
-
 /* One checker per ticket database: two would open every ticket twice. */
 static int lock_database(const char *db)
 {
@@ -138,7 +120,7 @@ int cmd_check(int argc, char **argv)
 	if (!cfg)
 		return EXIT_USAGE;
 	log_set_level(verbose ? LOG_LEVEL_DEBUG : (enum log_level)cfg->log_level);
-	install_signals();
+	cmd_install_stop_signals();
 
 	struct ticket_checker *chk = NULL;
 	struct metrics *metrics = NULL;
@@ -151,7 +133,7 @@ int cmd_check(int argc, char **argv)
 		goto out;
 	}
 	start_metrics(cfg, chk, &metrics, &msrv);
-	if (ticket_checker_run(chk, &stop_requested) == 0)
+	if (ticket_checker_run(chk, &cmd_stop_requested) == 0)
 		ret = EXIT_OK;
 out:
 	metrics_server_stop(&msrv); /* before what its scrapes read */

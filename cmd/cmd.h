@@ -12,6 +12,7 @@
 #ifndef VIGIL_CMD_CMD_H
 #define VIGIL_CMD_CMD_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -42,6 +43,11 @@ int cmd_tickets(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+
+/* SIGTERM and SIGINT set *cmd_stop_requested (to the signal); SIGPIPE is
+ * ignored.  For the long-running commands (check, serve). */
+extern volatile sig_atomic_t cmd_stop_requested;
+void cmd_install_stop_signals(void);
 
 /* Prints usage of a command to stderr and returns EXIT_USAGE. */
 int cmd_usage_error(const char *command, const char *fmt, ...)

@@ -1,5 +1,6 @@
 /* Helpers shared by the sub-commands: config, catalog, flags. */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -75,4 +76,22 @@ struct catalog *cmd_open_catalog(const struct config *cfg, enum catalog_open_mod
 	if (!cat)
 		fprintf(stderr, "vigil: %s\n", err);
 	return cat;
+}
+
+volatile sig_atomic_t cmd_stop_requested;
+
+static void on_stop_signal(int sig)
+{
+	cmd_stop_requested = sig;
+}
+
+void cmd_install_stop_signals(void)
+{
+	struct sigaction sa = { 0 };
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
 }

@@ -14,24 +14,6 @@
 #include "web/web.h"
 #include "util/banned.h"
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-	stop_requested = sig;
-}
-
-static void install_signals(void)
-{
-	struct sigaction sa = { 0 };
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-}
-
 static void print_url(const char *url, void *ctx)
 {
 	(void)ctx;
@@ -72,10 +54,10 @@ int cmd_serve(int argc, char **argv)
 	if (!cfg)
 		return EXIT_USAGE;
 	log_set_level(verbose ? LOG_LEVEL_DEBUG : (enum log_level)cfg->log_level);
-	install_signals();
+	cmd_install_stop_signals();
 
 	char err[512] = "";
-	int ret = web_serve(cfg, &stop_requested, print_url, NULL, err, sizeof(err));
+	int ret = web_serve(cfg, &cmd_stop_requested, print_url, NULL, err, sizeof(err));
 	if (ret < 0)
 		fprintf(stderr, "vigil serve: %s\n", err[0] ? err : strerror(-ret));
 	config_free(&cfg);
