@@ -1048,6 +1048,15 @@ static size_t find_param_sets(enum AVCodecID codec, const uint8_t *p, size_t n, 
 			continue;
 		}
 		size_t start = i + 3, end = start;
+		if (start < n) {
+			/* the sets come before the picture's slices: the slices,
+			 * nearly all of a keyframe's bytes, are not scanned */
+			int type = codec == AV_CODEC_ID_HEVC ? (p[start] >> 1) & 0x3f
+							     : p[start] & 0x1f;
+			bool vcl = codec == AV_CODEC_ID_HEVC ? type <= 31 : type >= 1 && type <= 5;
+			if (vcl)
+				break;
+		}
 		while (end + 3 <= n && !(p[end] == 0 && p[end + 1] == 0 && p[end + 2] == 1))
 			end++;
 		if (end + 3 > n)
