@@ -235,9 +235,12 @@ async function viewCamera(id) {
     strip.root, legend(),
     h('div', { class: 'player-row' },
       h('div', {}, h('div', { class: 'video-box' }, video), playTime),
-      h('div', { class: 'side' }, status, summary, cursorText,
+      // the controls come first: the status lines below them change as
+      // footage loads, and must not move a button under the pointer
+      h('div', { class: 'side' },
         h('div', { class: 'toolbar' }, label(t('tl.goto'), goto), gotoBtn),
         h('div', { class: 'toolbar' }, liveBtn, roleAtLeast('operator') ? exportLink : null),
+        status, summary, cursorText,
         h('p', { class: 'help' }, t('tl.keys')))));
 
   let data = null;
