@@ -69,6 +69,8 @@ static const struct key_spec key_table[] = {
 	  NULL },
 	{ "recorder", "reconnect_max_seconds", KEY_INT, C(reconnect_max_seconds), "5", 1, 3600,
 	  NULL },
+	{ "recorder", "io_threads", KEY_INT, C(io_threads), "0", 0, 256, NULL },
+	{ "recorder", "thread_per_camera", KEY_BOOL, C(thread_per_camera), "false", 0, 0, NULL },
 
 	{ "storage", "path", KEY_STRING, C(storage_path), DEFAULT_STORAGE, 0, 0, NULL },
 	{ "storage", "catalog", KEY_STRING, C(catalog_path), NULL, 0, 0, NULL },

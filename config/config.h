@@ -74,6 +74,8 @@ struct config {
 	int connect_timeout_seconds;
 	int reconnect_min_seconds; /* first retry delay, doubling ... */
 	int reconnect_max_seconds; /* ... up to this cap */
+	int io_threads;		   /* event-loop threads for the cameras, 0: one per core */
+	bool thread_per_camera;	   /* a thread per camera instead (as before the loops) */
 
 	/* [storage] */
 	char *storage_path;

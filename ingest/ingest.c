@@ -45,6 +45,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ingest/evloop.h"
 #include "ingest/recovery.h"
 #include "ingest/rtsp.h"
 #include "ingest/segwriter.h"
@@ -75,6 +76,8 @@
 #define SEGMENT_WALL_MARGIN_US (2 * USEC_PER_SEC)
 #define SEGMENT_OVERRUN 2
 #define SEGMENT_BYTES_MAX (INT64_C(1) << 30)
+/* A worker on a loop sleeping (backing off) sees a stop this soon. */
+#define PAUSE_SLICE_US (USEC_PER_SEC / 10)
 /* How long a worker may take to tear a connection down. */
 #define CLOSE_DEADLINE_US (2 * USEC_PER_SEC)
 /* After a storage failure, try a new segment at most this often. */
@@ -102,7 +105,7 @@ struct worker {
 	struct ingest *ing;
 	const struct camera_config *cam;
 	pthread_t thread;
-	bool started;
+	bool started;	   /* its thread runs (not a task on a loop) */
 	_Atomic int64_t deadline_mono; /* the blocking call in progress must end by then */
 
 	pthread_mutex_t lock; /* guards st and rate */
@@ -113,6 +116,7 @@ struct worker {
 	AVFormatContext *ic;
 	struct rtsp_client *rtsp;  /* the lean RTSP client, when it serves ic */
 	bool rtsp_fallback;	   /* libavformat's RTSP client from now on */
+	bool picked_up;		   /* the footage of an earlier run looked at */
 	int64_t clock_report_mono; /* last camera clock offset reported */
 	AVPacket *pkt;
 	AVPacket *pending; /* a first keyframe that came without timestamps */
@@ -183,6 +187,7 @@ struct ingest {
 	char startup_detail[96];
 	dev_t storage_dev; /* the file system of the storage folder at start */
 	struct metric_histogram *fsync_seconds;
+	struct evloop_group *loops; /* NULL: a thread per camera */
 };
 
 static __thread const char *thread_camera;
@@ -240,8 +245,9 @@ static void av_log_cb(void *avcl, int level, const char *fmt, va_list vl)
 	snprintf(previous, sizeof(previous), "%s", body);
 	/* log_msg masks the userinfo of the URLs in libav's messages and
 	 * scrubs the rest */
-	if (thread_camera)
-		log_msg(ours, "camera '%s': libav: %s", thread_camera, text);
+	const char *camera = evloop_in_task() ? evloop_task_name() : thread_camera;
+	if (camera)
+		log_msg(ours, "camera '%s': libav: %s", camera, text);
 	else
 		log_msg(ours, "libav: %s", text);
 out:
@@ -376,10 +382,96 @@ static void count_gap(struct worker *w, int64_t from_us, int64_t end_us, enum ga
 }
 
 /*
+ * What writes the catalog or the storage runs through evloop_offload(): a
+ * worker on a loop parks while a pool thread does it, so a slow disk or a
+ * busy catalog holds this camera only.  A worker thread runs it in place.
+ * The job has the worker to itself: its task waits for it.
+ */
+struct storage_job {
+	struct worker *w;
+	int what;
+	int64_t a, b;
+	const char *detail;
+	enum gap_reason reason;
+};
+
+enum { JOB_NOTE_OUTAGE, JOB_END_OUTAGE, JOB_SETTLE, JOB_FINISH, JOB_BEGIN, JOB_PICK_UP, JOB_WIND_DOWN };
+
+static void note_outage_now(struct worker *w, enum gap_reason reason, const char *detail);
+static void end_outage_now(struct worker *w, int64_t start_wall);
+static void settle_deferred_now(struct worker *w);
+static int finish_segment_now(struct worker *w, int64_t end_ts, int64_t end_wall);
+static int begin_segment_now(struct worker *w, int64_t origin_ts, int64_t start_wall);
+static void pick_up_footage_now(struct worker *w);
+static void wind_down_now(struct worker *w);
+
+static int storage_job_run(void *arg)
+{
+	struct storage_job *j = arg;
+	thread_camera = j->w->cam->id; /* for libavformat's log, on a pool thread */
+	switch (j->what) {
+	case JOB_NOTE_OUTAGE:
+		note_outage_now(j->w, j->reason, j->detail);
+		return 0;
+	case JOB_END_OUTAGE:
+		end_outage_now(j->w, j->a);
+		return 0;
+	case JOB_SETTLE:
+		settle_deferred_now(j->w);
+		return 0;
+	case JOB_FINISH:
+		return finish_segment_now(j->w, j->a, j->b);
+	case JOB_BEGIN:
+		return begin_segment_now(j->w, j->a, j->b);
+	case JOB_PICK_UP:
+		pick_up_footage_now(j->w);
+		return 0;
+	case JOB_WIND_DOWN:
+		wind_down_now(j->w);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int storage_job(struct worker *w, int what, int64_t a, int64_t b)
+{
+	struct storage_job j = { .w = w, .what = what, .a = a, .b = b };
+	return evloop_offload(storage_job_run, &j);
+}
+
+static void note_outage(struct worker *w, enum gap_reason reason, const char *detail)
+{
+	struct storage_job j = { .w = w, .what = JOB_NOTE_OUTAGE, .reason = reason, .detail = detail };
+	evloop_offload(storage_job_run, &j);
+}
+
+static void end_outage(struct worker *w, int64_t start_wall)
+{
+	storage_job(w, JOB_END_OUTAGE, start_wall, 0);
+}
+
+static void settle_deferred(struct worker *w)
+{
+	storage_job(w, JOB_SETTLE, 0, 0);
+}
+
+static int finish_segment(struct worker *w, int64_t end_ts, int64_t end_wall)
+{
+	if (!w->seg)
+		return 0;
+	return storage_job(w, JOB_FINISH, end_ts, end_wall);
+}
+
+static int begin_segment(struct worker *w, int64_t origin_ts, int64_t start_wall)
+{
+	return storage_job(w, JOB_BEGIN, origin_ts, start_wall);
+}
+
+/*
  * The camera stopped giving footage (or never started).  Opens the gap row
  * once per outage; the first reason seen names the outage.
  */
-static void note_outage(struct worker *w, enum gap_reason reason, const char *detail)
+static void note_outage_now(struct worker *w, enum gap_reason reason, const char *detail)
 {
 	struct ingest *ing = w->ing;
 	enum camera_state state = reason == GAP_STORAGE_ERROR || reason == GAP_STORAGE_FULL
@@ -426,7 +518,7 @@ static void note_outage(struct worker *w, enum gap_reason reason, const char *de
 }
 
 /* Footage resumes at start_wall: the outage (or start-up gap) ends there. */
-static void end_outage(struct worker *w, int64_t start_wall)
+static void end_outage_now(struct worker *w, int64_t start_wall)
 {
 	struct ingest *ing = w->ing;
 
@@ -530,6 +622,13 @@ static bool pause_for(struct worker *w, int64_t us)
 	struct timespec until;
 	int64_t end = clock_mono_us() + us;
 
+	if (evloop_in_task()) {
+		/* the stop flag is looked at every PAUSE_SLICE_US */
+		int64_t now;
+		while (!atomic_load(&ing->stopping) && (now = clock_mono_us()) < end)
+			evloop_sleep_until(end - now > PAUSE_SLICE_US ? now + PAUSE_SLICE_US : end);
+		return !atomic_load(&ing->stopping);
+	}
 	pthread_mutex_lock(&ing->wait_lock);
 	while (!atomic_load(&ing->stopping)) {
 		int64_t now = clock_mono_us();
@@ -663,7 +762,7 @@ static void settle_or_defer(struct worker *w, int64_t id, bool drop, int64_t sta
  * gap began where that footage seemed to end; what settling kept may end
  * sooner (a torn fragment cut, or nothing kept), and the rest is a gap too.
  */
-static void settle_deferred(struct worker *w)
+static void settle_deferred_now(struct worker *w)
 {
 	struct catalog_segment seg;
 	int left = 0;
@@ -689,7 +788,7 @@ static void settle_deferred(struct worker *w)
 
 /* Finishes the open segment at end_wall; end_ts is the next keyframe's dts
  * or AV_NOPTS_VALUE when the stream ended. */
-static int finish_segment(struct worker *w, int64_t end_ts, int64_t end_wall)
+static int finish_segment_now(struct worker *w, int64_t end_ts, int64_t end_wall)
 {
 	struct ingest *ing = w->ing;
 	struct segment_result r;
@@ -744,7 +843,7 @@ static int finish_segment(struct worker *w, int64_t end_ts, int64_t end_wall)
 	return 0;
 }
 
-static int begin_segment(struct worker *w, int64_t origin_ts, int64_t start_wall)
+static int begin_segment_now(struct worker *w, int64_t origin_ts, int64_t start_wall)
 {
 	struct ingest *ing = w->ing;
 	const AVStream *vs = w->ic->streams[w->vidx];
@@ -1013,6 +1112,8 @@ static int open_stream(struct worker *w)
 		if (ret == RTSP_FALLBACK)
 			w->rtsp_fallback = true;
 	}
+	if (ret == RTSP_FALLBACK && evloop_in_task())
+		return RTSP_FALLBACK; /* worker_task moves it to a thread first */
 	if (ret == RTSP_FALLBACK)
 		ret = open_libav(w);
 	if (ret < 0)
@@ -1590,7 +1691,7 @@ static enum gap_reason open_failure(struct worker *w, int err, char *why, size_t
 
 /* Where the camera's footage ended before this start: the recorder was
  * down from there until it records again. */
-static void pick_up_footage(struct worker *w)
+static void pick_up_footage_now(struct worker *w)
 {
 	struct ingest *ing = w->ing;
 	int64_t last = -1;
@@ -1615,12 +1716,17 @@ static void pick_up_footage(struct worker *w)
 /* The worker stops: its segment finished, its outage closed at now. */
 static void wind_down(struct worker *w)
 {
-	struct ingest *ing = w->ing;
-
 	if (w->seg)
 		finish_segment(w, AV_NOPTS_VALUE, -1);
 	settle_deferred(w);
 	close_stream(w);
+	storage_job(w, JOB_WIND_DOWN, 0, 0);
+}
+
+static void wind_down_now(struct worker *w)
+{
+	struct ingest *ing = w->ing;
+
 	if (w->in_outage)
 		end_outage(w, clock_wall_us());
 	else if (w->startup_gap_pending && clock_wall_us() > w->startup_from)
@@ -1637,9 +1743,10 @@ static void wind_down(struct worker *w)
 	set_state(w, CAMERA_STOPPED, NULL);
 }
 
-static void *worker_main(void *arg)
+/* Records until vigil stops.  Returns true, early, when a camera on an
+ * I/O thread needs a thread of its own (see worker_task). */
+static bool worker_run(struct worker *w)
 {
-	struct worker *w = arg;
 	const struct config *cfg = w->ing->cfg;
 	const int64_t min_delay = (int64_t)cfg->reconnect_min_seconds * USEC_PER_SEC;
 	const int64_t max_delay = (int64_t)cfg->reconnect_max_seconds * USEC_PER_SEC;
@@ -1647,9 +1754,14 @@ static void *worker_main(void *arg)
 	char why[256];
 
 	thread_camera = w->cam->id;
-	pick_up_footage(w);
+	if (!w->picked_up) {
+		storage_job(w, JOB_PICK_UP, 0, 0);
+		w->picked_up = true;
+	}
 	while (!stopping(w)) {
 		int ret = open_stream(w);
+		if (ret == RTSP_FALLBACK)
+			return true;
 		if (ret < 0) {
 			if (stopping(w))
 				break;
@@ -1679,7 +1791,35 @@ static void *worker_main(void *arg)
 		delay = delay * 2 > max_delay ? max_delay : delay * 2;
 	}
 	wind_down(w);
+	return false;
+}
+
+static void *worker_main(void *arg)
+{
+	const struct worker *w = arg;
+	evloop_name_thread(w->cam->id);
+	worker_run(arg);
 	return NULL;
+}
+
+/* A camera on an I/O thread.  When it needs libavformat's client, whose
+ * calls block, it leaves the loop for a thread of its own; that happens
+ * here, in the task's outermost frame, because a function that was on the
+ * stack across the move could go on using the loop thread's errno (whose
+ * address the compiler may keep) or thread-local variables. */
+static void worker_task(void *arg)
+{
+	struct worker *w = arg;
+
+	while (worker_run(w)) {
+		int ret = evloop_detach();
+		if (ret < 0) {
+			log_warnx("camera '%s': cannot start a thread for libavformat's RTSP "
+				  "client: %s",
+				  w->cam->id, strerror(-ret));
+			pause_for(w, (int64_t)w->ing->cfg->reconnect_min_seconds * USEC_PER_SEC);
+		}
+	}
 }
 
 struct ingest *ingest_new(const struct config *cfg, struct catalog *cat,
@@ -1733,6 +1873,14 @@ void ingest_set_fsync_histogram(struct ingest *ing, struct metric_histogram *h)
 	ing->fsync_seconds = h;
 }
 
+/* The lean RTSP client's cameras go on the I/O threads' loops, unless
+ * the configuration asks for a thread per camera. */
+static bool on_loop(const struct ingest *ing, const struct worker *w)
+{
+	return !ing->cfg->thread_per_camera && w->cam->transport == TRANSPORT_TCP &&
+	       rtsp_fast_url(w->cam->url);
+}
+
 int ingest_start(struct ingest *ing)
 {
 	pthread_attr_t attr;
@@ -1751,11 +1899,35 @@ int ingest_start(struct ingest *ing)
 	warn_catalog(catalog_meta_set(ing->cat, "recorder_state", "running"), NULL,
 		     "note in the catalog that the recorder runs");
 
+	size_t on_loops = 0;
+	for (size_t i = 0; i < ing->nworkers; i++)
+		on_loops += on_loop(ing, &ing->workers[i]);
+	if (on_loops > 0) {
+		long n = ing->cfg->io_threads > 0 ? ing->cfg->io_threads
+						  : sysconf(_SC_NPROCESSORS_ONLN);
+		if (n < 1)
+			n = 1;
+		if ((size_t)n > on_loops)
+			n = (long)on_loops;
+		if ((ret = evloop_group_new(&ing->loops, (int)n)) < 0) {
+			log_warnx("cannot start the I/O threads: %s", strerror(-ret));
+			return ret;
+		}
+		log_info("%zu of %zu cameras on %ld I/O threads", on_loops, ing->nworkers, n);
+	}
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 1024 * 1024);
 	for (size_t i = 0; i < ing->nworkers; i++) {
 		struct worker *w = &ing->workers[i];
 		w->st.state_since_us = ing->start_wall;
+		if (on_loop(ing, w)) {
+			if ((ret = evloop_spawn(ing->loops, worker_task, w, w->cam->id)) < 0) {
+				log_warnx("camera '%s': cannot start its worker: %s", w->cam->id,
+					  strerror(-ret));
+				break;
+			}
+			continue;
+		}
 		if ((ret = pthread_create(&w->thread, &attr, worker_main, w)) != 0) {
 			log_warnx("camera '%s': cannot start its worker: %s", w->cam->id,
 				  strerror(ret));
@@ -1783,6 +1955,11 @@ void ingest_stop(struct ingest *ing)
 			continue;
 		pthread_join(w->thread, NULL);
 		w->started = false;
+		any = true;
+	}
+	if (ing->loops) {
+		/* its tasks, detached ones included, end by themselves: stopping */
+		evloop_group_free(&ing->loops);
 		any = true;
 	}
 	if (any)

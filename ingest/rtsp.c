@@ -2,7 +2,7 @@
  * The lean RTSP client; see rtsp.h for what it covers and why.
  *
  * Design.  One socket and one input buffer: fill() appends whatever the
- * socket holds with a single blocking recv(2), next_item() takes one whole
+ * socket holds with a single recv(2), next_item() takes one whole
  * item off the
  * front (an interleaved '$' frame, or an RTSP message with its body) and
  * never copies it: RTP payloads are depacketized straight from the buffer
@@ -22,12 +22,22 @@
  * whole reply within rw_timeout_us, a whole access unit of the video within
  * read_timeout_us; what else arrives meanwhile does not move it.
  *
+ * On an I/O thread (ingest/evloop.h) the same code runs in the worker's
+ * task, with the socket non-blocking: where the thread would block in
+ * recv(2) or poll(2), the task waits in its loop for the socket's edge or
+ * RECV_TIMEOUT_MS, whichever comes first, then makes the same
+ * non-blocking recv(2) and the same checks; a read that took less than
+ * the buffer's room emptied the socket, so the next edge is the next
+ * arrival.  A camera whose data never stops coming lets the loop's other
+ * cameras run every EVLOOP_SLICE_US.
+ *
  * Batching.  Once the first keyframe is out (the one that anchors the
  * run's wall-clock mapping), the socket's receive low-water mark
  * (SO_RCVLOWAT) is raised to RCVLOWAT: the thread wakes when that much has
  * arrived, or at the timeout with what there is, instead of for every
  * burst the camera sends (a wake-up costs more than everything else done
- * per frame; bench/README.md).  Frames then arrive up to RECV_TIMEOUT_MS
+ * per frame; bench/README.md; on a loop, TCP makes the edge only then
+ * too).  Frames then arrive up to RECV_TIMEOUT_MS
  * late, which the wall-clock mapping (ingest/wallclock.h) absorbs: it
  * follows the least-delayed frames, and each batch ends with one that
  * came just now.  The data waits in the socket's buffer, in the kernel;
@@ -64,6 +74,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "ingest/evloop.h"
 #include "ingest/fragwriter.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -365,6 +376,14 @@ static int wait_fd(struct rtsp_client *c, short events, int64_t until)
 		int ms = POLL_SLICE_MS;
 		if (until > 0 && (until - now + 999) / 1000 < ms)
 			ms = (int)((until - now + 999) / 1000);
+		if (evloop_in_task()) {
+			int r = evloop_wait_fd(c->fd, events, now + (int64_t)ms * 1000);
+			if (r == 0)
+				return 0;
+			if (r != -ETIMEDOUT)
+				return AVERROR(-r);
+			continue;
+		}
 		struct pollfd pfd = { .fd = c->fd, .events = events };
 		int r = poll(&pfd, 1, ms);
 		if (r > 0)
@@ -390,14 +409,29 @@ static int fill(struct rtsp_client *c, int64_t until)
 	}
 	if (c->in_end == c->in_cap)
 		return AVERROR_INVALIDDATA; /* an item larger than the buffer */
+	bool task = evloop_in_task();
 	for (;;) {
 		if (interrupted(c))
 			return AVERROR_EXIT;
-		if (until > 0 && clock_mono_us() >= until)
+		int64_t now = clock_mono_us();
+		if (until > 0 && now >= until)
 			return AVERROR(ETIMEDOUT);
+		/* on a loop: the edge of the low-water mark, or RECV_TIMEOUT_MS,
+		 * then what there is, as the blocking recv below does */
+		if (task)
+			evloop_yield_if_busy();
+		if (task && !evloop_readable(c->fd)) {
+			int64_t slice = now + RECV_TIMEOUT_MS * 1000;
+			int w = evloop_wait_fd(c->fd, POLLIN, until > 0 && until < slice ? until : slice);
+			if (w < 0 && w != -ETIMEDOUT)
+				return AVERROR(-w);
+		}
 		/* blocks until the low-water mark, or RECV_TIMEOUT_MS */
-		ssize_t r = recv(c->fd, c->in + c->in_end, c->in_cap - c->in_end, 0);
+		size_t room = c->in_cap - c->in_end;
+		ssize_t r = recv(c->fd, c->in + c->in_end, room, task ? MSG_DONTWAIT : 0);
 		if (r > 0) {
+			if (task && (size_t)r < room)
+				evloop_drained(c->fd);
 			c->in_end += (size_t)r;
 			c->recv_us = clock_wall_us();
 			return 0;
@@ -406,6 +440,8 @@ static int fill(struct rtsp_client *c, int64_t until)
 			return AVERROR_EOF;
 		if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
 			return AVERROR(errno);
+		if (task && errno != EINTR)
+			evloop_drained(c->fd);
 	}
 }
 
@@ -501,7 +537,7 @@ static int resolve(struct rtsp_client *c, struct addrinfo **res)
 			ret = AVERROR(ETIMEDOUT);
 			break;
 		}
-		poll(NULL, 0, 20);
+		evloop_sleep_until(clock_mono_us() + 20000);
 	}
 	if (ret == 0 && l->ret != 0)
 		ret = AVERROR(EIO); /* libavformat: "Failed to resolve hostname" */
@@ -541,13 +577,18 @@ static int connect_to(struct rtsp_client *c)
 		}
 		if (ret == 0)
 			break;
+		evloop_forget_fd(fd);
 		close(fd);
 		c->fd = -1;
 		if (ret == AVERROR_EXIT)
 			break;
 	}
 	freeaddrinfo(res);
-	if (ret == 0) {
+	if (ret == 0 && evloop_in_task()) {
+		/* on a loop: non-blocking, waits are the loop's */
+		int one = 1;
+		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	} else if (ret == 0) {
 		/* blocking reads with a timeout; writes stay non-blocking
 		 * (MSG_DONTWAIT) */
 		int one = 1;
@@ -1773,6 +1814,7 @@ void rtsp_close(struct rtsp_client **cp)
 				}
 			}
 		}
+		evloop_forget_fd(c->fd);
 		close(c->fd);
 	}
 	for (int i = 0; i < READY_MAX; i++)

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ingest/evloop.h"
 #include "ingest/fragwriter.h"
 #include "util/clock.h"
 #include "util/fsutil.h"
@@ -310,7 +311,7 @@ static int fsync_if_due(struct segwriter *sw, bool force)
 	return 0;
 }
 
-static int flush_fragment(struct segwriter *sw)
+static int flush_fragment_now(struct segwriter *sw)
 {
 	int ret = sw->fw ? fragwriter_flush(sw->fw, write_iov, sw) : av_write_frame(sw->oc, NULL);
 	if (ret < 0)
@@ -322,6 +323,18 @@ static int flush_fragment(struct segwriter *sw)
 	sw->frag_start_ts = AV_NOPTS_VALUE;
 	sw->frag_bytes = 0;
 	return fsync_if_due(sw, false);
+}
+
+static int flush_fragment_job(void *arg)
+{
+	return flush_fragment_now(arg);
+}
+
+/* The write, the hash and the fsync when due: on a worker of an I/O loop,
+ * on a pool thread while the worker waits (evloop.h). */
+static int flush_fragment(struct segwriter *sw)
+{
+	return evloop_offload(flush_fragment_job, sw);
 }
 
 /* Rescales and writes one packet that is ready (duration known). */
