@@ -311,7 +311,7 @@ static int fsync_if_due(struct segwriter *sw, bool force)
 	return 0;
 }
 
-static int flush_fragment_now(struct segwriter *sw)
+static int write_fragment(struct segwriter *sw)
 {
 	int ret = sw->fw ? fragwriter_flush(sw->fw, write_iov, sw) : av_write_frame(sw->oc, NULL);
 	if (ret < 0)
@@ -322,19 +322,23 @@ static int flush_fragment_now(struct segwriter *sw)
 	sw->frag_has_data = false;
 	sw->frag_start_ts = AV_NOPTS_VALUE;
 	sw->frag_bytes = 0;
-	return fsync_if_due(sw, false);
+	return 0;
 }
 
-static int flush_fragment_job(void *arg)
+static int fsync_job(void *arg)
 {
-	return flush_fragment_now(arg);
+	return fsync_if_due(arg, false);
 }
 
-/* The write, the hash and the fsync when due: on a worker of an I/O loop,
+/* The write and its hash where the bytes are (they go to the page cache);
+ * the fdatasync, when due, where it may block: on a worker of an I/O loop,
  * on a pool thread while the worker waits (evloop.h). */
 static int flush_fragment(struct segwriter *sw)
 {
-	return evloop_offload(flush_fragment_job, sw);
+	int ret = write_fragment(sw);
+	if (ret < 0 || clock_mono_us() - sw->last_fsync_mono < sw->fsync_interval_us)
+		return ret;
+	return evloop_offload(fsync_job, sw);
 }
 
 /* Rescales and writes one packet that is ready (duration known). */
