@@ -848,7 +848,7 @@ def chart(rows, kinds, prefix):
         return
     titles = {"vigil": "vigil (one process)", "ffmpeg": "ffmpeg (a process per camera)",
               "gst": "GStreamer (a pipeline per camera)",
-              "vigil-before": "vigil before the lean ingest path"}
+              "vigil-before": "vigil-before (the --before build)"}
     plots_cpu = ", ".join("'%s' index %d using 1:2 with linespoints lw 2 pt 7 title '%s'" % (
         dat, i, titles[k]) for i, k in enumerate(kinds))
     plots_mem = ", ".join("'%s' index %d using 1:3 with linespoints lw 2 pt 7 title '%s'" % (
