@@ -80,6 +80,12 @@ enum task_wait { WAIT_NONE, WAIT_FD, WAIT_SLEEP, WAIT_JOB };
 enum task_request { REQ_NONE, REQ_DETACH, REQ_EXIT };
 
 struct loop;
+struct task;
+
+/* Tasks in order, linked through their `next`. */
+struct task_list {
+	struct task *head, *tail;
+};
 
 struct task {
 	struct evloop_group *group;
@@ -124,7 +130,7 @@ struct loop {
 	struct context sched;
 	int ntasks;
 	int64_t resumed_at; /* when the running task was switched to */
-	struct task *ready_head, *ready_tail;
+	struct task_list ready;
 	struct task **heap;
 	int nheap, heap_cap;
 	pthread_mutex_t lock; /* guards inbox */
@@ -144,7 +150,7 @@ struct evloop_group {
 
 	pthread_mutex_t pool_lock; /* guards the rest */
 	pthread_cond_t pool_gone;  /* a pool thread ended */
-	struct task *jobs_head, *jobs_tail;
+	struct task_list jobs;
 	struct idler *idle_top; /* the pool's idle threads, the latest first */
 	int njobs, pool_idle, pool_threads;
 	bool pool_quit;
@@ -349,16 +355,29 @@ static void heap_remove(struct loop *l, struct task *t)
 
 /* ---- the loop -------------------------------------------------------------- */
 
+static void list_push(struct task_list *list, struct task *t)
+{
+	t->next = NULL;
+	if (list->tail)
+		list->tail->next = t;
+	else
+		list->head = t;
+	list->tail = t;
+}
+
+static struct task *list_pop(struct task_list *list)
+{
+	struct task *t = list->head;
+	if (t && !(list->head = t->next))
+		list->tail = NULL;
+	return t;
+}
+
 static void make_ready(struct loop *l, struct task *t)
 {
 	t->wait = WAIT_NONE;
 	heap_remove(l, t);
-	t->next = NULL;
-	if (l->ready_tail)
-		l->ready_tail->next = t;
-	else
-		l->ready_head = t;
-	l->ready_tail = t;
+	list_push(&l->ready, t);
 }
 
 static void wake_loop(struct loop *l)
@@ -413,13 +432,14 @@ static void *detached_main(void *arg)
 	return NULL;
 }
 
-static int start_detached(struct task *t)
+/* Returns 0, or a negative errno. */
+static int start_thread_detached(void *(*entry)(void *), void *arg)
 {
 	pthread_attr_t attr;
 	pthread_t thread;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	int err = pthread_create(&thread, &attr, detached_main, t);
+	int err = pthread_create(&thread, &attr, entry, arg);
 	pthread_attr_destroy(&attr);
 	return -err;
 }
@@ -441,7 +461,7 @@ static void run_task(struct loop *l, struct task *t)
 		unregister_fd(l, t);
 		heap_remove(l, t);
 		t->loop = NULL;
-		int ret = start_detached(t);
+		int ret = start_thread_detached(detached_main, t);
 		if (ret < 0) {
 			t->loop = l;
 			t->detach_ret = ret;
@@ -503,8 +523,8 @@ static void *loop_main(void *arg)
 	for (;;) {
 		/* the tasks ready now, once each: one that yields goes to the
 		 * back, behind the sockets and deadlines looked at below */
-		struct task *t = l->ready_head;
-		l->ready_head = l->ready_tail = NULL;
+		struct task *t = l->ready.head;
+		l->ready.head = l->ready.tail = NULL;
 		while (t) {
 			struct task *next = t->next;
 			run_task(l, t);
@@ -513,7 +533,7 @@ static void *loop_main(void *arg)
 		if (atomic_load(&l->group->quitting) && l->ntasks == 0)
 			break;
 		int timeout = -1;
-		if (l->ready_head) {
+		if (l->ready.head) {
 			timeout = 0;
 		} else if (l->nheap > 0) {
 			int64_t d = l->heap[0]->wake_at - clock_mono_us();
@@ -571,7 +591,7 @@ static void *pool_main(void *arg)
 	pthread_mutex_lock(&g->pool_lock);
 	for (;;) {
 		bool retire = false;
-		while (!g->jobs_head && !g->pool_quit && !retire) {
+		while (!g->jobs.head && !g->pool_quit && !retire) {
 			struct timespec until;
 			clock_gettime(CLOCK_MONOTONIC, &until);
 			until.tv_sec += POOL_IDLE_US / USEC_PER_SEC;
@@ -587,12 +607,9 @@ static void *pool_main(void *arg)
 				retire = g->pool_threads > POOL_KEEP;
 			}
 		}
-		if (!g->jobs_head)
+		struct task *t = list_pop(&g->jobs);
+		if (!t)
 			break;
-		struct task *t = g->jobs_head;
-		g->jobs_head = t->next;
-		if (!g->jobs_head)
-			g->jobs_tail = NULL;
 		g->njobs--;
 		pthread_mutex_unlock(&g->pool_lock);
 		t->job_ret = t->job(t->job_arg);
@@ -614,24 +631,14 @@ static int queue_job(struct evloop_group *g, struct task *t)
 	int ret = 0;
 	pthread_mutex_lock(&g->pool_lock);
 	if (g->njobs + 1 > g->pool_idle && g->pool_threads < EVLOOP_POOL_MAX) {
-		pthread_attr_t attr;
-		pthread_t thread;
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		int err = pthread_create(&thread, &attr, pool_main, g);
-		pthread_attr_destroy(&attr);
+		int err = start_thread_detached(pool_main, g);
 		if (err == 0)
 			g->pool_threads++;
 		else if (g->pool_threads == 0)
-			ret = -err;
+			ret = err;
 	}
 	if (ret == 0) {
-		t->next = NULL;
-		if (g->jobs_tail)
-			g->jobs_tail->next = t;
-		else
-			g->jobs_head = t;
-		g->jobs_tail = t;
+		list_push(&g->jobs, t);
 		g->njobs++;
 		wake_idler(g);
 	}

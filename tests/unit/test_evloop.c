@@ -132,20 +132,37 @@ static void sleepers_wake_in_order(void)
 
 /* ---- an offloaded job runs elsewhere, and the loop goes on --------------- */
 
+/* Another task on the same loop, counting its 10 ms ticks while `busy`:
+ * it ran while a task blocked, or it did not. */
+struct ticking {
+	atomic_bool busy;
+	atomic_int ticks;
+};
+
+static void ticker_task(void *arg)
+{
+	struct ticking *k = arg;
+	int64_t end = clock_mono_us() + 400 * MS;
+	while (clock_mono_us() < end) {
+		evloop_sleep_until(clock_mono_us() + 10 * MS);
+		if (atomic_load(&k->busy))
+			atomic_fetch_add(&k->ticks, 1);
+	}
+}
+
 struct offload {
 	pthread_t loop_thread, job_thread;
 	int ret;
-	atomic_int ticks_during_job; /* another task's, while the job blocked */
-	atomic_bool job_running;
+	struct ticking during_job;
 };
 
 static int slow_job(void *arg)
 {
 	struct offload *o = arg;
 	o->job_thread = pthread_self();
-	atomic_store(&o->job_running, true);
+	atomic_store(&o->during_job.busy, true);
 	usleep(200 * 1000); /* a slow fdatasync, say */
-	atomic_store(&o->job_running, false);
+	atomic_store(&o->during_job.busy, false);
 	return 42;
 }
 
@@ -156,17 +173,6 @@ static void offloader_task(void *arg)
 	o->ret = evloop_offload(slow_job, o);
 }
 
-static void ticker_task(void *arg)
-{
-	struct offload *o = arg;
-	int64_t end = clock_mono_us() + 400 * MS;
-	while (clock_mono_us() < end) {
-		evloop_sleep_until(clock_mono_us() + 10 * MS);
-		if (atomic_load(&o->job_running))
-			atomic_fetch_add(&o->ticks_during_job, 1);
-	}
-}
-
 static void offload_runs_off_the_loop(void)
 {
 	struct evloop_group *g;
@@ -174,12 +180,12 @@ static void offload_runs_off_the_loop(void)
 
 	CHECK_INT(evloop_group_new(&g, 1), 0);
 	CHECK_INT(evloop_spawn(g, offloader_task, &o, "offloader"), 0);
-	CHECK_INT(evloop_spawn(g, ticker_task, &o, "ticker"), 0);
+	CHECK_INT(evloop_spawn(g, ticker_task, &o.during_job, "ticker"), 0);
 	evloop_group_free(&g);
 	CHECK_INT(o.ret, 42);
 	CHECK(!pthread_equal(o.loop_thread, o.job_thread));
 	/* the ticker, on the same loop, ran while the job blocked */
-	CHECK(atomic_load(&o.ticks_during_job) >= 5);
+	CHECK(atomic_load(&o.during_job.ticks) >= 5);
 	/* outside a task, in place */
 	CHECK_INT(evloop_offload(slow_job, &o), 42);
 	CHECK(pthread_equal(o.job_thread, pthread_self()));
@@ -191,8 +197,7 @@ struct detach {
 	pid_t before, after; /* gettid(): pthread_self() is const to the compiler */
 	bool in_task_after;
 	int ret;
-	atomic_int ticks;
-	atomic_bool blocking;
+	struct ticking while_blocking;
 };
 
 static void detacher_task(void *arg)
@@ -204,22 +209,11 @@ static void detacher_task(void *arg)
 	d->ret = evloop_detach();
 	d->after = gettid();
 	d->in_task_after = evloop_in_task();
-	atomic_store(&d->blocking, true);
+	atomic_store(&d->while_blocking.busy, true);
 	usleep(200 * 1000); /* a blocking call: the loop does not wait for it */
-	atomic_store(&d->blocking, false);
+	atomic_store(&d->while_blocking.busy, false);
 	if (big[sizeof(big) - 1] != 7)
 		d->ret = -1;
-}
-
-static void detach_ticker(void *arg)
-{
-	struct detach *d = arg;
-	int64_t end = clock_mono_us() + 400 * MS;
-	while (clock_mono_us() < end) {
-		evloop_sleep_until(clock_mono_us() + 10 * MS);
-		if (atomic_load(&d->blocking))
-			atomic_fetch_add(&d->ticks, 1);
-	}
 }
 
 static void detach_moves_to_a_thread(void)
@@ -229,12 +223,12 @@ static void detach_moves_to_a_thread(void)
 
 	CHECK_INT(evloop_group_new(&g, 1), 0);
 	CHECK_INT(evloop_spawn(g, detacher_task, &d, "detacher"), 0);
-	CHECK_INT(evloop_spawn(g, detach_ticker, &d, "ticker"), 0);
+	CHECK_INT(evloop_spawn(g, ticker_task, &d.while_blocking, "ticker"), 0);
 	evloop_group_free(&g); /* waits for the detached task too */
 	CHECK_INT(d.ret, 0);
 	CHECK(d.before != d.after);
 	CHECK(!d.in_task_after);
-	CHECK(atomic_load(&d.ticks) >= 5);
+	CHECK(atomic_load(&d.while_blocking.ticks) >= 5);
 }
 
 /* ---- a task that never waits does not starve the others ----------------- */
