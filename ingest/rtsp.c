@@ -81,6 +81,7 @@
 #include "util/banned.h"
 
 #define IN_BUF_SIZE (160 * 1024) /* > RCVLOWAT + one interleaved frame */
+#define CARRY_INLINE 4096	 /* left over by a read: part of one RTP packet, mostly */
 #define MSG_MAX (32 * 1024)	 /* an RTSP message, headers and body */
 #define POLL_SLICE_MS 100
 #define RECV_TIMEOUT_MS 150
@@ -127,8 +128,14 @@ struct rtsp_client {
 	int64_t last_cmd_mono;
 	char play_url[2048];
 
+	/* The input: while the bytes just read are taken apart, the thread's
+	 * receive area; otherwise the client's own carry, what was left (see
+	 * fill()). */
 	uint8_t *in;
 	size_t in_start, in_end, in_cap;
+	bool in_area;
+	uint8_t *carry_heap; /* when more is left than carry holds */
+	uint8_t carry[CARRY_INLINE];
 
 	bool streaming;
 	bool batching; /* the receive low-water mark is raised */
@@ -137,8 +144,7 @@ struct rtsp_client {
 	enum AVCodecID codec;
 	int clock_rate;
 
-	AVBufferRef *slab;   /* the access unit being built is at slab_used */
-	AVBufferPool *slabs; /* of SLAB_SIZE, so a slab's memory is reused */
+	AVBufferRef *slab; /* the access unit being built is at slab_used */
 	size_t slab_used;
 	size_t au_len;
 	uint32_t nal_at[NAL_INDEX_MAX]; /* where each NAL unit's bytes begin */
@@ -363,6 +369,85 @@ static bool interrupted(struct rtsp_client *c)
 	return c->intr.callback && c->intr.callback(c->intr.opaque);
 }
 
+/*
+ * The receive area.  A read takes what the socket holds, up to
+ * IN_BUF_SIZE, into the area of the thread that reads, where it is taken
+ * apart at once; only what is left, less than one item (part of an RTP
+ * packet, mostly), is kept by the client until its next read.  On an I/O
+ * thread the area is shared by all its cameras, so the leftover moves to
+ * the client's carry before anything that lets another camera run
+ * (waiting, yielding, returning to the caller), and back to the front of
+ * the area before the next recv(2).  A camera then holds a few KiB
+ * between reads instead of the whole buffer (bench/README.md).
+ */
+static pthread_key_t area_key;
+static bool area_key_made;
+static pthread_once_t area_once = PTHREAD_ONCE_INIT;
+
+static void area_key_init(void)
+{
+	area_key_made = pthread_key_create(&area_key, free) == 0;
+}
+
+static uint8_t *receive_area(void)
+{
+	pthread_once(&area_once, area_key_init);
+	if (!area_key_made)
+		return NULL;
+	uint8_t *a = pthread_getspecific(area_key);
+	if (!a && (a = malloc(IN_BUF_SIZE)) && pthread_setspecific(area_key, a) != 0) {
+		free(a);
+		a = NULL;
+	}
+	return a;
+}
+
+/* What is left of the input moves from the area to the client's carry
+ * (without memory for it, it is dropped: the caller fails the read). */
+static int keep_input(struct rtsp_client *c)
+{
+	if (!c->in_area)
+		return 0;
+	size_t n = c->in_end - c->in_start;
+	uint8_t *to = c->carry;
+	size_t cap = sizeof(c->carry);
+	int ret = 0;
+	if (n > cap && !(c->carry_heap = malloc(n))) {
+		n = 0;
+		ret = AVERROR(ENOMEM);
+	} else if (n > cap) {
+		to = c->carry_heap;
+		cap = n;
+	}
+	memcpy(to, c->in + c->in_start, n);
+	c->in = to;
+	c->in_start = 0;
+	c->in_end = n;
+	c->in_cap = cap;
+	c->in_area = false;
+	return ret;
+}
+
+/* What is left goes to the front of the area, with all the room after it. */
+static int use_area(struct rtsp_client *c)
+{
+	size_t n = c->in_end - c->in_start;
+	uint8_t *to = c->in_area ? c->in : receive_area();
+	if (!to)
+		return AVERROR(ENOMEM);
+	memmove(to, c->in + c->in_start, n);
+	if (!c->in_area) {
+		free(c->carry_heap);
+		c->carry_heap = NULL;
+	}
+	c->in = to;
+	c->in_start = 0;
+	c->in_end = n;
+	c->in_cap = IN_BUF_SIZE;
+	c->in_area = true;
+	return 0;
+}
+
 /* Waits for events on the socket, at most until `until` (monotonic µs, 0:
  * only the interrupt callback limits it).  Returns 0 when ready. */
 static int wait_fd(struct rtsp_client *c, short events, int64_t until)
@@ -377,7 +462,10 @@ static int wait_fd(struct rtsp_client *c, short events, int64_t until)
 		if (until > 0 && (until - now + 999) / 1000 < ms)
 			ms = (int)((until - now + 999) / 1000);
 		if (evloop_in_task()) {
-			int r = evloop_wait_fd(c->fd, events, now + (int64_t)ms * 1000);
+			int r = keep_input(c);
+			if (r < 0)
+				return r;
+			r = evloop_wait_fd(c->fd, events, now + (int64_t)ms * 1000);
 			if (r == 0)
 				return 0;
 			if (r != -ETIMEDOUT)
@@ -393,7 +481,7 @@ static int wait_fd(struct rtsp_client *c, short events, int64_t until)
 	}
 }
 
-/* Appends what the socket holds to the input buffer, waiting for data
+/* Appends what the socket holds to the input, waiting for data
  * until `until` at most (0: as long as the interrupt callback allows).
  * The callback and the deadline are checked first, every time: the
  * callers loop on fill() while what comes is not what they wait for, so a
@@ -401,13 +489,7 @@ static int wait_fd(struct rtsp_client *c, short events, int64_t until)
  * Returns 0, or a negative AVERROR. */
 static int fill(struct rtsp_client *c, int64_t until)
 {
-	if (c->in_start > 0) {
-		/* what is left is less than one item: as much room as can be */
-		memmove(c->in, c->in + c->in_start, c->in_end - c->in_start);
-		c->in_end -= c->in_start;
-		c->in_start = 0;
-	}
-	if (c->in_end == c->in_cap)
+	if (c->in_end - c->in_start >= IN_BUF_SIZE)
 		return AVERROR_INVALIDDATA; /* an item larger than the buffer */
 	bool task = evloop_in_task();
 	for (;;) {
@@ -418,6 +500,9 @@ static int fill(struct rtsp_client *c, int64_t until)
 			return AVERROR(ETIMEDOUT);
 		/* on a loop: the edge of the low-water mark, or RECV_TIMEOUT_MS,
 		 * then what there is, as the blocking recv below does */
+		int ret;
+		if (task && (ret = keep_input(c)) < 0)
+			return ret;
 		if (task)
 			evloop_yield_if_busy();
 		if (task && !evloop_readable(c->fd)) {
@@ -429,6 +514,8 @@ static int fill(struct rtsp_client *c, int64_t until)
 			if (w < 0 && w != -ETIMEDOUT)
 				return AVERROR(-w);
 		}
+		if ((ret = use_area(c)) < 0)
+			return ret;
 		/* blocks until the low-water mark, or RECV_TIMEOUT_MS */
 		size_t room = c->in_cap - c->in_end;
 		ssize_t r = recv(c->fd, c->in + c->in_end, room, task ? MSG_DONTWAIT : 0);
@@ -629,23 +716,45 @@ const char *rtsp_error_detail(const struct rtsp_client *c)
 /*
  * Access units are built one after another in a slab, and each packet
  * handed out references its slab (no copy, no allocation per frame); a
- * slab goes back to the client's pool when the last packet in it is freed,
- * so the same few slabs serve the whole stream: no malloc, free or fresh
- * page per slab (at 4 Mbit/s a camera fills about four a second).  A unit
- * that outgrows what is left moves to a new slab (twice its size at least;
- * a unit larger than a slab gets one of its own, outside the pool).
+ * slab goes back to the pool when the last packet in it is freed, so the
+ * same slabs serve every stream: no malloc, free or fresh page per slab
+ * (at 4 Mbit/s a camera fills about four a second).  A unit that outgrows
+ * what is left moves to a new slab; one larger than a slab gets a buffer
+ * of its own, outside the pool.
+ *
+ * The pool is the process's, not the client's: a camera holds a slab
+ * from its unit's first byte until its fragment is written, about a
+ * second's worth at the peak and half that on average, and a pool of its
+ * own would keep its peak forever.  Shared, the cameras' peaks (which
+ * fall at different times) draw on the same free slabs, so what the
+ * process keeps is close to the sum of what is in flight (bench/README.md).
+ * It lives as long as the process: packets handed out may outlive their
+ * client.
  */
+static AVBufferPool *slab_pool;
+static pthread_once_t slab_pool_once = PTHREAD_ONCE_INIT;
+
+static void slab_pool_init(void)
+{
+	slab_pool = av_buffer_pool_init(SLAB_SIZE, NULL);
+}
+
+static AVBufferRef *slab_get(size_t size)
+{
+	if (size > SLAB_SIZE)
+		return av_buffer_alloc(size);
+	pthread_once(&slab_pool_once, slab_pool_init);
+	return slab_pool ? av_buffer_pool_get(slab_pool) : NULL;
+}
+
 static int au_append(struct rtsp_client *c, const uint8_t *p, size_t n)
 {
 	size_t need = c->au_len + n + AV_INPUT_BUFFER_PADDING_SIZE;
 	if (need > AU_MAX)
 		return over_bound(c, "an access unit larger than %d MiB", AU_MAX >> 20);
 	if (!c->slab || c->slab_used + need > c->slab->size) {
-		size_t size = SLAB_SIZE;
-		while (size < 2 * need)
-			size *= 2;
-		AVBufferRef *slab =
-			size == SLAB_SIZE ? av_buffer_pool_get(c->slabs) : av_buffer_alloc(size);
+		/* a unit larger than a slab grows by doubling, not a copy per packet */
+		AVBufferRef *slab = slab_get(need <= SLAB_SIZE ? SLAB_SIZE : 2 * need);
 		if (!slab)
 			return AVERROR(ENOMEM);
 		if (c->au_len)
@@ -1575,15 +1684,8 @@ static struct rtsp_client *client_new(void)
 		return NULL;
 	c->fd = -1;
 	c->rtp_channel = 0;
-	c->in_cap = IN_BUF_SIZE;
-	c->in = malloc(c->in_cap);
-	c->slabs = av_buffer_pool_init(SLAB_SIZE, NULL);
-	if (!c->in || !c->slabs) {
-		free(c->in);
-		av_buffer_pool_uninit(&c->slabs);
-		free(c);
-		return NULL;
-	}
+	c->in = c->carry;
+	c->in_cap = sizeof(c->carry);
 	return c;
 }
 
@@ -1707,7 +1809,7 @@ int rtsp_open(struct rtsp_client **out, AVFormatContext **icp, const struct rtsp
 		ret = c->error;
 		goto fail;
 	}
-	if ((ret = make_context(sdp, icp)) < 0)
+	if ((ret = make_context(sdp, icp)) < 0 || (ret = keep_input(c)) < 0)
 		goto fail;
 	free(sdp);
 	*out = c;
@@ -1724,12 +1826,20 @@ fail:
 	return ret;
 }
 
-int rtsp_read(struct rtsp_client *c, AVPacket *pkt)
+static int read_unit(struct rtsp_client *c, AVPacket *pkt)
 {
 	/* progress is a whole unit of the video: nothing else moves this */
 	int64_t until = c->read_timeout_us > 0 ? clock_mono_us() + c->read_timeout_us : 0;
 
 	for (;;) {
+		/* all that is whole first: only the leftover is kept (fill()) */
+		while (c->nready < READY_MAX && !c->error) {
+			int ret = next_item(c, NULL, NULL);
+			if (ret < 0)
+				c->error = ret;
+			if (ret <= 0)
+				break;
+		}
 		if (c->nready > 0) {
 			av_packet_move_ref(pkt, c->ready[c->ready_head]);
 			c->out_arrival = c->ready_arrival[c->ready_head];
@@ -1750,15 +1860,11 @@ int rtsp_read(struct rtsp_client *c, AVPacket *pkt)
 					 c->name, c->why);
 			return c->error;
 		}
-		int ret = next_item(c, NULL, NULL);
-		if (ret < 0)
-			return ret;
-		if (ret > 0)
-			continue;
 		/* nothing whole in the buffer: fill() asks the interrupt
 		 * callback and checks the deadline before it reads */
 		keepalive(c);
-		if ((ret = fill(c, until)) < 0) {
+		int ret = fill(c, until);
+		if (ret < 0) {
 			if (ret == AVERROR_EXIT || ret == AVERROR(ETIMEDOUT) || c->au_len == 0)
 				return ret;
 			/* the connection ended: the frame being built is whole */
@@ -1767,6 +1873,15 @@ int rtsp_read(struct rtsp_client *c, AVPacket *pkt)
 				return ret;
 		}
 	}
+}
+
+int rtsp_read(struct rtsp_client *c, AVPacket *pkt)
+{
+	int ret = read_unit(c, pkt);
+	int kept = keep_input(c);
+	if (kept < 0 && !c->error)
+		c->error = kept; /* what was left is lost: the next read fails */
+	return ret;
 }
 
 int rtsp_flush(struct rtsp_client *c, AVPacket *pkt)
@@ -1822,10 +1937,8 @@ void rtsp_close(struct rtsp_client **cp)
 	}
 	for (int i = 0; i < READY_MAX; i++)
 		av_packet_free(&c->ready[i]);
-	free(c->in);
+	free(c->carry_heap);
 	av_buffer_unref(&c->slab);
-	/* freed once the last packet still out returns its slab */
-	av_buffer_pool_uninit(&c->slabs);
 	free(c);
 	*cp = NULL;
 }

@@ -16,6 +16,7 @@
 
 #include "util/clock.h"
 
+#include "ingest/evloop.h"
 #include "ingest/fragwriter.h"
 #include "ingest/rtsp.h"
 #include "tests/unit/test.h"
@@ -399,10 +400,12 @@ enum cam_mode {
 	CAM_OTHER_PT,	  /* streams RTP of payload type 97 only after PLAY */
 	CAM_BASIC,	  /* asks for Basic */
 	CAM_DIGEST_OTHER, /* offers Digest SHA-512-256 and Basic */
+	CAM_SPLIT,	  /* streams numbered units, each frame sent in two halves */
 };
 
 struct cam {
 	enum cam_mode mode;
+	uint8_t tag; /* CAM_SPLIT: in every byte of its units */
 	int lfd, port;
 	pthread_t thread;
 	atomic_int basic_seen; /* requests with Basic credentials */
@@ -452,6 +455,48 @@ static void cam_answer(struct cam *k, int fd, const char *req)
 		return;
 }
 
+/* CAM_SPLIT's unit i: one P slice of split_size(i) bytes, each byte
+ * naming the camera and the unit; some larger than the client's carry. */
+static size_t split_size(unsigned i)
+{
+	return 300 + (i % 3) * 4500;
+}
+
+static uint8_t split_byte(uint8_t tag, unsigned i, size_t at)
+{
+	return at == 0 ? 0x41 : (uint8_t)(tag ^ (i * 7) ^ at);
+}
+
+/* Sends unit i as one interleaved frame, in two halves 5 ms apart: the
+ * client's read ends inside the frame, and it waits with the rest to come. */
+static int split_send(int fd, uint8_t tag, unsigned i)
+{
+	static __thread uint8_t f[4 + 12 + 9300];
+	size_t n = split_size(i), len = 12 + n;
+	f[0] = '$';
+	f[1] = 0;
+	f[2] = (uint8_t)(len >> 8);
+	f[3] = (uint8_t)len;
+	uint8_t *r = f + 4;
+	uint32_t ts = i * 3600;
+	r[0] = 0x80;
+	r[1] = 0x80 | 96;
+	r[2] = (uint8_t)(i >> 8);
+	r[3] = (uint8_t)i;
+	r[4] = (uint8_t)(ts >> 24);
+	r[5] = (uint8_t)(ts >> 16);
+	r[6] = (uint8_t)(ts >> 8);
+	r[7] = (uint8_t)ts;
+	memset(r + 8, tag, 4);
+	for (size_t at = 0; at < n; at++)
+		r[12 + at] = split_byte(tag, i, at);
+	size_t half = (4 + len) / 2;
+	if (send(fd, f, half, MSG_NOSIGNAL) < 0)
+		return -1;
+	usleep(5000);
+	return send(fd, f + half, 4 + len - half, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
 /* Serves one connection for at most 6 s: a client that is still there
  * then was held by the camera. */
 static void *cam_main(void *arg)
@@ -463,6 +508,7 @@ static void *cam_main(void *arg)
 	bool streaming = false;
 	int64_t end = clock_mono_us() + 6 * USEC_PER_SEC;
 	uint16_t seq = 0;
+	unsigned unit = 0;
 
 	if (fd < 0)
 		return NULL;
@@ -490,6 +536,9 @@ static void *cam_main(void *arg)
 		}
 		if (k->mode == CAM_DRIP) {
 			if (send(fd, "x", 1, MSG_NOSIGNAL) < 0)
+				break;
+		} else if (k->mode == CAM_SPLIT) {
+			if (streaming && split_send(fd, k->tag, unit++) < 0)
 				break;
 		} else if (streaming) {
 			/* RTCP (a receiver report) on channel 1, or RTP that is not
@@ -521,19 +570,25 @@ static void *cam_main(void *arg)
 	return NULL;
 }
 
-static int cam_start(struct cam *k, enum cam_mode mode)
+static int cam_start_tagged(struct cam *k, enum cam_mode mode, uint8_t tag)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t al = sizeof(a);
 
 	memset(k, 0, sizeof(*k));
 	k->mode = mode;
+	k->tag = tag;
 	k->lfd = socket(AF_INET, SOCK_STREAM, 0);
 	if (k->lfd < 0 || bind(k->lfd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
 	    listen(k->lfd, 1) < 0 || getsockname(k->lfd, (struct sockaddr *)&a, &al) < 0)
 		return -1;
 	k->port = ntohs(a.sin_port);
 	return pthread_create(&k->thread, NULL, cam_main, k) == 0 ? 0 : -1;
+}
+
+static int cam_start(struct cam *k, enum cam_mode mode)
+{
+	return cam_start_tagged(k, mode, 0);
 }
 
 static void cam_stop(struct cam *k)
@@ -765,6 +820,66 @@ static void test_timestamp_range(void)
 	rtsp_close(&c);
 }
 
+/* ---- two cameras on one I/O thread ------------------------------------- */
+
+#define SPLIT_UNITS 40
+
+struct split_reader {
+	struct cam *cam;
+	int opened, units, wrong;
+};
+
+static void split_reader_task(void *arg)
+{
+	struct split_reader *r = arg;
+	struct rtsp_client *c = NULL;
+	AVFormatContext *ic = NULL;
+	AVPacket *pkt = av_packet_alloc();
+
+	r->opened = cam_open(r->cam, false, &c, &ic);
+	/* unit i is handed out once unit i + 1 begins */
+	while (c && pkt && r->units < SPLIT_UNITS - 1 && rtsp_read(c, pkt) == 0) {
+		unsigned i = (unsigned)r->units++;
+		size_t n = split_size(i);
+		bool right = (size_t)pkt->size == 4 + n && memcmp(pkt->data, "\0\0\0\1", 4) == 0;
+		for (size_t at = 0; right && at < n; at++)
+			right = pkt->data[4 + at] == split_byte(r->cam->tag, i, at);
+		r->wrong += !right;
+		av_packet_unref(pkt);
+		/* as a recorder waits for a write: the other camera reads meanwhile */
+		evloop_sleep_until(clock_mono_us() + 3000);
+	}
+	rtsp_close(&c);
+	avformat_close_input(&ic);
+	av_packet_free(&pkt);
+}
+
+/* Two cameras read by tasks of one I/O thread, every frame arriving in
+ * two halves, and each reader pausing after every unit: a client's half
+ * frame waits in its own carry while the other reads into the thread's
+ * receive area, so each gets its own bytes, every unit whole. */
+static void test_cameras_sharing_a_thread_keep_their_bytes(void)
+{
+	struct cam k[2];
+	struct split_reader r[2];
+	struct evloop_group *g = NULL;
+
+	for (int i = 0; i < 2; i++) {
+		CHECK_INT(cam_start_tagged(&k[i], CAM_SPLIT, (uint8_t)(0xa0 + i)), 0);
+		r[i] = (struct split_reader){ .cam = &k[i] };
+	}
+	CHECK_INT(evloop_group_new(&g, 1), 0);
+	for (int i = 0; g && i < 2; i++)
+		CHECK_INT(evloop_spawn(g, split_reader_task, &r[i], "split"), 0);
+	evloop_group_free(&g);
+	for (int i = 0; i < 2; i++) {
+		CHECK_INT(r[i].opened, 0);
+		CHECK_INT(r[i].units, SPLIT_UNITS - 1);
+		CHECK_INT(r[i].wrong, 0);
+		cam_stop(&k[i]);
+	}
+}
+
 const struct test_case rtsp_tests[] = {
 	{ "url", test_url },
 	{ "sdp_h264", test_sdp_h264 },
@@ -784,5 +899,7 @@ const struct test_case rtsp_tests[] = {
 	{ "digest_of_other_algorithm_does_not_force_basic",
 	  test_digest_of_other_algorithm_does_not_force_basic },
 	{ "host_name_looked_up", test_host_name_looked_up },
+	{ "cameras_sharing_a_thread_keep_their_bytes",
+	  test_cameras_sharing_a_thread_keep_their_bytes },
 	{ NULL, NULL },
 };
