@@ -68,7 +68,8 @@ prints the Markdown table of bench/README.md.
 
 usage: bench/bench_ingest.py [--build build] [--cameras 16,64,256,512,1024] [--ramp]
                              [--seconds 30] [--repeat 1] [--farm camfarm|camsim]
-                             [--farm-threads 1] [--recorders vigil,ffmpeg,gst]
+                             [--farm-threads 1] [--farm-aligned]
+                             [--recorders vigil,ffmpeg,gst]
                              [--out bench/ingest]
 """
 import argparse
@@ -346,7 +347,7 @@ class Camfarm(Camsim):
         self.logf = open(os.path.join(wd, "camfarm.log"), "w")
         cmd = [os.path.join(build, "camfarm"), "--port", "0", "--cameras", str(n),
                "--clip", clip_path(build, args), "--threads", str(args.farm_threads),
-               "--control", self.sock]
+               "--control", self.sock] + (["--aligned"] if args.farm_aligned else [])
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.logf,
                                      start_new_session=True)
         line = self.proc.stdout.readline().decode()
@@ -475,8 +476,13 @@ class Vigil(Recorder):
         lines = ["[recorder]", "id = bench", "log_level = warn"]
         if os.geteuid() == 0:
             lines.append("allow_root = true")
+        # picture inspection off: its first pass over the cameras comes 30 s
+        # after start, inside the window, where it would count ten times its
+        # share at the default 5 minutes (0.14 CPU s per camera-hour, H.264:
+        # bench-inspect measures it)
         lines += ["", "[storage]", "path = " + self.out] + self.storage_keys + [
-            "", "[mqtt]", "host = 127.0.0.1", "port = %d" % mq_port, ""]
+            "", "[mqtt]", "host = 127.0.0.1", "port = %d" % mq_port, "",
+            "[inspection]", "interval_seconds = 0", ""]
         for k in range(1, n + 1):
             lines += ["[camera cam%d]" % k, "url = " + self.cs.url(k), ""]
         config = os.path.join(self.wd, "vigil.ini")
@@ -889,6 +895,9 @@ def main():
     ap.add_argument("--farm", default="camfarm", choices=["camfarm", "camsim"],
                     help="the cameras: build/camfarm (cheap) or camsim (GStreamer)")
     ap.add_argument("--farm-threads", type=int, default=1)
+    ap.add_argument("--farm-aligned", action="store_true",
+                    help="camfarm starts every stream at its PLAY, so the cameras' keyframes "
+                    "fall together (default: each camera has its own phase, as real ones do)")
     ap.add_argument("--ramp", action="store_true",
                     help="after --cameras, add cameras until each recorder no longer holds")
     ap.add_argument("--ramp-step", type=int, default=512)

@@ -117,6 +117,7 @@ static struct clip {
 	struct unit *units;
 	uint32_t nunits, units_cap;
 	int64_t dur90; /* one loop */
+	int64_t gop90; /* from the first keyframe to the next (one loop if none) */
 	int width, height, fps;
 	uint8_t sps[256], pps[256];
 	int sps_len, pps_len;
@@ -322,6 +323,14 @@ static void load_clip(const char *path)
 	if (clip.nunits == 0 || !clip.units[0].key)
 		fatalx("clip '%s': does not start with a keyframe", path);
 	clip.dur90 = end90;
+	clip.gop90 = end90;
+	for (uint32_t i = 1; i < clip.nunits; i++)
+		if (clip.units[i].key) {
+			clip.gop90 = clip.units[i].pts90;
+			break;
+		}
+	if (clip.gop90 <= 0)
+		fatalx("clip '%s': lasts no time", path);
 
 	char b1[512], b2[512];
 	if (!av_base64_encode(b1, sizeof(b1), clip.sps, clip.sps_len) ||
@@ -338,10 +347,36 @@ struct camera {
 	atomic_uint_fast64_t frames, dropped;
 	atomic_int clients;
 	atomic_bool stalled;
+	int64_t gop_phase_ns; /* its keyframes fall on epoch + phase + k * GOP */
 };
 
 static struct camera *cams;
 static int ncams;
+static int64_t epoch_ns;
+
+/*
+ * When a client's stream begins.  A real camera's encoder runs whether or
+ * not anyone watches, each on its own clock, and a new client's video
+ * begins at its next keyframe: cameras that a recorder connects to at the
+ * same moment still have their keyframes, and so the recorder's fragment
+ * boundaries, spread over a GOP.  So each camera here has a phase of its
+ * own, and a stream starts (at the clip's first frame, which is a
+ * keyframe) at the camera's next keyframe time, at most one GOP after the
+ * PLAY.  --aligned starts every stream at its PLAY instead: cameras that
+ * a recorder connects to together then keep their keyframes together,
+ * the worst case for the recorder's memory and bursts.
+ */
+static bool aligned;
+
+static int64_t stream_start(const struct camera *cam, int64_t now)
+{
+	if (aligned)
+		return now;
+	int64_t gop_ns = clip.gop90 * NS / 90000;
+	int64_t since = now - epoch_ns - cam->gop_phase_ns;
+	return now + (gop_ns - since % gop_ns) % gop_ns;
+}
+
 static atomic_bool stopping;
 
 /* ---- connections ------------------------------------------------------------ */
@@ -786,9 +821,9 @@ static void handle_request(struct worker *w, struct conn *c, char *req, int64_t 
 		}
 		if (!c->playing) {
 			c->playing = true;
-			c->t0 = now;
+			c->t0 = stream_start(&cams[c->cam - 1], now);
 			set_due(c);
-			c->next_sr = now + SR_INTERVAL_NS;
+			c->next_sr = c->t0 + SR_INTERVAL_NS;
 			atomic_fetch_add(&cams[c->cam - 1].clients, 1);
 		}
 		snprintf(extra, sizeof(extra),
@@ -1043,9 +1078,11 @@ static int listen_on(const char *addr, int port, bool shared)
 
 static const char usage_text[] =
 	"usage: camfarm --clip FILE.mp4 [--cameras N] [--port P] [--bind ADDR]\n"
-	"               [--threads T] [--control PATH]\n"
+	"               [--threads T] [--control PATH] [--aligned]\n"
 	"Serves rtsp://ADDR:PORT/cam1 .. camN (RTP over interleaved TCP) from one\n"
-	"H.264 clip held in memory; prints 'camfarm ready port=P cameras=N'.\n";
+	"H.264 clip held in memory; prints 'camfarm ready port=P cameras=N'.\n"
+	"Each camera's keyframes have a phase of their own, and a stream begins\n"
+	"at its camera's next keyframe; --aligned begins every stream at its PLAY.\n";
 
 int main(int argc, char **argv)
 {
@@ -1055,6 +1092,7 @@ int main(int argc, char **argv)
 					      { "bind", required_argument, NULL, 'b' },
 					      { "threads", required_argument, NULL, 't' },
 					      { "control", required_argument, NULL, 'C' },
+					      { "aligned", no_argument, NULL, 'a' },
 					      { "help", no_argument, NULL, 'h' },
 					      { NULL, 0, NULL, 0 } };
 	const char *clip_path = NULL, *bind_addr = "127.0.0.1", *control = NULL;
@@ -1068,6 +1106,7 @@ int main(int argc, char **argv)
 		case 'b': bind_addr = optarg; break;
 		case 't': nthreads = atoi(optarg); break;
 		case 'C': control = optarg; break;
+		case 'a': aligned = true; break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: fputs(usage_text, stderr); return 2;
 		}
@@ -1083,6 +1122,9 @@ int main(int argc, char **argv)
 	cams = calloc((size_t)ncams, sizeof(*cams));
 	if (!cams)
 		fatalx("out of memory");
+	epoch_ns = mono_ns();
+	for (int k = 0; k < ncams; k++)
+		cams[k].gop_phase_ns = (int64_t)random() % (clip.gop90 * NS / 90000);
 
 	/* signals are taken by sigwait in this thread only */
 	sigset_t set;
@@ -1135,10 +1177,11 @@ int main(int argc, char **argv)
 		printf("url rtsp://%s:%d/cam%d\n", bind_addr, port, k);
 	fflush(stdout);
 	fprintf(stderr,
-		"camfarm: clip '%s': %dx%d, %u units, %u packets, %zu bytes, %.3f s a loop; "
-		"%d threads\n",
+		"camfarm: clip '%s': %dx%d, %u units, %u packets, %zu bytes, %.3f s a loop, "
+		"GOP %.3f s; %d threads; keyframes %s\n",
 		clip_path, clip.width, clip.height, clip.nunits, clip.npkts, clip.blob_len,
-		(double)clip.dur90 / 90000, nthreads);
+		(double)clip.dur90 / 90000, (double)clip.gop90 / 90000, nthreads,
+		aligned ? "aligned (each stream starts at its PLAY)" : "each camera's own phase");
 
 	while (!stopping) {
 		struct timespec tmo = { .tv_sec = 0, .tv_nsec = 200000000 };
