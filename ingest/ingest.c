@@ -1438,14 +1438,17 @@ static int start_if_possible(struct worker *w, const AVPacket *pkt, int64_t ts, 
 }
 
 /* Writes a dated video packet (that arrived at at, on the run's clock)
- * into the open segment and counts it. */
-static void write_video(struct worker *w, const AVPacket *pkt, int64_t media_us, int64_t arrival,
+ * into the open segment and counts it; the segment writer takes pkt's
+ * reference. */
+static void write_video(struct worker *w, AVPacket *pkt, int64_t media_us, int64_t arrival,
 			int64_t at)
 {
 	AVRational tb = w->ic->streams[w->vidx]->time_base;
+	int64_t dts = pkt->dts;
+	int size = pkt->size;
 
-	if (segwriter_write(w->seg, pkt, SEGWRITER_VIDEO) < 0) {
-		finish_segment(w, pkt->dts, -1);
+	if (segwriter_write_video(w->seg, pkt) < 0) {
+		finish_segment(w, dts, -1);
 		return;
 	}
 	w->last_end_wall =
@@ -1457,7 +1460,7 @@ static void write_video(struct worker *w, const AVPacket *pkt, int64_t media_us,
 	w->last_end_mono = clock_mono_us();
 	pthread_mutex_lock(&w->lock);
 	w->st.frames_total++;
-	w->st.bytes_total += pkt->size;
+	w->st.bytes_total += size;
 	w->st.last_frame_us = arrival;
 	pthread_mutex_unlock(&w->lock);
 }
@@ -1488,8 +1491,9 @@ static bool segment_overrun(struct worker *w, const AVPacket *pkt, int64_t media
 	return true;
 }
 
-/* One dated video packet: discontinuities, segment cuts, writing. */
-static void record_video(struct worker *w, const AVPacket *pkt, int64_t arrival)
+/* One dated video packet: discontinuities, segment cuts, writing (which
+ * takes pkt's reference). */
+static void record_video(struct worker *w, AVPacket *pkt, int64_t arrival)
 {
 	AVRational tb = w->ic->streams[w->vidx]->time_base;
 	int64_t ts = pkt->dts;

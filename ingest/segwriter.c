@@ -423,6 +423,26 @@ static int release_held(struct segwriter *sw, int64_t next_dts)
 	return ret;
 }
 
+/* A video frame at dts: the one held before it gets its duration and is
+ * written. */
+static int release_before(struct segwriter *sw, int64_t dts)
+{
+	if (!sw->held->data)
+		return 0;
+	if (dts > sw->held->dts)
+		sw->last_video_delta = dts - sw->held->dts;
+	return release_held(sw, dts);
+}
+
+/* The frame just put in sw->held waits there for its duration. */
+static void hold_video(struct segwriter *sw, int64_t dts)
+{
+	sw->held->dts = dts;
+	sw->last_video_dts = dts;
+	if (sw->held->pts == AV_NOPTS_VALUE)
+		sw->held->pts = dts;
+}
+
 int segwriter_write(struct segwriter *sw, const AVPacket *pkt, enum segwriter_stream which)
 {
 	int ret;
@@ -451,18 +471,30 @@ int segwriter_write(struct segwriter *sw, const AVPacket *pkt, enum segwriter_st
 		return ret;
 	}
 	int64_t dts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
-	if (sw->held->data) {
-		if (dts > sw->held->dts)
-			sw->last_video_delta = dts - sw->held->dts;
-		if ((ret = release_held(sw, dts)) < 0)
-			return ret;
-	}
-	if ((ret = av_packet_ref(sw->held, pkt)) < 0)
+	if ((ret = release_before(sw, dts)) < 0 || (ret = av_packet_ref(sw->held, pkt)) < 0)
 		return ret;
-	sw->held->dts = dts;
-	sw->last_video_dts = dts;
-	if (sw->held->pts == AV_NOPTS_VALUE)
-		sw->held->pts = dts;
+	hold_video(sw, dts);
+	return 0;
+}
+
+int segwriter_write_video(struct segwriter *sw, AVPacket *pkt)
+{
+	int ret;
+
+	if (sw->error)
+		return sw->error;
+	int64_t dts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
+	if ((ret = release_before(sw, dts)) < 0)
+		return ret;
+	if (pkt->buf) {
+		av_packet_move_ref(sw->held, pkt);
+	} else {
+		/* not refcounted: its bytes are not the packet's to give */
+		if ((ret = av_packet_ref(sw->held, pkt)) < 0)
+			return ret;
+		av_packet_unref(pkt);
+	}
+	hold_video(sw, dts);
 	return 0;
 }
 

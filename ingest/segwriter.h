@@ -65,6 +65,11 @@ int segwriter_open(struct segwriter **out, const char *path, const struct segwri
  * writer only accepts segwriter_abandon or segwriter_free. */
 int segwriter_write(struct segwriter *sw, const AVPacket *pkt, enum segwriter_stream which);
 
+/* As segwriter_write for a video packet, but takes pkt's reference (pkt
+ * is left blank): the frame waits for its duration without a reference
+ * of its own, one allocation less per frame. */
+int segwriter_write_video(struct segwriter *sw, AVPacket *pkt);
+
 /*
  * Ends the file: the held video packet is written with its duration up to
  * end_ts (the dts of the keyframe that starts the next segment, in video

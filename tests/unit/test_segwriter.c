@@ -727,6 +727,51 @@ static void open_errors(void)
 	video_free(&v);
 }
 
+/* segwriter_write_video takes each packet's reference (the packet comes
+ * back blank) and writes the same file, byte for byte, as segwriter_write,
+ * which leaves the packets alone; a packet without a buffer of its own is
+ * copied. */
+static void taking_writes_the_same_file(void)
+{
+	struct video v;
+	if (make_video(&v, 3 * FPS, FPS) < 0)
+		return;
+	char kept[4096], taken[4096];
+	snprintf(kept, sizeof(kept), "%s", test_path("kept.mp4"));
+	snprintf(taken, sizeof(taken), "%s", test_path("taken.mp4"));
+	struct segment_result rk, rt;
+
+	struct segwriter *sw = write_all(kept, &v);
+	CHECK(sw != NULL);
+	if (sw)
+		CHECK_INT(segwriter_finish(sw, ORIGIN + 75 * FRAME_TICKS, &rk), 0);
+	segwriter_free(&sw);
+	for (int i = 0; i < v.n; i++)
+		CHECK(v.pkts[i]->buf != NULL);
+
+	struct segwriter_params p = params_for(&v);
+	CHECK_INT(segwriter_open(&sw, taken, &p), 0);
+	AVPacket *pkt = av_packet_alloc();
+	for (int i = 0; sw && pkt && i < v.n; i++) {
+		CHECK_INT(av_packet_ref(pkt, v.pkts[i]), 0);
+		if (i == 1) {
+			/* the bytes belong to the caller: not refcounted */
+			av_buffer_unref(&pkt->buf);
+			pkt->data = v.pkts[i]->data;
+		}
+		CHECK_INT(segwriter_write_video(sw, pkt), 0);
+		CHECK(pkt->buf == NULL && pkt->data == NULL && pkt->size == 0);
+	}
+	if (sw)
+		CHECK_INT(segwriter_finish(sw, ORIGIN + 75 * FRAME_TICKS, &rt), 0);
+	segwriter_free(&sw);
+	av_packet_free(&pkt);
+
+	CHECK_INT(rt.bytes, rk.bytes);
+	CHECK_STR(rt.sha256, rk.sha256);
+	video_free(&v);
+}
+
 const struct test_case segwriter_tests[] = {
 	{ "write_and_finish", write_and_finish },
 	{ "finish_without_end_ts", finish_without_end_ts },
@@ -734,5 +779,6 @@ const struct test_case segwriter_tests[] = {
 	{ "hostile_timestamps_fragments", hostile_timestamps_fragments },
 	{ "crash_without_trailer", crash_without_trailer },
 	{ "open_errors", open_errors },
+	{ "taking_writes_the_same_file", taking_writes_the_same_file },
 	{ NULL, NULL },
 };
