@@ -215,7 +215,8 @@ static int explain_unrecorded(struct catalog *cat, const char *camera, int64_t f
  * how (recorder_stop, "RUN_START_US DETAIL", written by vigil record when it
  * stops on a signal), and the time after a camera's last accounted instant
  * is recorder-down.  A camera the stopped run did not record (its accounting
- * ends before that run began) is not the recorder's downtime.
+ * ends before that run began, or within the run tolerance after) is not the
+ * recorder's downtime.
  */
 struct downtime {
 	bool applies;
@@ -239,7 +240,10 @@ static void read_downtime(struct catalog *cat, const char *camera, struct downti
 	if (catalog_meta_get(cat, "recorder_stop", stop, sizeof(stop)) == 0 && *stop)
 		run_start = strtoll(stop, &end, 10);
 	if (end && end != stop && *end == ' ' && end[1]) {
-		if (last < run_start)
+		/* within the run tolerance: the footage of the run before may end
+		 * a frame or two after the next run began, when the restart came
+		 * at once */
+		if (last < run_start + CATALOG_RUN_TOLERANCE_US)
 			return;
 		snprintf(d->detail, sizeof(d->detail), "%s", end + 1);
 	} else {
