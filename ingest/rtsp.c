@@ -132,7 +132,7 @@ struct rtsp_client {
 	 * receive area; otherwise the client's own carry, what was left (see
 	 * fill()). */
 	uint8_t *in;
-	size_t in_start, in_end, in_cap;
+	size_t in_start, in_end;
 	bool in_area;
 	uint8_t *carry_heap; /* when more is left than carry holds */
 	uint8_t carry[CARRY_INLINE];
@@ -410,20 +410,17 @@ static int keep_input(struct rtsp_client *c)
 		return 0;
 	size_t n = c->in_end - c->in_start;
 	uint8_t *to = c->carry;
-	size_t cap = sizeof(c->carry);
 	int ret = 0;
-	if (n > cap && !(c->carry_heap = malloc(n))) {
+	if (n > sizeof(c->carry) && !(c->carry_heap = malloc(n))) {
 		n = 0;
 		ret = AVERROR(ENOMEM);
-	} else if (n > cap) {
+	} else if (n > sizeof(c->carry)) {
 		to = c->carry_heap;
-		cap = n;
 	}
 	memcpy(to, c->in + c->in_start, n);
 	c->in = to;
 	c->in_start = 0;
 	c->in_end = n;
-	c->in_cap = cap;
 	c->in_area = false;
 	return ret;
 }
@@ -443,7 +440,6 @@ static int use_area(struct rtsp_client *c)
 	c->in = to;
 	c->in_start = 0;
 	c->in_end = n;
-	c->in_cap = IN_BUF_SIZE;
 	c->in_area = true;
 	return 0;
 }
@@ -517,7 +513,7 @@ static int fill(struct rtsp_client *c, int64_t until)
 		if ((ret = use_area(c)) < 0)
 			return ret;
 		/* blocks until the low-water mark, or RECV_TIMEOUT_MS */
-		size_t room = c->in_cap - c->in_end;
+		size_t room = IN_BUF_SIZE - c->in_end;
 		ssize_t r = recv(c->fd, c->in + c->in_end, room, task ? MSG_DONTWAIT : 0);
 		if (r > 0) {
 			if (task && (size_t)r < room)
@@ -1685,7 +1681,6 @@ static struct rtsp_client *client_new(void)
 	c->fd = -1;
 	c->rtp_channel = 0;
 	c->in = c->carry;
-	c->in_cap = sizeof(c->carry);
 	return c;
 }
 
