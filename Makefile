@@ -144,6 +144,12 @@ $(BUILD)/camfarm: $(BUILD)/obj/bench/farm.o
 	$(say) LINK $@
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(TOOLS_PKGS)) -lpthread
 
+# the least a recorder with vigil's guarantees can spend, for bench-ingest
+# (bench/floor.c): recv, SHA-256, write, fdatasync
+$(BUILD)/floorrec: $(BUILD)/obj/bench/floor.o $(LIBVIGIL)
+	$(say) LINK $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(VIGIL_PKGS)) -lpthread
+
 $(BUILD)/segcheck: $(SEGCHECK_OBJ)
 	$(say) LINK $@
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(TOOLS_PKGS))
@@ -161,10 +167,10 @@ $(BUILD)/vfault.so: tests/fault/vfault.c
 # `make soak` runs the long tests marked `soak = True` (not in `make test`).
 SAN_BUILD ?= $(BUILD)/san
 ifeq ($(SAN),1)
-test: all $(BUILD)/unit-tests $(BUILD)/vfault.so fuzz-build
+test: all $(BUILD)/unit-tests $(BUILD)/vfault.so $(BUILD)/floorrec fuzz-build
 	@python3 tests/run.py --build $(BUILD)
 else
-test: all $(BUILD)/unit-tests $(BUILD)/vfault.so san fuzz-build
+test: all $(BUILD)/unit-tests $(BUILD)/vfault.so $(BUILD)/floorrec san fuzz-build
 	@python3 tests/run.py --build $(BUILD) --san-build $(SAN_BUILD)
 endif
 
@@ -231,7 +237,7 @@ bench-retention: all $(BUILD)/catbench
 # "--cameras 64 --seconds 60" or "--farm camsim"
 BENCH_INGEST_ARGS ?= --ramp
 bench: bench-ingest
-bench-ingest: all
+bench-ingest: all $(BUILD)/floorrec
 	@python3 bench/bench_ingest.py --build $(BUILD) $(BENCH_INGEST_ARGS)
 
 # the console: spans on a synthetic catalog, viewers beside a recorder of 64

@@ -19,6 +19,16 @@ cameras.  The recorders:
   gst      one `gst-launch-1.0 -e rtspsrc location=URL protocols=tcp !
            rtph264depay ! h264parse ! splitmuxsink location=camK/%05d.mp4
            max-size-time=60000000000` per camera
+  floor    one `build/floorrec` (bench/floor.c): what no recorder with
+           vigil's guarantees can skip, and nothing else: each byte
+           received once, written once (a second's worth per write),
+           hashed once (SHA-256), each file fdatasync'd every 5 s and its
+           synced pages dropped; it writes the stream as it came, not MP4,
+           so it has no frames to count.  "vs floor" is each recorder's CPU
+           against it: vigil's excess is the cost of being a recorder
+  floor-move  the floor without the hash and the syncs (--no-hash
+           --no-sync): the bytes moved from the socket to the page cache,
+           which ffmpeg pays too
 
 What is measured, for the recorder processes only:
   start     seconds from launching the recorder(s) until every camera has a
@@ -69,7 +79,7 @@ prints the Markdown table of bench/README.md.
 usage: bench/bench_ingest.py [--build build] [--cameras 16,64,256,512,1024] [--ramp]
                              [--seconds 30] [--repeat 1] [--farm camfarm|camsim]
                              [--farm-threads 1] [--farm-aligned]
-                             [--recorders vigil,ffmpeg,gst]
+                             [--recorders vigil,ffmpeg,gst,floor,floor-move]
                              [--out bench/ingest]
 """
 import argparse
@@ -377,6 +387,7 @@ def free_port():
 class Recorder:
     """Base: a set of processes recording cameras cam1..camN into wd/out."""
     name = "?"
+    counts_frames = True  # its files are MP4 that segcheck reads back
 
     def __init__(self, build, wd, cs):
         self.build, self.wd, self.cs = build, wd, cs
@@ -550,7 +561,41 @@ class VigilBefore(Vigil):
     storage_keys = []  # an earlier vigil may not know reserve_mb
 
 
-RECORDERS = {"vigil": Vigil, "ffmpeg": Ffmpeg, "gst": Gst, "vigil-before": VigilBefore}
+class Floor(Recorder):
+    """build/floorrec (bench/floor.c): what no recorder with vigil's
+    guarantees can skip (each byte received once, hashed once, written once,
+    fdatasync'd every 5 s, its pages dropped), and nothing else.  It writes
+    the stream as it came, not MP4: no frames to count."""
+    name = "floor"
+    counts_frames = False
+    leave_out = []
+
+    def start(self, n):
+        self.procs.append(subprocess.Popen(
+            [os.path.join(self.build, "floorrec"), "--out", self.out, "--fsync-seconds", "5"] +
+            self.leave_out + [self.cs.url(k) for k in range(1, n + 1)],
+            stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf,
+            start_new_session=True))
+
+    def camera_bytes(self, k):
+        try:
+            return os.path.getsize(os.path.join(self.camera_dir(k), "floor.bin"))
+        except OSError:
+            return 0
+
+    def files(self, k):
+        return []
+
+
+class FloorMove(Floor):
+    """The floor without the hash and the syncs: the bytes moved from the
+    socket to the page cache, which every recorder pays, ffmpeg too."""
+    name = "floor-move"
+    leave_out = ["--no-hash", "--no-sync"]
+
+
+RECORDERS = {"vigil": Vigil, "ffmpeg": Ffmpeg, "gst": Gst, "vigil-before": VigilBefore,
+             "floor": Floor, "floor-move": FloorMove}
 
 
 # ---- one run -------------------------------------------------------------
@@ -702,6 +747,10 @@ def run_once(args, kind, n, rep):
         # more than 1.5 s old
         result["held"] = (len(started) == n and lost == 0 and bad_files == 0 and
                           not result.get("fragments_late_over_500ms"))
+        if not rec.counts_frames:
+            # the floor writes no MP4: its frames cannot be read back
+            result.update({"recorded": None, "lost": None, "held": None,
+                           "cameras_losing": None})
     finally:
         if ino:
             ino.stop()
@@ -715,7 +764,8 @@ def run_once(args, kind, n, rep):
         "(%s %.3f cores, other %.2f cores, machine %.0f %% busy)" % (
             kind, n, rep, "%.1f" % result["start_s"] if result["start_s"] is not None else "-",
             result["cpu_s_per_camera_hour"], result["cpu_cores"], result["pss_mib_per_camera"],
-            result["rss_mib_per_camera"], result["lost"], result["served"],
+            result["rss_mib_per_camera"], -1 if result["lost"] is None else result["lost"],
+            result["served"],
             fmt(result.get("fragment_late_p99_ms"), "%.0f"),
             fmt(result.get("fragment_late_max_ms"), "%.0f"), args.farm,
             result["camsim_cores"], result["other_cores"], 100 * result["machine_busy"]))
@@ -743,28 +793,33 @@ def summarize(runs, kinds, counts):
                         "machine_busy", "write_bytes_per_s", "fragment_late_p50_ms",
                         "fragment_late_p99_ms"):
                 row[key] = med(rr, key)
-            row["lost_max"] = max(r["lost"] for r in rr)
+            lost = [r["lost"] for r in rr if r["lost"] is not None]
+            row["lost_max"] = max(lost) if lost else None
             row["served"] = med(rr, "served")
             row["started_all"] = all(r["cameras_started"] == n for r in rr)
             row["started_min"] = min(r["cameras_started"] for r in rr)
             row["alive_min"] = min(r.get("processes_alive", 0) for r in rr)
             row["processes"] = rr[0].get("processes", 0)
-            row["held"] = all(r["held"] for r in rr)
+            row["held"] = None if rr[0]["held"] is None else all(r["held"] for r in rr)
             late = [r["fragment_late_max_ms"] for r in rr if r.get("fragment_late_max_ms") is not None]
             row["fragment_late_max_ms"] = max(late) if late else None
             row["fragments_late_over_500ms"] = sum(r.get("fragments_late_over_500ms", 0) for r in rr)
             row["fragments"] = sum(r.get("fragments", 0) for r in rr)
             row["source_dropped"] = sum(r.get("source_dropped", 0) for r in rr)
             row["source"] = rr[0].get("source", "camsim")
-            if base:
-                # each run against the ffmpeg run of the same round (they
-                # ran minutes apart, under the same other load), median
-                by_rep = {r["rep"]: r for r in base}
-                for key in ("cpu_s_per_camera_hour", "pss_mib_per_camera", "rss_mib_per_camera"):
+            # each run against the ffmpeg (and the floor) run of the same
+            # round (they ran minutes apart, under the same other load), median
+            floor = [r for r in runs if r["n"] == n and r["recorder"] == "floor"]
+            for against, suffix, keys in (
+                    (base, "_ratio", ("cpu_s_per_camera_hour", "pss_mib_per_camera",
+                                      "rss_mib_per_camera")),
+                    (floor, "_floor_ratio", ("cpu_s_per_camera_hour",))):
+                by_rep = {r["rep"]: r for r in against}
+                for key in keys:
                     ratios = [r[key] / by_rep[r["rep"]][key] for r in rr
                               if r["rep"] in by_rep and by_rep[r["rep"]].get(key) and
                               r.get(key) is not None]
-                    row[key + "_ratio"] = statistics.median(ratios) if ratios else None
+                    row[key + suffix] = statistics.median(ratios) if ratios else None
             rows.append(row)
     return rows
 
@@ -775,21 +830,23 @@ def fmt(v, spec="%.1f"):
 
 def markdown(rows, held, ceiling, info, disk, args, copy_bw=None):
     out = []
-    out.append("| N | recorder | CPU s per camera-hour | vs ffmpeg (paired) | PSS MiB per camera | vs ffmpeg "
+    out.append("| N | recorder | CPU s per camera-hour | vs ffmpeg (paired) | vs floor (paired) "
+               "| PSS MiB per camera | vs ffmpeg "
                "| RSS MiB per camera | all recording after | frames lost (max of runs) | held "
                "| runs | cameras' source, other load (cores) |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        out.append("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s, %s |" % (
+        out.append("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s, %s |" % (
             r["n"], r["recorder"], fmt(r["cpu_s_per_camera_hour"]),
             fmt(r.get("cpu_s_per_camera_hour_ratio") and 100 * r["cpu_s_per_camera_hour_ratio"], "%.0f %%"),
+            fmt(r.get("cpu_s_per_camera_hour_floor_ratio"), "%.2f ×"),
             fmt(r["pss_mib_per_camera"], "%.2f"),
             fmt(r.get("pss_mib_per_camera_ratio") and 100 * r["pss_mib_per_camera_ratio"], "%.1f %%"),
             fmt(r["rss_mib_per_camera"], "%.2f"),
             fmt(r["start_s"], "%.1f s") if r["started_all"] else
             "%d of %d started" % (r["started_min"], r["n"]),
-            "%d (of %d)" % (r["lost_max"], r["served"] or 0),
-            "yes" if r["held"] else "**no**", r["runs"],
+            "-" if r["lost_max"] is None else "%d (of %d)" % (r["lost_max"], r["served"] or 0),
+            "-" if r["held"] is None else "yes" if r["held"] else "**no**", r["runs"],
             fmt(r["camsim_cores"], "%.2f"), fmt(r["other_cores"], "%.2f")))
     out.append("")
     out.append("| N | recorder | recorder cores | camera source cores (per 1,000 cameras) | machine busy "
@@ -809,7 +866,7 @@ def markdown(rows, held, ceiling, info, disk, args, copy_bw=None):
             "%d of %d" % (r["fragments_late_over_500ms"], r["fragments"]) if r["fragments"] else "-",
             r["source_dropped"],
             diagnose(r, ceiling and ceiling[0], copy_bw, cores, args.bitrate)
-            if not r["held"] else "-"))
+            if r["held"] is False else "-"))
     out.append("")
     marginal = []
     for kind in dict.fromkeys(r["recorder"] for r in rows):
@@ -854,7 +911,9 @@ def chart(rows, kinds, prefix):
         return
     titles = {"vigil": "vigil (one process)", "ffmpeg": "ffmpeg (a process per camera)",
               "gst": "GStreamer (a pipeline per camera)",
-              "vigil-before": "vigil-before (the --before build)"}
+              "vigil-before": "vigil-before (the --before build)",
+              "floor": "floor (recv, SHA-256, write, fdatasync only)",
+              "floor-move": "floor-move (recv and write only)"}
     plots_cpu = ", ".join("'%s' index %d using 1:2 with linespoints lw 2 pt 7 title '%s'" % (
         dat, i, titles[k]) for i, k in enumerate(kinds))
     plots_mem = ", ".join("'%s' index %d using 1:3 with linespoints lw 2 pt 7 title '%s'" % (
@@ -943,7 +1002,9 @@ def main():
         if k not in RECORDERS:
             sys.exit("unknown recorder %r" % k)
     need = {"vigil": os.path.join(args.build, "vigil"), "ffmpeg": "ffmpeg",
-            "gst": "gst-launch-1.0", "vigil-before": args.before or "vigil-before"}
+            "gst": "gst-launch-1.0", "vigil-before": args.before or "vigil-before",
+            "floor": os.path.join(args.build, "floorrec"),
+            "floor-move": os.path.join(args.build, "floorrec")}
     for tool in [os.path.join(args.build, "camsim"), os.path.join(args.build, "segcheck")] + \
             ([os.path.join(args.build, "camfarm")] if args.farm == "camfarm" else []) + \
             [need[k] for k in kinds] + (["mosquitto"] if "vigil" in kinds else []):
@@ -964,7 +1025,7 @@ def main():
 
     runs = []
     counts = [int(x) for x in args.cameras.split(",") if x]
-    held = {k: None for k in kinds}
+    held = {k: None for k in kinds if RECORDERS[k].counts_frames}
     failed = set()
 
     def one_count(n, who, repeat):
@@ -979,6 +1040,8 @@ def main():
                         continue
                 runs.append(run_once(args, kind, n, rep))
         for kind in who:
+            if kind not in held:
+                continue
             rr = [r for r in runs if r["n"] == n and r["recorder"] == kind]
             if rr and all(r["held"] for r in rr):
                 if held[kind] is None or n > held[kind]:
@@ -992,7 +1055,7 @@ def main():
         n = max(counts)
         while True:
             n += args.ramp_step
-            who = [k for k in kinds if k not in failed and k != "vigil-before"]
+            who = [k for k in kinds if k in held and k not in failed and k != "vigil-before"]
             if not who or n > args.ramp_max:
                 break
             if ceiling and n * args.bitrate * 1000 / 8 > ceiling[0]:

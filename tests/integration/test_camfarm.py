@@ -138,3 +138,55 @@ def test_camfarm_streams_match_camsim():
 
 
 test_camfarm_streams_match_camsim.timeout = 60
+
+
+FLOORREC = os.path.join(BUILD, "floorrec")
+
+
+def interleaved_frames(data):
+    """[(channel, payload)] of an RTSP interleaved stream from its first
+    byte; a frame cut off by the end of the data is left out."""
+    frames, pos = [], 0
+    while pos + 4 <= len(data):
+        assert data[pos] == 0x24, "byte %d is %#x, not an interleaved frame's '$'" % (
+            pos, data[pos])
+        n = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if pos + 4 + n > len(data):
+            break
+        frames.append((data[pos + 1], data[pos + 4:pos + 4 + n]))
+        pos += 4 + n
+    return frames
+
+
+def test_floorrec_keeps_every_byte():
+    """floorrec, the floor of bench-ingest, writes every byte it receives
+    after the PLAY reply: each camera's file is the interleaved stream whole,
+    every RTP sequence number in turn, seconds of media."""
+    wd = workdir()
+    Camsim(wd, cameras=1)  # makes the clip, when it is not in the cache yet
+    clips = sorted(glob.glob(os.path.join(CLIP_CACHE, "clip-r*-h264-640x360-25fps-gop2-800k-10s.mp4")))
+    assert clips, "camsim left no cached clip in %s" % CLIP_CACHE
+    farm = Camfarm(wd, clips[-1], 2)
+    out = os.path.join(wd, "out")
+    os.makedirs(out)
+    floor = start([FLOORREC, "--out", out, farm.url("cam1"), farm.url("cam2")],
+                  os.path.join(wd, "floorrec.log"))
+    time.sleep(6)  # a stream starts at its camera's keyframe, up to 2 s after its PLAY
+    assert floor.poll() is None, "floorrec exited: %s" % open(os.path.join(wd, "floorrec.log")).read()
+    floor.terminate()
+    floor.wait(10)
+    for k in (1, 2):
+        with open(os.path.join(out, "cam%d" % k, "floor.bin"), "rb") as f:
+            frames = interleaved_frames(f.read())
+        rtp = [p for ch, p in frames if ch == 0]
+        assert len(rtp) > 100, "cam%d: only %d RTP packets" % (k, len(rtp))
+        seqs = [int.from_bytes(p[2:4], "big") for p in rtp]
+        for i, (a, b) in enumerate(zip(seqs, seqs[1:])):
+            assert b == (a + 1) & 0xFFFF, "cam%d: packet %d has sequence %d after %d" % (
+                k, i + 1, b, a)
+        ts = [int.from_bytes(p[4:8], "big") for p in rtp]
+        media = ((ts[-1] - ts[0]) & 0xFFFFFFFF) / 90000
+        assert media >= 2, "cam%d: %.1f s of media in the file" % (k, media)
+
+
+test_floorrec_keeps_every_byte.timeout = 60
