@@ -4,7 +4,9 @@ user add`, and for tickets mosquitto and `vigil check`.  A person's steps:
 log in, read a camera's timeline with the gap camsim made, click after the
 gap and watch the video play, seek across a segment boundary, watch live,
 play two cameras at one instant, export and check the download's SHA-256,
-acknowledge a ticket, read the pages in Chinese.
+acknowledge a ticket, find each recorder of the site on the Recorders page
+(its state, its cameras down, the link to its console), read the pages in
+Chinese.
 
 Screenshots of the main pages go to $VIGIL_SCREENSHOTS (else the test's
 temporary folder) to be looked at.
@@ -18,7 +20,7 @@ import os
 import time
 
 from harness import Recorder, rfc3339, segments, wait_until, workdir
-from mqtt_harness import Broker, Checker, mqtt_section, tickets
+from mqtt_harness import Broker, Checker, FakeRecorder, mqtt_section, tickets
 from web_harness import (Console, browser, console_errors, goto, js, login, screenshot,
                          wait_js)
 
@@ -284,11 +286,23 @@ test_export_download_matches_manifest_and_pages_in_chinese.weight = 4
 test_export_download_matches_manifest_and_pages_in_chinese.timeout = 300
 
 
+CONSOLE_URL = "http://console.main-gate.example:8080/"
+RECORDER_ROWS = """
+const r = [...document.querySelectorAll('#recorders-table tbody tr')].map((tr) => {
+  const c = tr.children, a = tr.querySelector('a.console-link');
+  return {id: tr.dataset.recorder, site: c[0].textContent, state: c[2].textContent,
+          seen: c[3].textContent !== '', cameras: c[4].textContent,
+          link: a ? a.getAttribute('href') : null};
+});
+"""
+
+
 def test_ticket_acknowledged_in_the_page_is_acknowledged_in_vigil_tickets():
     wd = workdir()
     broker = Broker(wd)
     con = Console(wd, env=ENV, record=False, mqtt=mqtt_section(broker, interval_seconds=2),
-                  checker={"grace_seconds": "2", "clear_seconds": "30"})
+                  checker={"grace_seconds": "2", "clear_seconds": "30"},
+                  recorder={"site": "Main gate", "console_url": CONSOLE_URL})
     rec = Recorder(con.config, env=ENV)
     chk = Checker(con.config, env=ENV)
     wait_until(lambda: len(segments(con.config, "--camera", "cam2")) >= 1, 90,
@@ -313,7 +327,31 @@ def test_ticket_acknowledged_in_the_page_is_acknowledged_in_vigil_tickets():
     t = [x for x in tickets(con.config) if x["id"] == tk["id"]][0]
     assert t["state"] == "acknowledged" and t["acknowledged"], t
     screenshot(d, wd, "tickets-acknowledged")
+
+    # the Recorders page: this recorder online with its camera down and the
+    # link to its console, beside one of another site that went offline
+    far = FakeRecorder(broker, "rec-far", site="Far site")
+    far.health()
+    far.camera("yard1", "recording", location="Yard 1")
+    far.status("offline")
+    rec_id = "rec-" + os.path.basename(wd)[-6:]
+
+    def recorder_rows(check, *args):
+        goto(d, "#/recorders")  # drawn once per visit: visit again
+        return js(d, RECORDER_ROWS + "return (" + check + ") && r;", *args)
+    rows = wait_until(lambda: recorder_rows("r.length === 2 && r.every((x) => x.seen)"), 30,
+                      what="both recorders on the Recorders page")
+    by_id = {x["id"]: x for x in rows}
+    assert by_id[rec_id] == {"id": rec_id, "site": "Main gate", "state": "online",
+                             "seen": by_id[rec_id]["seen"], "cameras": "2 (1 not recording)",
+                             "link": CONSOLE_URL}, by_id
+    assert by_id["rec-far"] == {"id": "rec-far", "site": "Far site", "state": "offline",
+                                "seen": by_id["rec-far"]["seen"], "cameras": "1",
+                                "link": None}, by_id
+    screenshot(d, wd, "recorders")
     con.up("cam2")
+    wait_until(lambda: recorder_rows("r.some((x) => x.id === arguments[0] && x.cameras === '2')",
+                                     rec_id), 40, what="the Recorders page with cam2 back")
     assert chk.stop() == 0 and rec.stop() == 0
 
 
