@@ -11,8 +11,7 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1)
 
 WARN    = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
 CFLAGS ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -I. -MMD -MP \
-	-DVIGIL_VERSION='"$(VERSION)"'
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -I. -MMD -MP
 LDFLAGS ?=
 
 ifeq ($(SAN),1)
@@ -81,6 +80,17 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(say) CC $<
 	$(Q)$(CC) $(ALL_CFLAGS) $(call pkg_cflags,$(VIGIL_PKGS)) -c -o $@ $<
+
+# The version goes into util/version.o alone (util/version.h), rebuilt when
+# the version changes (a commit, a tree made dirty or clean again): the
+# stamp is rewritten only then, and no other object depends on it.
+VERSION_STAMP = $(BUILD)/gen/version
+$(VERSION_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+$(BUILD)/obj/util/version.o: $(VERSION_STAMP)
+$(BUILD)/obj/util/version.o: ALL_CFLAGS += -DVIGIL_VERSION='"$(VERSION)"'
+FORCE:
 
 $(CAMSIM_OBJ): $(BUILD)/obj/tests/camsim/%.o: tests/camsim/%.c
 	@mkdir -p $(dir $@)

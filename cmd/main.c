@@ -7,6 +7,7 @@
 #include "ingest/ingest.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/version.h"
 #include "util/banned.h"
 
 static int cmd_help(int argc, char **argv);
@@ -79,7 +80,7 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
-		printf("vigil %s (libavformat %s, sqlite %s)\n", VIGIL_VERSION,
+		printf("vigil %s (libavformat %s, sqlite %s)\n", vigil_version,
 		       AV_STRINGIFY(LIBAVFORMAT_VERSION), catalog_sqlite_version());
 		return EXIT_OK;
 	}

@@ -44,6 +44,7 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "util/redact.h"
+#include "util/version.h"
 #include "util/banned.h"
 
 #define SAMPLE_US USEC_PER_SEC
@@ -427,7 +428,7 @@ static void publish_recorder(struct health_publisher *pub)
 	jw_kv_time(&w, "at", clock_wall_us());
 	jw_kv_string(&w, "recorder", pub->cfg->recorder_id);
 	jw_kv_string(&w, "site", pub->cfg->site ? pub->cfg->site : "");
-	jw_kv_string(&w, "version", VIGIL_VERSION);
+	jw_kv_string(&w, "version", vigil_version);
 	jw_kv_int(&w, "uptime_s", (clock_mono_us() - pub->start_mono) / USEC_PER_SEC);
 	jw_kv_int(&w, "interval_s", pub->cfg->mqtt_interval_seconds);
 	jw_kv_int(&w, "workers", (int64_t)pub->ncams);
@@ -479,7 +480,7 @@ static void publish_inventory(struct health_publisher *pub)
 	jw_begin_object(&w);
 	jw_kv_time(&w, "at", clock_wall_us());
 	jw_kv_string(&w, "recorder", cfg->recorder_id);
-	jw_kv_string(&w, "version", VIGIL_VERSION);
+	jw_kv_string(&w, "version", vigil_version);
 	jw_kv_string(&w, "site", cfg->site ? cfg->site : "");
 	jw_kv_string(&w, "console_url", cfg->console_url); /* null without one */
 	jw_kv_int(&w, "interval_s", cfg->mqtt_interval_seconds);

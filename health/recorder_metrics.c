@@ -27,6 +27,7 @@
 #include "health/health.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/version.h"
 #include "util/banned.h"
 
 #define REFRESH_US (60 * USEC_PER_SEC)
@@ -255,7 +256,7 @@ static void collect_recorder(struct health_metrics *hm, struct metrics_writer *w
 	{
 		const char *l[] = { "recorder", rec,
 				    "site",	hm->cfg->site ? hm->cfg->site : "",
-				    "version",	VIGIL_VERSION,
+				    "version",	vigil_version,
 				    NULL };
 		metrics_family(w, "vigil_recorder_info", METRIC_GAUGE,
 			       "Always 1: the recorder's site and version.");

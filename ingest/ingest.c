@@ -55,6 +55,7 @@
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/redact.h"
+#include "util/version.h"
 #include "util/banned.h"
 
 /* A media timestamp jump this large (or larger) is a discontinuity. */
@@ -988,7 +989,7 @@ static int open_fast(struct worker *w)
 	struct rtsp_params p = {
 		.url = w->cam->url,
 		.name = w->cam->id,
-		.user_agent = "vigil/" VIGIL_VERSION,
+		.user_agent = vigil_user_agent,
 		.interrupt = { .callback = interrupt_cb, .opaque = w },
 		/* a camera busy setting up a stream (a loaded one answers
 		 * DESCRIBE or PLAY in seconds) gets the connect timeout, not
@@ -1029,7 +1030,7 @@ static int open_libav(struct worker *w)
 	av_dict_set(&opts, "rtsp_transport", w->cam->transport == TRANSPORT_TCP ? "tcp" : "udp", 0);
 	snprintf(num, sizeof(num), "%" PRId64, (int64_t)cfg->stall_seconds * USEC_PER_SEC);
 	av_dict_set(&opts, "timeout", num, 0);
-	av_dict_set(&opts, "user_agent", "vigil/" VIGIL_VERSION, 0);
+	av_dict_set(&opts, "user_agent", vigil_user_agent, 0);
 	av_dict_set(&opts, "allowed_media_types", "video+audio", 0);
 	/* what a camera's answers may make libavformat open: RTSP and its
 	 * media, TLS only for rtsps:// (redirects: redirected_away) */

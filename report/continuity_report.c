@@ -15,6 +15,7 @@
 #include "retention/retention.h"
 #include "util/timefmt.h"
 #include "util/json.h"
+#include "util/version.h"
 #include "util/banned.h"
 
 /* ---- continuity ------------------------------------------------------------- */
@@ -324,7 +325,7 @@ static void continuity_html(const struct continuity_report *rep, FILE *out)
 	page_html_head(out, page_tr("vigil continuity report"));
 	page_printf(out, "<h1>%s</h1>\n<p>", page_tr("Continuity report"));
 	page_printf(out, "From <b>%s</b> to <b>%s</b> (local time). Generated %s by vigil %s.",
-		    from, to, gen, VIGIL_VERSION);
+		    from, to, gen, vigil_version);
 	page_printf(out, "</p>\n<table><tr><th>%s</th><th>%s</th><th>%s</th><th>%s</th></tr>\n",
 		    page_tr("camera"), page_tr("recorded"), page_tr("coverage"),
 		    page_tr("verdict"));

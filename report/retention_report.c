@@ -16,6 +16,7 @@
 #include "util/buf.h"
 #include "util/json.h"
 #include "util/timefmt.h"
+#include "util/version.h"
 #include "util/banned.h"
 
 /* ---- compute ------------------------------------------------------------ */
@@ -517,7 +518,7 @@ static void retention_html(const struct retention_report *rep, FILE *out)
 	page_printf(out,
 		    "Generated %s by vigil %s. Storage: %s free of %s. Capacity forecast: <span "
 		    "class=\"%s\">%s</span>.",
-		    gen, VIGIL_VERSION, freeb, total, rep->capacity.at_risk ? "bad" : "ok", fc);
+		    gen, vigil_version, freeb, total, rep->capacity.at_risk ? "bad" : "ok", fc);
 	page_printf(out,
 		    "</p>\n<table><tr><th>%s</th><th>%s</th><th>%s</th><th>%s</th><th>%s</th>"
 		    "<th>%s</th><th>%s</th></tr>\n",

@@ -36,6 +36,7 @@
 #include "util/fsutil.h"
 #include "util/json.h"
 #include "util/sha256.h"
+#include "util/version.h"
 #include "util/banned.h"
 
 struct seg_list {
@@ -386,7 +387,7 @@ static int write_manifest(const struct config *cfg, const struct export_request 
 	jw_kv_time(&w, "from", req->from_us);
 	jw_kv_time(&w, "to", req->to_us);
 	jw_kv_time(&w, "generated", clock_wall_us());
-	jw_kv_string(&w, "vigil_version", VIGIL_VERSION);
+	jw_kv_string(&w, "vigil_version", vigil_version);
 	jw_key(&w, "output");
 	jw_begin_object(&w);
 	const char *base = strrchr(req->out_path, '/');

@@ -51,6 +51,7 @@
 #include "util/metrics.h"
 #include "util/redact.h"
 #include "util/timefmt.h"
+#include "util/version.h"
 #include "util/banned.h"
 
 #define BATCH 32
@@ -117,7 +118,7 @@ static int http(struct webhook *wh, const char *method, const char *url, struct 
 	curl_easy_setopt(wh->curl, CURLOPT_TIMEOUT, (long)wh->cfg->webhook_timeout_seconds);
 	curl_easy_setopt(wh->curl, CURLOPT_CONNECTTIMEOUT, (long)wh->cfg->webhook_timeout_seconds);
 	curl_easy_setopt(wh->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(wh->curl, CURLOPT_USERAGENT, "vigil/" VIGIL_VERSION);
+	curl_easy_setopt(wh->curl, CURLOPT_USERAGENT, vigil_user_agent);
 	curl_easy_setopt(wh->curl, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(wh->curl, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(wh->curl, CURLOPT_WRITEDATA, &wh->resp);

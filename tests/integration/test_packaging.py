@@ -374,3 +374,33 @@ def test_deb_installs_runs_and_purges():
 
 test_deb_installs_runs_and_purges.timeout = 900
 test_deb_installs_runs_and_purges.weight = 100
+
+
+def test_the_version_follows_the_tree_without_a_full_rebuild():
+    """The version (git describe) is compiled into util/version.o alone,
+    which make rebuilds when the version changes and only then: before, it
+    was a flag of every object, and an incremental build after a commit
+    kept the earlier commit in --version, exports' manifests and health."""
+    out = workdir()
+
+    def build(version):
+        run(["make", "-s", "-C", ROOT, "BUILD=" + out, "VERSION=" + version,
+             os.path.join(out, "obj", "util", "version.o")])
+        obj = os.path.join(out, "obj", "util", "version.o")
+        with open(obj, "rb") as f:
+            return os.stat(obj).st_mtime_ns, f.read()
+
+    t1, o1 = build("9.8.7-first")
+    assert b"vigil/9.8.7-first" in o1, "the user agent does not carry the version"
+    t2, _ = build("9.8.7-first")
+    assert t2 == t1, "version.o was rebuilt with the version unchanged"
+    time.sleep(0.01)
+    t3, o3 = build("9.8.7-second")
+    assert t3 != t1 and b"9.8.7-second" in o3 and b"9.8.7-first" not in o3, \
+        "version.o kept the earlier version"
+    # and nothing else reads the macro, so no other object goes stale
+    grep = subprocess.run(["grep", "-rln", "--include=*.c", "--include=*.h", "VIGIL_VERSION",
+                           "util", "config", "catalog", "ingest", "retention", "health",
+                           "tickets", "report", "web", "inspect", "cmd"],
+                          cwd=ROOT, capture_output=True, text=True).stdout.split()
+    assert grep == ["util/version.c"], "VIGIL_VERSION used outside util/version.c: %s" % grep
