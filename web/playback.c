@@ -21,7 +21,11 @@
  * The server runs a thread per connection, so waiting inside the callback
  * for the next fragment holds only this connection's thread; a stream with
  * nothing new for LIVE_IDLE_US ends, so a recorder that died mid-segment
- * does not keep threads forever.
+ * does not keep threads forever.  A viewer who leaves is noticed at the
+ * next write, which a camera that sends nothing never makes: between waits
+ * the callback asks the connection's socket whether the viewer has closed
+ * it, so the thread (and the place under the per-address connection limit)
+ * is given back within LIVE_WAIT_US.
  *
  * Thread safety: each response owns its stream; the catalog takes its lock.
  */
@@ -29,6 +33,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,8 +194,18 @@ static enum MHD_Result get_video(struct web_request *r)
 
 struct live {
 	struct pb_live *l;
+	int viewer_fd; /* the connection's socket, -1: not known */
 	char camera[CATALOG_CAMERA_MAX];
 };
+
+/* Has the viewer closed the connection (or has it broken)?  Only asks: the
+ * socket stays MHD's. */
+static bool viewer_gone(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+	return fd >= 0 && poll(&p, 1, 0) == 1 &&
+	       (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
 
 static ssize_t live_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -207,6 +223,8 @@ static ssize_t live_read(void *cls, uint64_t pos, char *buf, size_t max)
 				  strerror((int)-n));
 			return MHD_CONTENT_READER_END_WITH_ERROR;
 		}
+		if (viewer_gone(lv->viewer_fd))
+			return MHD_CONTENT_READER_END_WITH_ERROR;
 		if (clock_mono_us() - idle_since > LIVE_IDLE_US)
 			return MHD_CONTENT_READER_END_OF_STREAM;
 	}
@@ -230,6 +248,9 @@ static enum MHD_Result get_live(struct web_request *r)
 	if (!lv)
 		return MHD_NO;
 	snprintf(lv->camera, sizeof(lv->camera), "%s", camera);
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	lv->viewer_fd = ci ? ci->connect_fd : -1;
 	int ret = pb_live_open(r->web->catalog, r->web->cfg->storage_path, camera, &lv->l, err,
 			       sizeof(err));
 	if (ret < 0) {

@@ -6,6 +6,7 @@ import hashlib
 import http.client
 import json
 import os
+import socket
 import struct
 import subprocess
 import time
@@ -379,3 +380,63 @@ def test_h265_with_audio_and_a_change_of_size():
         f.write(body)
     assert probe_width(mp4) == (320, 180)
     check_continuous(probe_packets(mp4, "v"), "the resized video")
+
+
+def live_viewer(port, token):
+    """A viewer of cam1's live.mp4 on a raw socket, once all that was there
+    has come (nothing more for 1.5 s)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(("GET /api/cameras/cam1/live.mp4 HTTP/1.1\r\nHost: vigil\r\n"
+               "Authorization: Bearer %s\r\n\r\n" % token).encode())
+    got = b""
+    s.settimeout(1.5)
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    except socket.timeout:
+        pass
+    assert got.startswith(b"HTTP/1.1 200"), got[:200]
+    assert b"ftyp" in got, "no init segment in the live answer"
+    return s
+
+
+def test_live_views_of_a_silent_camera_end_when_the_viewers_leave():
+    """A camera that stops sending (stalled, its segment still open) gives a
+    live view nothing to write, and a closed connection shows only at a
+    write: 12 viewers who open live.mp4 and leave must give their
+    connections' threads back within a few seconds, not when the stream
+    would end on its own (20 s without news), and the next viewer is
+    served."""
+    wd = workdir()
+    port = free_port()
+    cams = Camsim(wd, cameras=1, gop=2)
+    config = write_config(wd, {"cam1": {"url": cams.url("cam1"), "segment_seconds": "60"}},
+                          recorder={"stall_seconds": "120"},
+                          web={"listen": "127.0.0.1:%d" % port})
+    rec = Recorder(config)
+    wait_until(lambda: segments(config, "--camera", "cam1"), 30, what="cam1 recording")
+    token = viewer_token(config)
+    proc = serve(wd, config, port)
+    time.sleep(2)
+    cams.stall("cam1")
+    time.sleep(2)  # the fragment in flight is written; then nothing comes
+
+    def threads():
+        return len(os.listdir("/proc/%d/task" % proc.pid))
+    idle = threads()
+    viewers = [live_viewer(port, token) for _ in range(12)]
+    held = threads()
+    assert held >= idle + 12, "12 live views but %d threads (%d idle)" % (held, idle)
+    for s in viewers:
+        s.close()
+    wait_until(lambda: threads() <= idle, 8,
+               what="the live views' threads given back (%d idle, %d held)" % (idle, held))
+    live_viewer(port, token).close()
+    cams.resume("cam1")
+    assert rec.alive()
+
+
+test_live_views_of_a_silent_camera_end_when_the_viewers_leave.timeout = 90
