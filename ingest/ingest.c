@@ -287,14 +287,40 @@ static void set_state(struct worker *w, enum camera_state s, const char *error)
 	}
 }
 
-/* The camera's clock offset, from the lean client's sender reports, to
- * whoever listens (health), about once a second. */
-static void report_clock(struct worker *w)
+/* When a video frame was captured on the camera's clock, from libavformat's
+ * RTSP client, or AV_NOPTS_VALUE.  It gives the time of pts 0 on that clock
+ * (AVFormatContext.start_time_realtime) from the first sender report, and
+ * follows later ones in the timestamps only when the stream has more than
+ * one track (video and audio): there a camera's clock that steps shows at
+ * once, a video-only camera's at its next connect.  Read before the frame
+ * is written, which rescales its timestamps. */
+static int64_t libav_capture_us(const struct worker *w, const AVPacket *pkt)
+{
+	if (w->rtsp || !w->ic || w->ic->start_time_realtime == AV_NOPTS_VALUE ||
+	    w->ic->start_time_realtime <= 0 || pkt->pts == AV_NOPTS_VALUE || !w->ic->iformat ||
+	    strcmp(w->ic->iformat->name, "rtsp") != 0)
+		return AV_NOPTS_VALUE;
+	AVRational tb = w->ic->streams[pkt->stream_index]->time_base;
+	return w->ic->start_time_realtime + av_rescale_q(pkt->pts, tb, AV_TIME_BASE_Q);
+}
+
+/* The camera's clock offset, about once a second, to whoever listens
+ * (health): from the lean client's sender reports, or from the frame's
+ * capture time on the camera's clock (libav_capture_us) against its
+ * arrival. */
+static void report_clock(struct worker *w, int64_t capture_us, int64_t arrival)
 {
 	int64_t offset, now = clock_mono_us();
-	if (!w->rtsp || !w->ing->cb.clock_offset || now - w->clock_report_mono < USEC_PER_SEC ||
-	    !rtsp_clock_offset(w->rtsp, &offset))
+	if (!w->ing->cb.clock_offset || now - w->clock_report_mono < USEC_PER_SEC)
 		return;
+	if (w->rtsp) {
+		if (!rtsp_clock_offset(w->rtsp, &offset))
+			return;
+	} else if (capture_us != AV_NOPTS_VALUE) {
+		offset = capture_us - arrival;
+	} else {
+		return;
+	}
 	w->clock_report_mono = now;
 	w->ing->cb.clock_offset(w->ing->cb.ctx, w->cam->id, (double)offset / 1e6);
 }
@@ -1598,8 +1624,9 @@ static enum gap_reason record_stream(struct worker *w, char *why, size_t whylen)
 		int64_t arrival = w->rtsp ? rtsp_arrival_us(w->rtsp) : clock_wall_us();
 		rate_add(w, w->pkt->stream_index == w->vidx ? 1 : 0, w->pkt->size);
 		if (w->pkt->stream_index == w->vidx) {
+			int64_t capture = libav_capture_us(w, w->pkt);
 			on_video(w, w->pkt, arrival);
-			report_clock(w);
+			report_clock(w, capture, arrival);
 		} else if (w->pkt->stream_index == w->aidx && w->seg) {
 			if (segwriter_write(w->seg, w->pkt, SEGWRITER_AUDIO) < 0) {
 				finish_segment(w, AV_NOPTS_VALUE, -1);

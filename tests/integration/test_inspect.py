@@ -256,6 +256,42 @@ def test_camera_clock_offset_from_sender_reports():
     assert rec.stop() == 0
 
 
+def test_clock_offset_of_a_camera_read_by_libavformat():
+    """A camera with a microphone (H.264 and AAC) is read by libavformat's
+    RTSP client, not the lean one: its clock offset comes from the capture
+    time libavformat gives its frames (the first sender report, then every
+    one, the stream having two tracks), and a clock that steps is a
+    camera-clock fault like the lean client's."""
+    wd = workdir()
+    broker = Broker(wd)
+    cams = Camsim(wd, cameras=1, gop=1, clip_seconds=5, extra=["--audio"])
+    config = write_config(
+        wd, {"cam1": cams.url("cam1")}, mqtt=mqtt_section(broker),
+        inspection={"interval_seconds": "0", "max_clock_offset_seconds": "5"})
+    rec_id = "rec-" + os.path.basename(wd)[-6:]
+    sub = Subscriber(broker)
+    rec = Recorder(config)
+    topic = "vigil/%s/camera/cam1/health" % rec_id
+    sub.wait(lambda m: m["topic"] == topic and m["json"] and
+             m["json"]["clock_offset_s"] is not None, 30, what="cam1 clock offset")
+    assert abs(sub.json(topic)[-1]["clock_offset_s"]) < 1, sub.json(topic)[-1]
+    assert "camera 'cam1': recording through libavformat's RTSP client" in rec.log_text(), \
+        "cam1 was not read by libavformat (see %s)" % rec.log
+
+    cams.ctl("clock cam1 30")
+    sub.wait(lambda m: m["topic"] == topic and m["json"] and m["json"]["clock_fault"] and
+             m["json"]["state"] == "degraded", 30, what="cam1 clock fault")
+    h = sub.json(topic)[-1]
+    assert 29 < h["clock_offset_s"] < 31 and "camera-clock" in h["degraded_by"], h
+    cams.ctl("clock cam1 0")
+    sub.wait(lambda m: m["topic"] == topic and m["json"] and not m["json"]["clock_fault"] and
+             m["json"]["state"] == "recording", 30, what="cam1 clock right again")
+    assert rec.stop() == 0
+
+
+test_clock_offset_of_a_camera_read_by_libavformat.timeout = 120
+
+
 PICTURE_FAULTS = ("black", "frozen", "covered", "blurred", "moved")
 
 
