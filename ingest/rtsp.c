@@ -76,6 +76,7 @@
 
 #include "ingest/evloop.h"
 #include "ingest/fragwriter.h"
+#include "ingest/slabpool.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/banned.h"
@@ -92,6 +93,7 @@
  * differences of them never overflow */
 #define TS_RANGE (INT64_C(1) << 48)
 #define SLAB_SIZE (128 * 1024)
+#define SLAB_IDLE_US (30 * USEC_PER_SEC) /* a slab unused this long is given back */
 #define NAL_INDEX_MAX 256
 #define DEFAULT_SESSION_TIMEOUT 60
 
@@ -723,24 +725,25 @@ const char *rtsp_error_detail(const struct rtsp_client *c)
  * second's worth at the peak and half that on average, and a pool of its
  * own would keep its peak forever.  Shared, the cameras' peaks (which
  * fall at different times) draw on the same free slabs, so what the
- * process keeps is close to the sum of what is in flight (bench/README.md).
- * It lives as long as the process: packets handed out may outlive their
- * client.
+ * process keeps is close to the sum of what is in flight (bench/README.md),
+ * and what a burst added goes back to the system once it has been idle
+ * for SLAB_IDLE_US (ingest/slabpool.h).  It lives as long as the process:
+ * packets handed out may outlive their client.
  */
-static AVBufferPool *slab_pool;
-static pthread_once_t slab_pool_once = PTHREAD_ONCE_INIT;
+static struct slab_pool *slabs;
+static pthread_once_t slabs_once = PTHREAD_ONCE_INIT;
 
-static void slab_pool_init(void)
+static void slabs_init(void)
 {
-	slab_pool = av_buffer_pool_init(SLAB_SIZE, NULL);
+	slabs = slab_pool_new(SLAB_SIZE, SLAB_IDLE_US);
 }
 
 static AVBufferRef *slab_get(size_t size)
 {
 	if (size > SLAB_SIZE)
 		return av_buffer_alloc(size);
-	pthread_once(&slab_pool_once, slab_pool_init);
-	return slab_pool ? av_buffer_pool_get(slab_pool) : NULL;
+	pthread_once(&slabs_once, slabs_init);
+	return slabs ? slab_pool_get(slabs) : NULL;
 }
 
 static int au_append(struct rtsp_client *c, const uint8_t *p, size_t n)
