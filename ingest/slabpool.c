@@ -43,6 +43,17 @@ static struct idle_slab *at(struct slab_pool *p, size_t i)
 	return &p->ring[(p->oldest + i) % p->cap];
 }
 
+void slab_pool_free(struct slab_pool *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n; i++)
+		munmap(at(p, i)->data, p->size);
+	free(p->ring);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
 /* Under the lock: the slabs idle too long go back to the system. */
 static void trim_locked(struct slab_pool *p, int64_t now_us)
 {

@@ -12,8 +12,8 @@
  *
  * Internal to ingest/.  Thread safety: any thread may get and release;
  * the pool's lock is held only to take or put back a slab.  A pool is
- * never freed while a slab of it may be referenced (the process's lives
- * as long as the process).
+ * freed only once none of its slabs is referenced (the process's lives as
+ * long as the process).
  */
 #ifndef VIGIL_INGEST_SLABPOOL_H
 #define VIGIL_INGEST_SLABPOOL_H
@@ -28,6 +28,10 @@ struct slab_pool;
 /* A pool of slabs of size bytes (rounded up to whole pages), each given
  * back after idle_us unused in the pool.  NULL when out of memory. */
 struct slab_pool *slab_pool_new(size_t size, int64_t idle_us);
+
+/* Gives back the idle slabs and the pool.  Every slab it handed out must
+ * have come back. */
+void slab_pool_free(struct slab_pool *p);
 
 /* A slab, or NULL when out of memory. */
 AVBufferRef *slab_pool_get(struct slab_pool *p);

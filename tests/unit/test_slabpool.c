@@ -47,6 +47,7 @@ static void test_reuses_the_slab_that_came_back_last(void)
 	/* within the idle time nothing goes */
 	slab_pool_trim(p, clock_mono_us() + IDLE_US / 2);
 	CHECK_INT(slab_pool_stats(p).idle, 2);
+	slab_pool_free(p);
 }
 
 static void test_a_burst_is_given_back_once_idle(void)
@@ -78,6 +79,7 @@ static void test_a_burst_is_given_back_once_idle(void)
 	av_buffer_unref(&held[0]);
 	av_buffer_unref(&held[1]);
 	CHECK_INT(slab_pool_stats(p).idle, 2);
+	slab_pool_free(p);
 }
 
 const struct test_case slabpool_tests[] = {
