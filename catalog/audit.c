@@ -328,3 +328,25 @@ int catalog_chain_heads(struct catalog *cat, catalog_head_fn fn, void *ctx)
 			"(SELECT max(seq) FROM audit b WHERE b.camera = a.camera) ORDER BY camera");
 	return db_each(cat->db, s, "read chain heads", head_row, &w);
 }
+
+static int chain_entry_row(sqlite3_stmt *row, void *hash)
+{
+	db_column_text(row, 0, hash, CATALOG_HEX_SIZE);
+	return 0;
+}
+
+int catalog_chain_entry(struct catalog *cat, const char *camera, int64_t seq,
+			char hash[CATALOG_HEX_SIZE], int64_t *last_seq)
+{
+	sqlite3_stmt *s =
+		db_stmt(cat->db, "SELECT coalesce(max(seq), 0) FROM audit WHERE camera = ?1");
+	db_bind_text(s, 1, camera);
+	int ret = db_int64(cat->db, s, "read a chain's newest entry", last_seq);
+	if (ret < 0)
+		return ret;
+	s = db_stmt(cat->db, "SELECT hash FROM audit WHERE camera = ?1 AND seq = ?2");
+	db_bind_text(s, 1, camera);
+	db_bind_int64(s, 2, seq);
+	hash[0] = '\0';
+	return db_one(cat->db, s, "read a chain entry", chain_entry_row, hash);
+}

@@ -279,6 +279,11 @@ typedef int (*catalog_head_fn)(const struct catalog_chain_head *h, void *ctx);
 /* The newest entry of each camera's chain: what an auditor writes down to
  * detect, later, a chain cut short. */
 int catalog_chain_heads(struct catalog *cat, catalog_head_fn fn, void *ctx);
+/* Entry seq of camera's chain: its hash into hash and 0, or -ENOENT when
+ * there is none (the chain ends before it); *last_seq receives the chain's
+ * newest entry (0: no chain).  Or a negative errno. */
+int catalog_chain_entry(struct catalog *cat, const char *camera, int64_t seq,
+			char hash[CATALOG_HEX_SIZE], int64_t *last_seq);
 
 /* ---- 5. holds and the delete protocol --------------------------------- */
 

@@ -23,8 +23,8 @@ static const struct command commands[] = {
 	  "vigil report continuity|retention|sla|inspection -c FILE ... (vigil report KIND "
 	  "--help)" },
 	{ "verify", cmd_verify, "check catalog, audit chain and files (or an export)",
-	  "vigil verify -c FILE [--camera ID] [--from T --to T] [--no-hash] [--json] | --export "
-	  "OUT.mp4" },
+	  "vigil verify -c FILE [--camera ID] [--from T --to T] [--no-hash] [--heads HEADS.json] "
+	  "[--json] | --export OUT.mp4" },
 	{ "export", cmd_export, "one camera's footage over a window as one MP4 with a manifest",
 	  "vigil export -c FILE --camera ID --from T --to T -o OUT.mp4" },
 	{ "hold", cmd_hold, "legal holds: footage that must not be deleted",

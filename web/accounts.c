@@ -350,17 +350,23 @@ int web_token_new(const struct config *cfg, const char *name, const char *label,
 	return ret;
 }
 
-int web_access_log_verify(const struct config *cfg, web_log_problem_fn problem, void *ctx,
+int web_access_log_verify(const struct config *cfg, const struct web_log_head *noted,
+			  struct web_log_head *head, web_log_problem_fn problem, void *ctx,
 			  char *err, size_t errlen)
 {
 	char path[4096];
 	web_store_path(cfg, path, sizeof(path));
-	if (access(path, F_OK) < 0 && errno == ENOENT)
+	if (access(path, F_OK) < 0 && errno == ENOENT) {
+		if (head)
+			*head = (struct web_log_head){ 0, "" };
+		if (noted && noted->id > 0)
+			web_store_log_check_noted(noted, 0, "", problem, ctx);
 		return 0;
+	}
 	struct web_store *st = web_store_open(cfg, false, err, errlen);
 	if (!st)
 		return -EIO;
-	int ret = web_store_log_verify(st, problem, ctx);
+	int ret = web_store_log_verify(st, noted, head, problem, ctx);
 	if (ret < 0)
 		snprintf(err, errlen, "%s", db_errmsg(ret));
 	web_store_close(&st);

@@ -528,6 +528,8 @@ struct verify_walk {
 	void *ctx;
 	int64_t rows, prev_id;
 	char prev_hash[SHA256_HEX_SIZE];
+	const struct web_log_head *noted;
+	char noted_now[SHA256_HEX_SIZE]; /* the noted row's hash now, "" if gone */
 };
 
 static int verify_row(sqlite3_stmt *row, void *ctx)
@@ -554,18 +556,48 @@ static int verify_row(sqlite3_stmt *row, void *ctx)
 			 r.user);
 		w->problem(r.id, "access-log-row-edited", detail, w->ctx);
 	}
+	if (w->noted && r.id == w->noted->id)
+		snprintf(w->noted_now, sizeof(w->noted_now), "%s", r.hash);
 	/* go on from what is stored, so one edit is one problem */
 	snprintf(w->prev_hash, sizeof(w->prev_hash), "%s", r.hash);
 	w->prev_id = r.id;
 	return 0;
 }
 
-int web_store_log_verify(struct web_store *st, web_log_problem_fn problem, void *ctx)
+void web_store_log_check_noted(const struct web_log_head *noted, int64_t last_id,
+			       const char *hash_now, web_log_problem_fn problem, void *ctx)
 {
-	struct verify_walk w = { problem, ctx, 0, 0, GENESIS_HASH };
+	char detail[256];
+	if (last_id < noted->id) {
+		snprintf(detail, sizeof(detail),
+			 "row %" PRId64 ", noted earlier, is gone: the log ends at row %" PRId64,
+			 noted->id, last_id);
+		problem(noted->id, "access-log-cut-short", detail, ctx);
+	} else if (!hash_now[0]) {
+		snprintf(detail, sizeof(detail), "row %" PRId64 ", noted earlier, is gone",
+			 noted->id);
+		problem(noted->id, "access-log-rewritten", detail, ctx);
+	} else if (strcmp(noted->hash, hash_now) != 0) {
+		snprintf(detail, sizeof(detail),
+			 "row %" PRId64 " has the hash %.16s..., noted earlier as %.16s...",
+			 noted->id, hash_now, noted->hash);
+		problem(noted->id, "access-log-rewritten", detail, ctx);
+	}
+}
+
+int web_store_log_verify(struct web_store *st, const struct web_log_head *noted,
+			 struct web_log_head *head, web_log_problem_fn problem, void *ctx)
+{
+	struct verify_walk w = { problem, ctx, 0, 0, GENESIS_HASH, noted, "" };
 	sqlite3_stmt *s = db_stmt(st->db, "SELECT " LOG_COLUMNS " FROM access_log ORDER BY id");
 	int ret = db_each(st->db, s, "walk access log", verify_row, &w);
 	if (ret < 0)
 		return ret;
+	if (head) {
+		head->id = w.prev_id;
+		snprintf(head->hash, sizeof(head->hash), "%s", w.rows ? w.prev_hash : "");
+	}
+	if (noted && noted->id > 0)
+		web_store_log_check_noted(noted, w.prev_id, w.noted_now, problem, ctx);
 	return w.rows > INT32_MAX ? INT32_MAX : (int)w.rows;
 }

@@ -100,7 +100,13 @@ int web_store_log_append(struct web_store *st, int64_t at_us, const char *user, 
 typedef int (*web_log_fn)(const struct web_log_row *row, void *ctx);
 int web_store_log_each(struct web_store *st, int64_t from_us, int64_t to_us, const char *camera,
 		       int64_t limit, web_log_fn fn, void *ctx);
-/* Recomputes the chain; the number of rows checked. */
-int web_store_log_verify(struct web_store *st, web_log_problem_fn problem, void *ctx);
+/* Recomputes the chain, and checks the row noted (may be NULL) against it;
+ * the newest row into *head (may be NULL); the number of rows checked. */
+int web_store_log_verify(struct web_store *st, const struct web_log_head *noted,
+			 struct web_log_head *head, web_log_problem_fn problem, void *ctx);
+/* The problem, if any, of a row noted earlier against the log now: its
+ * newest row's id, and the noted row's hash now ("" when it is gone). */
+void web_store_log_check_noted(const struct web_log_head *noted, int64_t last_id,
+			       const char *hash_now, web_log_problem_fn problem, void *ctx);
 
 #endif

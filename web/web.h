@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "util/sha256.h"
+
 struct config;
 
 /* Serves until *stop becomes non-zero.  ready, when not NULL, is called
@@ -58,11 +60,23 @@ int web_token_new(const struct config *cfg, const char *name, const char *label,
 
 /* ---- the access log ----------------------------------------------------- */
 
+/* A row of the access log and its hash: the head (the newest row) an
+ * auditor notes, to show later that the log was not cut short or
+ * rewritten since (what the chain alone cannot show). */
+struct web_log_head {
+	int64_t id; /* 0: an empty log */
+	char hash[SHA256_HEX_SIZE];
+};
+
 /* Checks the access log's hash chain.  Calls problem for each row that was
- * edited, removed or reordered; returns the number of rows checked, or a
- * negative errno.  A missing web database is 0 rows, not an error. */
+ * edited, removed or reordered, and, when noted is not NULL, when the row
+ * noted earlier is gone (access-log-cut-short) or has another hash now
+ * (access-log-rewritten).  *head (may be NULL) receives the newest row.
+ * Returns the number of rows checked, or a negative errno.  A missing web
+ * database is 0 rows, not an error. */
 typedef void (*web_log_problem_fn)(int64_t row, const char *kind, const char *detail, void *ctx);
-int web_access_log_verify(const struct config *cfg, web_log_problem_fn problem, void *ctx,
+int web_access_log_verify(const struct config *cfg, const struct web_log_head *noted,
+			  struct web_log_head *head, web_log_problem_fn problem, void *ctx,
 			  char *err, size_t errlen);
 
 #endif

@@ -5,8 +5,8 @@ import os
 import shutil
 import time
 
-from harness import (Camsim, Recorder, mkhistory, rfc3339, segcheck, segments, sha256_file, sqlite,
-                     vigil, wait_until, workdir, write_config)
+from harness import (Camsim, Recorder, free_port, mkhistory, rfc3339, segcheck, segments,
+                     sha256_file, sqlite, vigil, wait_until, workdir, write_config)
 
 NOW = "2026-11-01T00:00:00Z"
 
@@ -342,3 +342,88 @@ def test_verify_detects_the_rest_of_its_kinds():
     head = rep["chain_heads"][0]
     assert head["camera"] == "cam1" and head["seq"] == noted["seq"] - 2, (head, noted)
     assert head["hash"] != noted["hash"], (head, noted)
+
+
+def test_heads_noted_earlier_show_a_chain_cut_short_or_rewritten():
+    """A chain cut short (its newest entries or access-log rows removed) is
+    still whole by itself: verify alone passes it.  The heads an earlier
+    `verify --json` printed, given back with --heads, show it: the entry or
+    row noted then is gone, or has another hash.  Growth since is fine."""
+    import sqlite3
+    from web_harness import Client, Serve, add_user
+    wd = workdir()
+    port = free_port()
+    config = write_config(wd, {"cam1": "rtsp://127.0.0.1:9/a"},
+                          web={"listen": "127.0.0.1:%d" % port})
+    mkhistory(config, "cam1", "2026-10-30T00:00:00Z", "2026-10-31T00:00:00Z")
+    add_user(config, "ada", "admin", "ada-pass-2291")
+    serve = Serve(config, port)
+
+    def log_in(times):
+        for _ in range(times):
+            Client(serve.base).login("ada", "ada-pass-2291")
+    log_in(3)
+    code, noted = verify(config, "--no-hash")
+    assert code == 0 and noted["access_log_head"]["id"] == 3, noted
+    head = noted["chain_heads"][0]
+    heads = os.path.join(wd, "heads.json")
+    with open(heads, "w") as f:
+        json.dump(noted, f)
+    code, out, err = vigil("verify", "-c", config, "--no-hash")
+    assert code == 0 and "access log" in out and "row 3 " in out, out
+
+    # the log and the chain grow: the noted heads are still there
+    log_in(2)
+    mkhistory(config, "cam1", "2026-10-31T00:00:00Z", "2026-10-31T06:00:00Z")
+    code, rep = verify(config, "--no-hash", "--heads", heads)
+    assert code == 0 and rep["ok"] and rep["access_log_head"]["id"] == 5, rep
+
+    # the access log cut back to row 2: whole, yet short of the noted row 3
+    web_db = sqlite3.connect(os.path.join(wd, "footage", "web.db"))
+    web_db.execute("DROP TRIGGER access_log_no_delete")
+    web_db.execute("DELETE FROM access_log WHERE id > 2")
+    web_db.commit()
+    code, rep = verify(config, "--no-hash")
+    assert code == 0 and rep["ok"], rep
+    code, rep = verify(config, "--no-hash", "--heads", heads)
+    assert code == 1 and [p["kind"] for p in rep["problems"]] == ["access-log-cut-short"], rep
+    assert "row 3" in rep["problems"][0]["detail"], rep
+
+    # grown again past it, by rows that are not the ones noted
+    log_in(3)
+    code, rep = verify(config, "--no-hash", "--heads", heads)
+    assert code == 1 and [p["kind"] for p in rep["problems"]] == ["access-log-rewritten"], rep
+    serve.stop()
+
+    # the catalog's chain: the noted entry's hash changed, and then gone
+    cat = sqlite3.connect(os.path.join(wd, "footage", "catalog.db"))
+    triggers = [r[0] for r in cat.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit'")]
+    for t in triggers:
+        cat.execute("DROP TRIGGER %s" % t)
+    cat.execute("UPDATE audit SET hash = ? WHERE camera = 'cam1' AND seq = ?",
+                ("0" * 64, head["seq"]))
+    cat.commit()
+    code, rep = verify(config, "--no-hash", "--heads", heads)
+    kinds = [p["kind"] for p in rep["problems"]]
+    assert code == 1 and "audit-chain-rewritten" in kinds, rep
+    cat.execute("DELETE FROM audit WHERE camera = 'cam1' AND seq >= ?", (head["seq"],))
+    cat.commit()
+    code, rep = verify(config, "--no-hash", "--heads", heads)
+    cut = [p for p in rep["problems"] if p["kind"] == "audit-chain-cut-short"]
+    assert code == 1 and cut and cut[0]["camera"] == "cam1", rep
+    assert "entry %d" % head["seq"] in cut[0]["detail"], cut
+
+    # bad --heads: named, exit 2, nothing checked
+    code, out, err = vigil("verify", "-c", config, "--heads", os.path.join(wd, "nosuch.json"))
+    assert code == 2 and "nosuch.json" in err, err
+    with open(os.path.join(wd, "bad.json"), "w") as f:
+        f.write("{not json")
+    code, out, err = vigil("verify", "-c", config, "--heads", os.path.join(wd, "bad.json"))
+    assert code == 2 and "bad.json: not JSON" in err, err
+    with open(os.path.join(wd, "empty.json"), "w") as f:
+        f.write('{"ok": true}')
+    code, out, err = vigil("verify", "-c", config, "--heads", os.path.join(wd, "empty.json"))
+    assert code == 2 and "no chain_heads nor access_log_head" in err, err
+    code, out, err = vigil("verify", "-c", config, "--heads", heads, "--export", "x.mp4")
+    assert code == 2 and "--heads" in err, err

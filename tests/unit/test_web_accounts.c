@@ -287,7 +287,7 @@ static void access_log_chain(void)
 	if (!cfg)
 		return;
 	/* no web database yet: nothing to check, not an error */
-	CHECK_INT(web_access_log_verify(cfg, note_problem, &p, err, sizeof(err)), 0);
+	CHECK_INT(web_access_log_verify(cfg, NULL, NULL, note_problem, &p, err, sizeof(err)), 0);
 
 	struct web_store *st = open_store(cfg);
 	if (!st)
@@ -304,7 +304,7 @@ static void access_log_chain(void)
 	web_audit_as(&r, "mallory", "login-failed", NULL, 0, 0, "wrong password");
 	web_store_close(&st);
 
-	CHECK_INT(web_access_log_verify(cfg, note_problem, &p, err, sizeof(err)), 5);
+	CHECK_INT(web_access_log_verify(cfg, NULL, NULL, note_problem, &p, err, sizeof(err)), 5);
 	CHECK_INT(p.n, 0);
 
 	/* the triggers refuse an edit through SQL as it is */
@@ -322,7 +322,7 @@ static void access_log_chain(void)
 	attacker_sql(path, "DROP TRIGGER access_log_no_update; DROP TRIGGER access_log_no_delete;"
 			   "UPDATE access_log SET to_us = to_us + 1 WHERE id = 2");
 	memset(&p, 0, sizeof(p));
-	CHECK_INT(web_access_log_verify(cfg, note_problem, &p, err, sizeof(err)), 5);
+	CHECK_INT(web_access_log_verify(cfg, NULL, NULL, note_problem, &p, err, sizeof(err)), 5);
 	CHECK_INT(p.n, 1);
 	CHECK_INT(p.rows[0], 2);
 	CHECK_STR(p.kinds, "access-log-row-edited ");
@@ -330,7 +330,7 @@ static void access_log_chain(void)
 	/* ... then removes the export */
 	attacker_sql(path, "DELETE FROM access_log WHERE id = 3");
 	memset(&p, 0, sizeof(p));
-	CHECK_INT(web_access_log_verify(cfg, note_problem, &p, err, sizeof(err)), 4);
+	CHECK_INT(web_access_log_verify(cfg, NULL, NULL, note_problem, &p, err, sizeof(err)), 4);
 	CHECK_INT(p.n, 2);
 	CHECK_CONTAINS(p.kinds, "access-log-row-removed");
 	CHECK_INT(p.rows[1], 4);
@@ -341,7 +341,7 @@ static void access_log_chain(void)
 			   "'1111111111111111111111111111111111111111111111111111111111111111' "
 			   "WHERE id = 1");
 	memset(&p, 0, sizeof(p));
-	CHECK_INT(web_access_log_verify(cfg, note_problem, &p, err, sizeof(err)), 4);
+	CHECK_INT(web_access_log_verify(cfg, NULL, NULL, note_problem, &p, err, sizeof(err)), 4);
 	CHECK_CONTAINS(p.kinds, "access-log-chain-broken");
 out:
 	config_free(&cfg);
