@@ -395,24 +395,39 @@ def test_heads_noted_earlier_show_a_chain_cut_short_or_rewritten():
     assert code == 1 and [p["kind"] for p in rep["problems"]] == ["access-log-rewritten"], rep
     serve.stop()
 
-    # the catalog's chain: the noted entry's hash changed, and then gone
+    # the catalog cut back consistently past the noted head: the newest
+    # segments, their files and their audit entries gone, as one who
+    # erases the last hours would: whole, yet short of the noted entry
     cat = sqlite3.connect(os.path.join(wd, "footage", "catalog.db"))
-    triggers = [r[0] for r in cat.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit'")]
+    triggers = [r[0] for r in cat.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")]
     for t in triggers:
         cat.execute("DROP TRIGGER %s" % t)
-    cat.execute("UPDATE audit SET hash = ? WHERE camera = 'cam1' AND seq = ?",
-                ("0" * 64, head["seq"]))
+    keep = head["seq"] - 4
+    for (path,) in cat.execute("SELECT path FROM segment WHERE camera = 'cam1' AND id > ?",
+                               (keep,)).fetchall():
+        os.unlink(os.path.join(wd, "footage", path))
+    cat.execute("DELETE FROM segment WHERE camera = 'cam1' AND id > ?", (keep,))
+    cat.execute("DELETE FROM audit WHERE camera = 'cam1' AND seq > ?", (keep,))
     cat.commit()
+    code, rep = verify(config, "--no-hash")
+    assert code == 0 and rep["ok"], rep
     code, rep = verify(config, "--no-hash", "--heads", heads)
-    kinds = [p["kind"] for p in rep["problems"]]
-    assert code == 1 and "audit-chain-rewritten" in kinds, rep
-    cat.execute("DELETE FROM audit WHERE camera = 'cam1' AND seq >= ?", (head["seq"],))
-    cat.commit()
+    # (the access log, rewritten above, stays so)
+    assert code == 1 and [p["kind"] for p in rep["problems"]] == [
+        "audit-chain-cut-short", "access-log-rewritten"], rep
+    assert rep["problems"][0]["camera"] == "cam1", rep
+    assert "entry %d" % head["seq"] in rep["problems"][0]["detail"], rep
+
+    # and grown again past it, with other footage: whole, yet the noted
+    # entry now has another hash
+    mkhistory(config, "cam1", "2026-10-30T20:00:00Z", "2026-10-31T08:00:00Z",
+              segment_seconds=1800)
+    code, rep = verify(config, "--no-hash")
+    assert code == 0 and rep["ok"], rep
     code, rep = verify(config, "--no-hash", "--heads", heads)
-    cut = [p for p in rep["problems"] if p["kind"] == "audit-chain-cut-short"]
-    assert code == 1 and cut and cut[0]["camera"] == "cam1", rep
-    assert "entry %d" % head["seq"] in cut[0]["detail"], cut
+    assert code == 1 and [p["kind"] for p in rep["problems"]] == [
+        "audit-chain-rewritten", "access-log-rewritten"], rep
+    assert "entry %d" % head["seq"] in rep["problems"][0]["detail"], rep
 
     # bad --heads: named, exit 2, nothing checked
     code, out, err = vigil("verify", "-c", config, "--heads", os.path.join(wd, "nosuch.json"))
