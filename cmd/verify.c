@@ -201,7 +201,12 @@ static int check_noted_chains(struct catalog *cat, const struct noted_heads *n,
 		if (ret < 0 && ret != -ENOENT)
 			return ret;
 		snprintf(p.camera, sizeof(p.camera), "%s", h->camera);
-		if (ret == -ENOENT) {
+		if (ret == -ENOENT && last >= h->seq) {
+			/* a row taken out of the middle: the chain walk names it too */
+			p.kind = "audit-chain-rewritten";
+			snprintf(p.detail, sizeof(p.detail),
+				 "entry %" PRId64 ", noted earlier, is gone", h->seq);
+		} else if (ret == -ENOENT) {
 			p.kind = "audit-chain-cut-short";
 			snprintf(p.detail, sizeof(p.detail),
 				 "entry %" PRId64

@@ -429,6 +429,16 @@ def test_heads_noted_earlier_show_a_chain_cut_short_or_rewritten():
         "audit-chain-rewritten", "access-log-rewritten"], rep
     assert "entry %d" % head["seq"] in rep["problems"][0]["detail"], rep
 
+    # the noted entry taken out of the middle: the chain walk names the
+    # hole, and the noted head is gone from a chain that goes on past it
+    cat.execute("DELETE FROM audit WHERE camera = 'cam1' AND seq = ?", (head["seq"],))
+    cat.commit()
+    code, rep = verify(config, "--no-hash", "--heads", heads)
+    kinds = [p["kind"] for p in rep["problems"]]
+    gone = [p for p in rep["problems"] if p["kind"] == "audit-chain-rewritten"]
+    assert code == 1 and "audit-entry-removed" in kinds and "audit-chain-cut-short" not in kinds, rep
+    assert gone and "entry %d, noted earlier, is gone" % head["seq"] in gone[0]["detail"], rep
+
     # bad --heads: named, exit 2, nothing checked
     code, out, err = vigil("verify", "-c", config, "--heads", os.path.join(wd, "nosuch.json"))
     assert code == 2 and "nosuch.json" in err, err
