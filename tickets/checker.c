@@ -329,6 +329,13 @@ static void recorder_site(struct ticket_checker *chk, struct entity *rec, const 
 	char key[TICKET_ID_MAX];
 	if (rec->site_ent && strcmp(rec->site, text) == 0)
 		return;
+	/* a site said after the recorder's row was saved (its status came
+	 * first) is saved at once, not with the next message after
+	 * SEEN_SAVE_US, which a quiet recorder may never send */
+	if (text[0] && strcmp(rec->site, text) != 0) {
+		rec->seen_dirty = true;
+		mark_dirty(chk, rec);
+	}
 	snprintf(rec->site, sizeof(rec->site), "%s", text);
 	ticket_site_key(text, key, sizeof(key));
 	struct entity *site = key[0] ? site_get(chk, key, text) : NULL;

@@ -243,3 +243,34 @@ def test_a_whole_site_silent_at_once_is_one_site_ticket():
 
 
 test_a_whole_site_silent_at_once_is_one_site_ticket.weight = 3
+
+
+def test_a_site_said_after_the_recorder_was_first_saved_is_listed():
+    """A recorder's row is saved when it is first heard (its status, which
+    names no site) and then at most every few seconds; the site its health
+    names a moment later is saved at once, even when it says nothing
+    more."""
+    wd = workdir()
+    broker = Broker(wd)
+    config = write_config(wd, {}, mqtt=mqtt_section(broker))
+    chk = Checker(config)
+    chk.wait_log("mqtt: connected")
+    quiet = FakeRecorder(broker, "q1", site="North yard")
+
+    def q1():
+        """(its site, its row) in `vigil tickets recorders`, or None."""
+        code, out, _ = vigil("tickets", "-c", config, "recorders", "--json", check=0)
+        for site in json.loads(out) if code == 0 else []:
+            for r in site["recorders"]:
+                if r["recorder"] == "q1":
+                    return site, r
+        return None
+
+    def q1_with_its_site():
+        found = q1()
+        return found and found[1]["site"] == "North yard" and found
+    quiet.status("online")
+    wait_until(q1, 10, what="q1 listed")
+    quiet.health()
+    site, rec = wait_until(q1_with_its_site, 10, what="q1's site listed")
+    assert site["site"] == "North yard", site
