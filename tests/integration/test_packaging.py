@@ -10,6 +10,8 @@ checked with systemd-analyze, which works without it, and each service is
 started the way its unit says (its command line, as its user, with no
 capabilities and no new privileges) rather than by systemctl.
 """
+import contextlib
+import fcntl
 import glob
 import os
 import pwd
@@ -48,6 +50,33 @@ HARDENING = {
 MAX_EXPOSURE = 2.5
 APT_ENV = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
 APT = ["apt-get", "-y", "-q", "-o", "DPkg::Lock::Timeout=120"]
+
+
+# how long the package test waits for another copy of the suite to finish
+# its own install and purge
+PACKAGE_LOCK_WAIT = 600
+
+
+@contextlib.contextmanager
+def machine_lock(name, wait):
+    """Holds an exclusive lock of this machine's (flock on /run/lock/NAME;
+    it goes with the process, however it ends)."""
+    path = os.path.join("/run/lock" if os.path.isdir("/run/lock") else "/tmp", name + ".lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise AssertionError("%s held by another copy of the suite for more than "
+                                         "%d s" % (path, wait))
+                time.sleep(1)
+        yield
+    finally:
+        os.close(fd)
 
 
 def run(args, timeout=300, check=True, **kw):
@@ -244,14 +273,6 @@ def test_deb_installs_runs_and_purges():
     nothing, and keeps recorded footage when there is some."""
     if os.geteuid() != 0:
         raise harness.Skip("installing a package needs root (CI runs as root)")
-    if installed("vigil") or os.path.lexists("/etc/vigil") or os.path.lexists("/var/lib/vigil"):
-        raise harness.Skip("a vigil package, /etc/vigil or /var/lib/vigil is already on this machine: "
-                   "not touching it")
-    had_user = True
-    try:
-        pwd.getpwnam("vigil")
-    except KeyError:
-        had_user = False
 
     wd = workdir()
     build = os.path.join(wd, "build")
@@ -263,8 +284,21 @@ def test_deb_installs_runs_and_purges():
     print("FIGURE make deb: %.0f s" % (time.monotonic() - start))
     debs = glob.glob(os.path.join(build, "deb", "vigil_*.deb"))
     assert len(debs) == 1, out[-3000:]
-    deb = debs[0]
+    # the package, its user and its folders are the machine's: another
+    # copy of the suite running at once waits here for this one's purge
+    with machine_lock("vigil-package-test", PACKAGE_LOCK_WAIT):
+        install_run_purge(wd, debs[0])
 
+
+def install_run_purge(wd, deb):
+    if installed("vigil") or os.path.lexists("/etc/vigil") or os.path.lexists("/var/lib/vigil"):
+        raise harness.Skip("a vigil package, /etc/vigil or /var/lib/vigil is already on this machine: "
+                           "not touching it")
+    had_user = True
+    try:
+        pwd.getpwnam("vigil")
+    except KeyError:
+        had_user = False
     procs = []
     try:
         run(APT + ["install", "./" + os.path.basename(deb)], env=APT_ENV,
@@ -372,7 +406,7 @@ def test_deb_installs_runs_and_purges():
     check_purged()
 
 
-test_deb_installs_runs_and_purges.timeout = 900
+test_deb_installs_runs_and_purges.timeout = 900 + PACKAGE_LOCK_WAIT
 test_deb_installs_runs_and_purges.weight = 100
 
 
