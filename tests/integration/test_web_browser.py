@@ -339,8 +339,12 @@ def test_ticket_acknowledged_in_the_page_is_acknowledged_in_vigil_tickets():
     def recorder_rows(check, *args):
         goto(d, "#/recorders")  # drawn once per visit: visit again
         return js(d, RECORDER_ROWS + "return (" + check + ") && r;", *args)
-    rows = wait_until(lambda: recorder_rows("r.length === 2 && r.every((x) => x.seen)"), 30,
-                      what="both recorders on the Recorders page")
+    # (the far one's health and its offline status are two messages: the
+    # page may show it online in between)
+    rows = wait_until(lambda: recorder_rows(
+        "r.length === 2 && r.every((x) => x.seen) && "
+        "r.some((x) => x.id === 'rec-far' && x.state === 'offline')"), 30,
+        what="both recorders on the Recorders page, rec-far offline")
     by_id = {x["id"]: x for x in rows}
     assert by_id[rec_id] == {"id": rec_id, "site": "Main gate", "state": "online",
                              "seen": by_id[rec_id]["seen"], "cameras": "2 (1 not recording)",
