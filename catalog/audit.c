@@ -329,6 +329,25 @@ int catalog_chain_heads(struct catalog *cat, catalog_head_fn fn, void *ctx)
 	return db_each(cat->db, s, "read chain heads", head_row, &w);
 }
 
+static int one_head_row(sqlite3_stmt *row, void *head)
+{
+	struct catalog_chain_head *h = head;
+	h->seq = sqlite3_column_int64(row, 0);
+	db_column_text(row, 1, h->hash, sizeof(h->hash));
+	return 0;
+}
+
+int catalog_chain_head(struct catalog *cat, const char *camera, struct catalog_chain_head *h)
+{
+	snprintf(h->camera, sizeof(h->camera), "%s", camera);
+	h->seq = 0;
+	h->hash[0] = '\0';
+	sqlite3_stmt *s = db_stmt(
+		cat->db, "SELECT seq, hash FROM audit WHERE camera = ?1 ORDER BY seq DESC LIMIT 1");
+	db_bind_text(s, 1, camera);
+	return db_one(cat->db, s, "read a chain head", one_head_row, h);
+}
+
 static int chain_entry_row(sqlite3_stmt *row, void *hash)
 {
 	db_column_text(row, 0, hash, CATALOG_HEX_SIZE);

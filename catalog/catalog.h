@@ -279,6 +279,9 @@ typedef int (*catalog_head_fn)(const struct catalog_chain_head *h, void *ctx);
 /* The newest entry of each camera's chain: what an auditor writes down to
  * detect, later, a chain cut short. */
 int catalog_chain_heads(struct catalog *cat, catalog_head_fn fn, void *ctx);
+/* The newest entry of camera's chain into *h: 0, -ENOENT when it has none,
+ * or a negative errno. */
+int catalog_chain_head(struct catalog *cat, const char *camera, struct catalog_chain_head *h);
 /* Entry seq of camera's chain: its hash into hash and 0, or -ENOENT when
  * there is none (the chain ends before it); *last_seq receives the chain's
  * newest entry (0: no chain).  Or a negative errno. */

@@ -33,7 +33,8 @@ static const struct command commands[] = {
 	{ "check", cmd_check, "run the checker: MQTT health to maintenance tickets",
 	  "vigil check -c FILE [--now T] [-v]" },
 	{ "tickets", cmd_tickets, "list, show, acknowledge or resolve maintenance tickets",
-	  "vigil tickets -c FILE [list [--all] | show N | ack N | resolve N | recorders] [--json] "
+	  "vigil tickets -c FILE [list [--all] | show N | ack N | resolve N | recorders | heads "
+	  "RECORDER] [--json] "
 	  "[--by NAME] "
 	  "[--note TEXT]" },
 	{ "user", cmd_user, "accounts of the web console (vigil serve)",

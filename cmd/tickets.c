@@ -439,6 +439,71 @@ static void say_changed(const struct config *cfg, struct ticket_db *db, int64_t 
 	}
 }
 
+/* ---- heads: the audit chain heads witnessed, for `vigil verify --heads` ---- */
+
+struct heads_print {
+	struct json_writer *w; /* NULL: text */
+	int n;
+};
+
+static int print_head(const struct ticket_chain_head *h, void *arg)
+{
+	struct heads_print *p = arg;
+	char heard[40];
+	p->n++;
+	if (p->w) {
+		jw_begin_object(p->w);
+		jw_kv_string(p->w, "camera", h->camera);
+		jw_kv_int(p->w, "seq", h->seq);
+		jw_kv_string(p->w, "hash", h->hash);
+		jw_kv_time(p->w, "first_heard", h->first_heard_us);
+		jw_kv_time(p->w, "heard", h->heard_us);
+		jw_end_object(p->w);
+		return 0;
+	}
+	time_format_local(h->heard_us, heard, sizeof(heard));
+	heard[19] = '\0'; /* to the second */
+	printf("  %-16s entry %-10" PRId64 " %s  heard %s\n", h->camera, h->seq, h->hash, heard);
+	return 0;
+}
+
+static int heads(const struct config *cfg, const char *recorder, const struct tickets_opts *o)
+{
+	int ret = 0;
+	struct ticket_db *db = open_db(cfg, false, &ret);
+	struct json_writer w;
+	struct heads_print p = { o->json ? &w : NULL, 0 };
+
+	if (!db)
+		return ret;
+	if (o->json) {
+		/* the shape of `vigil verify --json`, which --heads reads */
+		jw_init_file(&w, stdout, true);
+		jw_begin_object(&w);
+		jw_kv_string(&w, "recorder", recorder);
+		jw_key(&w, "chain_heads");
+		jw_begin_array(&w);
+	} else {
+		printf("audit chain heads of recorder %s, as heard by the checker:\n", recorder);
+	}
+	ret = ticket_db_witnessed_each(db, recorder, print_head, &p);
+	if (o->json) {
+		jw_end_array(&w);
+		jw_end_object(&w);
+		if (jw_finish(&w) < 0 && ret == 0)
+			ret = -EIO;
+	} else if (ret == 0 && p.n == 0) {
+		printf("  none\n");
+	}
+	if (ret == 0 && p.n == 0) {
+		fprintf(stderr, "vigil tickets: no audit chain heads heard from recorder '%s'\n",
+			recorder);
+		ret = -ENOENT;
+	}
+	ticket_db_close(&db);
+	return ret;
+}
+
 static int change(const struct config *cfg, int64_t id, const struct tickets_opts *o, bool resolve)
 {
 	char by[TICKET_ID_MAX], note[TICKET_DETAIL_MAX];
@@ -490,13 +555,21 @@ int cmd_tickets(int argc, char **argv)
 		}
 	}
 	const char *action = optind < argc ? argv[optind++] : "list";
-	bool needs_id = strcmp(action, "list") != 0 && strcmp(action, "recorders") != 0;
+	const char *recorder = NULL;
+	bool is_heads = strcmp(action, "heads") == 0;
+	bool needs_id =
+		strcmp(action, "list") != 0 && strcmp(action, "recorders") != 0 && !is_heads;
 	if (strcmp(action, "list") != 0 && strcmp(action, "show") != 0 &&
 	    strcmp(action, "ack") != 0 && strcmp(action, "resolve") != 0 &&
-	    strcmp(action, "recorders") != 0)
-		return cmd_usage_error("tickets",
-				       "unknown action '%s' (list, show, ack, resolve, recorders)",
-				       action);
+	    strcmp(action, "recorders") != 0 && !is_heads)
+		return cmd_usage_error(
+			"tickets",
+			"unknown action '%s' (list, show, ack, resolve, recorders, heads)", action);
+	if (is_heads) {
+		if (optind >= argc)
+			return cmd_usage_error("tickets", "heads needs a recorder id");
+		recorder = argv[optind++];
+	}
 	if (needs_id) {
 		if (optind >= argc)
 			return cmd_usage_error("tickets", "%s needs a ticket number", action);
@@ -517,6 +590,8 @@ int cmd_tickets(int argc, char **argv)
 		ret = list(cfg, &o);
 	else if (strcmp(action, "recorders") == 0)
 		ret = recorders(cfg, &o);
+	else if (is_heads)
+		ret = heads(cfg, recorder, &o);
 	else if (strcmp(action, "show") == 0)
 		ret = show(cfg, id, &o);
 	else

@@ -364,6 +364,19 @@ static void publish_camera(struct health_publisher *pub, size_t i)
 	jw_kv_int(&w, "frames", st->frames_total);
 	jw_kv_int(&w, "segments", st->segments_total);
 	jw_kv_int(&w, "interval_s", pub->cfg->mqtt_interval_seconds);
+	/* the newest entry of the camera's audit chain, for the checker to
+	 * note off this machine: a chain cut short or rewritten later is
+	 * whole by itself, and only a head noted elsewhere shows it */
+	struct catalog_chain_head head;
+	jw_key(&w, "audit_head");
+	if (pub->cat && catalog_chain_head(pub->cat, cam->id, &head) == 0) {
+		jw_begin_object(&w);
+		jw_kv_int(&w, "seq", head.seq);
+		jw_kv_string(&w, "hash", head.hash);
+		jw_end_object(&w);
+	} else {
+		jw_null(&w);
+	}
 	/* inspection: the picture, the camera's clock, and what degrades it */
 	jw_key(&w, "picture");
 	jw_begin_object(&w);

@@ -140,6 +140,11 @@ struct entity {
 	/* cameras */
 	bool cam_known;
 	enum health_camera_state cam_state;
+	/* the newest entry of its audit chain, as last said; seq 0: never */
+	int64_t audit_seq;
+	char audit_hash[65];
+	int64_t audit_heard_wall;
+	bool audit_dirty; /* to note */
 };
 
 struct action {
@@ -808,6 +813,15 @@ static void on_camera(struct ticket_checker *chk, const struct health_topic *t, 
 	int64_t since = our_time(m.at_us, m.since_us);
 	set_state(chk, cam, health_camera_state_name(m.state), since);
 
+	if (m.audit_seq > 0 &&
+	    (m.audit_seq != cam->audit_seq || strcmp(m.audit_hash, cam->audit_hash) != 0)) {
+		cam->audit_seq = m.audit_seq;
+		memcpy(cam->audit_hash, m.audit_hash, sizeof(cam->audit_hash));
+		cam->audit_heard_wall = clock_wall_us();
+		cam->audit_dirty = true;
+		mark_dirty(chk, cam);
+	}
+
 	camera_faults(chk, cam, &m, since);
 	/* storage errors are the recorder's fault, counted over its cameras */
 	if (was_storage != is_storage) {
@@ -1199,6 +1213,32 @@ static int flush_faults(struct ticket_checker *chk)
 	return ret;
 }
 
+/* Notes the head of a camera's audit chain; one that contradicts the head
+ * heard before is said at once: the chain was cut short or rewritten on
+ * the recorder (or its catalog replaced), and `vigil verify --heads` with
+ * what `vigil tickets heads` prints shows where. */
+static void note_chain_head(struct ticket_checker *chk, struct entity *cam)
+{
+	struct ticket_chain_head h = { .seq = cam->audit_seq, .heard_us = cam->audit_heard_wall };
+	struct ticket_chain_head before;
+	snprintf(h.recorder, sizeof(h.recorder), "%s", cam->recorder);
+	snprintf(h.camera, sizeof(h.camera), "%s", cam->camera);
+	memcpy(h.hash, cam->audit_hash, sizeof(h.hash));
+	int r = ticket_db_witness_head(chk->db, &h, &before);
+	if (r < 0)
+		warn_db(r, "note a chain head");
+	else if (r == 1 && before.seq > h.seq)
+		log_error("checker: camera '%s' of recorder '%s': its audit chain went back from "
+			  "entry %" PRId64 " to %" PRId64 ": cut short on the recorder",
+			  h.camera, h.recorder, before.seq, h.seq);
+	else if (r == 1)
+		log_error("checker: camera '%s' of recorder '%s': entry %" PRId64
+			  " of its audit chain has another hash than when first heard: "
+			  "rewritten on the recorder",
+			  h.camera, h.recorder, h.seq);
+	cam->audit_dirty = false;
+}
+
 /* Writes the observed states that changed, and forgets removed ones. */
 static int flush_observed(struct ticket_checker *chk)
 {
@@ -1226,6 +1266,8 @@ static int flush_observed(struct ticket_checker *chk)
 				e->inv = NULL;
 			}
 		}
+		if (e->audit_dirty && !e->forget)
+			note_chain_head(chk, e);
 		if (e->forget) {
 			r = ticket_db_observed_forget(chk->db, e->recorder, e->camera);
 			if (r == 0 && !e->camera[0])

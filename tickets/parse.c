@@ -351,6 +351,27 @@ static int parse_inspection(json_t *o, struct health_camera_msg *out, char *why,
 	return 0;
 }
 
+/* "audit_head": {seq, hash} or null: the newest entry of the camera's
+ * audit chain. */
+static int parse_audit_head(json_t *o, struct health_camera_msg *out, char *why, size_t whylen)
+{
+	json_t *head = json_object_get(o, "audit_head");
+	if (!head || json_is_null(head))
+		return 0;
+	json_t *seq = json_is_object(head) ? json_object_get(head, "seq") : NULL;
+	json_t *hash = json_is_object(head) ? json_object_get(head, "hash") : NULL;
+	const char *hex = json_is_string(hash) ? json_string_value(hash) : "";
+	if (!json_is_integer(seq) || json_integer_value(seq) < 1 ||
+	    json_integer_value(seq) > (INT64_C(1) << 53) || strlen(hex) != 64 ||
+	    strspn(hex, "0123456789abcdef") != 64) {
+		snprintf(why, whylen, "'audit_head' is not {seq, hash}");
+		return -EINVAL;
+	}
+	out->audit_seq = json_integer_value(seq);
+	memcpy(out->audit_hash, hex, 65);
+	return 0;
+}
+
 int health_parse_camera(const struct health_topic *t, const void *payload, size_t len,
 			struct health_camera_msg *out, char *why, size_t whylen)
 {
@@ -400,7 +421,8 @@ int health_parse_camera(const struct health_topic *t, const void *payload, size_
 	    get_string(o, "location", out->location, sizeof(out->location), why, whylen) < 0 ||
 	    get_string(o, "last_error", out->last_error, sizeof(out->last_error), why, whylen) < 0)
 		goto out;
-	if ((ret = parse_inspection(o, out, why, whylen)) < 0)
+	if ((ret = parse_inspection(o, out, why, whylen)) < 0 ||
+	    (ret = parse_audit_head(o, out, why, whylen)) < 0)
 		goto out;
 	ret = -EINVAL;
 	/* times the recorder says are after its own "now" are not believed */

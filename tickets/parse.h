@@ -59,6 +59,9 @@ struct health_camera_msg {
 	bool clock_fault;      /* beyond the recorder's max_clock_offset_seconds */
 	bool frame_rate_low;   /* degraded by its frame rate (all a recorder
 				* without "degraded_by" can mean) */
+	/* the newest entry of the camera's audit chain; seq 0: not said */
+	int64_t audit_seq;
+	char audit_hash[65];
 };
 
 struct health_recorder_msg {

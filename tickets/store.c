@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/clock.h"
 #include "util/db.h"
 #include "util/banned.h"
 
@@ -754,6 +755,121 @@ int ticket_db_recorder_forget(struct ticket_db *db, const char *recorder)
 	sqlite3_stmt *s = db_stmt(db->db, "DELETE FROM recorder WHERE recorder = ?");
 	bind_text(s, 1, recorder);
 	return db_write(db->db, s, "forget recorder");
+}
+
+/* ---- the audit chain heads witnessed ---------------------------------- */
+
+#define WITNESS_ROW_US (3600 * USEC_PER_SEC)		 /* a row goes up for this long */
+#define WITNESS_HOURLY_US (7 * 24 * 3600 * USEC_PER_SEC) /* then one a day is kept */
+#define DAY_US (24 * 3600 * USEC_PER_SEC)
+
+struct witness_row {
+	int64_t id;
+	struct ticket_chain_head h;
+};
+
+static int witness_row(sqlite3_stmt *row, void *out)
+{
+	struct witness_row *w = out;
+	w->id = sqlite3_column_int64(row, 0);
+	db_column_text(row, 1, w->h.recorder, sizeof(w->h.recorder));
+	db_column_text(row, 2, w->h.camera, sizeof(w->h.camera));
+	w->h.seq = sqlite3_column_int64(row, 3);
+	db_column_text(row, 4, w->h.hash, sizeof(w->h.hash));
+	w->h.first_heard_us = sqlite3_column_int64(row, 5);
+	w->h.heard_us = sqlite3_column_int64(row, 6);
+	return 0;
+}
+
+#define WITNESS_COLUMNS "id, recorder, camera, seq, hash, first_heard_us, heard_us"
+
+static int witness_insert(struct ticket_db *db, const struct ticket_chain_head *h)
+{
+	sqlite3_stmt *s =
+		db_stmt(db->db, "INSERT INTO chain_witness (recorder, camera, seq, hash, "
+				"first_heard_us, heard_us) VALUES (?1, ?2, ?3, ?4, ?5, ?5)");
+	bind_text(s, 1, h->recorder);
+	bind_text(s, 2, h->camera);
+	db_bind_int64(s, 3, h->seq);
+	bind_text(s, 4, h->hash);
+	db_bind_int64(s, 5, h->heard_us);
+	int ret = db_run(db->db, s, "note a chain head");
+	if (ret < 0)
+		return ret;
+	/* past a week, the newest row of each day is checkpoint enough */
+	s = db_stmt(
+		db->db,
+		"DELETE FROM chain_witness WHERE recorder = ?1 AND camera = ?2 AND heard_us < ?3 "
+		"AND id NOT IN (SELECT max(id) FROM chain_witness WHERE recorder = ?1 AND "
+		"camera = ?2 AND heard_us < ?3 GROUP BY first_heard_us / ?4)");
+	bind_text(s, 1, h->recorder);
+	bind_text(s, 2, h->camera);
+	db_bind_int64(s, 3, h->heard_us - WITNESS_HOURLY_US);
+	db_bind_int64(s, 4, DAY_US);
+	return db_run(db->db, s, "thin the chain heads noted");
+}
+
+int ticket_db_witness_head(struct ticket_db *db, const struct ticket_chain_head *h,
+			   struct ticket_chain_head *before)
+{
+	struct witness_row cur;
+	int ret = db_begin(db->db);
+	if (ret < 0)
+		return ret;
+	sqlite3_stmt *s = db_stmt(db->db, "SELECT " WITNESS_COLUMNS " FROM chain_witness "
+					  "WHERE recorder = ?1 AND camera = ?2 "
+					  "ORDER BY heard_us DESC, id DESC LIMIT 1");
+	bind_text(s, 1, h->recorder);
+	bind_text(s, 2, h->camera);
+	ret = db_one(db->db, s, "read the chain head noted", witness_row, &cur);
+	if (ret == -ENOENT) {
+		ret = witness_insert(db, h);
+		goto out;
+	}
+	if (ret < 0)
+		goto out;
+	bool same = h->seq == cur.h.seq && strcmp(h->hash, cur.h.hash) == 0;
+	if (same || (h->seq > cur.h.seq && h->heard_us - cur.h.first_heard_us < WITNESS_ROW_US)) {
+		s = db_stmt(db->db, "UPDATE chain_witness SET seq = ?2, hash = ?3, heard_us = ?4 "
+				    "WHERE id = ?1");
+		db_bind_int64(s, 1, cur.id);
+		db_bind_int64(s, 2, h->seq);
+		bind_text(s, 3, h->hash);
+		db_bind_int64(s, 4, h->heard_us);
+		ret = db_run(db->db, s, "note a chain head");
+		goto out;
+	}
+	if ((ret = witness_insert(db, h)) < 0)
+		goto out;
+	if (h->seq <= cur.h.seq) {
+		*before = cur.h;
+		ret = 1;
+	}
+out:
+	return db_end(db->db, ret);
+}
+
+struct witness_walk {
+	ticket_chain_head_fn fn;
+	void *ctx;
+};
+
+static int witnessed_row(sqlite3_stmt *row, void *walk)
+{
+	struct witness_walk *w = walk;
+	struct witness_row r;
+	witness_row(row, &r);
+	return w->fn(&r.h, w->ctx);
+}
+
+int ticket_db_witnessed_each(struct ticket_db *db, const char *recorder, ticket_chain_head_fn fn,
+			     void *ctx)
+{
+	struct witness_walk w = { fn, ctx };
+	sqlite3_stmt *s = db_stmt(db->db, "SELECT " WITNESS_COLUMNS " FROM chain_witness WHERE "
+					  "recorder = ?1 ORDER BY camera, heard_us, id");
+	bind_text(s, 1, recorder);
+	return db_each(db->db, s, "list the chain heads noted", witnessed_row, &w);
 }
 
 struct recorder_walk {

@@ -301,6 +301,28 @@ int ticket_db_recorder_cameras_each(struct ticket_db *db, const char *recorder,
 				    ticket_recorder_camera_fn fn, void *ctx);
 
 /*
+ * The checker as a witness of the recorders' audit chains (schema 4): the
+ * newest entry of a camera's chain, as its health says.  witness_head
+ * keeps it (see tickets/migrations/0004-witness.sql for which rows stay)
+ * and returns 1 when it contradicts the head heard before (behind it, or
+ * the same entry with another hash), with that head in *before; else 0,
+ * or a negative errno.  witnessed_each: a recorder's rows, by camera, then
+ * oldest first.
+ */
+struct ticket_chain_head {
+	char recorder[TICKET_ID_MAX];
+	char camera[TICKET_ID_MAX];
+	int64_t seq;
+	char hash[65];
+	int64_t first_heard_us, heard_us;
+};
+int ticket_db_witness_head(struct ticket_db *db, const struct ticket_chain_head *h,
+			   struct ticket_chain_head *before);
+typedef int (*ticket_chain_head_fn)(const struct ticket_chain_head *h, void *ctx);
+int ticket_db_witnessed_each(struct ticket_db *db, const char *recorder, ticket_chain_head_fn fn,
+			     void *ctx);
+
+/*
  * A site's key: the name its bridge is given in MQTT topics
  * (PREFIX/bridge/KEY/state): the site name in lower case, every run of
  * characters other than ASCII letters and digits turned into one '-'

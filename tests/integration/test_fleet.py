@@ -259,7 +259,7 @@ def test_a_site_said_after_the_recorder_was_first_saved_is_listed():
 
     def q1():
         """(its site, its row) in `vigil tickets recorders`, or None."""
-        code, out, _ = vigil("tickets", "-c", config, "recorders", "--json", check=0)
+        code, out, _ = vigil("tickets", "-c", config, "recorders", "--json")
         for site in json.loads(out) if code == 0 else []:
             for r in site["recorders"]:
                 if r["recorder"] == "q1":

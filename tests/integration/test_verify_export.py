@@ -452,3 +452,81 @@ def test_heads_noted_earlier_show_a_chain_cut_short_or_rewritten():
     assert code == 2 and "no chain_heads nor access_log_head" in err, err
     code, out, err = vigil("verify", "-c", config, "--heads", heads, "--export", "x.mp4")
     assert code == 2 and "--heads" in err, err
+
+
+def test_the_checker_witnesses_the_chain_heads_off_the_recorder():
+    """Each camera's health carries the newest entry of its audit chain and
+    the checker keeps what it heard (`vigil tickets heads`): a chain cut
+    short on the recorder, even when it grows again past the noted entry,
+    is shown by verify --heads with the checker's heads, and the checker
+    says so as soon as the recorder comes back with it."""
+    import sqlite3
+    from mqtt_harness import Broker, Checker, mqtt_section
+    wd = workdir()
+    broker = Broker(wd)
+    cams = Camsim(wd, cameras=1)
+    config = write_config(wd, {"cam1": {"url": cams.url("cam1"), "segment_seconds": "2"}},
+                          mqtt=mqtt_section(broker, interval_seconds=1))
+    rec_id = "rec-" + os.path.basename(wd)[-6:]
+    chk = Checker(config)
+    rec = Recorder(config)
+
+    def witnessed():
+        code, out, _ = vigil("tickets", "-c", config, "heads", rec_id, "--json")
+        return json.loads(out) if code == 0 else None
+
+    def noted_past(seq):
+        doc = witnessed()
+        return doc and doc["chain_heads"] and doc["chain_heads"][-1]["seq"] >= seq and doc
+    noted = wait_until(lambda: noted_past(4), 60, what="four chain entries witnessed")
+    assert noted["recorder"] == rec_id and {h["camera"] for h in noted["chain_heads"]} == {"cam1"}
+    assert rec.stop() == 0
+    head = witnessed()["chain_heads"][-1]
+    heads = os.path.join(wd, "heads.json")
+    with open(heads, "w") as f:
+        json.dump(witnessed(), f)
+    code, rep = verify(config, "--heads", heads)
+    assert code == 0 and rep["ok"], rep
+
+    # the newest footage erased with its segments and audit entries: whole
+    # by itself, short of what the checker heard
+    cat = sqlite3.connect(os.path.join(wd, "footage", "catalog.db"))
+    for (t,) in cat.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        cat.execute("DROP TRIGGER %s" % t)
+    keep = head["seq"] - 2
+    ids = [r[0] for r in cat.execute("SELECT segment_id FROM audit WHERE camera = 'cam1' AND "
+                                     "seq > ? AND segment_id IS NOT NULL", (keep,))]
+    for (path,) in cat.execute("SELECT path FROM segment WHERE id IN (%s)" %
+                               ",".join("?" * len(ids)), ids).fetchall():
+        os.unlink(os.path.join(wd, "footage", path))
+    cat.execute("DELETE FROM segment WHERE id IN (%s)" % ",".join("?" * len(ids)), ids)
+    cat.execute("DELETE FROM audit WHERE camera = 'cam1' AND seq > ?", (keep,))
+    cat.commit()
+    cat.close()
+    code, rep = verify(config)
+    assert code == 0 and rep["ok"], rep
+    code, rep = verify(config, "--heads", heads)
+    assert code == 1 and "audit-chain-cut-short" in [p["kind"] for p in rep["problems"]], rep
+
+    # the recorder back: the checker hears the chain behind what it noted,
+    # says so, and keeps the entry it contradicts
+    rec = Recorder(config, log=config + ".2.log")
+    chk.wait_log("its audit chain went back from entry %d to %d" % (head["seq"], keep), 30)
+    # grown again past the noted entry, with other entries: the checker's
+    # heads still show it
+    wait_until(lambda: noted_past(head["seq"] + 2), 60, what="the chain grown again")
+    assert rec.stop() == 0
+    with open(heads, "w") as f:
+        json.dump(witnessed(), f)
+    code, rep = verify(config)
+    assert code == 0 and rep["ok"], rep
+    code, rep = verify(config, "--heads", heads)
+    kinds = [p["kind"] for p in rep["problems"]]
+    assert code == 1 and kinds == ["audit-chain-rewritten"], rep
+    assert "entry %d " % head["seq"] in rep["problems"][0]["detail"], rep
+
+    # a recorder the checker never heard is an error, not an empty list
+    code, out, err = vigil("tickets", "-c", config, "heads", "rec-nosuch", "--json")
+    assert code == 1 and "rec-nosuch" in err, (code, err)
+    chk.stop()
+    cams.stop()

@@ -18,6 +18,8 @@
 #define MIN MINUTE_US
 #define H HOUR_US
 
+#define HASH64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
 static void level_table(void)
 {
 	static const struct {
@@ -364,6 +366,22 @@ static void camera_payloads(void)
 		  1, NULL },
 		{ "{\"at\":\"2026-11-02T06:00:00Z\",\"state\":\"down\",\"site\":\"a\\u0000b\"}", 0,
 		  "not JSON" },
+		{ "{\"at\":\"2026-11-02T06:00:00Z\",\"state\":\"down\",\"audit_head\":null}", 1,
+		  NULL },
+		{ "{\"at\":\"2026-11-02T06:00:00Z\",\"state\":\"down\",\"audit_head\":{\"seq\":0,"
+		  "\"hash\":\"" HASH64 "\"}}",
+		  0, "'audit_head' is not {seq, hash}" },
+		{ "{\"at\":\"2026-11-02T06:00:00Z\",\"state\":\"down\",\"audit_head\":{\"seq\":1.5,"
+		  "\"hash\":\"" HASH64 "\"}}",
+		  0, "'audit_head'" },
+		{ "{\"at\":\"2026-11-02T06:00:00Z\",\"state\":\"down\",\"audit_head\":{\"seq\":3,"
+		  "\"hash\":\"" HASH64 "0\"}}",
+		  0, "'audit_head'" },
+		{ "{\"at\":\"2026-11-02T06:00:00Z\",\"state\":\"down\",\"audit_head\":{\"seq\":3,"
+		  "\"hash\":\"../../etc/passwd\"}}",
+		  0, "'audit_head'" },
+		{ "{\"at\":\"2026-11-02T06:00:00Z\",\"state\":\"down\",\"audit_head\":[3]}", 0,
+		  "'audit_head'" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct health_camera_msg m;
@@ -401,6 +419,13 @@ static void camera_payloads(void)
 	    "00Z\"}";
 	CHECK_INT(health_parse_camera(&cam_topic, j, strlen(j), &m, why, sizeof(why)), 0);
 	CHECK_INT(m.gap_start_us, m.at_us);
+	CHECK_INT(m.audit_seq, 0);
+	/* the newest entry of the camera's audit chain */
+	j = "{\"at\":\"2026-11-02T06:00:00Z\",\"state\":\"recording\",\"audit_head\":{\"seq\":"
+	    "9007199254740992,\"hash\":\"" HASH64 "\"}}";
+	CHECK_INT(health_parse_camera(&cam_topic, j, strlen(j), &m, why, sizeof(why)), 0);
+	CHECK_INT(m.audit_seq, INT64_C(9007199254740992));
+	CHECK_STR(m.audit_hash, HASH64);
 }
 
 static void hostile_sizes(void)
