@@ -367,7 +367,7 @@ static void publish_camera(struct health_publisher *pub, size_t i)
 	/* the newest entry of the camera's audit chain, for the checker to
 	 * note off this machine: a chain cut short or rewritten later is
 	 * whole by itself, and only a head noted elsewhere shows it */
-	struct catalog_chain_head head;
+	struct catalog_chain_head head = { .seq = 0 };
 	jw_key(&w, "audit_head");
 	if (pub->cat && catalog_chain_head(pub->cat, cam->id, &head) == 0) {
 		jw_begin_object(&w);

@@ -215,12 +215,12 @@ static void context_make(struct task *t, void *stack, size_t size)
 	/* what evloop_switch pops, then its return address: the trampoline,
 	 * entered with the stack aligned as at a call */
 	*--sp = (uint64_t)(uintptr_t)evloop_trampoline;
-	*--sp = 0;			/* rbp */
-	*--sp = 0;			/* rbx */
-	*--sp = (uint64_t)(uintptr_t)t; /* r12: the task */
-	*--sp = 0;			/* r13 */
-	*--sp = 0;			/* r14 */
-	*--sp = 0;			/* r15 */
+	*--sp = 0;					     /* rbp */
+	*--sp = 0;					     /* rbx */
+	*--sp = (uint64_t)(uintptr_t)t;			     /* r12: the task */
+	*--sp = 0;					     /* r13 */
+	*--sp = 0;					     /* r14 */
+	*--sp = 0;					     /* r15 */
 	*--sp = UINT64_C(0x1f80) | (UINT64_C(0x037f) << 32); /* MXCSR, x87 CW */
 	t->ctx.sp = sp;
 }

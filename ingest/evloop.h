@@ -14,12 +14,14 @@
  * has come; a switch is a few instructions, not a trip through the
  * scheduler.
  *
- * What may block on the disk (a fragment's writev and hash, fdatasync,
- * rename, the catalog's SQLite) goes through evloop_offload(): the task
- * parks, a thread of a small pool (it grows while jobs wait, up to
- * EVLOOP_POOL_MAX, and shrinks again when idle) runs the job, and the loop resumes the task with the
- * job's result.  A slow disk therefore holds the cameras whose fragments
- * wait for it, never the reading of the others.
+ * What may block on the disk for long (fdatasync, rename, the catalog's
+ * SQLite) goes through evloop_offload(): the task parks, a thread of a
+ * small pool (it grows while jobs wait, up to EVLOOP_POOL_MAX, and shrinks
+ * again when idle) runs the job, and the loop resumes the task with the
+ * job's result.  A slow disk therefore holds the cameras whose syncs wait
+ * for it, never the reading of the others.  A fragment's writev and hash
+ * stay on the loop, where its bytes were just received and are still in
+ * the cache (a write into the page cache does not wait for the disk).
  *
  * A task that must make calls the loop cannot wait for (libavformat's
  * blocking I/O, for a camera the lean RTSP client refuses) calls

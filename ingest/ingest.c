@@ -106,7 +106,7 @@ struct worker {
 	struct ingest *ing;
 	const struct camera_config *cam;
 	pthread_t thread;
-	bool started;	   /* its thread runs (not a task on a loop) */
+	bool started;		       /* its thread runs (not a task on a loop) */
 	_Atomic int64_t deadline_mono; /* the blocking call in progress must end by then */
 
 	pthread_mutex_t lock; /* guards st and rate */
@@ -422,7 +422,15 @@ struct storage_job {
 	enum gap_reason reason;
 };
 
-enum { JOB_NOTE_OUTAGE, JOB_END_OUTAGE, JOB_SETTLE, JOB_FINISH, JOB_BEGIN, JOB_PICK_UP, JOB_WIND_DOWN };
+enum {
+	JOB_NOTE_OUTAGE,
+	JOB_END_OUTAGE,
+	JOB_SETTLE,
+	JOB_FINISH,
+	JOB_BEGIN,
+	JOB_PICK_UP,
+	JOB_WIND_DOWN
+};
 
 static void note_outage_now(struct worker *w, enum gap_reason reason, const char *detail);
 static void end_outage_now(struct worker *w, int64_t start_wall);
@@ -437,25 +445,13 @@ static int storage_job_run(void *arg)
 	struct storage_job *j = arg;
 	thread_camera = j->w->cam->id; /* for libavformat's log, on a pool thread */
 	switch (j->what) {
-	case JOB_NOTE_OUTAGE:
-		note_outage_now(j->w, j->reason, j->detail);
-		return 0;
-	case JOB_END_OUTAGE:
-		end_outage_now(j->w, j->a);
-		return 0;
-	case JOB_SETTLE:
-		settle_deferred_now(j->w);
-		return 0;
-	case JOB_FINISH:
-		return finish_segment_now(j->w, j->a, j->b);
-	case JOB_BEGIN:
-		return begin_segment_now(j->w, j->a, j->b);
-	case JOB_PICK_UP:
-		pick_up_footage_now(j->w);
-		return 0;
-	case JOB_WIND_DOWN:
-		wind_down_now(j->w);
-		return 0;
+	case JOB_NOTE_OUTAGE: note_outage_now(j->w, j->reason, j->detail); return 0;
+	case JOB_END_OUTAGE: end_outage_now(j->w, j->a); return 0;
+	case JOB_SETTLE: settle_deferred_now(j->w); return 0;
+	case JOB_FINISH: return finish_segment_now(j->w, j->a, j->b);
+	case JOB_BEGIN: return begin_segment_now(j->w, j->a, j->b);
+	case JOB_PICK_UP: pick_up_footage_now(j->w); return 0;
+	case JOB_WIND_DOWN: wind_down_now(j->w); return 0;
 	}
 	return -EINVAL;
 }
@@ -468,7 +464,9 @@ static int storage_job(struct worker *w, int what, int64_t a, int64_t b)
 
 static void note_outage(struct worker *w, enum gap_reason reason, const char *detail)
 {
-	struct storage_job j = { .w = w, .what = JOB_NOTE_OUTAGE, .reason = reason, .detail = detail };
+	struct storage_job j = {
+		.w = w, .what = JOB_NOTE_OUTAGE, .reason = reason, .detail = detail
+	};
 	evloop_offload(storage_job_run, &j);
 }
 

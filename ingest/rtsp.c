@@ -508,7 +508,8 @@ static int fill(struct rtsp_client *c, int64_t until)
 			 * grid: one wake-up of the loop reads all that timed out */
 			const int64_t tick = RECV_TIMEOUT_MS * 1000;
 			int64_t slice = (now / tick + 1) * tick;
-			int w = evloop_wait_fd(c->fd, POLLIN, until > 0 && until < slice ? until : slice);
+			int w = evloop_wait_fd(c->fd, POLLIN,
+					       until > 0 && until < slice ? until : slice);
 			if (w < 0 && w != -ETIMEDOUT)
 				return AVERROR(-w);
 		}
