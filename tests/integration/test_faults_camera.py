@@ -365,8 +365,12 @@ def test_camera_faults_leave_the_others_alone():
     switches = [rfc3339(b["start"]) for a, b in zip(c5, c5[1:])
                 if (a["width"], a["height"]) != (b["width"], b["height"])]
     assert len(switches) == 2, sizes
+    # (a segment starts at its first frame's media time on the run's
+    # wall-clock map; camsim's pipeline, behind real time on a loaded
+    # machine, dates that frame up to a fraction of a second before the
+    # command, as the stall check above allows for too)
     for want, got in zip(resize_at, switches):
-        assert 0 <= got - want <= GOP + 1.0, (resize_at, switches)
+        assert -0.25 <= got - want <= GOP + 1.0, (resize_at, switches)
 
     # cam7 never answers: one open-ended outage named for it, no footage
     g7 = by_cam["cam7"]
