@@ -796,12 +796,13 @@ static int witness_insert(struct ticket_db *db, const struct ticket_chain_head *
 	int ret = db_run(db->db, s, "note a chain head");
 	if (ret < 0)
 		return ret;
-	/* past a week, the newest row of each day is checkpoint enough */
+	/* past a week, the newest row of each day is checkpoint enough; a row
+	 * a later head contradicted is the evidence, and stays */
 	s = db_stmt(
 		db->db,
 		"DELETE FROM chain_witness WHERE recorder = ?1 AND camera = ?2 AND heard_us < ?3 "
-		"AND id NOT IN (SELECT max(id) FROM chain_witness WHERE recorder = ?1 AND "
-		"camera = ?2 AND heard_us < ?3 GROUP BY first_heard_us / ?4)");
+		"AND NOT contradicted AND id NOT IN (SELECT max(id) FROM chain_witness WHERE "
+		"recorder = ?1 AND camera = ?2 AND heard_us < ?3 GROUP BY first_heard_us / ?4)");
 	bind_text(s, 1, h->recorder);
 	bind_text(s, 2, h->camera);
 	db_bind_int64(s, 3, h->heard_us - WITNESS_HOURLY_US);
@@ -838,6 +839,12 @@ int ticket_db_witness_head(struct ticket_db *db, const struct ticket_chain_head 
 		db_bind_int64(s, 4, h->heard_us);
 		ret = db_run(db->db, s, "note a chain head");
 		goto out;
+	}
+	if (h->seq <= cur.h.seq) {
+		s = db_stmt(db->db, "UPDATE chain_witness SET contradicted = 1 WHERE id = ?1");
+		db_bind_int64(s, 1, cur.id);
+		if ((ret = db_run(db->db, s, "keep a contradicted chain head")) < 0)
+			goto out;
 	}
 	if ((ret = witness_insert(db, h)) < 0)
 		goto out;

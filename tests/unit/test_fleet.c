@@ -236,10 +236,94 @@ static void recorder_list(void)
 	ticket_db_close(&db);
 }
 
+/* ---- the checker as a witness of the audit chains ---- */
+
+#define HASH_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define HASH_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+struct heads_seen {
+	int n;
+	int64_t seq[256];
+	char hash0[256][2]; /* the first character of each hash */
+};
+
+static int collect_head(const struct ticket_chain_head *h, void *ctx)
+{
+	struct heads_seen *c = ctx;
+	if (c->n < 256) {
+		c->seq[c->n] = h->seq;
+		c->hash0[c->n][0] = h->hash[0];
+		c->n++;
+	}
+	return 0;
+}
+
+static int witness(struct ticket_db *db, int64_t seq, const char *hash, int64_t at,
+		   struct ticket_chain_head *before)
+{
+	struct ticket_chain_head h = {
+		.recorder = "rec1", .camera = "gate3", .seq = seq, .heard_us = at
+	};
+	snprintf(h.hash, sizeof(h.hash), "%s", hash);
+	return ticket_db_witness_head(db, &h, before);
+}
+
+static void chain_witness(void)
+{
+	char err[512];
+	struct ticket_db *db =
+		ticket_db_open(test_path("witness.db"), CATALOG_READ_WRITE, NULL, err, sizeof(err));
+	CHECK(db != NULL);
+	if (!db)
+		return;
+	struct ticket_chain_head before;
+	struct heads_seen c = { 0 };
+	int64_t t0 = 42 * 24 * HOUR_US; /* a day begins */
+
+	/* within the hour the row goes up with the chain; a new hour, a new row */
+	CHECK_INT(witness(db, 10, HASH_A, t0, &before), 0);
+	CHECK_INT(witness(db, 12, HASH_A, t0 + HOUR_US / 2, &before), 0);
+	CHECK_INT(witness(db, 12, HASH_A, t0 + HOUR_US / 2 + 5, &before), 0); /* heard again */
+	CHECK_INT(witness(db, 15, HASH_A, t0 + HOUR_US + 1, &before), 0);
+	CHECK_INT(ticket_db_witnessed_each(db, "rec1", collect_head, &c), 0);
+	CHECK_INT(c.n, 2);
+	CHECK_INT(c.seq[0], 12);
+	CHECK_INT(c.seq[1], 15);
+
+	/* behind the last head: a row of its own, and the contradicted one kept */
+	CHECK_INT(witness(db, 13, HASH_B, t0 + HOUR_US + 2, &before), 1);
+	CHECK_INT(before.seq, 15);
+	/* the same entry with another hash is a contradiction too */
+	CHECK_INT(witness(db, 13, HASH_A, t0 + HOUR_US + 3, &before), 1);
+	CHECK_INT(before.seq, 13);
+
+	/* two weeks of hourly rows, then thinned past a week to one a day, the
+	 * contradicted rows kept */
+	int64_t seq = 20;
+	for (int64_t t = t0 + 2 * HOUR_US; t < t0 + 14 * 24 * HOUR_US; t += HOUR_US)
+		CHECK_INT(witness(db, seq++, HASH_A, t, &before), 0);
+	c.n = 0;
+	CHECK_INT(ticket_db_witnessed_each(db, "rec1", collect_head, &c), 0);
+	/* the last heard at day 13, 23:00: the week up to it (day 6, 23:00 on)
+	 * keeps its 169 hourly rows; day 6 before that and days 1-5 their
+	 * newest row each (6); day 0 its newest and the two contradicted rows
+	 * (15, and 13 with B) */
+	int kept15 = 0, kept13b = 0;
+	for (int i = 0; i < c.n && i < 256; i++) {
+		kept15 += c.seq[i] == 15;
+		kept13b += c.seq[i] == 13 && c.hash0[i][0] == 'b';
+	}
+	CHECK_INT(kept15, 1);
+	CHECK_INT(kept13b, 1);
+	CHECK_INT(c.n, 169 + 6 + 3);
+	struct heads_seen none = { 0 };
+	CHECK_INT(ticket_db_witnessed_each(db, "rec-other", collect_head, &none), 0);
+	CHECK_INT(none.n, 0);
+	ticket_db_close(&db);
+}
+
 const struct test_case fleet_tests[] = {
-	{ "site_keys", site_keys },
-	{ "fleet_topics", fleet_topics },
-	{ "inventories", inventories },
-	{ "recorder_list", recorder_list },
-	{ NULL, NULL },
+	{ "site_keys", site_keys },	    { "fleet_topics", fleet_topics },
+	{ "inventories", inventories },	    { "recorder_list", recorder_list },
+	{ "chain_witness", chain_witness }, { NULL, NULL },
 };
