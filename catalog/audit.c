@@ -357,13 +357,12 @@ static int chain_entry_row(sqlite3_stmt *row, void *hash)
 int catalog_chain_entry(struct catalog *cat, const char *camera, int64_t seq,
 			char hash[CATALOG_HEX_SIZE], int64_t *last_seq)
 {
-	sqlite3_stmt *s =
-		db_stmt(cat->db, "SELECT coalesce(max(seq), 0) FROM audit WHERE camera = ?1");
-	db_bind_text(s, 1, camera);
-	int ret = db_int64(cat->db, s, "read a chain's newest entry", last_seq);
-	if (ret < 0)
+	struct catalog_chain_head head = { .seq = 0 };
+	int ret = catalog_chain_head(cat, camera, &head);
+	if (ret < 0 && ret != -ENOENT)
 		return ret;
-	s = db_stmt(cat->db, "SELECT hash FROM audit WHERE camera = ?1 AND seq = ?2");
+	*last_seq = head.seq; /* 0: no chain */
+	sqlite3_stmt *s = db_stmt(cat->db, "SELECT hash FROM audit WHERE camera = ?1 AND seq = ?2");
 	db_bind_text(s, 1, camera);
 	db_bind_int64(s, 2, seq);
 	hash[0] = '\0';

@@ -104,11 +104,6 @@ static int noted_field(const struct buf *b, const char *path, char *out, size_t 
 	return ret;
 }
 
-static bool all_hex(const char *s)
-{
-	return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
-}
-
 /* Reads the heads file; 0, or EXIT_USAGE after saying what is wrong. */
 static int read_noted(const char *file, struct noted_heads *n)
 {
@@ -148,7 +143,7 @@ static int read_noted(const char *file, struct noted_heads *n)
 		}
 		snprintf(path, sizeof(path), "chain_heads.%d.hash", i);
 		if (noted_field(&b, path, c->hash, sizeof(c->hash), file) < 0 ||
-		    !all_hex(c->hash)) {
+		    !sha256_hex_is_valid(c->hash)) {
 			fprintf(stderr, "vigil verify: %s: chain_heads[%d] has no SHA-256 hash\n",
 				file, i);
 			goto usage;
@@ -160,7 +155,7 @@ static int read_noted(const char *file, struct noted_heads *n)
 		if (n->log.id < 0 || *end ||
 		    (n->log.id > 0 && (noted_field(&b, "access_log_head.hash", n->log.hash,
 						   sizeof(n->log.hash), file) < 0 ||
-				       !all_hex(n->log.hash)))) {
+				       !sha256_hex_is_valid(n->log.hash)))) {
 			fprintf(stderr, "vigil verify: %s: access_log_head has no id and hash\n",
 				file);
 			goto usage;

@@ -142,7 +142,7 @@ struct entity {
 	enum health_camera_state cam_state;
 	/* the newest entry of its audit chain, as last said; seq 0: never */
 	int64_t audit_seq;
-	char audit_hash[65];
+	char audit_hash[SHA256_HEX_SIZE];
 	int64_t audit_heard_wall;
 	bool audit_dirty; /* to note */
 };

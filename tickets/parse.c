@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "util/redact.h"
+#include "util/sha256.h"
 #include "util/timefmt.h"
 #include "util/banned.h"
 
@@ -362,13 +363,12 @@ static int parse_audit_head(json_t *o, struct health_camera_msg *out, char *why,
 	json_t *hash = json_is_object(head) ? json_object_get(head, "hash") : NULL;
 	const char *hex = json_is_string(hash) ? json_string_value(hash) : "";
 	if (!json_is_integer(seq) || json_integer_value(seq) < 1 ||
-	    json_integer_value(seq) > (INT64_C(1) << 53) || strlen(hex) != 64 ||
-	    strspn(hex, "0123456789abcdef") != 64) {
+	    json_integer_value(seq) > (INT64_C(1) << 53) || !sha256_hex_is_valid(hex)) {
 		snprintf(why, whylen, "'audit_head' is not {seq, hash}");
 		return -EINVAL;
 	}
 	out->audit_seq = json_integer_value(seq);
-	memcpy(out->audit_hash, hex, 65);
+	memcpy(out->audit_hash, hex, SHA256_HEX_SIZE);
 	return 0;
 }
 

@@ -14,6 +14,7 @@
 
 #include "health/health.h"
 #include "tickets/tickets.h"
+#include "util/sha256.h"
 
 /* Health payloads larger than this are refused unread. */
 #define HEALTH_PAYLOAD_MAX 16384
@@ -61,7 +62,7 @@ struct health_camera_msg {
 				* without "degraded_by" can mean) */
 	/* the newest entry of the camera's audit chain; seq 0: not said */
 	int64_t audit_seq;
-	char audit_hash[65];
+	char audit_hash[SHA256_HEX_SIZE];
 };
 
 struct health_recorder_msg {

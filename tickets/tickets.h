@@ -39,6 +39,7 @@
 #include <signal.h>
 
 #include "catalog/catalog.h"
+#include "util/sha256.h"
 #include "config/config.h"
 #include "util/json.h"
 #include "util/metrics.h"
@@ -313,7 +314,7 @@ struct ticket_chain_head {
 	char recorder[TICKET_ID_MAX];
 	char camera[TICKET_ID_MAX];
 	int64_t seq;
-	char hash[65];
+	char hash[SHA256_HEX_SIZE];
 	int64_t first_heard_us, heard_us;
 };
 int ticket_db_witness_head(struct ticket_db *db, const struct ticket_chain_head *h,

@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include "util/banned.h"
 
@@ -26,6 +27,11 @@ static void to_hex(const unsigned char digest[32], char hex[SHA256_HEX_SIZE])
 		hex[2 * i + 1] = digits[digest[i] & 15];
 	}
 	hex[64] = '\0';
+}
+
+bool sha256_hex_is_valid(const char *s)
+{
+	return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
 }
 
 struct sha256 *sha256_new(void)

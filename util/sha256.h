@@ -5,6 +5,7 @@
 #ifndef VIGIL_UTIL_SHA256_H
 #define VIGIL_UTIL_SHA256_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,9 @@ void sha256_update(struct sha256 *h, const void *data, size_t n);
 /* Writes 64 hex digits and a NUL; the context can be reused after. */
 void sha256_final_hex(struct sha256 *h, char hex[SHA256_HEX_SIZE]);
 void sha256_free(struct sha256 **h);
+
+/* Is s a hash as sha256_final_hex writes one (64 lowercase hex digits)? */
+bool sha256_hex_is_valid(const char *s);
 
 /* One-shot hash of a buffer. */
 void sha256_hex(const void *data, size_t n, char hex[SHA256_HEX_SIZE]);
